@@ -1,0 +1,42 @@
+# msk-redshift-cdc — developer entry points. Each target installs what it needs.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+CARGO ?= cargo
+CONFIG ?= config/pipeline.toml
+# Local demo key only; in AWS the key comes from Secrets Manager.
+DEMO_MASKING_KEY ?= local-demo-masking-key
+
+.PHONY: test demo bench deps fmt lint events
+
+## Everything CI runs: formatting, lints, unit, property and integration tests.
+test: deps
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) test --workspace --locked
+
+## `cdc explain` over every sample event with the example config.
+demo: deps
+	$(CARGO) build -q -p cdc-cli --locked
+	for f in events/*.json; do \
+	  echo "== $$f"; \
+	  MASKING_KEY="$(DEMO_MASKING_KEY)" $(CARGO) run -q -p cdc-cli --locked -- explain --config $(CONFIG) "$$f"; \
+	done
+
+## Criterion benchmarks, then the tables for BENCHMARKS.md.
+bench: deps
+	$(CARGO) bench -p cdc-pipeline --bench transform --locked
+	python3 scripts/bench-report.py
+
+## Install what the targets above need (idempotent).
+deps:
+	scripts/install-deps.sh
+
+fmt:
+	$(CARGO) fmt --all
+
+lint:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## Regenerate the sample events in events/ (they are committed).
+events:
+	$(CARGO) run -q -p cdc-tests --bin gen-events

@@ -1,0 +1,96 @@
+//! The transform path (decode → validate → mask → plan) against the cheapest thing any
+//! consumer must do: base64-decode each value and parse it with `serde_json::Value`.
+//!
+//! Both start from the same event bytes and parse the event with the same parser, so the
+//! ratio compares the work done per record. Events hold schema-enabled SQL Server
+//! `patientinfo` messages: one at Lambda's 6 MB payload limit, one of 10,000 records.
+//! `make bench` runs this and `scripts/bench-report.py` turns the estimates into tables.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use cdc_pipeline::plan::plan;
+use cdc_pipeline::synth::bulk_event;
+use cdc_pipeline::{Caches, Config, DecodedBatch, MskEvent, Pipeline};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+
+/// Lambda's synchronous invocation payload limit.
+const LAMBDA_PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
+const NOW_MICROS: i64 = 1_795_521_600_000_000;
+
+fn pipeline() -> Pipeline {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/pipeline.toml");
+    let config = Config::load(&path).expect("example config");
+    Pipeline::new(Arc::new(config), Some(b"benchmark-masking-key")).expect("pipeline")
+}
+
+/// The most records whose event stays within the payload limit.
+fn records_at_payload_limit() -> usize {
+    let per_record = (bulk_event(200, 4, true).len() - bulk_event(100, 4, true).len()) / 100;
+    let mut count = LAMBDA_PAYLOAD_LIMIT / per_record;
+    while bulk_event(count, 4, true).len() > LAMBDA_PAYLOAD_LIMIT {
+        count -= 1;
+    }
+    count
+}
+
+fn full_path(bytes: &[u8], pipeline: &Pipeline) -> usize {
+    let event = MskEvent::parse(bytes).expect("event parses");
+    let batch = DecodedBatch::from_event(&event);
+    let outcomes = pipeline.transform(&batch, &mut Caches::default(), NOW_MICROS);
+    let plans = plan(batch.records(), &outcomes);
+    plans.iter().map(|p| p.rows.len()).sum()
+}
+
+fn baseline(bytes: &[u8]) -> usize {
+    let event = MskEvent::parse(bytes).expect("event parses");
+    let mut parsed = 0;
+    for (_, records) in &event.records {
+        for record in records {
+            if let Some(value) = &record.value {
+                let decoded = BASE64.decode(value.as_bytes()).expect("base64");
+                let json: serde_json::Value = serde_json::from_slice(&decoded).expect("json");
+                parsed += usize::from(!json.is_null());
+            }
+        }
+    }
+    parsed
+}
+
+/// Record what each input was, beside criterion's own output, for `scripts/bench-report.py`.
+fn note_input(name: &str, records: usize, bytes: usize) {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"), std::path::PathBuf::from);
+    let dir = target.join("criterion");
+    let _ = std::fs::create_dir_all(&dir);
+    let line = format!("{{\"input\":\"{name}\",\"records\":{records},\"bytes\":{bytes}}}\n");
+    let path = dir.join(format!("input-{name}.json"));
+    let _ = std::fs::write(path, line);
+}
+
+fn transform(c: &mut Criterion) {
+    let pipeline = pipeline();
+    let at_limit = records_at_payload_limit();
+    for (name, count) in [("6MB", at_limit), ("10k", 10_000)] {
+        let bytes = bulk_event(count, 4, true);
+        assert_eq!(full_path(&bytes, &pipeline), count, "every record plans");
+        assert_eq!(baseline(&bytes), count);
+        note_input(&format!("transform-{name}"), count, bytes.len());
+        let mut group = c.benchmark_group(format!("transform/{name}"));
+        group.throughput(Throughput::Elements(count as u64));
+        group.sample_size(if count > 5_000 { 20 } else { 40 });
+        group.bench_with_input(BenchmarkId::new("full_path", count), &bytes, |b, bytes| {
+            b.iter(|| full_path(black_box(bytes), &pipeline))
+        });
+        group.bench_with_input(BenchmarkId::new("baseline_b64_serde_value", count), &bytes, |b, bytes| {
+            b.iter(|| baseline(black_box(bytes)))
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, transform);
+criterion_main!(benches);

@@ -1,0 +1,739 @@
+//! Pipeline configuration: one TOML file, parsed strictly and validated at cold start.
+//!
+//! Every error names the file, the line and the key, so that a bad deploy fails loudly
+//! before the first record is touched. Without a file, [`Config::default_routing`] routes
+//! every data topic to `public.<last topic segment>`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use regex::Regex;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use toml::Spanned;
+
+use crate::debezium::ColumnType;
+use crate::temporal;
+use crate::value::Decimal;
+
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    pub file: String,
+    /// 1-based line of the offending key, when known.
+    pub line: Option<usize>,
+    /// Dotted key path, e.g. `tables[0].columns.ssn.mask`.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}: {}", self.file, line, self.key, self.message),
+            None => write!(f, "{}: {}: {}", self.file, self.key, self.message),
+        }
+    }
+}
+
+/// What to do with an operation the loader does not apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OpPolicy {
+    /// Count it as skipped with a reason (default).
+    #[default]
+    Skip,
+    /// Dead-letter it so an operator sees it.
+    Reject,
+}
+
+/// A NUL character cannot be stored in Redshift (it truncates) nor in PostgreSQL (it refuses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum NulPolicy {
+    /// Reject the record with rule `nul` (default).
+    #[default]
+    Reject,
+    /// Remove NUL characters and load the rest.
+    Strip,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DeleteMode {
+    /// Keep the row with `_cdc_deleted = true` and the delete's position (default), so that a
+    /// late replay of an older change cannot resurrect it.
+    #[default]
+    Soft,
+    /// Remove the row. A replay of an older change *can* bring it back.
+    Hard,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftPolicy {
+    /// Dead-letter records that carry a column the target lacks (default): a new source
+    /// column may hold PII that has no mask yet.
+    #[default]
+    Dlq,
+    /// Drop the unknown column and load the rest.
+    Ignore,
+    /// `ALTER TABLE … ADD COLUMN` with a type mapped from the Debezium schema.
+    Add,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum UnroutablePolicy {
+    #[default]
+    Reject,
+    Skip,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PipelineOptions {
+    pub on_truncate: OpPolicy,
+    pub on_message: OpPolicy,
+    pub nul: NulPolicy,
+    pub unroutable: UnroutablePolicy,
+}
+
+/// A lowercase `schema.table`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TableName {
+    pub schema: String,
+    pub table: String,
+}
+
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.schema, self.table)
+    }
+}
+
+impl TableName {
+    /// Parse `schema.table` (or `table`, meaning `public.table`), folding to lowercase as
+    /// Redshift does.
+    pub fn parse(text: &str) -> Result<TableName, String> {
+        let (schema, table) = text.split_once('.').unwrap_or(("public", text));
+        let valid = |part: &str| {
+            !part.is_empty()
+                && part.len() <= 127
+                && !part.contains(['"', '.', '\0'])
+                && part.chars().all(|c| !c.is_control())
+        };
+        if !valid(schema) || !valid(table) {
+            return Err(format!(
+                "`{text}` is not a valid `schema.table` (1-127 bytes each, no quotes, dots or control characters)"
+            ));
+        }
+        Ok(TableName { schema: schema.to_lowercase(), table: table.to_lowercase() })
+    }
+}
+
+/// A topic glob: `*` matches any run of characters (dots included), `?` one character.
+#[derive(Debug, Clone)]
+pub struct TopicPattern {
+    pub glob: String,
+    regex: Regex,
+}
+
+impl TopicPattern {
+    pub fn new(glob: &str) -> Result<TopicPattern, String> {
+        if glob.is_empty() {
+            return Err("topic pattern is empty".into());
+        }
+        let mut pattern = String::from("^");
+        for c in glob.chars() {
+            match c {
+                '*' => pattern.push_str(".*"),
+                '?' => pattern.push('.'),
+                c => pattern.push_str(&regex::escape(c.encode_utf8(&mut [0; 4]))),
+            }
+        }
+        pattern.push('$');
+        let regex = Regex::new(&pattern).map_err(|e| e.to_string())?;
+        Ok(TopicPattern { glob: glob.to_string(), regex })
+    }
+
+    pub fn matches(&self, topic: &str) -> bool {
+        self.regex.is_match(topic)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Mask {
+    /// Replace the value with a fixed text.
+    Redact { with: String },
+    /// Replace the value with NULL.
+    Null,
+    /// Keep the last `keep_last` characters, replace the others with `mask_char`. A value not
+    /// longer than `keep_last` is masked entirely.
+    Partial { keep_last: usize, mask_char: char },
+    /// HMAC-SHA256 under the masking key, lowercase hex, optionally cut to `length` chars.
+    /// Deterministic, so joins and key columns still work.
+    Hmac { length: Option<usize> },
+    /// Dates and timestamps become January 1 of their year.
+    Year,
+}
+
+impl Mask {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Mask::Redact { .. } => "redact",
+            Mask::Null => "null",
+            Mask::Partial { .. } => "partial",
+            Mask::Hmac { .. } => "hmac",
+            Mask::Year => "year",
+        }
+    }
+
+    /// Safe on a key column: deterministic and keeps distinct keys distinct.
+    pub fn keeps_keys_distinct(&self) -> bool {
+        matches!(self, Mask::Hmac { .. })
+    }
+}
+
+/// A `min`/`max` bound.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Bound {
+    Number(Decimal),
+    Float(f64),
+    Date(i32),
+    Timestamp(i64),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    pub required: bool,
+    pub max_bytes: Option<usize>,
+    pub pattern: Option<Regex>,
+    pub one_of: Option<HashSet<String>>,
+    pub min: Option<Bound>,
+    pub max: Option<Bound>,
+    pub not_future: bool,
+}
+
+impl Rules {
+    pub fn is_empty(&self) -> bool {
+        !self.required
+            && self.max_bytes.is_none()
+            && self.pattern.is_none()
+            && self.one_of.is_none()
+            && self.min.is_none()
+            && self.max.is_none()
+            && !self.not_future
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ColumnConfig {
+    /// Type hint for messages without a schema (ignored when the message has one).
+    pub type_hint: Option<ColumnType>,
+    pub rules: Rules,
+    pub mask: Option<Mask>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TableConfig {
+    pub topic: TopicPattern,
+    pub target: TableName,
+    /// Key columns (lowercase). `None`: the fields of each record's Kafka key.
+    pub key: Option<Arc<[Arc<str>]>>,
+    pub delete_mode: DeleteMode,
+    pub drift: DriftPolicy,
+    /// Per-column settings, by lowercase column name.
+    pub columns: HashMap<Arc<str>, ColumnConfig>,
+}
+
+impl TableConfig {
+    pub fn column(&self, name: &str) -> Option<&ColumnConfig> {
+        self.columns.get(name)
+    }
+
+    pub fn uses_hmac(&self) -> bool {
+        self.columns.values().any(|c| matches!(c.mask, Some(Mask::Hmac { .. })))
+    }
+
+    /// The table a topic gets without a config file: `public.<last segment, lowercased>`.
+    pub fn default_for_topic(topic: &str) -> Result<TableConfig, String> {
+        let last = topic.rsplit('.').next().unwrap_or(topic);
+        Ok(TableConfig {
+            topic: TopicPattern::new(&topic.replace(['*', '?'], "_"))?,
+            target: TableName::parse(&format!("public.{last}"))?,
+            key: None,
+            delete_mode: DeleteMode::default(),
+            drift: DriftPolicy::default(),
+            columns: HashMap::new(),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from, for messages; `None` for the default routing.
+    pub source: Option<PathBuf>,
+    pub pipeline: PipelineOptions,
+    pub tables: Vec<Arc<TableConfig>>,
+}
+
+impl Config {
+    /// No config file: every data topic goes to `public.<last topic segment>`, keys come
+    /// from the Kafka key, no rules, no masks.
+    pub fn default_routing() -> Config {
+        Config { source: None, pipeline: PipelineOptions::default(), tables: Vec::new() }
+    }
+
+    pub fn is_default_routing(&self) -> bool {
+        self.source.is_none() && self.tables.is_empty()
+    }
+
+    pub fn uses_hmac(&self) -> bool {
+        self.tables.iter().any(|t| t.uses_hmac())
+    }
+
+    /// The first configured table whose topic pattern matches.
+    pub fn table_for_topic(&self, topic: &str) -> Option<&Arc<TableConfig>> {
+        self.tables.iter().find(|t| t.topic.matches(topic))
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            line: None,
+            key: "(file)".into(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Config::parse(&text, &path.display().to_string()).map(|mut c| {
+            c.source = Some(path.to_path_buf());
+            c
+        })
+    }
+
+    /// Parse TOML text; `file` is used in error messages.
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
+            file: file.to_string(),
+            line: e.span().map(|s| line_of(text, s.start)),
+            key: "(syntax)".into(),
+            message: e.message().trim().to_string(),
+        })?;
+        let locate = |span: std::ops::Range<usize>, key: String, message: String| ConfigError {
+            file: file.to_string(),
+            line: Some(line_of(text, span.start)),
+            key,
+            message,
+        };
+        let pipeline = PipelineOptions {
+            on_truncate: raw.pipeline.on_truncate.unwrap_or_default(),
+            on_message: raw.pipeline.on_message.unwrap_or_default(),
+            nul: raw.pipeline.nul.unwrap_or_default(),
+            unroutable: raw.pipeline.unroutable.unwrap_or_default(),
+        };
+        let mut tables = Vec::with_capacity(raw.tables.len());
+        for (t, table) in raw.tables.into_iter().enumerate() {
+            let at = |field: &str| format!("tables[{t}].{field}");
+            let topic =
+                TopicPattern::new(table.topic.get_ref()).map_err(|m| locate(table.topic.span(), at("topic"), m))?;
+            let target =
+                TableName::parse(table.target.get_ref()).map_err(|m| locate(table.target.span(), at("target"), m))?;
+            let mut columns = HashMap::new();
+            let mut mask_spans = HashMap::new();
+            for (name, column) in table.columns {
+                let lower: Arc<str> = name.to_lowercase().into();
+                let key = at(&format!("columns.{name}"));
+                let span = column.span();
+                let column = column.into_inner();
+                if columns.contains_key(&lower) {
+                    return Err(locate(span, key, "column listed twice (names are case-insensitive)".into()));
+                }
+                if let Some(mask) = &column.mask {
+                    mask_spans.insert(lower.clone(), mask.span());
+                }
+                columns.insert(lower, column.build(&key, &locate)?);
+            }
+            let key_columns = match table.key {
+                Some(key) => {
+                    let span = key.span();
+                    let names: Vec<Arc<str>> = key.into_inner().iter().map(|k| k.to_lowercase().into()).collect();
+                    if names.is_empty() {
+                        return Err(locate(span, at("key"), "key needs at least one column".into()));
+                    }
+                    Some(Arc::from(names))
+                }
+                None => None,
+            };
+            // A key column's mask must keep keys distinct, or rows would merge into one.
+            for (name, column) in &columns {
+                if let Some(mask) = &column.mask {
+                    let is_key = key_columns.as_ref().is_some_and(|k: &Arc<[Arc<str>]>| k.contains(name));
+                    if is_key && !mask.keeps_keys_distinct() {
+                        return Err(locate(
+                            mask_spans.get(name).cloned().unwrap_or(0..0),
+                            at(&format!("columns.{name}.mask")),
+                            format!(
+                                "`{}` cannot mask key column `{name}`: it would merge distinct keys; only `hmac` keeps them distinct",
+                                mask.name()
+                            ),
+                        ));
+                    }
+                }
+            }
+            tables.push(Arc::new(TableConfig {
+                topic,
+                target,
+                key: key_columns,
+                delete_mode: table.delete_mode.unwrap_or_default(),
+                drift: table.drift.unwrap_or_default(),
+                columns,
+            }));
+        }
+        Ok(Config { source: None, pipeline, tables })
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    pipeline: RawPipeline,
+    #[serde(default)]
+    tables: Vec<RawTable>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPipeline {
+    on_truncate: Option<OpPolicy>,
+    on_message: Option<OpPolicy>,
+    nul: Option<NulPolicy>,
+    unroutable: Option<UnroutablePolicy>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTable {
+    topic: Spanned<String>,
+    target: Spanned<String>,
+    key: Option<Spanned<Vec<String>>>,
+    delete_mode: Option<DeleteMode>,
+    drift: Option<DriftPolicy>,
+    #[serde(default)]
+    columns: BTreeMap<String, Spanned<RawColumn>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawColumn {
+    #[serde(rename = "type")]
+    type_hint: Option<Spanned<String>>,
+    scale: Option<u32>,
+    #[serde(default)]
+    required: bool,
+    max_bytes: Option<Spanned<usize>>,
+    pattern: Option<Spanned<String>>,
+    one_of: Option<Spanned<Vec<String>>>,
+    min: Option<Spanned<toml::Value>>,
+    max: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    not_future: bool,
+    mask: Option<Spanned<RawMask>>,
+}
+
+type Locate<'a> = dyn Fn(std::ops::Range<usize>, String, String) -> ConfigError + 'a;
+
+impl RawColumn {
+    fn build(self, key: &str, locate: &Locate<'_>) -> Result<ColumnConfig, ConfigError> {
+        let type_hint = match self.type_hint {
+            Some(hint) => Some(
+                ColumnType::from_hint(hint.get_ref(), self.scale)
+                    .map_err(|m| locate(hint.span(), format!("{key}.type"), m))?,
+            ),
+            None => None,
+        };
+        let pattern = match self.pattern {
+            Some(p) => Some(
+                Regex::new(p.get_ref())
+                    .map_err(|e| locate(p.span(), format!("{key}.pattern"), format!("invalid regex: {e}")))?,
+            ),
+            None => None,
+        };
+        let max_bytes = match self.max_bytes {
+            Some(m) if *m.get_ref() == 0 => {
+                return Err(locate(m.span(), format!("{key}.max_bytes"), "must be at least 1".into()));
+            }
+            Some(m) => Some(m.into_inner()),
+            None => None,
+        };
+        let one_of = match self.one_of {
+            Some(list) if list.get_ref().is_empty() => {
+                return Err(locate(list.span(), format!("{key}.one_of"), "needs at least one value".into()));
+            }
+            Some(list) => Some(list.into_inner().into_iter().collect()),
+            None => None,
+        };
+        let bound = |b: Option<Spanned<toml::Value>>, name: &str| -> Result<Option<Bound>, ConfigError> {
+            match b {
+                Some(b) => {
+                    let span = b.span();
+                    parse_bound(b.get_ref()).map(Some).map_err(|m| locate(span, format!("{key}.{name}"), m))
+                }
+                None => Ok(None),
+            }
+        };
+        let min_span = self.min.as_ref().map(|m| m.span());
+        let min = bound(self.min, "min")?;
+        let max = bound(self.max, "max")?;
+        if let (Some(lo), Some(hi)) = (&min, &max)
+            && bound_greater(lo, hi)
+        {
+            return Err(locate(min_span.unwrap_or(0..0), format!("{key}.min"), "min is greater than max".into()));
+        }
+        let mask = match self.mask {
+            Some(m) => {
+                let span = m.span();
+                Some(m.into_inner().build().map_err(|msg| locate(span, format!("{key}.mask"), msg))?)
+            }
+            None => None,
+        };
+        Ok(ColumnConfig {
+            type_hint,
+            rules: Rules { required: self.required, max_bytes, pattern, one_of, min, max, not_future: self.not_future },
+            mask,
+        })
+    }
+}
+
+fn parse_bound(value: &toml::Value) -> Result<Bound, String> {
+    match value {
+        toml::Value::Integer(i) => Ok(Bound::Number(Decimal { unscaled: i128::from(*i), scale: 0 })),
+        toml::Value::Float(f) => Ok(Bound::Float(*f)),
+        toml::Value::Datetime(dt) => {
+            let text = dt.to_string();
+            match (dt.date.is_some(), dt.time.is_some()) {
+                (true, false) => temporal::parse_date(&text).map(Bound::Date),
+                (true, true) => temporal::parse_timestamp(&text).map(Bound::Timestamp),
+                _ => None,
+            }
+            .ok_or_else(|| format!("`{text}` is not a supported date or timestamp bound"))
+        }
+        toml::Value::String(s) => temporal::parse_date(s)
+            .map(Bound::Date)
+            .or_else(|| temporal::parse_timestamp(s).map(Bound::Timestamp))
+            .or_else(|| Decimal::parse(s).map(Bound::Number))
+            .ok_or_else(|| "a string bound must be a number, a date or a timestamp".to_string()),
+        _ => Err("a bound must be a number, a date or a timestamp".into()),
+    }
+}
+
+fn bound_greater(lo: &Bound, hi: &Bound) -> bool {
+    use crate::validate::compare_bounds;
+    compare_bounds(lo, hi).is_some_and(|o| o == std::cmp::Ordering::Greater)
+}
+
+/// `mask = "hmac"` or `mask = { type = "partial", keep_last = 4, char = "#" }`.
+struct RawMask {
+    kind: String,
+    with: Option<String>,
+    keep_last: Option<usize>,
+    mask_char: Option<String>,
+    length: Option<usize>,
+}
+
+impl RawMask {
+    fn build(self) -> Result<Mask, String> {
+        let unexpected = |field: &str| format!("`{field}` does not apply to mask type `{}`", self.kind);
+        let allow = |fields: &[&str]| -> Result<(), String> {
+            for (name, present) in [
+                ("with", self.with.is_some()),
+                ("keep_last", self.keep_last.is_some()),
+                ("char", self.mask_char.is_some()),
+                ("length", self.length.is_some()),
+            ] {
+                if present && !fields.contains(&name) {
+                    return Err(unexpected(name));
+                }
+            }
+            Ok(())
+        };
+        match self.kind.as_str() {
+            "redact" => {
+                allow(&["with"])?;
+                Ok(Mask::Redact { with: self.with.clone().unwrap_or_else(|| "REDACTED".into()) })
+            }
+            "null" => allow(&[]).map(|_| Mask::Null),
+            "year" => allow(&[]).map(|_| Mask::Year),
+            "partial" => {
+                allow(&["keep_last", "char"])?;
+                let mask_char = match self.mask_char.as_deref() {
+                    None => '*',
+                    Some(s) if s.chars().count() == 1 => s.chars().next().unwrap_or('*'),
+                    Some(_) => return Err("`char` must be exactly one character".into()),
+                };
+                Ok(Mask::Partial { keep_last: self.keep_last.unwrap_or(4), mask_char })
+            }
+            "hmac" => {
+                allow(&["length"])?;
+                match self.length {
+                    Some(n) if !(8..=64).contains(&n) => Err("hmac `length` must be 8 to 64 hex characters".into()),
+                    length => Ok(Mask::Hmac { length }),
+                }
+            }
+            other => Err(format!("unknown mask type `{other}`; expected redact, null, partial, hmac or year")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RawMask {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawMask;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mask name or a table with `type`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawMask, E> {
+                Ok(RawMask { kind: v.to_string(), with: None, keep_last: None, mask_char: None, length: None })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawMask, A::Error> {
+                let mut mask =
+                    RawMask { kind: String::new(), with: None, keep_last: None, mask_char: None, length: None };
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "type" => mask.kind = map.next_value()?,
+                        "with" => mask.with = Some(map.next_value()?),
+                        "keep_last" => mask.keep_last = Some(map.next_value()?),
+                        "char" => mask.mask_char = Some(map.next_value()?),
+                        "length" => mask.length = Some(map.next_value()?),
+                        other => {
+                            return Err(de::Error::unknown_field(
+                                other,
+                                &["type", "with", "keep_last", "char", "length"],
+                            ));
+                        }
+                    }
+                }
+                if mask.kind.is_empty() {
+                    return Err(de::Error::missing_field("type"));
+                }
+                Ok(mask)
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, "pipeline.toml")
+    }
+
+    #[test]
+    fn parses_a_full_table() {
+        let config = parse(
+            r##"
+[pipeline]
+nul = "strip"
+
+[[tables]]
+topic = "*.sampledb.dbo.patientinfo"
+target = "Public.PatientInfo"
+key = ["ID"]
+delete_mode = "hard"
+
+[tables.columns.SSN]
+pattern = '^\d{3}-\d{2}-\d{4}$'
+mask = "hmac"
+
+[tables.columns.dob]
+not_future = true
+min = 1900-01-01
+mask = "year"
+
+[tables.columns.firstname]
+max_bytes = 100
+mask = { type = "partial", keep_last = 1, char = "#" }
+"##,
+        )
+        .unwrap();
+        assert_eq!(config.pipeline.nul, NulPolicy::Strip);
+        let table = &config.tables[0];
+        assert_eq!(table.target.to_string(), "public.patientinfo");
+        assert_eq!(table.key.as_deref(), Some(&[Arc::from("id")][..]));
+        assert_eq!(table.delete_mode, DeleteMode::Hard);
+        assert!(table.topic.matches("sqlsrv.sampledb.dbo.patientinfo"));
+        assert!(!table.topic.matches("sqlsrv.sampledb.dbo.patientinfo2"));
+        assert!(matches!(table.column("ssn").unwrap().mask, Some(Mask::Hmac { length: None })));
+        assert_eq!(table.column("dob").unwrap().rules.min, temporal::parse_date("1900-01-01").map(Bound::Date));
+        assert!(matches!(
+            table.column("firstname").unwrap().mask,
+            Some(Mask::Partial { keep_last: 1, mask_char: '#' })
+        ));
+        assert!(config.uses_hmac());
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let err =
+            parse("[[tables]]\ntopic = \"t\"\ntarget = \"a.b\"\n\n[tables.columns.x]\nrequird = true\n").unwrap_err();
+        assert_eq!(err.line, Some(6), "{err}");
+        assert!(err.message.contains("unknown field `requird`"), "{err}");
+        assert!(err.to_string().starts_with("pipeline.toml:6:"), "{err}");
+    }
+
+    #[test]
+    fn bad_regex_is_located() {
+        let err =
+            parse("[[tables]]\ntopic = \"t\"\ntarget = \"a.b\"\n[tables.columns.ssn]\npattern = \"([\"\n").unwrap_err();
+        assert_eq!((err.line, err.key.as_str()), (Some(5), "tables[0].columns.ssn.pattern"), "{err}");
+        assert!(err.message.contains("invalid regex"));
+    }
+
+    #[test]
+    fn non_distinct_mask_on_key_column_is_refused() {
+        let err = parse(
+            "[[tables]]\ntopic = \"t\"\ntarget = \"a.b\"\nkey = [\"ssn\"]\n[tables.columns.ssn]\nmask = \"redact\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.key, "tables[0].columns.ssn.mask", "{err}");
+        assert!(err.message.contains("only `hmac`"), "{err}");
+        parse("[[tables]]\ntopic = \"t\"\ntarget = \"a.b\"\nkey = [\"ssn\"]\n[tables.columns.ssn]\nmask = \"hmac\"\n")
+            .unwrap();
+    }
+
+    #[test]
+    fn mask_fields_are_checked() {
+        let err = parse(
+            "[[tables]]\ntopic = \"t\"\ntarget = \"a.b\"\n[tables.columns.x]\nmask = { type = \"null\", length = 3 }\n",
+        )
+        .unwrap_err();
+        assert!(err.message.contains("`length` does not apply"), "{err}");
+        let err =
+            parse("[[tables]]\ntopic = \"t\"\ntarget = \"a.b\"\n[tables.columns.x]\nmask = \"shuffle\"\n").unwrap_err();
+        assert!(err.message.contains("unknown mask type"), "{err}");
+    }
+
+    #[test]
+    fn min_greater_than_max_and_bad_target() {
+        let err =
+            parse("[[tables]]\ntopic = \"t\"\ntarget = \"a.b\"\n[tables.columns.x]\nmin = 5\nmax = 1\n").unwrap_err();
+        assert_eq!(err.line, Some(5));
+        let err = parse("[[tables]]\ntopic = \"t\"\ntarget = \"a.b.c\"\n").unwrap_err();
+        assert_eq!((err.line, err.key.as_str()), (Some(3), "tables[0].target"));
+    }
+
+    #[test]
+    fn default_routing_uses_last_segment() {
+        let table = TableConfig::default_for_topic("sqlsrv.sampledb.dbo.PatientInfo").unwrap();
+        assert_eq!(table.target.to_string(), "public.patientinfo");
+        assert!(Config::default_routing().is_default_routing());
+    }
+}

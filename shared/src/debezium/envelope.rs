@@ -1,0 +1,389 @@
+//! The Debezium change-event envelope, with or without the JsonConverter's schema wrapper.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use super::schema::{MessageSchema, SchemaCache};
+
+/// An envelope operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// `r`: snapshot read.
+    Read,
+    /// `c`
+    Create,
+    /// `u`
+    Update,
+    /// `d`
+    Delete,
+    /// `t`: truncate (PostgreSQL, MySQL; never SQL Server).
+    Truncate,
+    /// `m`: logical decoding message (PostgreSQL).
+    Message,
+}
+
+impl Op {
+    pub fn parse(code: &str) -> Option<Op> {
+        Some(match code {
+            "r" => Op::Read,
+            "c" => Op::Create,
+            "u" => Op::Update,
+            "d" => Op::Delete,
+            "t" => Op::Truncate,
+            "m" => Op::Message,
+            _ => return None,
+        })
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Op::Read => "r",
+            Op::Create => "c",
+            Op::Update => "u",
+            Op::Delete => "d",
+            Op::Truncate => "t",
+            Op::Message => "m",
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// The `source` block fields that order changes. Lenient about types that vary across
+/// Debezium versions (`event_serial_no` as number or string, `snapshot` as bool or string).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Source<'a> {
+    #[serde(default, borrow)]
+    pub connector: Option<Cow<'a, str>>,
+    #[serde(default, deserialize_with = "lenient_opt_i64")]
+    pub ts_ms: Option<i64>,
+    // SQL Server
+    #[serde(default, borrow)]
+    pub commit_lsn: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub change_lsn: Option<Cow<'a, str>>,
+    #[serde(default, deserialize_with = "lenient_opt_i64")]
+    pub event_serial_no: Option<i64>,
+    // PostgreSQL
+    #[serde(default, deserialize_with = "lenient_opt_i64")]
+    pub lsn: Option<i64>,
+    // MySQL / MariaDB
+    #[serde(default, borrow)]
+    pub file: Option<Cow<'a, str>>,
+    #[serde(default, deserialize_with = "lenient_opt_i64")]
+    pub pos: Option<i64>,
+    #[serde(default, deserialize_with = "lenient_opt_i64")]
+    pub row: Option<i64>,
+}
+
+/// A decoded change event. Row images stay raw until the row is decoded against its schema.
+#[derive(Debug)]
+pub struct Envelope<'a> {
+    pub op: Op,
+    pub before: Option<&'a RawValue>,
+    pub after: Option<&'a RawValue>,
+    pub source: Option<Source<'a>>,
+    /// When Debezium processed the event.
+    pub ts_ms: Option<i64>,
+    pub schema: Option<Arc<MessageSchema>>,
+}
+
+/// What a data-topic message turned out to be.
+#[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "returned once per record and unpacked at once; a Box would cost an allocation"
+)]
+pub enum Message<'a> {
+    Change(Envelope<'a>),
+    /// A schema-change event (`tableChanges`/`ddl`) on the data path.
+    SchemaChange,
+    /// A transaction BEGIN/END marker.
+    Transaction,
+    /// A heartbeat (`{"ts_ms": …}` only).
+    Heartbeat,
+}
+
+/// Why a message could not be decoded. Rule names for reject reasons; never the content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    /// Not UTF-8 JSON.
+    Json,
+    /// JSON, but not an object with Debezium's envelope fields (e.g. a flattened row from
+    /// `ExtractNewRecordState`, which carries no ordering information and is not supported).
+    NotAnEnvelope,
+    /// The `schema` half does not parse as a Connect schema.
+    Schema,
+    /// An `op` other than r, c, u, d, t, m.
+    UnknownOp,
+    /// A `source` block with fields of the wrong type.
+    Source,
+}
+
+impl DecodeError {
+    pub fn rule(&self) -> &'static str {
+        match self {
+            DecodeError::Json => "json",
+            DecodeError::NotAnEnvelope => "not_an_envelope",
+            DecodeError::Schema => "schema",
+            DecodeError::UnknownOp => "unknown_op",
+            DecodeError::Source => "source",
+        }
+    }
+}
+
+/// A JSON object as (key, raw value) pairs, in document order.
+pub struct Entries<'a>(pub Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'a> Entries<'a> {
+    pub fn parse(text: &'a str) -> Result<Entries<'a>, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == key)
+    }
+
+    /// The JsonConverter wrapper has exactly `schema` and `payload`.
+    fn is_schema_wrapper(&self) -> bool {
+        self.0.len() == 2 && self.has("schema") && self.has("payload")
+    }
+}
+
+impl<'de> Deserialize<'de> for Entries<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Entries<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    out.push((key, map.next_value::<&'de RawValue>()?));
+                }
+                Ok(Entries(out))
+            }
+        }
+        deserializer.deserialize_map(V)
+    }
+}
+
+fn non_null(raw: Option<&RawValue>) -> Option<&RawValue> {
+    raw.filter(|r| r.get() != "null")
+}
+
+/// A message's top-level entries, its payload (when wrapped) and its schema (when present).
+type Unwrapped<'a> = (Entries<'a>, Option<&'a RawValue>, Option<Arc<MessageSchema>>);
+
+/// Unwrap `{"schema","payload"}` if present: the payload's entries and the parsed schema.
+fn unwrap_converter<'a>(text: &'a str, cache: &mut SchemaCache) -> Result<Unwrapped<'a>, DecodeError> {
+    let top = Entries::parse(text).map_err(|_| DecodeError::NotAnEnvelope)?;
+    if !top.is_schema_wrapper() {
+        return Ok((top, None, None));
+    }
+    let schema = match non_null(top.get("schema")) {
+        Some(raw) => Some(cache.get_or_parse(raw.get()).map_err(|_| DecodeError::Schema)?),
+        None => None,
+    };
+    let payload = top.get("payload").ok_or(DecodeError::NotAnEnvelope)?;
+    match Entries::parse(payload.get()) {
+        Ok(entries) => Ok((entries, Some(payload), schema)),
+        Err(_) => Err(DecodeError::NotAnEnvelope),
+    }
+}
+
+/// Decode a Kafka value (already base64-decoded) from a Debezium data topic.
+pub fn decode_message<'a>(bytes: &'a [u8], cache: &mut SchemaCache) -> Result<Message<'a>, DecodeError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| DecodeError::Json)?;
+    // One cheap syntax check up front so that "not JSON" and "not an envelope" differ.
+    let first = text.trim_start().as_bytes().first().copied();
+    if first != Some(b'{') {
+        return Err(if serde_json::from_str::<de::IgnoredAny>(text).is_ok() {
+            DecodeError::NotAnEnvelope
+        } else {
+            DecodeError::Json
+        });
+    }
+    let (entries, _, schema) = unwrap_converter(text, cache).map_err(|e| {
+        if e == DecodeError::NotAnEnvelope && serde_json::from_str::<de::IgnoredAny>(text).is_err() {
+            DecodeError::Json
+        } else {
+            e
+        }
+    })?;
+    let op = match non_null(entries.get("op")) {
+        Some(raw) => {
+            let code: Cow<'_, str> = serde_json::from_str(raw.get()).map_err(|_| DecodeError::UnknownOp)?;
+            Op::parse(&code).ok_or(DecodeError::UnknownOp)?
+        }
+        None => {
+            if entries.has("tableChanges") || entries.has("ddl") {
+                return Ok(Message::SchemaChange);
+            }
+            if entries.has("status") && entries.has("id") {
+                return Ok(Message::Transaction);
+            }
+            if entries.0.len() == 1 && entries.has("ts_ms") {
+                return Ok(Message::Heartbeat);
+            }
+            return Err(DecodeError::NotAnEnvelope);
+        }
+    };
+    let source = match non_null(entries.get("source")) {
+        Some(raw) => Some(serde_json::from_str::<Source<'a>>(raw.get()).map_err(|_| DecodeError::Source)?),
+        None => None,
+    };
+    let ts_ms = non_null(entries.get("ts_ms")).and_then(|raw| raw.get().parse().ok());
+    Ok(Message::Change(Envelope {
+        op,
+        before: non_null(entries.get("before")),
+        after: non_null(entries.get("after")),
+        source,
+        ts_ms,
+        schema,
+    }))
+}
+
+/// A decoded Kafka key.
+#[derive(Debug)]
+pub enum Key<'a> {
+    /// A struct key: field name → raw value, and the key schema if the message had one.
+    Struct { fields: Vec<(Cow<'a, str>, &'a RawValue)>, schema: Option<Arc<MessageSchema>> },
+    /// A primitive key (string, number): usable when the table declares one key column.
+    Primitive(&'a RawValue),
+}
+
+/// Decode a Kafka key (already base64-decoded).
+pub fn decode_key<'a>(bytes: &'a [u8], cache: &mut SchemaCache) -> Result<Key<'a>, DecodeError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| DecodeError::Json)?;
+    if text.trim_start().starts_with('{') {
+        let (entries, payload, schema) = unwrap_converter(text, cache).map_err(|_| DecodeError::Json)?;
+        if payload.is_some() && !payload.is_some_and(|p| p.get().trim_start().starts_with('{')) {
+            return payload.map(Key::Primitive).ok_or(DecodeError::Json);
+        }
+        return Ok(Key::Struct { fields: entries.0, schema });
+    }
+    let raw: &'a RawValue = serde_json::from_str(text).map_err(|_| DecodeError::Json)?;
+    Ok(Key::Primitive(raw))
+}
+
+fn lenient_opt_i64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    struct V;
+    impl Visitor<'_> for V {
+        type Value = Option<i64>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an integer, a numeric string or null")
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            i64::try_from(v).map(Some).map_err(|_| E::custom("integer out of range"))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            if v.is_empty() {
+                return Ok(None);
+            }
+            v.parse().map(Some).map_err(|_| E::custom("not an integer"))
+        }
+    }
+    deserializer.deserialize_any(V)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(text: &str) -> Result<Message<'_>, DecodeError> {
+        decode_message(text.as_bytes(), &mut SchemaCache::default())
+    }
+
+    #[test]
+    fn payload_only_envelope() {
+        let msg = decode(
+            r#"{"before":null,"after":{"ID":1},"source":{"connector":"sqlserver","ts_ms":5,
+                "snapshot":"false","commit_lsn":"0000002c:000010c8:0006","change_lsn":null,
+                "event_serial_no":"1"},"op":"c","ts_ms":7}"#,
+        )
+        .unwrap();
+        let Message::Change(env) = msg else { panic!("expected a change") };
+        assert_eq!(env.op, Op::Create);
+        assert!(env.before.is_none());
+        assert_eq!(env.after.unwrap().get(), r#"{"ID":1}"#);
+        let source = env.source.unwrap();
+        assert_eq!(source.event_serial_no, Some(1), "string serial number tolerated");
+        assert!(source.change_lsn.is_none());
+        assert_eq!(env.ts_ms, Some(7));
+    }
+
+    #[test]
+    fn schema_wrapped_envelope() {
+        let msg = decode(
+            r#"{"schema":{"type":"struct","fields":[{"type":"struct","fields":[{"type":"int32","optional":false,"field":"ID"}],"optional":true,"field":"after"}],"name":"x.Envelope"},
+                "payload":{"before":null,"after":{"ID":1},"source":{"snapshot":true},"op":"r"}}"#,
+        )
+        .unwrap();
+        let Message::Change(env) = msg else { panic!("expected a change") };
+        assert_eq!(env.op, Op::Read);
+        assert_eq!(env.schema.unwrap().row.as_ref().unwrap().fields[0].column.as_ref(), "id");
+    }
+
+    #[test]
+    fn control_messages() {
+        assert!(matches!(decode(r#"{"ts_ms":1}"#), Ok(Message::Heartbeat)));
+        assert!(matches!(
+            decode(r#"{"status":"BEGIN","id":"0000002c:000010c8:0006","ts_ms":1}"#),
+            Ok(Message::Transaction)
+        ));
+        assert!(matches!(
+            decode(r#"{"source":{},"databaseName":"db","ddl":null,"tableChanges":[]}"#),
+            Ok(Message::SchemaChange)
+        ));
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(decode("Hello, this is a test.").unwrap_err(), DecodeError::Json);
+        assert_eq!(decode("{\"a\":").unwrap_err(), DecodeError::Json);
+        assert_eq!(decode("[1,2]").unwrap_err(), DecodeError::NotAnEnvelope);
+        assert_eq!(decode(r#"{"ID":1,"Name":"x"}"#).unwrap_err(), DecodeError::NotAnEnvelope);
+        assert_eq!(decode(r#"{"op":"x","after":{}}"#).unwrap_err(), DecodeError::UnknownOp);
+        assert_eq!(decode(r#"{"op":"c","source":{"ts_ms":"soon"}}"#).unwrap_err(), DecodeError::Source);
+        assert_eq!(decode_message(&[0xff, 0xfe], &mut SchemaCache::default()).unwrap_err(), DecodeError::Json);
+    }
+
+    #[test]
+    fn keys() {
+        let mut cache = SchemaCache::default();
+        let Key::Struct { fields, schema } = decode_key(br#"{"ID":7}"#, &mut cache).unwrap() else { panic!() };
+        assert_eq!((fields[0].0.as_ref(), fields[0].1.get()), ("ID", "7"));
+        assert!(schema.is_none());
+        let wrapped = br#"{"schema":{"type":"struct","fields":[{"type":"int32","optional":false,"field":"ID"}],"name":"k.Key"},"payload":{"ID":7}}"#;
+        let Key::Struct { fields, schema } = decode_key(wrapped, &mut cache).unwrap() else { panic!() };
+        assert_eq!(fields[0].1.get(), "7");
+        assert!(schema.is_some());
+        assert!(matches!(decode_key(b"\"abc\"", &mut cache), Ok(Key::Primitive(_))));
+        assert!(decode_key(b"not json", &mut cache).is_err());
+    }
+}

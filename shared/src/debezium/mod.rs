@@ -1,0 +1,78 @@
+//! Debezium messages written by Kafka Connect's JsonConverter: envelope, schema, logical
+//! types and source position.
+
+mod convert;
+mod envelope;
+mod position;
+mod schema;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::value::RawValue;
+
+pub use convert::{ConvertError, convert, decimal_from_bytes};
+pub use envelope::{DecodeError, Entries, Envelope, Key, Message, Op, Source, decode_key, decode_message};
+pub use position::{PositionError, position};
+pub use schema::{ColumnType, FieldSchema, MessageSchema, RowSchema, SchemaCache, TimeUnit, parse_schema};
+
+use crate::config::{NulPolicy, TableConfig};
+use crate::outcome::{Column, Reason};
+
+/// Lowercase column names for schemaless messages, shared rather than re-allocated.
+#[derive(Debug, Default)]
+pub struct ColumnNames {
+    names: HashMap<Box<str>, Arc<str>>,
+}
+
+impl ColumnNames {
+    pub fn lowercase(&mut self, name: &str) -> Arc<str> {
+        if let Some(lower) = self.names.get(name) {
+            return lower.clone();
+        }
+        let lower: Arc<str> = name.to_lowercase().into();
+        self.names.insert(name.into(), lower.clone());
+        lower
+    }
+}
+
+/// Decode a row image into columns. Types come from the message schema when there is one,
+/// else from the table's `type` hints, else from the JSON value itself. Every column that
+/// fails adds a reason; the others are still decoded so that a reject lists all problems.
+pub fn decode_row<'a>(
+    image: &'a RawValue,
+    schema: Option<&RowSchema>,
+    table: &TableConfig,
+    nul: NulPolicy,
+    names: &mut ColumnNames,
+    out: &mut Vec<Column<'a>>,
+    reasons: &mut Vec<Reason>,
+) {
+    let entries = match Entries::parse(image.get()) {
+        Ok(entries) => entries,
+        Err(_) => {
+            reasons.push(Reason::record("row_image"));
+            return;
+        }
+    };
+    out.reserve(entries.0.len());
+    for (i, (name, raw)) in entries.0.into_iter().enumerate() {
+        let field = schema.and_then(|s| s.field(&name, i));
+        let column = match field {
+            Some(f) => f.column.clone(),
+            None => names.lowercase(&name),
+        };
+        let hint;
+        let ty = match field {
+            Some(f) => &f.ty,
+            None => {
+                hint = table.column(&column).and_then(|c| c.type_hint.clone()).unwrap_or(ColumnType::Untyped);
+                &hint
+            }
+        };
+        match convert(raw, ty, nul) {
+            Ok(value) => out.push(Column { name: column, value }),
+            Err(e) => reasons.push(Reason::column(column, e.rule())),
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! The event Lambda delivers from an MSK (or self-managed Kafka) event source mapping.
+//!
+//! Our own types rather than `aws_lambda_events::kafka`: that crate loses a millisecond on
+//! some timestamps, re-serialises them as strings and rejects a record without `headers`.
+//! Strings borrow from the event text; key and value stay base64 exactly as received so
+//! that dead-letter objects can carry them byte for byte.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MskEvent<'a> {
+    /// `aws:kafka` or `SelfManagedKafka`; informational only.
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    pub event_source: Option<Cow<'a, str>>,
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    pub event_source_arn: Option<Cow<'a, str>>,
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    pub bootstrap_servers: Option<Cow<'a, str>>,
+    /// `"topic-partition"` → records, in the order the event lists them.
+    #[serde(borrow, deserialize_with = "ordered_map", serialize_with = "serialize_ordered_map")]
+    pub records: RecordGroups<'a>,
+}
+
+/// `"topic-partition"` → records, in event order.
+pub type RecordGroups<'a> = Vec<(Cow<'a, str>, Vec<KafkaRecord<'a>>)>;
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaRecord<'a> {
+    #[serde(borrow)]
+    pub topic: Cow<'a, str>,
+    #[serde(deserialize_with = "lenient_i64")]
+    pub partition: i64,
+    #[serde(deserialize_with = "lenient_i64")]
+    pub offset: i64,
+    /// Epoch milliseconds, exactly as sent.
+    #[serde(deserialize_with = "lenient_i64")]
+    pub timestamp: i64,
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    pub timestamp_type: Option<Cow<'a, str>>,
+    /// Base64 text; `None` when null or absent.
+    #[serde(default, borrow)]
+    pub key: Option<Cow<'a, str>>,
+    /// Base64 text; `None` (a tombstone) when null or absent.
+    #[serde(default, borrow)]
+    pub value: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "headers")]
+    pub headers: Vec<Header<'a>>,
+}
+
+/// One Kafka header. Lambda sends each as a single-entry map of name → signed bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header<'a> {
+    pub name: Cow<'a, str>,
+    pub value: Vec<u8>,
+}
+
+/// Where a record sits in Kafka: enough to find it again, never its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordCoordinates<'a> {
+    pub topic: &'a str,
+    pub partition: i64,
+    pub offset: i64,
+}
+
+impl fmt::Display for RecordCoordinates<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}@{}", self.topic, self.partition, self.offset)
+    }
+}
+
+impl<'a> KafkaRecord<'a> {
+    pub fn coordinates(&self) -> RecordCoordinates<'_> {
+        RecordCoordinates { topic: &self.topic, partition: self.partition, offset: self.offset }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("not a valid MSK event: {path}: {message}")]
+pub struct EventParseError {
+    /// JSON path of the offending field, e.g. `records.mytopic-0[3].timestamp`.
+    pub path: String,
+    pub message: String,
+}
+
+impl<'a> MskEvent<'a> {
+    /// Parse an event, borrowing strings from `json`. On failure the error names the field.
+    pub fn parse(json: &'a [u8]) -> Result<MskEvent<'a>, EventParseError> {
+        match serde_json::from_slice(json) {
+            Ok(event) => Ok(event),
+            // Re-parse with path tracking only on the error path, to keep the hot path lean.
+            Err(_) => {
+                let mut de = serde_json::Deserializer::from_slice(json);
+                let err = match serde_path_to_error::deserialize::<_, MskEvent<'_>>(&mut de) {
+                    Ok(_) => unreachable!("a parse that failed once fails again"),
+                    Err(err) => err,
+                };
+                let path = err.path().to_string();
+                Err(EventParseError {
+                    path: if path.is_empty() || path == "." { "(event)".into() } else { path },
+                    message: err.into_inner().to_string(),
+                })
+            }
+        }
+    }
+
+    /// Records in processing order: by topic, then partition, then offset.
+    pub fn records_in_order(&self) -> Vec<&KafkaRecord<'a>> {
+        let mut all: Vec<&KafkaRecord<'a>> = self.records.iter().flat_map(|(_, records)| records.iter()).collect();
+        all.sort_by(|a, b| (a.topic.as_ref(), a.partition, a.offset).cmp(&(b.topic.as_ref(), b.partition, b.offset)));
+        all
+    }
+
+    pub fn record_count(&self) -> usize {
+        self.records.iter().map(|(_, records)| records.len()).sum()
+    }
+}
+
+fn ordered_map<'de, D>(deserializer: D) -> Result<RecordGroups<'de>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct OrderedMap;
+    impl<'de> Visitor<'de> for OrderedMap {
+        type Value = RecordGroups<'de>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a map of \"topic-partition\" to a list of records")
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                let records: Option<Vec<KafkaRecord<'de>>> = map.next_value()?;
+                out.push((key, records.unwrap_or_default()));
+            }
+            Ok(out)
+        }
+    }
+    deserializer.deserialize_any(OrderedMap)
+}
+
+fn serialize_ordered_map<S: Serializer>(
+    records: &[(Cow<'_, str>, Vec<KafkaRecord<'_>>)],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(records.iter().map(|(k, v)| (k, v)))
+}
+
+/// An integer that may arrive as a JSON number, an integral float or a decimal string.
+fn lenient_i64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    struct LenientI64;
+    impl Visitor<'_> for LenientI64 {
+        type Value = i64;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an integer")
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<i64, E> {
+            Ok(v)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<i64, E> {
+            i64::try_from(v).map_err(|_| E::custom("integer out of range"))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<i64, E> {
+            if v.fract() == 0.0 && v.abs() < 9.0e15 {
+                Ok(v as i64)
+            } else {
+                Err(E::custom("expected an integer, found a fractional number"))
+            }
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<i64, E> {
+            v.trim().parse().map_err(|_| E::custom("expected an integer, found a non-numeric string"))
+        }
+    }
+    deserializer.deserialize_any(LenientI64)
+}
+
+fn headers<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Header<'de>>, D::Error> {
+    struct Headers;
+    impl<'de> Visitor<'de> for Headers {
+        type Value = Vec<Header<'de>>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list of {name: [bytes]} maps")
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(HeaderMap(entries)) = seq.next_element::<HeaderMap<'de>>()? {
+                out.extend(entries);
+            }
+            Ok(out)
+        }
+    }
+    deserializer.deserialize_any(Headers)
+}
+
+struct HeaderMap<'a>(Vec<Header<'a>>);
+
+impl<'de> Deserialize<'de> for HeaderMap<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = HeaderMap<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of header name to a list of bytes")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(name) = map.next_key::<Cow<'de, str>>()? {
+                    let HeaderBytes(value) = map.next_value()?;
+                    out.push(Header { name, value });
+                }
+                Ok(HeaderMap(out))
+            }
+        }
+        deserializer.deserialize_map(V)
+    }
+}
+
+/// Java `byte[]` serialised as numbers: signed (-128..=127); unsigned 128..=255 also accepted.
+struct HeaderBytes(Vec<u8>);
+
+impl<'de> Deserialize<'de> for HeaderBytes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let numbers: Vec<i16> = Deserialize::deserialize(deserializer)?;
+        numbers
+            .into_iter()
+            .map(|n| match n {
+                -128..=-1 => Ok((n + 256) as u8),
+                0..=255 => Ok(n as u8),
+                _ => Err(de::Error::custom("header byte out of range -128..=255")),
+            })
+            .collect::<Result<_, _>>()
+            .map(HeaderBytes)
+    }
+}
+
+impl Serialize for Header<'_> {
+    /// Back to Lambda's shape: `{name: [signed bytes]}`.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let signed: Vec<i8> = self.value.iter().map(|&b| b as i8).collect();
+        serializer.collect_map(std::iter::once((&self.name, signed)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AWS_SAMPLE: &str = r#"{
+      "eventSource":"aws:kafka",
+      "eventSourceArn":"arn:aws:kafka:us-east-1:123456789012:cluster/vpc-2priv-2pub/751d2973-a626-431c-9d4e-d7975eb44dd7-2",
+      "bootstrapServers":"b-2.demo:9092,b-1.demo:9092",
+      "records":{"mytopic-0":[{"topic":"mytopic","partition":0,"offset":15,"timestamp":1545084650987,
+        "timestampType":"CREATE_TIME","key":"abcDEFghiJKLmnoPQRstuVWXyz1234==",
+        "value":"SGVsbG8sIHRoaXMgaXMgYSB0ZXN0Lg==",
+        "headers":[{"headerKey":[104,101,97,100,101,114,86,97,108,117,101]}]}]}}"#;
+
+    #[test]
+    fn parses_the_aws_sample_exactly() {
+        let event = MskEvent::parse(AWS_SAMPLE.as_bytes()).unwrap();
+        assert_eq!(event.event_source.as_deref(), Some("aws:kafka"));
+        let record = &event.records[0].1[0];
+        assert_eq!(record.timestamp, 1_545_084_650_987, "no millisecond lost");
+        assert_eq!(record.headers[0].name, "headerKey");
+        assert_eq!(record.headers[0].value, b"headerValue");
+        assert_eq!(record.value.as_deref(), Some("SGVsbG8sIHRoaXMgaXMgYSB0ZXN0Lg=="));
+    }
+
+    #[test]
+    fn tolerates_missing_headers_key_value_and_string_partition() {
+        let json = r#"{"eventSource":"SelfManagedKafka","records":{"t-0":[
+            {"topic":"t","partition":"0","offset":"7","timestamp":1}]}}"#;
+        let event = MskEvent::parse(json.as_bytes()).unwrap();
+        let record = &event.records[0].1[0];
+        assert_eq!((record.partition, record.offset), (0, 7));
+        assert!(record.key.is_none() && record.value.is_none() && record.headers.is_empty());
+    }
+
+    #[test]
+    fn signed_header_bytes_round_trip() {
+        let json = r#"{"records":{"t-0":[{"topic":"t","partition":0,"offset":1,"timestamp":1,
+            "headers":[{"h":[104,-61,-87]},{"h":[1]}]}]}}"#;
+        let event = MskEvent::parse(json.as_bytes()).unwrap();
+        let headers = &event.records[0].1[0].headers;
+        assert_eq!(headers[0].value, "hé".as_bytes());
+        assert_eq!(headers.len(), 2, "duplicate header names are kept");
+        let back = serde_json::to_value(&headers[0]).unwrap();
+        assert_eq!(back, serde_json::json!({"h": [104, -61, -87]}));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let json = r#"{"records":{"t-0":[{"topic":"t","partition":0,"offset":1,"timestamp":1.5}]}}"#;
+        let err = MskEvent::parse(json.as_bytes()).unwrap_err();
+        assert_eq!(err.path, "records.t-0[0].timestamp");
+        assert!(err.message.contains("fractional"), "{err}");
+        let err = MskEvent::parse(b"{\"records\": 5}").unwrap_err();
+        assert_eq!(err.path, "records");
+        let err = MskEvent::parse(b"5").unwrap_err();
+        assert_eq!(err.path, "(event)");
+    }
+
+    #[test]
+    fn orders_records_by_partition_then_offset() {
+        let json = r#"{"records":{
+            "t-1":[{"topic":"t","partition":1,"offset":5,"timestamp":1}],
+            "t-0":[{"topic":"t","partition":0,"offset":9,"timestamp":1},
+                   {"topic":"t","partition":0,"offset":3,"timestamp":1}]}}"#;
+        let event = MskEvent::parse(json.as_bytes()).unwrap();
+        let order: Vec<_> = event.records_in_order().iter().map(|r| (r.partition, r.offset)).collect();
+        assert_eq!(order, vec![(0, 3), (0, 9), (1, 5)]);
+    }
+}

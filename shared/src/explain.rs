@@ -1,0 +1,88 @@
+//! `cdc explain`: one JSON object per Kafka record saying what the pipeline would do.
+//!
+//! A rejected record shows no key and no row: its values were never masked, so they must
+//! not be printed.
+
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+
+use crate::event::KafkaRecord;
+use crate::outcome::{Column, Outcome, Reason};
+
+#[derive(Debug, Serialize)]
+pub struct ExplainLine<'a> {
+    pub topic: &'a str,
+    pub partition: i64,
+    pub offset: i64,
+    /// `upsert`, `delete`, `skip` or `reject`.
+    pub action: &'static str,
+    pub table: Option<String>,
+    pub op: Option<&'static str>,
+    pub position: Option<&'a str>,
+    pub key: Option<JsonObject>,
+    pub row: Option<JsonObject>,
+    pub masked: Vec<&'a str>,
+    pub reasons: &'a [Reason],
+    pub skip_reason: Option<&'static str>,
+    /// Only for rejects: the pipeline stage that rejected the record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<&'static str>,
+}
+
+/// A JSON object that keeps its keys in insertion order.
+#[derive(Debug)]
+pub struct JsonObject(pub Vec<(String, serde_json::Value)>);
+
+impl Serialize for JsonObject {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+fn object<'c>(columns: impl Iterator<Item = &'c Column<'c>>) -> JsonObject {
+    JsonObject(columns.map(|c| (c.name.to_string(), c.value.to_json())).collect())
+}
+
+pub fn explain<'a>(record: &'a KafkaRecord<'a>, outcome: &'a Outcome<'a>) -> ExplainLine<'a> {
+    let mut line = ExplainLine {
+        topic: &record.topic,
+        partition: record.partition,
+        offset: record.offset,
+        action: "skip",
+        table: None,
+        op: None,
+        position: None,
+        key: None,
+        row: None,
+        masked: Vec::new(),
+        reasons: &[],
+        skip_reason: None,
+        stage: None,
+    };
+    match outcome {
+        Outcome::Change(change) => {
+            line.action = if change.deleted { "delete" } else { "upsert" };
+            line.table = Some(change.table.target.to_string());
+            line.op = Some(change.op.code());
+            line.position = Some(&change.position);
+            line.key =
+                Some(object(change.key_columns.iter().filter_map(|k| change.columns.iter().find(|c| &c.name == k))));
+            line.row = Some(object(change.columns.iter()));
+            line.masked = change.masked.iter().map(|m| m.as_ref()).collect();
+        }
+        Outcome::Skip(reason) => line.skip_reason = Some(reason.as_str()),
+        Outcome::Reject(reject) => {
+            line.action = "reject";
+            line.table = reject.table.as_ref().map(|t| t.target.to_string());
+            line.op = reject.op.map(|op| op.code());
+            line.position = reject.position.as_deref();
+            line.reasons = &reject.reasons;
+            line.stage = Some(reject.stage.as_str());
+        }
+    }
+    line
+}

@@ -1,0 +1,26 @@
+//! `cdc-pipeline`: everything with logic in msk-redshift-cdc.
+//!
+//! Data flows one way through the modules: [`event`] (the MSK event) and [`config`] at the
+//! bottom; [`batch`] and [`debezium`] decode; [`validate`] and [`mask`] check and hide;
+//! [`transform`] runs them per record into an [`outcome::Outcome`]; [`plan`] collapses the
+//! batch per key; [`explain`] shows the result.
+
+pub mod batch;
+pub mod config;
+pub mod debezium;
+pub mod event;
+pub mod explain;
+pub mod mask;
+pub mod outcome;
+pub mod plan;
+pub mod synth;
+pub mod temporal;
+pub mod transform;
+pub mod validate;
+pub mod value;
+
+pub use batch::DecodedBatch;
+pub use config::Config;
+pub use event::MskEvent;
+pub use outcome::{Change, Outcome, Reason, Reject, SkipReason, Stage};
+pub use transform::{Caches, Pipeline};

@@ -1,0 +1,307 @@
+//! Per record: decode → route → validate → mask. The result is one [`Outcome`] per record,
+//! aligned with the batch, so that every record is accounted for.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::batch::{DecodedBatch, Payload};
+use crate::config::{Config, OpPolicy, TableConfig, UnroutablePolicy};
+use crate::debezium::{self, ColumnNames, ColumnType, Key, Message, Op, SchemaCache};
+use crate::event::KafkaRecord;
+use crate::mask::Masker;
+use crate::outcome::{Change, Column, Outcome, Reason, Reject, SkipReason, Stage};
+use crate::validate;
+use crate::value::Value;
+
+/// Configuration and masking key: built once per cold start, shared by every invocation.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub config: Arc<Config>,
+    pub masker: Masker,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(
+        "the config uses an hmac mask but no masking key is set (set MASKING_KEY, or MASKING_KEY_SECRET_ARN in AWS)"
+    )]
+    MissingMaskingKey,
+    #[error("the masking key is empty")]
+    EmptyMaskingKey,
+}
+
+impl Pipeline {
+    /// Refuses a config that needs a masking key when none is given.
+    pub fn new(config: Arc<Config>, masking_key: Option<&[u8]>) -> Result<Pipeline, PipelineError> {
+        if masking_key.is_some_and(|k| k.is_empty()) {
+            return Err(PipelineError::EmptyMaskingKey);
+        }
+        if config.uses_hmac() && masking_key.is_none() {
+            return Err(PipelineError::MissingMaskingKey);
+        }
+        Ok(Pipeline { config, masker: Masker::new(masking_key) })
+    }
+
+    /// Transform every record of a batch. `now_micros` is the reference for `not_future`.
+    pub fn transform<'b>(&self, batch: &'b DecodedBatch<'_>, caches: &mut Caches, now_micros: i64) -> Vec<Outcome<'b>> {
+        (0..batch.len())
+            .map(|i| self.transform_record(batch.records()[i], batch.key(i), batch.value(i), caches, now_micros))
+            .collect()
+    }
+
+    fn route(&self, topic: &str, caches: &mut Caches) -> Option<Arc<TableConfig>> {
+        if let Some(route) = caches.routes.get(topic) {
+            return route.clone();
+        }
+        let route = if self.config.is_default_routing() {
+            TableConfig::default_for_topic(topic).ok().map(Arc::new)
+        } else {
+            self.config.table_for_topic(topic).cloned()
+        };
+        caches.routes.insert(topic.to_string(), route.clone());
+        route
+    }
+
+    fn transform_record<'b>(
+        &self,
+        record: &KafkaRecord<'_>,
+        key: Payload<'b>,
+        value: Payload<'b>,
+        caches: &mut Caches,
+        now_micros: i64,
+    ) -> Outcome<'b> {
+        let topic = record.topic.as_ref();
+        if topic.starts_with("__debezium-heartbeat") {
+            return Outcome::Skip(SkipReason::Heartbeat);
+        }
+        if topic.ends_with(".transaction") {
+            return Outcome::Skip(SkipReason::Transaction);
+        }
+        let bytes = match value {
+            Payload::Absent => return Outcome::Skip(SkipReason::Tombstone),
+            Payload::Invalid => return reject(Stage::Decode, None, None, None, vec![Reason::record("base64")]),
+            Payload::Bytes(bytes) => bytes,
+        };
+        let envelope = match debezium::decode_message(bytes, &mut caches.schemas) {
+            Ok(Message::Change(envelope)) => envelope,
+            Ok(Message::SchemaChange) => return Outcome::Skip(SkipReason::SchemaChange),
+            Ok(Message::Transaction) => return Outcome::Skip(SkipReason::Transaction),
+            Ok(Message::Heartbeat) => return Outcome::Skip(SkipReason::Heartbeat),
+            Err(e) => return reject(Stage::Decode, None, None, None, vec![Reason::record(e.rule())]),
+        };
+        let op = envelope.op;
+        let pipeline = &self.config.pipeline;
+        let special = match op {
+            Op::Truncate => Some((pipeline.on_truncate, SkipReason::Truncate)),
+            Op::Message => Some((pipeline.on_message, SkipReason::Message)),
+            _ => None,
+        };
+        if let Some((policy, reason)) = special {
+            return match policy {
+                OpPolicy::Skip => Outcome::Skip(reason),
+                OpPolicy::Reject => {
+                    reject(Stage::Validate, None, Some(op), None, vec![Reason::record(reason.as_str())])
+                }
+            };
+        }
+        let Some(table) = self.route(topic, caches) else {
+            return match pipeline.unroutable {
+                UnroutablePolicy::Skip => Outcome::Skip(SkipReason::Unroutable),
+                UnroutablePolicy::Reject => {
+                    reject(Stage::Route, None, Some(op), None, vec![Reason::record("unroutable")])
+                }
+            };
+        };
+        let fallback = (
+            envelope.source.as_ref().and_then(|s| s.ts_ms).or(envelope.ts_ms).unwrap_or(record.timestamp),
+            record.partition,
+            record.offset,
+        );
+        let position = match debezium::position(envelope.source.as_ref(), fallback) {
+            Ok(position) => position,
+            Err(e) => return reject(Stage::Decode, Some(&table), Some(op), None, vec![Reason::record(e.rule())]),
+        };
+        let deleted = op == Op::Delete;
+        let image = if deleted { envelope.before } else { envelope.after };
+        let mut columns = Vec::new();
+        let mut reasons = Vec::new();
+        match image {
+            Some(image) => {
+                let row_schema = envelope.schema.as_ref().and_then(|s| s.row.as_deref());
+                debezium::decode_row(
+                    image,
+                    row_schema,
+                    &table,
+                    pipeline.nul,
+                    &mut caches.names,
+                    &mut columns,
+                    &mut reasons,
+                );
+            }
+            // A delete without `before` still deletes by key; an upsert needs its row.
+            None if deleted => {}
+            None => reasons.push(Reason::record("row_image")),
+        }
+        let key_columns = match self.key_columns(&table, key, &mut columns, caches, &mut reasons) {
+            Some(key_columns) => key_columns,
+            None => Arc::from(Vec::new()),
+        };
+        if !reasons.is_empty() {
+            let stage = if reasons.iter().all(|r| r.rule == "missing_key") { Stage::Validate } else { Stage::Decode };
+            return reject(stage, Some(&table), Some(op), Some(position), reasons);
+        }
+        if !deleted {
+            let mut failed = Vec::new();
+            for (name, column_config) in &table.columns {
+                if column_config.rules.is_empty() {
+                    continue;
+                }
+                let value = columns.iter().find(|c| &c.name == name).map_or(&Value::Null, |c| &c.value);
+                validate::check(&column_config.rules, value, now_micros, &mut failed);
+                reasons.extend(failed.drain(..).map(|rule| Reason::column(name.clone(), rule)));
+            }
+            if !reasons.is_empty() {
+                reasons.sort_by(|a, b| a.column.cmp(&b.column));
+                return reject(Stage::Validate, Some(&table), Some(op), Some(position), reasons);
+            }
+        }
+        let mut masked = Vec::new();
+        for column in &mut columns {
+            let Some(mask) = table.column(&column.name).and_then(|c| c.mask.as_ref()) else { continue };
+            let raw = std::mem::replace(&mut column.value, Value::Null);
+            match self.masker.apply(mask, raw) {
+                Ok(value) => column.value = value,
+                Err(e) => reasons.push(Reason::column(column.name.clone(), e.rule())),
+            }
+            masked.push(column.name.clone());
+        }
+        if !reasons.is_empty() {
+            return reject(Stage::Validate, Some(&table), Some(op), Some(position), reasons);
+        }
+        let key = key_columns
+            .iter()
+            .map(|k| columns.iter().find(|c| &c.name == k).map_or(Value::Null, |c| c.value.clone()))
+            .collect();
+        Outcome::Change(Change {
+            table,
+            op,
+            deleted,
+            position,
+            source_ts_ms: envelope.source.as_ref().and_then(|s| s.ts_ms),
+            key,
+            key_columns,
+            columns,
+            masked,
+        })
+    }
+
+    /// Determine the key columns and make sure each has a non-null value in `columns`,
+    /// taking it from the Kafka key when the row image lacks it.
+    fn key_columns<'b>(
+        &self,
+        table: &TableConfig,
+        key: Payload<'b>,
+        columns: &mut Vec<Column<'b>>,
+        caches: &mut Caches,
+        reasons: &mut Vec<Reason>,
+    ) -> Option<Arc<[Arc<str>]>> {
+        let kafka_key = match key {
+            Payload::Bytes(bytes) => match debezium::decode_key(bytes, &mut caches.schemas) {
+                Ok(key) => Some(key),
+                Err(_) if table.key.is_some() => None,
+                Err(_) => {
+                    reasons.push(Reason::record("key_json"));
+                    return None;
+                }
+            },
+            Payload::Invalid if table.key.is_none() => {
+                reasons.push(Reason::record("key_base64"));
+                return None;
+            }
+            _ => None,
+        };
+        let key_columns: Arc<[Arc<str>]> = match (&table.key, &kafka_key) {
+            (Some(key), _) => key.clone(),
+            (None, Some(Key::Struct { fields, schema })) if !fields.is_empty() => {
+                let row = schema.as_ref().and_then(|s| s.row.as_deref());
+                fields
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (name, _))| match row.and_then(|r| r.field(name, i)) {
+                        Some(f) => f.column.clone(),
+                        None => caches.names.lowercase(name),
+                    })
+                    .collect()
+            }
+            _ => {
+                reasons.push(Reason::record("missing_key"));
+                return None;
+            }
+        };
+        for name in key_columns.iter() {
+            if let Some(column) = columns.iter().find(|c| &c.name == name) {
+                if column.value.is_null() {
+                    reasons.push(Reason::column(name.clone(), "missing_key"));
+                }
+                continue;
+            }
+            match from_kafka_key(
+                name,
+                kafka_key.as_ref(),
+                table,
+                &key_columns,
+                self.config.pipeline.nul,
+                &mut caches.names,
+            ) {
+                Some(Ok(value)) if !value.is_null() => columns.push(Column { name: name.clone(), value }),
+                Some(Err(rule)) => reasons.push(Reason::column(name.clone(), rule)),
+                _ => reasons.push(Reason::column(name.clone(), "missing_key")),
+            }
+        }
+        Some(key_columns)
+    }
+}
+
+/// A key column's value from the Kafka key, typed by the key schema or the column hint.
+fn from_kafka_key<'b>(
+    column: &str,
+    key: Option<&Key<'b>>,
+    table: &TableConfig,
+    key_columns: &[Arc<str>],
+    nul: crate::config::NulPolicy,
+    names: &mut ColumnNames,
+) -> Option<Result<Value<'b>, &'static str>> {
+    let hint = || table.column(column).and_then(|c| c.type_hint.clone()).unwrap_or(ColumnType::Untyped);
+    match key? {
+        Key::Struct { fields, schema } => {
+            let row = schema.as_ref().and_then(|s| s.row.as_deref());
+            let (i, (name, raw)) =
+                fields.iter().enumerate().find(|(_, (name, _))| &*names.lowercase(name) == column)?;
+            let ty = row.and_then(|r| r.field(name, i)).map_or_else(hint, |f| f.ty.clone());
+            Some(debezium::convert(raw, &ty, nul).map_err(|e| e.rule()))
+        }
+        // A bare key can only stand for a single-column key.
+        Key::Primitive(raw) if key_columns.len() == 1 => {
+            Some(debezium::convert(raw, &hint(), nul).map_err(|e| e.rule()))
+        }
+        Key::Primitive(_) => None,
+    }
+}
+
+fn reject<'b>(
+    stage: Stage,
+    table: Option<&Arc<TableConfig>>,
+    op: Option<Op>,
+    position: Option<String>,
+    reasons: Vec<Reason>,
+) -> Outcome<'b> {
+    Outcome::Reject(Reject { stage, table: table.cloned(), op, position, reasons })
+}
+
+/// State kept between invocations of a warm function: parsed schemas, routes, names.
+#[derive(Debug, Default)]
+pub struct Caches {
+    pub schemas: SchemaCache,
+    names: ColumnNames,
+    routes: HashMap<String, Option<Arc<TableConfig>>>,
+}

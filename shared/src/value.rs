@@ -1,0 +1,291 @@
+//! The typed column value every later stage works with: decoded from Debezium, validated,
+//! masked, and finally rendered as JSON (`cdc explain`) or as a SQL literal (loader).
+//!
+//! Strings borrow from the decoded Kafka value whenever JSON needed no unescaping.
+
+use std::borrow::Cow;
+use std::fmt::{self, Write as _};
+use std::hash::{Hash, Hasher};
+
+use crate::temporal;
+
+/// Exact decimal: `unscaled × 10^-scale`. 38 digits (Redshift's DECIMAL limit) fit in an i128.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Decimal {
+    pub unscaled: i128,
+    pub scale: u32,
+}
+
+impl Decimal {
+    /// Raise the scale by padding zeros; `None` when that would overflow.
+    pub fn rescaled(self, scale: u32) -> Option<Decimal> {
+        if scale <= self.scale {
+            return Some(self);
+        }
+        let factor = 10i128.checked_pow(scale - self.scale)?;
+        Some(Decimal { unscaled: self.unscaled.checked_mul(factor)?, scale })
+    }
+
+    pub fn to_f64(self) -> f64 {
+        self.unscaled as f64 / 10f64.powi(self.scale as i32)
+    }
+
+    /// Parse decimal text such as `-12.340`, `1e3` or `1.5E-2` exactly.
+    pub fn parse(text: &str) -> Option<Decimal> {
+        let (mantissa, exponent) = match text.find(['e', 'E']) {
+            Some(i) => (&text[..i], text[i + 1..].parse::<i32>().ok()?),
+            None => (text, 0),
+        };
+        let (negative, digits) = match mantissa.as_bytes().first()? {
+            b'-' => (true, &mantissa[1..]),
+            b'+' => (false, &mantissa[1..]),
+            _ => (false, mantissa),
+        };
+        let (int_part, frac_part) = match digits.find('.') {
+            Some(i) => (&digits[..i], &digits[i + 1..]),
+            None => (digits, ""),
+        };
+        if int_part.is_empty() && frac_part.is_empty() {
+            return None;
+        }
+        let mut unscaled: i128 = 0;
+        for b in int_part.bytes().chain(frac_part.bytes()) {
+            if !b.is_ascii_digit() {
+                return None;
+            }
+            unscaled = unscaled.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
+        }
+        let mut scale = frac_part.len() as i32 - exponent;
+        if scale < 0 {
+            unscaled = unscaled.checked_mul(10i128.checked_pow((-scale) as u32)?)?;
+            scale = 0;
+        }
+        if negative {
+            unscaled = -unscaled;
+        }
+        Some(Decimal { unscaled, scale: scale as u32 })
+    }
+}
+
+impl fmt::Display for Decimal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let digits = self.unscaled.unsigned_abs().to_string();
+        if self.unscaled < 0 {
+            f.write_char('-')?;
+        }
+        let scale = self.scale as usize;
+        if scale == 0 {
+            return f.write_str(&digits);
+        }
+        if digits.len() > scale {
+            let (int, frac) = digits.split_at(digits.len() - scale);
+            write!(f, "{int}.{frac}")
+        } else {
+            write!(f, "0.{}{digits}", "0".repeat(scale - digits.len()))
+        }
+    }
+}
+
+/// One column value.
+#[derive(Debug, Clone)]
+pub enum Value<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Decimal(Decimal),
+    Text(Cow<'a, str>),
+    Bytes(Cow<'a, [u8]>),
+    /// Days since 1970-01-01.
+    Date(i32),
+    /// Microseconds since midnight.
+    Time(i64),
+    /// Microseconds since 1970-01-01T00:00:00 UTC (no zone is stored).
+    Timestamp(i64),
+}
+
+impl Value<'_> {
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// A short, value-free name of the variant, for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Int(_) => "integer",
+            Value::Float(_) => "float",
+            Value::Decimal(_) => "decimal",
+            Value::Text(_) => "string",
+            Value::Bytes(_) => "bytes",
+            Value::Date(_) => "date",
+            Value::Time(_) => "time",
+            Value::Timestamp(_) => "timestamp",
+        }
+    }
+
+    pub fn into_owned(self) -> Value<'static> {
+        match self {
+            Value::Null => Value::Null,
+            Value::Bool(b) => Value::Bool(b),
+            Value::Int(i) => Value::Int(i),
+            Value::Float(x) => Value::Float(x),
+            Value::Decimal(d) => Value::Decimal(d),
+            Value::Text(s) => Value::Text(Cow::Owned(s.into_owned())),
+            Value::Bytes(b) => Value::Bytes(Cow::Owned(b.into_owned())),
+            Value::Date(d) => Value::Date(d),
+            Value::Time(t) => Value::Time(t),
+            Value::Timestamp(t) => Value::Timestamp(t),
+        }
+    }
+
+    /// The value's canonical text, as rules such as `pattern` and `max_bytes` see it and as
+    /// a VARCHAR column would store it. Timestamps use the SQL form (space separator).
+    pub fn text(&self) -> Cow<'_, str> {
+        match self {
+            Value::Text(s) => Cow::Borrowed(s.as_ref()),
+            other => {
+                let mut out = String::new();
+                other.write_text(&mut out);
+                Cow::Owned(out)
+            }
+        }
+    }
+
+    /// Append the canonical text form (see [`Value::text`]); `Null` appends nothing.
+    pub fn write_text(&self, out: &mut String) {
+        match self {
+            Value::Null => {}
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Int(i) => {
+                let _ = write!(out, "{i}");
+            }
+            Value::Float(x) => write_float(out, *x),
+            Value::Decimal(d) => {
+                let _ = write!(out, "{d}");
+            }
+            Value::Text(s) => out.push_str(s),
+            Value::Bytes(b) => {
+                for byte in b.iter() {
+                    let _ = write!(out, "{byte:02x}");
+                }
+            }
+            Value::Date(d) => temporal::write_date(out, *d),
+            Value::Time(t) => temporal::write_time(out, *t),
+            Value::Timestamp(t) => temporal::write_timestamp(out, *t, ' '),
+        }
+    }
+
+    /// The value as `cdc explain` shows it: numbers and booleans as JSON, decimals as strings
+    /// with their exact scale, dates `YYYY-MM-DD`, timestamps `YYYY-MM-DDTHH:MM:SS.ffffff`.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Int(i) => J::from(*i),
+            Value::Float(x) => serde_json::Number::from_f64(*x).map_or(J::Null, J::Number),
+            Value::Timestamp(t) => {
+                let mut s = String::with_capacity(26);
+                temporal::write_timestamp(&mut s, *t, 'T');
+                J::String(s)
+            }
+            other => J::String(other.text().into_owned()),
+        }
+    }
+}
+
+/// Shortest text that parses back to the same f64 (Rust's `Display` guarantees round-trip).
+pub fn write_float(out: &mut String, x: f64) {
+    if x.is_nan() {
+        out.push_str("NaN");
+    } else if x.is_infinite() {
+        out.push_str(if x > 0.0 { "Infinity" } else { "-Infinity" });
+    } else {
+        let _ = write!(out, "{x}");
+    }
+}
+
+/// Key equality: the same column values. Floats compare by bit pattern so that keys hash.
+impl PartialEq for Value<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Value::Null, Value::Null) => true,
+            (Value::Bool(a), Value::Bool(b)) => a == b,
+            (Value::Int(a), Value::Int(b)) => a == b,
+            (Value::Float(a), Value::Float(b)) => a.to_bits() == b.to_bits(),
+            (Value::Decimal(a), Value::Decimal(b)) => a == b,
+            (Value::Text(a), Value::Text(b)) => a == b,
+            (Value::Bytes(a), Value::Bytes(b)) => a == b,
+            (Value::Date(a), Value::Date(b)) => a == b,
+            (Value::Time(a), Value::Time(b)) => a == b,
+            (Value::Timestamp(a), Value::Timestamp(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Value<'_> {}
+
+impl Hash for Value<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        std::mem::discriminant(self).hash(state);
+        match self {
+            Value::Null => {}
+            Value::Bool(b) => b.hash(state),
+            Value::Int(i) => i.hash(state),
+            Value::Float(x) => x.to_bits().hash(state),
+            Value::Decimal(d) => d.hash(state),
+            Value::Text(s) => s.hash(state),
+            Value::Bytes(b) => b.hash(state),
+            Value::Date(d) => d.hash(state),
+            Value::Time(t) | Value::Timestamp(t) => t.hash(state),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_display_keeps_scale() {
+        let d = |unscaled, scale| Decimal { unscaled, scale }.to_string();
+        assert_eq!(d(123456, 2), "1234.56");
+        assert_eq!(d(-4510, 2), "-45.10");
+        assert_eq!(d(0, 2), "0.00");
+        assert_eq!(d(5, 3), "0.005");
+        assert_eq!(d(-5, 3), "-0.005");
+        assert_eq!(d(42, 0), "42");
+    }
+
+    #[test]
+    fn decimal_parse_is_exact() {
+        let p = |s| Decimal::parse(s).map(|d| (d.unscaled, d.scale));
+        assert_eq!(p("1234.56"), Some((123456, 2)));
+        assert_eq!(p("-0.10"), Some((-10, 2)));
+        assert_eq!(p("1e3"), Some((1000, 0)));
+        assert_eq!(p("1.5E-2"), Some((15, 3)));
+        assert_eq!(p("99999999999999999999999999999999999999"), Some((99999999999999999999999999999999999999, 0)));
+        assert_eq!(p("abc"), None);
+        assert_eq!(p(""), None);
+        assert_eq!(p("."), None);
+        assert_eq!(p("1e99999"), None);
+    }
+
+    #[test]
+    fn rescale_pads_zeros() {
+        let d = Decimal { unscaled: 15, scale: 1 };
+        assert_eq!(d.rescaled(3), Some(Decimal { unscaled: 1500, scale: 3 }));
+        assert_eq!(d.rescaled(0), Some(d));
+    }
+
+    #[test]
+    fn text_forms() {
+        assert_eq!(Value::Float(0.1).text(), "0.1");
+        assert_eq!(Value::Bytes(Cow::Borrowed(&[0xde, 0xad])).text(), "dead");
+        assert_eq!(Value::Timestamp(1_531_488_225_780_000).text(), "2018-07-13 13:23:45.780000");
+        assert_eq!(Value::Timestamp(1_531_488_225_780_000).to_json(), serde_json::json!("2018-07-13T13:23:45.780000"));
+    }
+}

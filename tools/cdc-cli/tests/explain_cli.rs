@@ -1,0 +1,76 @@
+//! `cdc explain` as a user runs it: exit codes, messages, one JSON line per record.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn cdc(args: &[&str], masking_key: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cdc"));
+    command.args(args).current_dir(repo()).env_remove("MASKING_KEY").env_remove("CDC_CONFIG");
+    if let Some(key) = masking_key {
+        command.env("MASKING_KEY", key);
+    }
+    command.output().expect("cdc runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn prints_one_json_object_per_record_and_exits_0() {
+    let out = cdc(&["explain", "--config", "config/pipeline.toml", "events/06-patientinfo-invalid.json"], Some("k"));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 8, "one line per Kafka record");
+    assert_eq!(lines.iter().filter(|l| l["action"] == "reject").count(), 7);
+    assert_eq!(lines[0]["offset"], 9);
+}
+
+#[test]
+fn an_invalid_event_names_the_field_and_exits_2() {
+    let dir = std::env::temp_dir().join(format!("cdc-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, r#"{"records":{"t-0":[{"topic":"t","partition":0,"offset":"x","timestamp":1}]}}"#).unwrap();
+    let out = cdc(&["explain", bad.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(2));
+    let message = stderr(&out);
+    assert!(message.contains("records.t-0[0].offset"), "{message}");
+    assert!(message.contains("bad.json"), "{message}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn hmac_without_a_key_is_refused() {
+    let out = cdc(&["explain", "--config", "config/pipeline.toml", "events/02-patientinfo-create.json"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("MASKING_KEY"), "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "nothing printed before the check");
+}
+
+#[test]
+fn a_bad_config_names_file_line_and_key() {
+    let dir = std::env::temp_dir().join(format!("cdc-cli-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("bad.toml");
+    std::fs::write(&config, "[[tables]]\ntopic = \"t\"\ntarget = \"a.b\"\ndelete_mode = \"sometimes\"\n").unwrap();
+    let out = cdc(&["explain", "--config", config.to_str().unwrap(), "events/02-patientinfo-create.json"], None);
+    assert_eq!(out.status.code(), Some(2));
+    let message = stderr(&out);
+    assert!(message.contains("bad.toml:4:"), "{message}");
+    assert!(message.contains("sometimes"), "{message}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn without_a_config_the_default_routing_applies() {
+    let out = cdc(&["explain", "events/02-patientinfo-create.json"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["table"], "public.patientinfo");
+}
