@@ -8,11 +8,12 @@ DEMO_MASKING_KEY ?= local-demo-masking-key
 
 .PHONY: test demo bench deps fmt lint events
 
-## Everything CI runs: formatting, lints, unit, property and integration tests.
+## Everything CI runs: formatting, lints, unit, property and integration tests (the
+## integration tests run against a throwaway PostgreSQL behind the Data API emulator).
 test: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
-	$(CARGO) test --workspace --locked
+	scripts/with-local-pg.sh $(CARGO) test --workspace --locked
 
 ## `cdc explain` over every sample event with the example config.
 demo: deps
@@ -22,9 +23,11 @@ demo: deps
 	  MASKING_KEY="$(DEMO_MASKING_KEY)" $(CARGO) run -q -p cdc-cli --locked -- explain --config $(CONFIG) "$$f"; \
 	done
 
-## Criterion benchmarks, then the tables for BENCHMARKS.md.
+## Benchmarks (criterion, and the end-to-end load through the emulator), then the tables
+## for BENCHMARKS.md.
 bench: deps
-	$(CARGO) bench -p cdc-pipeline --bench transform --locked
+	$(CARGO) bench -p cdc-pipeline --bench transform --bench sql --locked
+	scripts/with-local-pg.sh $(CARGO) bench -p cdc-tests --bench load --locked
 	python3 scripts/bench-report.py
 
 ## Install what the targets above need (idempotent).

@@ -48,4 +48,34 @@ def transform_table():
     print()
 
 
+def sql_table():
+    path = os.path.join(root, "sql_render", "apply_sql_10k_rows", "new")
+    try:
+        with open(os.path.join(path, "estimates.json")) as f:
+            mean = json.load(f)["mean"]["point_estimate"] / 1e9
+        with open(os.path.join(path, "benchmark.json")) as f:
+            size = json.load(f)["throughput"]["Bytes"]
+    except (FileNotFoundError, KeyError):
+        return
+    print("| SQL rendering | rows | SQL bytes | mean time | MB/s | rows/s |")
+    print("|---|---:|---:|---:|---:|---:|")
+    print(f"| apply SQL, 10,000-row plan | 10,000 | {size:,} | {mean * 1e3:.2f} ms | {size / mean / 1e6:.0f} | {10_000 / mean:,.0f} |")
+    print()
+
+
+def load_table():
+    try:
+        with open(os.path.join(root, "input-load-10k.jsonl")) as f:
+            cases = [json.loads(line) for line in f if line.strip()]
+    except FileNotFoundError:
+        return
+    print("| end to end (emulator + PostgreSQL) | records | median time | records/s | Data API calls | BatchExecuteStatement | rows loaded |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for c in cases:
+        print(f"| {c['case']} | {c['records']:,} | {c['median_s'] * 1e3:.0f} ms | {c['records'] / c['median_s']:,.0f} | {c['calls']} | {c['transactions']} | {c['loaded']:,} |")
+    print()
+
+
 transform_table()
+sql_table()
+load_table()

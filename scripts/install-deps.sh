@@ -19,3 +19,30 @@ if ! need python3; then
   echo "install-deps: installing python3"
   apt-get install -y --no-upgrade python3 python3-venv
 fi
+
+# The project's Python venv (boto3 for the Data API conformance test, later moto and the
+# SAM tooling). Location: $VENV, default .venv in the repository. Reinstalled only when
+# requirements-dev.txt changes.
+root="$(cd "$(dirname "$0")/.." && pwd)"
+venv="${VENV:-$root/.venv}"
+stamp="$venv/.requirements-sha256"
+want="$(sha256sum "$root/requirements-dev.txt" | cut -d' ' -f1)"
+if [ ! -x "$venv/bin/python" ]; then
+  echo "install-deps: creating Python venv at $venv"
+  python3 -m venv "$venv" || { apt-get install -y --no-upgrade python3-venv && python3 -m venv "$venv"; }
+fi
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "install-deps: installing requirements-dev.txt into $venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/requirements-dev.txt"
+  echo "$want" >"$stamp"
+fi
+
+# PostgreSQL 15 server binaries for the throwaway clusters of scripts/local-pg.sh.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! need initdb; then
+  echo "install-deps: installing PostgreSQL"
+  if [ "$(id -u)" = 0 ]; then
+    apt-get install -y --no-upgrade postgresql || { apt-get update && apt-get install -y --no-upgrade postgresql; }
+  else
+    sudo apt-get install -y --no-upgrade postgresql || { sudo apt-get update && sudo apt-get install -y --no-upgrade postgresql; }
+  fi
+fi

@@ -1,0 +1,139 @@
+//! `redshift-data-local`: a local Amazon Redshift Data API emulator that runs the SQL on
+//! PostgreSQL 15, so tests can prove "loads into Redshift" with real HTTP, a real AWS SDK as
+//! the client and a real SQL engine.
+//!
+//! It speaks AWS JSON 1.1 on `POST /` (`X-Amz-Target: RedshiftData.<Op>`) and implements
+//! ExecuteStatement, BatchExecuteStatement, DescribeStatement, GetStatementResult,
+//! DescribeTable, CancelStatement and ListStatements. Statements run asynchronously (SUBMITTED →
+//! STARTED → FINISHED / FAILED / ABORTED); a batch runs in one `SERIALIZABLE` transaction.
+//! The request's `Database` picks the database on the PostgreSQL server of `database_url`.
+//! See the crate README for flags, the fault spec and the deliberate differences from AWS.
+//!
+//! # Library use
+//!
+//! Start an emulator inside a test's own tokio runtime and point the SDK at it:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), redshift_data_local::Error> {
+//! use redshift_data_local::{EmulatorConfig, spawn};
+//!
+//! let config = EmulatorConfig::new("postgres://postgres@127.0.0.1:5432/postgres")
+//!     .with_faults("throttle=0.1,seed=7".parse()?);
+//! let emulator = spawn(config).await?;
+//! // e.g. AWS_ENDPOINT_URL_REDSHIFT_DATA = emulator.endpoint_url
+//! println!("{}", emulator.endpoint_url);
+//! # Ok(()) }
+//! ```
+//!
+//! [`serve`] runs on a listener you bound yourself and only returns on an I/O error;
+//! [`spawn`] binds `127.0.0.1:0`, runs [`serve`] on a task and returns at once.
+
+mod executor;
+mod faults;
+mod ops;
+mod runner;
+mod server;
+mod store;
+mod wire;
+
+use std::net::SocketAddr;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+pub use faults::{FaultSpec, FaultSpecError, SERIALIZATION_ERROR};
+pub use ops::{MAX_BATCH_STATEMENTS, MAX_SQL_BYTES, RESULT_PAGE_ROWS};
+
+/// How to run an emulator.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// PostgreSQL URL, e.g. `postgres://postgres@127.0.0.1:5432/postgres`. Its database name is
+    /// replaced by each request's `Database`.
+    pub database_url: String,
+    /// Faults to inject (none by default); can be replaced at runtime with `POST /__faults`.
+    pub faults: FaultSpec,
+}
+
+impl EmulatorConfig {
+    pub fn new(database_url: impl Into<String>) -> Self {
+        EmulatorConfig { database_url: database_url.into(), faults: FaultSpec::default() }
+    }
+
+    pub fn with_faults(mut self, faults: FaultSpec) -> Self {
+        self.faults = faults;
+        self
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid database URL: {0}")]
+    DatabaseUrl(String),
+    #[error("invalid fault spec: {0}")]
+    Faults(#[from] FaultSpecError),
+    #[error("{context}: {source}")]
+    Io {
+        context: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A running emulator started by [`spawn`]. Dropping it leaves the server running until its
+/// runtime ends; call [`RunningEmulator::shutdown`] to stop it earlier.
+#[derive(Debug)]
+pub struct RunningEmulator {
+    /// `http://127.0.0.1:<port>`, for `endpoint_url` / `AWS_ENDPOINT_URL_REDSHIFT_DATA`.
+    pub endpoint_url: String,
+    pub local_addr: SocketAddr,
+    pub handle: tokio::task::JoinHandle<Result<(), Error>>,
+}
+
+impl RunningEmulator {
+    /// Stops accepting requests (statements still running on PostgreSQL finish on their own).
+    pub fn shutdown(self) {
+        self.handle.abort();
+    }
+}
+
+/// State shared by all requests and statement runners.
+pub(crate) struct App {
+    store: Mutex<store::Store>,
+    pool: executor::Pool,
+    faults: faults::Faults,
+}
+
+impl App {
+    /// The store lock. Never held across an await.
+    fn store(&self) -> MutexGuard<'_, store::Store> {
+        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Serves the Data API on `listener` until an I/O error.
+pub async fn serve(listener: tokio::net::TcpListener, config: EmulatorConfig) -> Result<(), Error> {
+    let pg: tokio_postgres::Config = config.database_url.parse().map_err(|e| Error::DatabaseUrl(format!("{e}")))?;
+    let addr = listener.local_addr().map_err(|source| Error::Io { context: "listener address", source })?;
+    let app = std::sync::Arc::new(App {
+        store: Mutex::new(store::Store::new()),
+        pool: executor::Pool::new(pg.clone()),
+        faults: faults::Faults::new(config.faults.clone()),
+    });
+    tracing::info!(
+        listen = %addr,
+        postgres = %executor::describe_config(&pg),
+        faults = %config.faults,
+        "redshift-data-local listening"
+    );
+    axum::serve(listener, server::router(app)).await.map_err(|source| Error::Io { context: "serving HTTP", source })
+}
+
+/// Binds `127.0.0.1:0`, starts [`serve`] on a task of the current runtime and returns its URL.
+pub async fn spawn(config: EmulatorConfig) -> Result<RunningEmulator, Error> {
+    // Fail here, not inside the task, on a bad URL.
+    config.database_url.parse::<tokio_postgres::Config>().map_err(|e| Error::DatabaseUrl(format!("{e}")))?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|source| Error::Io { context: "binding 127.0.0.1:0", source })?;
+    let local_addr = listener.local_addr().map_err(|source| Error::Io { context: "listener address", source })?;
+    let handle = tokio::spawn(serve(listener, config));
+    Ok(RunningEmulator { endpoint_url: format!("http://{local_addr}"), local_addr, handle })
+}

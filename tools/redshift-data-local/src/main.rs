@@ -1,0 +1,53 @@
+//! `redshift-data-local`: serve the Redshift Data API emulator (see the crate README).
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::Parser;
+use redshift_data_local::{EmulatorConfig, FaultSpec, serve};
+
+/// A local Amazon Redshift Data API emulator that runs statements on PostgreSQL.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:4599")]
+    listen: SocketAddr,
+    /// PostgreSQL URL; each request's Database replaces its database name.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: String,
+    /// Faults to inject, e.g. `throttle=0.1,server_error=0.05,serialization=0.05,latency_ms=50,seed=7`.
+    #[arg(long, env = "REDSHIFT_DATA_LOCAL_FAULTS", default_value = "")]
+    faults: FaultSpec,
+    /// Log filter (tracing env-filter syntax), e.g. `debug`.
+    #[arg(long, env = "REDSHIFT_DATA_LOCAL_LOG", default_value = "info")]
+    log_level: String,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let filter = match tracing_subscriber::EnvFilter::try_new(&args.log_level) {
+        Ok(filter) => filter,
+        Err(error) => {
+            eprintln!("redshift-data-local: invalid --log-level {:?}: {error}", args.log_level);
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let result = async {
+        let listener = tokio::net::TcpListener::bind(args.listen).await?;
+        let config = EmulatorConfig::new(args.database_url).with_faults(args.faults);
+        tokio::select! {
+            served = serve(listener, config) => served.map_err(Into::into),
+            _ = tokio::signal::ctrl_c() => Ok::<(), Box<dyn std::error::Error>>(()),
+        }
+    };
+    match result.await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("redshift-data-local: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
