@@ -13,6 +13,7 @@ pub mod explain;
 pub mod mask;
 pub mod outcome;
 pub mod plan;
+pub mod redshift;
 pub mod synth;
 pub mod temporal;
 pub mod transform;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::config::TableConfig;
-use crate::debezium::Op;
+use crate::debezium::{Op, RowSchema};
 use crate::value::Value;
 
 /// A target column and its value (masked where configured).
@@ -36,6 +36,8 @@ pub struct Change<'a> {
     pub columns: Vec<Column<'a>>,
     /// Columns whose value was masked.
     pub masked: Vec<Arc<str>>,
+    /// The row's Debezium schema, when the message had one (types for new columns).
+    pub row_schema: Option<Arc<RowSchema>>,
 }
 
 /// Where in the pipeline a record was rejected.

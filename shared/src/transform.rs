@@ -192,6 +192,7 @@ impl Pipeline {
             key_columns,
             columns,
             masked,
+            row_schema: envelope.schema.as_ref().and_then(|s| s.row.clone()),
         })
     }
 

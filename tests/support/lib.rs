@@ -83,3 +83,5 @@ pub fn hmac_hex(key: &[u8], data: &[u8]) -> String {
     mac.update(data);
     hex::encode(mac.finalize().into_bytes())
 }
+
+pub mod stack;

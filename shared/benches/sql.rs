@@ -1,0 +1,45 @@
+//! SQL rendering throughput: the apply SQL for a 10,000-row plan of `patientinfo` changes.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::Arc;
+
+use cdc_pipeline::plan::plan;
+use cdc_pipeline::redshift::sql::{ApplySpec, build_transactions};
+use cdc_pipeline::synth::bulk_event;
+use cdc_pipeline::{Caches, Config, DecodedBatch, MskEvent, Pipeline};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+fn render(c: &mut Criterion) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/pipeline.toml");
+    let pipeline = Pipeline::new(Arc::new(Config::load(&path).unwrap()), Some(b"benchmark-masking-key")).unwrap();
+    let bytes = bulk_event(10_000, 4, true);
+    let event = MskEvent::parse(&bytes).unwrap();
+    let batch = DecodedBatch::from_event(&event);
+    let outcomes = pipeline.transform(&batch, &mut Caches::default(), 1_795_521_600_000_000);
+    let plans = plan(batch.records(), &outcomes);
+    let table = &plans[0];
+    let changes: Vec<_> = table.rows.iter().map(|r| r.change).collect();
+    let spec = ApplySpec {
+        target: table.target(),
+        columns: &table.columns,
+        key: table.rows[0].change.key_columns.as_ref(),
+        delete_mode: table.table.delete_mode,
+        loaded_at_micros: 1_795_521_600_000_000,
+    };
+    let rendered = build_transactions(&spec, &changes);
+    let sql_bytes: usize = rendered.transactions.iter().flat_map(|t| &t.statements).map(String::len).sum();
+    eprintln!(
+        "10,000 rows → {} transaction(s), {} statements, {sql_bytes} bytes of SQL",
+        rendered.transactions.len(),
+        rendered.transactions.iter().map(|t| t.statements.len()).sum::<usize>()
+    );
+    let mut group = c.benchmark_group("sql_render");
+    group.throughput(Throughput::Bytes(sql_bytes as u64));
+    group
+        .bench_function("apply_sql_10k_rows", |b| b.iter(|| build_transactions(black_box(&spec), black_box(&changes))));
+    group.finish();
+}
+
+criterion_group!(benches, render);
+criterion_main!(benches);

@@ -1,0 +1,77 @@
+//! The local stack the integration tests run against: a throwaway PostgreSQL 15 cluster,
+//! the Data API emulator in-process, and the real AWS SDK client pointed at it.
+//!
+//! PostgreSQL comes from [`local_pg::database_url`]: `DATABASE_URL`, or a throwaway cluster
+//! for this test process; a missing PostgreSQL fails the test with install instructions.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_redshiftdata::config::{BehaviorVersion, Credentials, Region, retry::RetryConfig, timeout::TimeoutConfig};
+use cdc_pipeline::redshift::{Auth, Backoff, DataApi, Loader, Target};
+use redshift_data_local::{EmulatorConfig, RunningEmulator};
+
+pub use local_pg::database_url;
+
+/// A direct PostgreSQL connection for setting up and checking tables.
+pub async fn pg() -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(database_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", database_url()));
+    tokio::spawn(connection);
+    client
+}
+
+/// An emulator on a free port, in the current runtime, with the given fault spec ("" for none).
+pub async fn emulator(faults: &str) -> RunningEmulator {
+    let faults = faults.parse().expect("valid fault spec");
+    redshift_data_local::spawn(EmulatorConfig::new(database_url()).with_faults(faults)).await.expect("emulator starts")
+}
+
+/// The AWS SDK client for the Data API at `endpoint`, as the Lambda builds it (SDK retries
+/// off: the pipeline retries), with dummy credentials.
+pub fn sdk_client(endpoint: &str) -> aws_sdk_redshiftdata::Client {
+    let config = aws_sdk_redshiftdata::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .endpoint_url(endpoint)
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(Duration::from_secs(10)).build())
+        .build();
+    aws_sdk_redshiftdata::Client::from_conf(config)
+}
+
+/// Short backoffs so that retry tests run quickly.
+pub const FAST_POLL: Backoff =
+    Backoff { initial: Duration::from_millis(5), max: Duration::from_millis(50), factor: 1.5 };
+pub const FAST_RETRY: Backoff =
+    Backoff { initial: Duration::from_millis(5), max: Duration::from_millis(100), factor: 2.0 };
+
+pub fn target() -> Target {
+    Target { auth: Auth::Workgroup { name: "local".into(), secret_arn: None }, database: "postgres".into() }
+}
+
+pub fn loader(endpoint: &str) -> Arc<Loader> {
+    Arc::new(Loader::new(DataApi::new(sdk_client(endpoint), target()).with_backoff(FAST_POLL, FAST_RETRY)))
+}
+
+/// A table name no other test uses.
+pub fn unique_table(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The `_cdc_*` metadata columns in PostgreSQL DDL.
+pub const METADATA_DDL: &str = "_cdc_position VARCHAR(64) NOT NULL, _cdc_op CHAR(1) NOT NULL, \
+    _cdc_deleted BOOLEAN NOT NULL, _cdc_source_ts TIMESTAMP, _cdc_loaded_at TIMESTAMP NOT NULL";
+
+/// Create `public.<name>` shaped like the `patientinfo` target, plus `extra` column DDL.
+pub async fn create_patient_table(pg: &tokio_postgres::Client, name: &str, extra: &str) {
+    let extra = if extra.is_empty() { String::new() } else { format!("{extra}, ") };
+    pg.batch_execute(&format!(
+        "CREATE TABLE public.{name} (id INTEGER NOT NULL, firstname VARCHAR(100), lastname VARCHAR(100), \
+         state CHAR(2), ssn VARCHAR(64), dob TIMESTAMP, {extra}{METADATA_DDL})"
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("create table {name}: {e}"));
+}
