@@ -6,7 +6,7 @@ CONFIG ?= config/pipeline.toml
 # Local demo key only; in AWS the key comes from Secrets Manager.
 DEMO_MASKING_KEY ?= local-demo-masking-key
 
-.PHONY: test demo bench deps fmt lint events
+.PHONY: test demo explain bench deps fmt lint events
 
 ## Everything CI runs: formatting, lints, unit, property and integration tests (the
 ## integration tests run against a throwaway PostgreSQL behind the Data API emulator).
@@ -15,8 +15,13 @@ test: deps
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	scripts/with-local-pg.sh $(CARGO) test --workspace --locked
 
-## `cdc explain` over every sample event with the example config.
+## The local loop end to end: stack up, every sample ingested, table and dead letters shown,
+## a replay (dry run, then real with relaxed rules), stack down. See scripts/demo.sh.
 demo: deps
+	scripts/demo.sh
+
+## `cdc explain` over every sample event with the example config (no services needed).
+explain: deps
 	$(CARGO) build -q -p cdc-cli --locked
 	for f in events/*.json; do \
 	  echo "== $$f"; \

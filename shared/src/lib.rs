@@ -3,22 +3,30 @@
 //! Data flows one way through the modules: [`event`] (the MSK event) and [`config`] at the
 //! bottom; [`batch`] and [`debezium`] decode; [`validate`] and [`mask`] check and hide;
 //! [`transform`] runs them per record into an [`outcome::Outcome`]; [`plan`] collapses the
-//! batch per key; [`explain`] shows the result.
+//! batch per key; [`explain`] shows the result; [`redshift`] loads plans; [`dlq`] stores
+//! rejects in S3; [`ingest`] runs a batch and keeps the invariant, [`replay`] re-runs
+//! dead letters; [`settings`] and [`wiring`] build it all at cold start.
 
 pub mod batch;
 pub mod config;
 pub mod debezium;
+pub mod dlq;
 pub mod event;
 pub mod explain;
+pub mod ingest;
 pub mod mask;
+pub mod metrics;
 pub mod outcome;
 pub mod plan;
 pub mod redshift;
+pub mod replay;
+pub mod settings;
 pub mod synth;
 pub mod temporal;
 pub mod transform;
 pub mod validate;
 pub mod value;
+pub mod wiring;
 
 pub use batch::DecodedBatch;
 pub use config::Config;

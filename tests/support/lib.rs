@@ -84,4 +84,5 @@ pub fn hmac_hex(key: &[u8], data: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+pub mod harness;
 pub mod stack;

@@ -1,7 +1,7 @@
 //! The local stack the integration tests run against: a throwaway PostgreSQL 15 cluster,
 //! the Data API emulator in-process, and the real AWS SDK client pointed at it.
 //!
-//! PostgreSQL comes from [`local_pg::database_url`]: `DATABASE_URL`, or a throwaway cluster
+//! PostgreSQL comes from [`test_services::database_url`]: `DATABASE_URL`, or a throwaway cluster
 //! for this test process; a missing PostgreSQL fails the test with install instructions.
 
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use aws_sdk_redshiftdata::config::{BehaviorVersion, Credentials, Region, retry::
 use cdc_pipeline::redshift::{Auth, Backoff, DataApi, Loader, Target};
 use redshift_data_local::{EmulatorConfig, RunningEmulator};
 
-pub use local_pg::database_url;
+pub use test_services::database_url;
 
 /// A direct PostgreSQL connection for setting up and checking tables.
 pub async fn pg() -> tokio_postgres::Client {

@@ -5,6 +5,7 @@
 //! retries), [`error`] classifies failures, and [`loader`] runs plans with bisection.
 
 pub mod client;
+pub mod ddl;
 pub mod error;
 pub mod loader;
 pub mod sql;

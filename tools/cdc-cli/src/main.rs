@@ -1,6 +1,8 @@
 //! `cdc`: run the msk-redshift-cdc pipeline on a laptop.
 
+mod ddl;
 mod explain;
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +29,35 @@ enum Command {
         /// An MSK event JSON file, as Lambda delivers it.
         event: PathBuf,
     },
+    /// Run the ingest handler in-process on an MSK event file, against the endpoints and
+    /// settings in the environment, and print its JSON response.
+    Ingest {
+        /// Pipeline configuration (TOML); default: the CDC_CONFIG environment variable.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        event: PathBuf,
+    },
+    /// Run the replay handler in-process on a replay request file and print its response.
+    Replay {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        request: PathBuf,
+    },
+    /// Print CREATE TABLE statements for the configured targets.
+    Ddl {
+        #[arg(long, env = "CDC_CONFIG")]
+        config: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "redshift")]
+        dialect: DialectArg,
+        /// An MSK event whose schemas give the column types.
+        event: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DialectArg {
+    Redshift,
+    Postgres,
 }
 
 /// Exit code for input that is not usable (bad event file, bad config, missing key).
@@ -36,12 +67,38 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Explain { config, event } => explain::run(config.as_deref(), &event),
+        Command::Ddl { config, dialect, event } => {
+            let dialect = match dialect {
+                DialectArg::Redshift => cdc_pipeline::redshift::types::Dialect::Redshift,
+                DialectArg::Postgres => cdc_pipeline::redshift::types::Dialect::Postgres,
+            };
+            ddl::run(config.as_deref(), dialect, event.as_deref())
+        }
+        Command::Ingest { config, event } => return handler(run::ingest(config.as_deref(), &event)),
+        Command::Replay { config, request } => return handler(run::replay(config.as_deref(), &request)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("cdc: {message}");
             ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
+}
+
+/// Exit code when the handler itself returned an error (the Lambda would fail the batch).
+pub const EXIT_HANDLER_ERROR: u8 = 1;
+
+fn handler(result: Result<(), run::RunError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(run::RunError::Setup(message)) => {
+            eprintln!("cdc: {message}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+        Err(run::RunError::Handler(message)) => {
+            eprintln!("cdc: handler error: {message}");
+            ExitCode::from(EXIT_HANDLER_ERROR)
         }
     }
 }

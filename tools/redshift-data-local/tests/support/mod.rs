@@ -15,7 +15,7 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 }
 
-pub use local_pg::database_url;
+pub use test_services::database_url;
 
 /// A name unique within this test run, for tables and statement names.
 pub fn unique(prefix: &str) -> String {

@@ -1,0 +1,550 @@
+//! The S3 dead-letter store: JSON Lines objects, one per invocation, stage and
+//! topic-partition, under
+//! `<prefix>/<stage>/<topic>/<partition>/<yyyy>/<mm>/<dd>/<first>-<last>-<request id>.jsonl`
+//! (offsets zero-padded to 20 digits, so key order is offset order).
+//!
+//! Each line carries the record exactly as received (base64 key and value, headers,
+//! coordinates) and why it failed (stage, column and rule names, error class) — never a
+//! decoded value. The reader also accepts what an MSK event source mapping writes to an S3
+//! on-failure destination (its `payload` is the whole original event).
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::ServerSideEncryption;
+use serde::{Deserialize, Serialize};
+
+use crate::event::{Header, KafkaRecord, MskEvent};
+use crate::outcome::{Reason, Stage};
+use crate::temporal;
+
+pub const FORMAT_VERSION: u32 = 1;
+
+/// One line of a dead-letter object.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DeadLetter<'a> {
+    pub format: u32,
+    #[serde(borrow)]
+    pub topic: Cow<'a, str>,
+    pub partition: i64,
+    pub offset: i64,
+    pub timestamp: i64,
+    #[serde(rename = "timestampType", default, borrow)]
+    pub timestamp_type: Option<Cow<'a, str>>,
+    /// Base64, exactly as received.
+    #[serde(default, borrow)]
+    pub key: Option<Cow<'a, str>>,
+    /// Base64, exactly as received.
+    #[serde(default, borrow)]
+    pub value: Option<Cow<'a, str>>,
+    #[serde(default, with = "headers_format")]
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// `decode`, `validate`, `route`, `drift`, `load`, or `esm_on_failure` for records read
+    /// from an event source mapping's on-failure destination.
+    pub stage: Cow<'a, str>,
+    pub reasons: Vec<Reason>,
+    #[serde(default)]
+    pub error_class: Option<Cow<'a, str>>,
+    /// How many times the record has been dead-lettered (1 on first failure).
+    pub attempts: u32,
+    /// RFC 3339 UTC.
+    pub failed_at: Cow<'a, str>,
+    pub function: Cow<'a, str>,
+    pub request_id: Cow<'a, str>,
+}
+
+mod headers_format {
+    use serde::Deserialize;
+    use serde::de::Deserializer;
+    use serde::ser::{SerializeSeq, Serializer};
+    use std::collections::BTreeMap;
+
+    /// Lambda's shape: a list of single-entry maps of name → signed bytes.
+    pub fn serialize<S: Serializer>(headers: &[(String, Vec<u8>)], s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(headers.len()))?;
+        for (name, value) in headers {
+            let signed: Vec<i8> = value.iter().map(|&b| b as i8).collect();
+            let mut entry = BTreeMap::new();
+            entry.insert(name.as_str(), signed);
+            seq.serialize_element(&entry)?;
+        }
+        seq.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, Vec<u8>)>, D::Error> {
+        let list: Vec<BTreeMap<String, Vec<i16>>> = Vec::deserialize(d)?;
+        Ok(list
+            .into_iter()
+            .flat_map(|m| m.into_iter().map(|(k, v)| (k, v.into_iter().map(|n| n as u8).collect())))
+            .collect())
+    }
+}
+
+impl<'a> DeadLetter<'a> {
+    /// The Kafka record this line describes (for replay).
+    pub fn to_record(&self) -> KafkaRecord<'_> {
+        KafkaRecord {
+            topic: Cow::Borrowed(&self.topic),
+            partition: self.partition,
+            offset: self.offset,
+            timestamp: self.timestamp,
+            timestamp_type: self.timestamp_type.as_deref().map(Cow::Borrowed),
+            key: self.key.as_deref().map(Cow::Borrowed),
+            value: self.value.as_deref().map(Cow::Borrowed),
+            headers: self.headers.iter().map(|(n, v)| Header { name: Cow::Borrowed(n), value: v.clone() }).collect(),
+        }
+    }
+}
+
+/// Who is writing, for the lines and the object keys.
+#[derive(Debug, Clone)]
+pub struct Writer<'c> {
+    pub function: &'c str,
+    pub request_id: &'c str,
+    /// When the records failed, epoch microseconds.
+    pub failed_at_micros: i64,
+    /// Appended to the request id in keys when one invocation writes for several batches
+    /// (a replay, one batch per object): the same record range from two objects must not
+    /// land on one key.
+    pub key_suffix: Option<&'c str>,
+}
+
+/// A record that failed, with everything its dead-letter line needs.
+#[derive(Debug, Clone)]
+pub struct Failed<'r> {
+    pub record: &'r KafkaRecord<'r>,
+    pub stage: Stage,
+    pub reasons: Vec<Reason>,
+    pub error_class: Option<&'static str>,
+    /// Dead-letter attempts before this one (0 for a first failure).
+    pub previous_attempts: u32,
+}
+
+/// One object to write: its key and JSONL body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Object {
+    pub key: String,
+    pub body: String,
+    pub records: usize,
+}
+
+fn rfc3339(micros: i64) -> String {
+    let mut s = String::with_capacity(27);
+    temporal::write_timestamp(&mut s, micros, 'T');
+    s.truncate(23); // milliseconds
+    s.push('Z');
+    s
+}
+
+/// A key-safe path segment: topics may hold characters S3 keys should not.
+fn segment(text: &str) -> String {
+    text.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect()
+}
+
+/// Group failures into objects: one per (stage, topic, partition), lines in offset order.
+pub fn objects(prefix: &str, writer: &Writer<'_>, failed: &[Failed<'_>]) -> Vec<Object> {
+    let mut groups: BTreeMap<(&'static str, &str, i64), Vec<&Failed<'_>>> = BTreeMap::new();
+    for f in failed {
+        groups.entry((f.stage.as_str(), f.record.topic.as_ref(), f.record.partition)).or_default().push(f);
+    }
+    let failed_at = rfc3339(writer.failed_at_micros);
+    let (year, month, day) = (&failed_at[0..4], &failed_at[5..7], &failed_at[8..10]);
+    let prefix = prefix.trim_end_matches('/');
+    groups
+        .into_iter()
+        .map(|((stage, topic, partition), mut lines)| {
+            lines.sort_by_key(|f| f.record.offset);
+            let first = lines.first().map_or(0, |f| f.record.offset);
+            let last = lines.last().map_or(0, |f| f.record.offset);
+            let mut key = String::new();
+            if !prefix.is_empty() {
+                key.push_str(prefix);
+                key.push('/');
+            }
+            let _ = write!(
+                key,
+                "{stage}/{}/{partition}/{year}/{month}/{day}/{first:020}-{last:020}-{}",
+                segment(topic),
+                segment(writer.request_id)
+            );
+            if let Some(suffix) = writer.key_suffix {
+                key.push('-');
+                key.push_str(&segment(suffix));
+            }
+            key.push_str(".jsonl");
+            let mut body = String::new();
+            for f in &lines {
+                let line = DeadLetter {
+                    format: FORMAT_VERSION,
+                    topic: Cow::Borrowed(&f.record.topic),
+                    partition: f.record.partition,
+                    offset: f.record.offset,
+                    timestamp: f.record.timestamp,
+                    timestamp_type: f.record.timestamp_type.as_deref().map(Cow::Borrowed),
+                    key: f.record.key.as_deref().map(Cow::Borrowed),
+                    value: f.record.value.as_deref().map(Cow::Borrowed),
+                    headers: f.record.headers.iter().map(|h| (h.name.to_string(), h.value.clone())).collect(),
+                    stage: Cow::Borrowed(stage),
+                    reasons: f.reasons.clone(),
+                    error_class: f.error_class.map(Cow::Borrowed),
+                    attempts: f.previous_attempts + 1,
+                    failed_at: Cow::Borrowed(&failed_at),
+                    function: Cow::Borrowed(writer.function),
+                    request_id: Cow::Borrowed(writer.request_id),
+                };
+                body.push_str(&serde_json::to_string(&line).expect("dead letters serialise"));
+                body.push('\n');
+            }
+            Object { key, body, records: lines.len() }
+        })
+        .collect()
+}
+
+/// What an object held.
+#[derive(Debug)]
+pub enum Contents<'a> {
+    /// Our JSONL lines.
+    DeadLetters(Vec<DeadLetter<'a>>),
+    /// An event source mapping's on-failure record: the original event and how often Lambda
+    /// tried it.
+    OnFailure { event_json: String, invoke_count: u32 },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("line {line} is not a dead-letter record: {message}")]
+    Line { line: usize, message: String },
+    #[error("not a dead-letter object or an on-failure record: {0}")]
+    Unknown(String),
+}
+
+#[derive(Deserialize)]
+struct OnFailureRecord {
+    #[serde(rename = "requestContext", default)]
+    request_context: Option<OnFailureContext>,
+    payload: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct OnFailureContext {
+    #[serde(rename = "approximateInvokeCount", default)]
+    approximate_invoke_count: Option<u32>,
+}
+
+/// Parse an object's body.
+pub fn read(body: &str) -> Result<Contents<'_>, ReadError> {
+    let trimmed = body.trim();
+    if trimmed.is_empty() {
+        return Ok(Contents::DeadLetters(Vec::new()));
+    }
+    // An on-failure record is one (possibly pretty-printed) JSON object with a `payload`.
+    if trimmed.contains("\"payload\"")
+        && let Ok(record) = serde_json::from_str::<OnFailureRecord>(trimmed)
+        && let Some(payload) = record.payload
+    {
+        return Ok(Contents::OnFailure {
+            event_json: payload,
+            invoke_count: record.request_context.and_then(|c| c.approximate_invoke_count).unwrap_or(1),
+        });
+    }
+    let mut lines = Vec::new();
+    for (i, line) in body.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let record: DeadLetter<'_> =
+            serde_json::from_str(line).map_err(|e| ReadError::Line { line: i + 1, message: e.to_string() })?;
+        lines.push(record);
+    }
+    if lines.is_empty() {
+        return Err(ReadError::Unknown("no lines".into()));
+    }
+    Ok(Contents::DeadLetters(lines))
+}
+
+/// Parse the event held by an on-failure record (kept for error messages).
+pub fn on_failure_event(event_json: &str) -> Result<MskEvent<'_>, crate::event::EventParseError> {
+    MskEvent::parse(event_json.as_bytes())
+}
+
+/// Where dead letters go and how they are encrypted.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub client: Client,
+    pub bucket: String,
+    pub prefix: String,
+    /// Replayed objects move here (`<archive prefix>/<original key>`).
+    pub archive_prefix: String,
+    /// SSE-KMS key; SSE-S3 (AES256) when `None`.
+    pub kms_key_id: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("S3 {operation} of s3://{bucket}/{key} failed: {code}")]
+pub struct StoreError {
+    pub operation: &'static str,
+    pub bucket: String,
+    pub key: String,
+    pub code: String,
+}
+
+fn s3_error<E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug>(
+    operation: &'static str,
+    bucket: &str,
+    key: &str,
+    err: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> StoreError {
+    use aws_sdk_s3::error::SdkError;
+    let code = match &err {
+        SdkError::ServiceError(e) => e.err().code().unwrap_or("Unknown").to_string(),
+        SdkError::TimeoutError(_) => "Timeout".into(),
+        SdkError::DispatchFailure(_) => "DispatchFailure".into(),
+        SdkError::ResponseError(_) => "UnreadableResponse".into(),
+        _ => "Unknown".into(),
+    };
+    StoreError { operation, bucket: bucket.into(), key: key.into(), code }
+}
+
+impl Store {
+    fn with_encryption(
+        &self,
+        request: aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder,
+    ) -> aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder {
+        match &self.kms_key_id {
+            Some(key) => request.server_side_encryption(ServerSideEncryption::AwsKms).ssekms_key_id(key),
+            None => request.server_side_encryption(ServerSideEncryption::Aes256),
+        }
+    }
+
+    /// Write one object, encrypted at rest.
+    pub async fn put(&self, object: &Object) -> Result<(), StoreError> {
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&object.key)
+            .content_type("application/x-ndjson")
+            .body(ByteStream::from(object.body.clone().into_bytes()));
+        self.with_encryption(request).send().await.map_err(|e| s3_error("PutObject", &self.bucket, &object.key, e))?;
+        Ok(())
+    }
+
+    /// Write every object, or none: if one write fails, the ones written are deleted again
+    /// (best effort) so that the retried batch does not leave a second copy.
+    pub async fn put_all(&self, objects: &[Object]) -> Result<(), StoreError> {
+        let results = futures_util::future::join_all(objects.iter().map(|o| self.put(o))).await;
+        if let Some(error) = results.iter().find_map(|r| r.as_ref().err()) {
+            let error = StoreError {
+                operation: error.operation,
+                bucket: error.bucket.clone(),
+                key: error.key.clone(),
+                code: error.code.clone(),
+            };
+            for (object, result) in objects.iter().zip(&results) {
+                if result.is_ok() {
+                    let _ = self.delete(&self.bucket, &object.key).await;
+                }
+            }
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    pub async fn get(&self, bucket: &str, key: &str) -> Result<String, StoreError> {
+        let output = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| s3_error("GetObject", bucket, key, e))?;
+        let bytes = output.body.collect().await.map_err(|_| StoreError {
+            operation: "GetObject",
+            bucket: bucket.into(),
+            key: key.into(),
+            code: "BodyReadFailed".into(),
+        })?;
+        String::from_utf8(bytes.into_bytes().to_vec()).map_err(|_| StoreError {
+            operation: "GetObject",
+            bucket: bucket.into(),
+            key: key.into(),
+            code: "NotUtf8".into(),
+        })
+    }
+
+    pub async fn delete(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| s3_error("DeleteObject", bucket, key, e))?;
+        Ok(())
+    }
+
+    /// Move an object under the archive prefix: copy (encrypted), then delete the original.
+    pub async fn archive(&self, bucket: &str, key: &str) -> Result<String, StoreError> {
+        let target = format!("{}/{key}", self.archive_prefix.trim_end_matches('/'));
+        let source = format!("{bucket}/{}", url_encode_key(key));
+        let request = self.client.copy_object().bucket(bucket).key(&target).copy_source(source);
+        let request = match &self.kms_key_id {
+            Some(kms) => request.server_side_encryption(ServerSideEncryption::AwsKms).ssekms_key_id(kms),
+            None => request.server_side_encryption(ServerSideEncryption::Aes256),
+        };
+        request.send().await.map_err(|e| s3_error("CopyObject", bucket, &target, e))?;
+        self.delete(bucket, key).await?;
+        Ok(target)
+    }
+
+    /// Keys under `prefix` after `start_after`, in key order, with their last-modified
+    /// time (epoch seconds), at most `limit`.
+    pub async fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let output = self
+                .client
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix(prefix)
+                .set_start_after(start_after.map(str::to_string))
+                .set_continuation_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| s3_error("ListObjectsV2", bucket, prefix, e))?;
+            for object in output.contents() {
+                if let Some(key) = object.key() {
+                    keys.push((key.to_string(), object.last_modified().map_or(0, |t| t.secs())));
+                    if keys.len() >= limit {
+                        return Ok(keys);
+                    }
+                }
+            }
+            match output.next_continuation_token() {
+                Some(next) if output.is_truncated() == Some(true) => token = Some(next.to_string()),
+                _ => return Ok(keys),
+            }
+        }
+    }
+}
+
+/// Percent-encode a key for `CopySource` (slashes kept).
+fn url_encode_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(offset: i64) -> KafkaRecord<'static> {
+        KafkaRecord {
+            topic: "sqlsrv.db.dbo.t".into(),
+            partition: 2,
+            offset,
+            timestamp: 1_795_000_000_123,
+            timestamp_type: Some("CREATE_TIME".into()),
+            key: Some("a2V5".into()),
+            value: Some("dmFsdWU=".into()),
+            headers: vec![Header { name: "h".into(), value: vec![104, 0xc3, 0xa9] }],
+        }
+    }
+
+    #[test]
+    fn objects_group_by_stage_and_partition_with_sortable_keys() {
+        let records = [record(12), record(10), record(11)];
+        let failed = vec![
+            Failed {
+                record: &records[0],
+                stage: Stage::Validate,
+                reasons: vec![Reason::column("ssn".into(), "pattern")],
+                error_class: None,
+                previous_attempts: 0,
+            },
+            Failed {
+                record: &records[1],
+                stage: Stage::Validate,
+                reasons: vec![Reason::record("missing_key")],
+                error_class: None,
+                previous_attempts: 0,
+            },
+            Failed {
+                record: &records[2],
+                stage: Stage::Load,
+                reasons: vec![Reason::record("rejected_by_database")],
+                error_class: Some("invalid_value"),
+                previous_attempts: 2,
+            },
+        ];
+        let writer = Writer {
+            function: "ingest",
+            request_id: "req-1",
+            failed_at_micros: 1_795_521_600_000_000,
+            key_suffix: None,
+        };
+        let objects = objects("dead-letter/", &writer, &failed);
+        assert_eq!(objects.len(), 2);
+        assert_eq!(
+            objects[0].key,
+            "dead-letter/load/sqlsrv.db.dbo.t/2/2026/11/24/00000000000000000011-00000000000000000011-req-1.jsonl"
+        );
+        assert_eq!(
+            objects[1].key,
+            "dead-letter/validate/sqlsrv.db.dbo.t/2/2026/11/24/00000000000000000010-00000000000000000012-req-1.jsonl"
+        );
+        let Contents::DeadLetters(lines) = read(&objects[1].body).unwrap() else { panic!("dead letters") };
+        assert_eq!(lines.iter().map(|l| l.offset).collect::<Vec<_>>(), vec![10, 12], "offset order");
+        assert_eq!(lines[0].value.as_deref(), Some("dmFsdWU="), "value exactly as received");
+        assert_eq!(lines[0].headers, vec![("h".to_string(), vec![104, 0xc3, 0xa9])]);
+        assert_eq!(lines[0].attempts, 1);
+        assert_eq!(lines[0].failed_at, "2026-11-24T12:00:00.000Z");
+        let suffixed = super::objects("dead-letter", &Writer { key_suffix: Some("3"), ..writer.clone() }, &failed[2..]);
+        assert!(suffixed[0].key.ends_with("-req-1-3.jsonl"), "{}", suffixed[0].key);
+        let Contents::DeadLetters(load) = read(&objects[0].body).unwrap() else { panic!() };
+        assert_eq!((load[0].attempts, load[0].error_class.as_deref()), (3, Some("invalid_value")));
+        let back = load[0].to_record();
+        assert_eq!((back.offset, back.key.as_deref(), back.timestamp), (11, Some("a2V5"), 1_795_000_000_123));
+    }
+
+    #[test]
+    fn reads_an_on_failure_record() {
+        let body = r#"{
+          "requestContext": {"requestId": "316aa6d0", "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:ingest",
+                             "condition": "RetryAttemptsExhausted", "approximateInvokeCount": 4},
+          "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+          "version": "1.0", "timestamp": "2019-11-14T00:38:06.021Z",
+          "KafkaBatchInfo": {"batchSize": 1, "recordsInfo": {"t-0": {"firstRecordOffset": "49601189658422359378836298521827638475320189012309704722"}}},
+          "payload": "{\"eventSource\":\"aws:kafka\",\"records\":{\"t-0\":[{\"topic\":\"t\",\"partition\":0,\"offset\":5,\"timestamp\":1}]}}"
+        }"#;
+        let Contents::OnFailure { event_json, invoke_count } = read(body).unwrap() else { panic!("on-failure") };
+        assert_eq!(invoke_count, 4);
+        assert_eq!(on_failure_event(&event_json).unwrap().records[0].1[0].offset, 5);
+    }
+
+    #[test]
+    fn rejects_garbage_with_the_line_number() {
+        let err = read("{\"format\":1}\nnot json\n").unwrap_err();
+        assert!(matches!(err, ReadError::Line { line: 1, .. }), "{err}");
+    }
+
+    #[test]
+    fn copy_source_keys_are_encoded() {
+        assert_eq!(url_encode_key("a/b c+d.jsonl"), "a/b%20c%2Bd.jsonl");
+    }
+}

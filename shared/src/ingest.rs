@@ -1,0 +1,331 @@
+//! The one place that runs a batch and keeps the invariant: **a batch succeeds only when every
+//! record is committed in Redshift (loaded, or stale because the target already holds its
+//! change or a newer one), superseded by a later change of the same key in the batch, skipped
+//! for a stated reason, or durably written to the S3 dead-letter store.** Otherwise the
+//! invocation fails and the event source mapping retries the whole batch.
+//!
+//! Order of work: transform → plan → load → dead-letter. Dead letters are written only after
+//! the load succeeded, and all of them or none, so that a retried batch finds committed rows
+//! stale and leaves no second copy of a dead-letter object. The ingest Lambda, the replay
+//! Lambda and `cdc ingest`/`cdc replay` all run [`Ingestor::process`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::batch::DecodedBatch;
+use crate::dlq::{self, Failed, Store, StoreError, Writer};
+use crate::event::{EventParseError, KafkaRecord, MskEvent};
+use crate::metrics::{Metric, MetricsSink, emf_line};
+use crate::outcome::Outcome;
+use crate::plan::plan;
+use crate::redshift::{LoadError, Loader};
+use crate::transform::{Caches, Pipeline};
+
+/// One invocation: who asked, and until when.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub request_id: String,
+    /// When the invocation must have answered.
+    pub deadline: Instant,
+    /// Tells apart the dead-letter objects of several batches of one invocation (replay).
+    pub batch_tag: Option<String>,
+}
+
+impl Invocation {
+    /// From Lambda's context: the deadline in epoch milliseconds.
+    pub fn from_lambda(request_id: String, deadline_epoch_ms: u64) -> Invocation {
+        let now_ms = now_micros() / 1_000;
+        let remaining = Duration::from_millis(deadline_epoch_ms.saturating_sub(now_ms.max(0) as u64));
+        Invocation { request_id, deadline: Instant::now() + remaining, batch_tag: None }
+    }
+
+    /// A local run (`cdc ingest`): a fresh request id and `timeout` from now.
+    pub fn local(timeout: Duration) -> Invocation {
+        Invocation { request_id: uuid::Uuid::new_v4().to_string(), deadline: Instant::now() + timeout, batch_tag: None }
+    }
+}
+
+pub fn now_micros() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(now.as_micros()).unwrap_or(i64::MAX)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("the invocation payload is not an MSK event: {0}")]
+    Event(#[from] EventParseError),
+    #[error("less than the deadline margin ({margin_ms} ms) was left when the batch arrived")]
+    NoTime { margin_ms: u128 },
+    #[error("batch not loaded, will be retried: {0}")]
+    Load(#[from] LoadError),
+    #[error("dead-letter write failed, batch will be retried: {0}")]
+    DeadLetter(#[from] StoreError),
+}
+
+/// Run a batch in full, or only show what would happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Apply,
+    DryRun,
+}
+
+/// What became of a batch. `received = loaded + stale + superseded + skipped + dead-lettered`.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Processed {
+    pub records_received: usize,
+    /// Rows written (in a dry run: rows that would be sent to the loader).
+    pub loaded: usize,
+    pub stale: usize,
+    pub superseded: usize,
+    pub skipped: BTreeMap<&'static str, usize>,
+    /// By stage (in a dry run: rejects the transform would make).
+    pub dead_lettered: BTreeMap<&'static str, usize>,
+    pub dead_letter_objects: Vec<String>,
+    pub data_api_calls: u64,
+    pub transactions: usize,
+    pub retries: u32,
+    /// Now minus the oldest source commit time in the batch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_source_lag_ms: Option<i64>,
+}
+
+impl Processed {
+    pub fn dead_lettered_total(&self) -> usize {
+        self.dead_lettered.values().sum()
+    }
+
+    pub fn skipped_total(&self) -> usize {
+        self.skipped.values().sum()
+    }
+
+    /// Every record is accounted for exactly once.
+    pub fn is_balanced(&self) -> bool {
+        self.records_received
+            == self.loaded + self.stale + self.superseded + self.skipped_total() + self.dead_lettered_total()
+    }
+
+    pub fn add(&mut self, other: &Processed) {
+        self.records_received += other.records_received;
+        self.loaded += other.loaded;
+        self.stale += other.stale;
+        self.superseded += other.superseded;
+        for (k, v) in &other.skipped {
+            *self.skipped.entry(k).or_default() += v;
+        }
+        for (k, v) in &other.dead_lettered {
+            *self.dead_lettered.entry(k).or_default() += v;
+        }
+        self.dead_letter_objects.extend(other.dead_letter_objects.iter().cloned());
+        self.data_api_calls += other.data_api_calls;
+        self.transactions += other.transactions;
+        self.retries += other.retries;
+        self.max_source_lag_ms = self.max_source_lag_ms.max(other.max_source_lag_ms);
+    }
+}
+
+/// The ingest handler's JSON response.
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestSummary {
+    pub request_id: String,
+    #[serde(flatten)]
+    pub processed: Processed,
+    pub duration_ms: u64,
+}
+
+/// Everything a warm function keeps: pipeline, loader (with its target-schema cache),
+/// dead-letter store, decode caches and telemetry settings.
+#[derive(Debug)]
+pub struct Ingestor {
+    pub pipeline: Pipeline,
+    pub loader: Loader,
+    pub store: Store,
+    caches: Mutex<Caches>,
+    pub deadline_margin: Duration,
+    pub metrics_namespace: String,
+    pub function_name: String,
+    pub metrics: Arc<dyn MetricsSink>,
+}
+
+/// Record coordinates as a map key.
+type Coordinates<'a> = (&'a str, i64, i64);
+
+impl Ingestor {
+    pub fn new(pipeline: Pipeline, loader: Loader, store: Store, metrics: Arc<dyn MetricsSink>) -> Ingestor {
+        Ingestor {
+            pipeline,
+            loader,
+            store,
+            caches: Mutex::new(Caches::default()),
+            deadline_margin: Duration::from_secs(5),
+            metrics_namespace: "MskRedshiftCdc".into(),
+            function_name: "ingest".into(),
+            metrics,
+        }
+    }
+
+    /// The ingest Lambda's work: one MSK event.
+    pub async fn ingest(&self, event_json: &[u8], invocation: &Invocation) -> Result<IngestSummary, IngestError> {
+        let started = Instant::now();
+        let span = tracing::info_span!("ingest", request_id = %invocation.request_id);
+        let _entered = span.enter();
+        let event = MskEvent::parse(event_json)?;
+        let records = event.records_in_order();
+        let result = self.process(records.clone(), &HashMap::new(), invocation, Mode::Apply).await;
+        let duration_ms = started.elapsed().as_millis() as u64;
+        match result {
+            Ok(processed) => {
+                self.report(&invocation.request_id, &records, &processed, duration_ms);
+                Ok(IngestSummary { request_id: invocation.request_id.clone(), processed, duration_ms })
+            }
+            Err(error) => {
+                tracing::error!(request_id = %invocation.request_id, records = records.len(), error = %error, "batch failed; the event source mapping will retry it");
+                self.emit_metrics(&[
+                    Metric::count("RecordsReceived", records.len()),
+                    Metric::count("BatchesFailed", 1),
+                ]);
+                Err(error)
+            }
+        }
+    }
+
+    /// Transform, plan, load and dead-letter `records`. `attempts` holds how often a record
+    /// was already dead-lettered (replay), by coordinates; missing means 0.
+    pub async fn process<'r>(
+        &self,
+        records: Vec<&'r KafkaRecord<'r>>,
+        attempts: &HashMap<Coordinates<'_>, u32>,
+        invocation: &Invocation,
+        mode: Mode,
+    ) -> Result<Processed, IngestError> {
+        let Some(deadline) = invocation.deadline.checked_sub(self.deadline_margin).filter(|d| *d > Instant::now())
+        else {
+            return Err(IngestError::NoTime { margin_ms: self.deadline_margin.as_millis() });
+        };
+        let now = now_micros();
+        let batch = DecodedBatch::from_records(records);
+        let outcomes = {
+            let mut caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
+            self.pipeline.transform(&batch, &mut caches, now)
+        };
+        let plans = plan(batch.records(), &outcomes);
+        let mut processed = Processed { records_received: batch.len(), ..Processed::default() };
+        processed.superseded = plans.iter().map(|p| p.superseded.len()).sum();
+        let previous =
+            |r: &KafkaRecord<'_>| attempts.get(&(r.topic.as_ref(), r.partition, r.offset)).copied().unwrap_or(0);
+        let mut failed = Vec::new();
+        for (record, outcome) in batch.records().iter().zip(&outcomes) {
+            match outcome {
+                Outcome::Skip(reason) => *processed.skipped.entry(reason.as_str()).or_default() += 1,
+                Outcome::Reject(reject) => failed.push(Failed {
+                    record,
+                    stage: reject.stage,
+                    reasons: reject.reasons.clone(),
+                    error_class: None,
+                    previous_attempts: previous(record),
+                }),
+                Outcome::Change(change) => {
+                    if let Some(ts) = change.source_ts_ms {
+                        processed.max_source_lag_ms = processed.max_source_lag_ms.max(Some(now / 1_000 - ts));
+                    }
+                }
+            }
+        }
+        if mode == Mode::DryRun {
+            processed.loaded = plans.iter().map(|p| p.rows.len()).sum();
+            for f in &failed {
+                *processed.dead_lettered.entry(f.stage.as_str()).or_default() += 1;
+            }
+            return Ok(processed);
+        }
+        let report = self.loader.load(&plans, deadline, now).await?;
+        processed.loaded = report.rows_loaded;
+        processed.stale = report.rows_stale;
+        processed.data_api_calls = report.data_api_calls;
+        processed.transactions = report.transactions;
+        processed.retries = report.retries;
+        failed.extend(report.rejects.iter().map(|r| Failed {
+            record: r.record,
+            stage: r.stage,
+            reasons: r.reasons.clone(),
+            error_class: r.error_class.map(|c| c.as_str()),
+            previous_attempts: previous(r.record),
+        }));
+        for f in &failed {
+            *processed.dead_lettered.entry(f.stage.as_str()).or_default() += 1;
+        }
+        if !failed.is_empty() {
+            let writer = Writer {
+                function: &self.function_name,
+                request_id: &invocation.request_id,
+                failed_at_micros: now,
+                key_suffix: invocation.batch_tag.as_deref(),
+            };
+            let objects = dlq::objects(&self.store.prefix, &writer, &failed);
+            self.store.put_all(&objects).await?;
+            processed.dead_letter_objects = objects.into_iter().map(|o| o.key).collect();
+        }
+        debug_assert!(processed.is_balanced(), "every record is accounted for: {processed:?}");
+        Ok(processed)
+    }
+
+    /// One summary log line and one metrics line per invocation. Coordinates and counts only.
+    fn report(&self, request_id: &str, records: &[&KafkaRecord<'_>], processed: &Processed, duration_ms: u64) {
+        let mut ranges: BTreeMap<(&str, i64), (i64, i64)> = BTreeMap::new();
+        for r in records {
+            let range = ranges.entry((r.topic.as_ref(), r.partition)).or_insert((r.offset, r.offset));
+            range.0 = range.0.min(r.offset);
+            range.1 = range.1.max(r.offset);
+        }
+        let offsets: Vec<String> = ranges.iter().map(|((t, p), (a, b))| format!("{t}-{p}:{a}..{b}")).collect();
+        tracing::info!(
+            request_id,
+            offsets = %offsets.join(","),
+            received = processed.records_received,
+            loaded = processed.loaded,
+            stale = processed.stale,
+            superseded = processed.superseded,
+            skipped = processed.skipped_total(),
+            dead_lettered = processed.dead_lettered_total(),
+            dead_letter_objects = processed.dead_letter_objects.len(),
+            data_api_calls = processed.data_api_calls,
+            transactions = processed.transactions,
+            retries = processed.retries,
+            duration_ms,
+            "batch processed"
+        );
+        let mut metrics = vec![
+            Metric::count("RecordsReceived", processed.records_received),
+            Metric::count("RecordsLoaded", processed.loaded),
+            Metric::count("RecordsStale", processed.stale),
+            Metric::count("RecordsSuperseded", processed.superseded),
+            Metric::count("RecordsSkipped", processed.skipped_total()),
+            Metric::count("RecordsDeadLettered", processed.dead_lettered_total()),
+            Metric::count("DataApiCalls", processed.data_api_calls as usize),
+            Metric::count("DataApiRetries", processed.retries as usize),
+            Metric::millis("BatchDuration", duration_ms as f64),
+        ];
+        for (stage, name) in [
+            ("decode", "RejectedDecode"),
+            ("route", "RejectedRoute"),
+            ("validate", "RejectedValidate"),
+            ("drift", "RejectedDrift"),
+            ("load", "RejectedLoad"),
+        ] {
+            metrics.push(Metric::count(name, processed.dead_lettered.get(stage).copied().unwrap_or(0)));
+        }
+        if let Some(lag) = processed.max_source_lag_ms {
+            metrics.push(Metric::millis("SourceLag", lag as f64));
+        }
+        self.emit_metrics(&metrics);
+    }
+
+    pub fn emit_metrics(&self, metrics: &[Metric]) {
+        let line =
+            emf_line(&self.metrics_namespace, &[("FunctionName", &self.function_name)], metrics, now_micros() / 1_000);
+        self.metrics.emit(&line);
+    }
+}

@@ -1,0 +1,113 @@
+//! CloudWatch Embedded Metric Format: one JSON line per invocation, written to stdout, which
+//! Lambda ships to CloudWatch Logs and CloudWatch turns into metrics. Counts and durations
+//! only — never a column value.
+
+use std::sync::Mutex;
+
+use serde_json::{Map, Value, json};
+
+/// One metric of a line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    pub name: &'static str,
+    pub unit: &'static str,
+    pub value: f64,
+}
+
+impl Metric {
+    pub fn count(name: &'static str, value: usize) -> Metric {
+        Metric { name, unit: "Count", value: value as f64 }
+    }
+
+    pub fn millis(name: &'static str, value: f64) -> Metric {
+        Metric { name, unit: "Milliseconds", value }
+    }
+}
+
+/// An EMF document: `_aws` metadata, dimension values and metric values at the top level.
+pub fn emf_line(namespace: &str, dimensions: &[(&str, &str)], metrics: &[Metric], timestamp_ms: i64) -> String {
+    let mut root = Map::new();
+    root.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": [dimensions.iter().map(|(k, _)| *k).collect::<Vec<_>>()],
+                "Metrics": metrics.iter().map(|m| json!({"Name": m.name, "Unit": m.unit})).collect::<Vec<_>>(),
+            }],
+        }),
+    );
+    for (key, value) in dimensions {
+        root.insert((*key).into(), Value::String((*value).into()));
+    }
+    for metric in metrics {
+        root.insert(metric.name.into(), json!(metric.value));
+    }
+    Value::Object(root).to_string()
+}
+
+/// Where metric lines go: stdout in Lambda, a buffer in tests.
+pub trait MetricsSink: Send + Sync + std::fmt::Debug {
+    fn emit(&self, line: &str);
+}
+
+#[derive(Debug, Default)]
+pub struct Stdout;
+
+impl MetricsSink for Stdout {
+    fn emit(&self, line: &str) {
+        println!("{line}");
+    }
+}
+
+/// For `cdc`, whose stdout is the handler's response.
+#[derive(Debug, Default)]
+pub struct Stderr;
+
+impl MetricsSink for Stderr {
+    fn emit(&self, line: &str) {
+        eprintln!("{line}");
+    }
+}
+
+/// Keeps lines in memory (tests).
+#[derive(Debug, Default)]
+pub struct Captured(pub Mutex<Vec<String>>);
+
+impl MetricsSink for Captured {
+    fn emit(&self, line: &str) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(line.to_string());
+    }
+}
+
+impl Captured {
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emf_document_shape() {
+        let line = emf_line(
+            "MskRedshiftCdc",
+            &[("FunctionName", "ingest")],
+            &[Metric::count("RecordsReceived", 10), Metric::millis("BatchDuration", 12.5)],
+            1_795_521_600_000,
+        );
+        let doc: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(doc["_aws"]["Timestamp"], 1_795_521_600_000i64);
+        assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"], "MskRedshiftCdc");
+        assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["FunctionName"]]));
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Metrics"][1],
+            json!({"Name": "BatchDuration", "Unit": "Milliseconds"})
+        );
+        assert_eq!(doc["FunctionName"], "ingest");
+        assert_eq!(doc["RecordsReceived"], 10.0);
+    }
+}

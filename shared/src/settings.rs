@@ -1,0 +1,244 @@
+//! Function settings from environment variables, checked at cold start: a missing or invalid
+//! setting fails the start with a message that names it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::redshift::{Auth, Target};
+
+/// Where the pipeline configuration comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    File(PathBuf),
+    /// `CDC_CONFIG=default`: route every topic to `public.<last segment>`, no rules, no masks.
+    /// Must be asked for: a function without masks would load PII as it comes.
+    DefaultRouting,
+}
+
+/// Where the HMAC masking key comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MaskingKeySource {
+    /// Secrets Manager: the secret's `SecretString` (or `SecretBinary`) is the key.
+    Secret(String),
+    /// The key itself (`MASKING_KEY`), for local use only.
+    Inline(Vec<u8>),
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub config: ConfigSource,
+    pub target: Target,
+    pub dlq_bucket: String,
+    pub dlq_prefix: String,
+    pub archive_prefix: String,
+    pub kms_key_id: Option<String>,
+    pub masking_key: MaskingKeySource,
+    /// Time kept back from the Lambda deadline for dead-letter writes and the response.
+    pub deadline_margin: Duration,
+    pub metrics_namespace: String,
+    pub function_name: String,
+    pub log_level: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    #[error("environment variable {name} is required: {help}")]
+    Missing { name: &'static str, help: &'static str },
+    #[error("environment variable {name} is invalid: {problem}")]
+    Invalid { name: &'static str, problem: String },
+}
+
+/// Every variable the functions read, with its meaning (README "Environment variables").
+pub const VARIABLES: &[(&str, &str)] = &[
+    ("CDC_CONFIG", "pipeline config file path, or `default` for the default routing (no masks)"),
+    ("REDSHIFT_DATABASE", "database name"),
+    ("REDSHIFT_WORKGROUP", "Redshift Serverless workgroup (or REDSHIFT_CLUSTER_ID)"),
+    ("REDSHIFT_CLUSTER_ID", "provisioned cluster identifier (or REDSHIFT_WORKGROUP)"),
+    ("REDSHIFT_DB_USER", "database user for a provisioned cluster (GetClusterCredentials)"),
+    ("REDSHIFT_SECRET_ARN", "Secrets Manager secret with database credentials"),
+    ("DLQ_BUCKET", "dead-letter bucket"),
+    ("DLQ_PREFIX", "dead-letter key prefix (default `dead-letter`)"),
+    ("DLQ_ARCHIVE_PREFIX", "where replayed objects move (default `archive`)"),
+    ("DLQ_KMS_KEY_ID", "KMS key for SSE-KMS (default SSE-S3)"),
+    ("MASKING_KEY_SECRET_ARN", "Secrets Manager secret holding the HMAC masking key"),
+    ("MASKING_KEY", "the HMAC masking key itself — local use only"),
+    ("DEADLINE_MARGIN_MS", "time kept back from the Lambda deadline, ms (default 5000)"),
+    ("METRICS_NAMESPACE", "CloudWatch namespace of the EMF metrics (default `MskRedshiftCdc`)"),
+    ("LOG_LEVEL", "log level: error, warn, info (default), debug, trace"),
+];
+
+impl Settings {
+    pub fn from_env(default_function_name: &str) -> Result<Settings, SettingsError> {
+        Settings::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()), default_function_name)
+    }
+
+    /// Read settings through `get` (tests pass a map).
+    pub fn from_lookup(
+        get: impl Fn(&str) -> Option<String>,
+        default_function_name: &str,
+    ) -> Result<Settings, SettingsError> {
+        let required = |name: &'static str, help: &'static str| get(name).ok_or(SettingsError::Missing { name, help });
+        let config = match required("CDC_CONFIG", "a pipeline config file path, or `default` for the default routing")?
+            .as_str()
+        {
+            "default" => ConfigSource::DefaultRouting,
+            path => ConfigSource::File(PathBuf::from(path)),
+        };
+        let database = required("REDSHIFT_DATABASE", "the Redshift database to load into")?;
+        let secret_arn = get("REDSHIFT_SECRET_ARN");
+        let auth = match (get("REDSHIFT_WORKGROUP"), get("REDSHIFT_CLUSTER_ID")) {
+            (Some(name), None) => {
+                if get("REDSHIFT_DB_USER").is_some() {
+                    return Err(SettingsError::Invalid {
+                        name: "REDSHIFT_DB_USER",
+                        problem: "applies to provisioned clusters (REDSHIFT_CLUSTER_ID), not workgroups".into(),
+                    });
+                }
+                Auth::Workgroup { name, secret_arn }
+            }
+            (None, Some(id)) => {
+                let db_user = get("REDSHIFT_DB_USER");
+                if db_user.is_some() && secret_arn.is_some() {
+                    return Err(SettingsError::Invalid {
+                        name: "REDSHIFT_DB_USER",
+                        problem: "set REDSHIFT_DB_USER or REDSHIFT_SECRET_ARN, not both".into(),
+                    });
+                }
+                Auth::Cluster { id, db_user, secret_arn }
+            }
+            (Some(_), Some(_)) => {
+                return Err(SettingsError::Invalid {
+                    name: "REDSHIFT_WORKGROUP",
+                    problem: "set REDSHIFT_WORKGROUP (Serverless) or REDSHIFT_CLUSTER_ID (provisioned), not both"
+                        .into(),
+                });
+            }
+            (None, None) => {
+                return Err(SettingsError::Missing {
+                    name: "REDSHIFT_WORKGROUP",
+                    help: "set REDSHIFT_WORKGROUP (Serverless) or REDSHIFT_CLUSTER_ID (provisioned)",
+                });
+            }
+        };
+        let masking_key = match (get("MASKING_KEY_SECRET_ARN"), get("MASKING_KEY")) {
+            (Some(_), Some(_)) => {
+                return Err(SettingsError::Invalid {
+                    name: "MASKING_KEY",
+                    problem: "set MASKING_KEY_SECRET_ARN or MASKING_KEY, not both".into(),
+                });
+            }
+            (Some(arn), None) => MaskingKeySource::Secret(arn),
+            (None, Some(key)) => MaskingKeySource::Inline(key.into_bytes()),
+            (None, None) => MaskingKeySource::None,
+        };
+        let deadline_margin = match get("DEADLINE_MARGIN_MS") {
+            Some(ms) => Duration::from_millis(ms.parse().map_err(|_| SettingsError::Invalid {
+                name: "DEADLINE_MARGIN_MS",
+                problem: "not a whole number of milliseconds".into(),
+            })?),
+            None => Duration::from_secs(5),
+        };
+        let log_level = get("LOG_LEVEL").unwrap_or_else(|| "info".into()).to_lowercase();
+        if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
+            return Err(SettingsError::Invalid {
+                name: "LOG_LEVEL",
+                problem: "expected error, warn, info, debug or trace".into(),
+            });
+        }
+        let prefix = |name, default: &str| get(name).unwrap_or_else(|| default.into()).trim_matches('/').to_string();
+        let dlq_prefix = prefix("DLQ_PREFIX", "dead-letter");
+        let archive_prefix = prefix("DLQ_ARCHIVE_PREFIX", "archive");
+        if archive_prefix.is_empty()
+            || archive_prefix == dlq_prefix
+            || archive_prefix.starts_with(&format!("{dlq_prefix}/"))
+        {
+            return Err(SettingsError::Invalid {
+                name: "DLQ_ARCHIVE_PREFIX",
+                problem: "must be non-empty and outside DLQ_PREFIX, or replays would list archived objects again"
+                    .into(),
+            });
+        }
+        Ok(Settings {
+            config,
+            target: Target { auth, database },
+            dlq_bucket: required("DLQ_BUCKET", "the S3 bucket for dead-letter objects")?,
+            dlq_prefix,
+            archive_prefix,
+            kms_key_id: get("DLQ_KMS_KEY_ID"),
+            masking_key,
+            deadline_margin,
+            metrics_namespace: get("METRICS_NAMESPACE").unwrap_or_else(|| "MskRedshiftCdc".into()),
+            function_name: get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| default_function_name.into()),
+            log_level,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(|name| map.get(name).cloned(), "ingest")
+    }
+
+    const BASE: &[(&str, &str)] = &[
+        ("CDC_CONFIG", "/var/task/pipeline.toml"),
+        ("REDSHIFT_DATABASE", "dev"),
+        ("REDSHIFT_WORKGROUP", "wg"),
+        ("DLQ_BUCKET", "b"),
+    ];
+
+    #[test]
+    fn minimal_settings_and_defaults() {
+        let s = settings(BASE).unwrap();
+        assert_eq!(s.target.auth, Auth::Workgroup { name: "wg".into(), secret_arn: None });
+        assert_eq!((s.dlq_prefix.as_str(), s.archive_prefix.as_str()), ("dead-letter", "archive"));
+        assert_eq!(s.deadline_margin, Duration::from_secs(5));
+        assert_eq!(s.masking_key, MaskingKeySource::None);
+        assert_eq!(s.function_name, "ingest");
+    }
+
+    #[test]
+    fn every_missing_or_invalid_setting_is_named() {
+        for (drop, name) in [
+            ("CDC_CONFIG", "CDC_CONFIG"),
+            ("REDSHIFT_DATABASE", "REDSHIFT_DATABASE"),
+            ("REDSHIFT_WORKGROUP", "REDSHIFT_WORKGROUP"),
+            ("DLQ_BUCKET", "DLQ_BUCKET"),
+        ] {
+            let pairs: Vec<_> = BASE.iter().filter(|(k, _)| *k != drop).copied().collect();
+            let err = settings(&pairs).unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+        }
+        let mut both = BASE.to_vec();
+        both.push(("REDSHIFT_CLUSTER_ID", "c"));
+        assert!(settings(&both).unwrap_err().to_string().contains("not both"));
+        let mut bad = BASE.to_vec();
+        bad.push(("DEADLINE_MARGIN_MS", "soon"));
+        assert!(settings(&bad).unwrap_err().to_string().contains("DEADLINE_MARGIN_MS"));
+        let mut keys = BASE.to_vec();
+        keys.extend([("MASKING_KEY", "k"), ("MASKING_KEY_SECRET_ARN", "arn")]);
+        assert!(settings(&keys).unwrap_err().to_string().contains("MASKING_KEY"));
+        let mut archive = BASE.to_vec();
+        archive.push(("DLQ_ARCHIVE_PREFIX", "dead-letter/archive"));
+        assert!(settings(&archive).unwrap_err().to_string().contains("DLQ_ARCHIVE_PREFIX"));
+    }
+
+    #[test]
+    fn cluster_auth_forms() {
+        let cluster = [
+            ("CDC_CONFIG", "default"),
+            ("REDSHIFT_DATABASE", "dev"),
+            ("REDSHIFT_CLUSTER_ID", "c1"),
+            ("REDSHIFT_DB_USER", "loader"),
+            ("DLQ_BUCKET", "b"),
+        ];
+        let s = settings(&cluster).unwrap();
+        assert_eq!(s.config, ConfigSource::DefaultRouting);
+        assert_eq!(s.target.auth, Auth::Cluster { id: "c1".into(), db_user: Some("loader".into()), secret_arn: None });
+    }
+}

@@ -1,0 +1,108 @@
+//! Cold start: settings → configuration, masking key and AWS clients → an [`Ingestor`].
+//! The binaries stay thin; `cdc ingest`/`cdc replay` build the same thing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+
+use crate::config::{Config, ConfigError};
+use crate::dlq::Store;
+use crate::ingest::Ingestor;
+use crate::metrics::MetricsSink;
+use crate::redshift::{DataApi, Loader};
+use crate::settings::{ConfigSource, MaskingKeySource, Settings};
+use crate::transform::{Pipeline, PipelineError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Pipeline(#[from] PipelineError),
+    #[error("reading the masking key from MASKING_KEY_SECRET_ARN failed: {0}")]
+    Secret(String),
+}
+
+/// The configuration named by the settings.
+pub fn load_config(source: &ConfigSource) -> Result<Config, ConfigError> {
+    match source {
+        ConfigSource::File(path) => Config::load(path),
+        ConfigSource::DefaultRouting => Ok(Config::default_routing()),
+    }
+}
+
+async fn masking_key(sdk: &aws_config::SdkConfig, source: &MaskingKeySource) -> Result<Option<Vec<u8>>, StartError> {
+    match source {
+        MaskingKeySource::None => Ok(None),
+        MaskingKeySource::Inline(key) => Ok(Some(key.clone())),
+        MaskingKeySource::Secret(arn) => {
+            let client = aws_sdk_secretsmanager::Client::new(sdk);
+            let output = client.get_secret_value().secret_id(arn).send().await.map_err(|e| {
+                use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
+                StartError::Secret(e.code().unwrap_or("request failed").to_string())
+            })?;
+            if let Some(text) = output.secret_string() {
+                return Ok(Some(text.as_bytes().to_vec()));
+            }
+            output
+                .secret_binary()
+                .map(|b| Some(b.as_ref().to_vec()))
+                .ok_or_else(|| StartError::Secret("the secret has no value".into()))
+        }
+    }
+}
+
+/// A custom S3 endpoint (local S3 server) needs path-style addressing.
+fn custom_s3_endpoint() -> bool {
+    ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"].iter().any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
+}
+
+/// Build everything a function needs. Clients are built once and shared by invocations.
+pub async fn build(settings: &Settings, metrics: Arc<dyn MetricsSink>) -> Result<Ingestor, StartError> {
+    let config = load_config(&settings.config)?;
+    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let key = masking_key(&sdk, &settings.masking_key).await?;
+    let pipeline = Pipeline::new(Arc::new(config), key.as_deref())?;
+    // The pipeline retries Data API calls itself, within the invocation's deadline.
+    let data_api = aws_sdk_redshiftdata::config::Builder::from(&sdk)
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(Duration::from_secs(15)).build())
+        .build();
+    let s3 = aws_sdk_s3::config::Builder::from(&sdk)
+        .force_path_style(custom_s3_endpoint())
+        .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(Duration::from_secs(15)).build())
+        .build();
+    let loader = Loader::new(DataApi::new(aws_sdk_redshiftdata::Client::from_conf(data_api), settings.target.clone()));
+    let store = Store {
+        client: aws_sdk_s3::Client::from_conf(s3),
+        bucket: settings.dlq_bucket.clone(),
+        prefix: settings.dlq_prefix.clone(),
+        archive_prefix: settings.archive_prefix.clone(),
+        kms_key_id: settings.kms_key_id.clone(),
+    };
+    let mut ingestor = Ingestor::new(pipeline, loader, store, metrics);
+    ingestor.deadline_margin = settings.deadline_margin;
+    ingestor.metrics_namespace = settings.metrics_namespace.clone();
+    ingestor.function_name = settings.function_name.clone();
+    Ok(ingestor)
+}
+
+/// JSON logs at `level`, with the invocation's span fields (the request id) on every line:
+/// on stdout in Lambda, on stderr for `cdc` (whose stdout is the handler's response).
+/// `RUST_LOG` overrides the level with a full filter.
+pub fn init_logging(level: &str, to_stderr: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{level},aws_smithy_runtime=warn,aws_config=warn,hyper=warn"))
+    });
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_target(false)
+        .without_time();
+    let _ = if to_stderr { subscriber.with_writer(std::io::stderr).try_init() } else { subscriber.try_init() };
+}

@@ -1,0 +1,271 @@
+//! The ingest and replay handlers end to end: real PostgreSQL behind the Data API emulator,
+//! a real S3-protocol server for the dead-letter store, the real AWS SDK clients.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use cdc_pipeline::dlq::{Contents, read};
+use cdc_pipeline::ingest::{IngestError, Invocation};
+use cdc_pipeline::replay::ReplayRequest;
+use cdc_tests::harness::Harness;
+use cdc_tests::{event_files, events_dir, hmac_hex};
+use serde_json::json;
+
+use cdc_tests::harness::{KEY, config, invocation, relaxed_config};
+
+type TableRow = (i32, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, bool, String);
+
+async fn table(h: &Harness) -> Vec<TableRow> {
+    h.sql()
+        .await
+        .query("SELECT id, firstname, lastname, state, ssn, dob::text, _cdc_deleted, _cdc_op FROM public.patientinfo ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5), r.get(6), r.get(7)))
+        .collect()
+}
+
+/// A row as the example config stores it; `op` "d" means soft-deleted.
+fn expected_row(id: i32, first: &str, last: &str, state: &str, ssn: &str, year: i32, op: &str) -> TableRow {
+    (
+        id,
+        Some(first.into()),
+        Some(last.into()),
+        Some(state.into()),
+        Some(hmac_hex(KEY, ssn.as_bytes())),
+        Some(format!("{year}-01-01 00:00:00")),
+        op == "d",
+        op.into(),
+    )
+}
+
+#[tokio::test]
+async fn every_sample_event_ends_in_the_exact_expected_table() {
+    let h = Harness::new("").await;
+    h.create_targets(&config(), &event_files()).await;
+    let summaries = h.ingest_all_samples().await;
+    assert_eq!(
+        table(&h).await,
+        vec![
+            expected_row(1001, "John", "Smith-Jones", "WA", "123456789", 1958, "u"),
+            expected_row(1002, "Maria", "Garcia", "TX", "987654321", 1985, "d"),
+            expected_row(1003, "Wei", "Chen-Li", "NJ", "555123456", 1990, "u"),
+            expected_row(1004, "Aisha", "Khan", "TX", "222334444", 2001, "u"),
+            expected_row(1005, "Liam", "O'Brien", "MA", "444556666", 1979, "c"),
+            expected_row(1006, "Sam", "Lee", "NV", "135792468", 1966, "d"),
+            expected_row(1007, "Noor", "Hassan", "MI", "246813579", 2003, "c"),
+            expected_row(2008, "Eve", "Adams", "DC", "111223333", 1999, "c"),
+        ]
+    );
+    let invalid = &summaries[5];
+    assert_eq!(invalid["records_received"], 8);
+    assert_eq!(invalid["loaded"], 1);
+    assert_eq!(invalid["dead_lettered"], json!({"decode": 2, "validate": 5}));
+    assert_eq!(summaries[6]["superseded"], 2);
+    assert_eq!(summaries[7]["skipped"], json!({"heartbeat": 1, "schema_change": 1, "transaction": 1}));
+    // Ingesting everything again changes nothing: every change is stale now.
+    let before = table(&h).await;
+    h.ingest_all_samples().await;
+    assert_eq!(table(&h).await, before);
+}
+
+#[tokio::test]
+async fn poison_records_land_in_dead_letter_objects_with_coordinates_and_reasons() {
+    let h = Harness::new("").await;
+    h.create_targets(&config(), &event_files()).await;
+    let ingestor = h.ingestor(config(), KEY);
+    let bytes = std::fs::read(events_dir().join("06-patientinfo-invalid.json")).unwrap();
+    let summary = ingestor.ingest(&bytes, &invocation()).await.unwrap();
+    assert_eq!(summary.processed.loaded, 1, "the valid record of the batch loads");
+    let objects = h.objects("dead-letter/").await;
+    assert_eq!(
+        objects.len(),
+        2,
+        "one object per stage and partition: {:?}",
+        objects.iter().map(|o| &o.0).collect::<Vec<_>>()
+    );
+    let (validate_key, validate_body) = objects.iter().find(|(k, _)| k.starts_with("dead-letter/validate/")).unwrap();
+    assert!(validate_key.starts_with("dead-letter/validate/sqlsrv.sampledb.dbo.patientinfo/0/"), "{validate_key}");
+    assert!(validate_key.ends_with(&format!("00000000000000000009-00000000000000000015-{}.jsonl", summary.request_id)));
+    let Contents::DeadLetters(lines) = read(validate_body).unwrap() else { panic!("dead letters") };
+    let got: Vec<(i64, serde_json::Value)> =
+        lines.iter().map(|l| (l.offset, serde_json::to_value(&l.reasons).unwrap())).collect();
+    assert_eq!(
+        got,
+        vec![
+            (9, json!([{"column": "ssn", "rule": "pattern"}])),
+            (10, json!([{"column": "dob", "rule": "not_future"}])),
+            (11, json!([{"column": "state", "rule": "one_of"}])),
+            (12, json!([{"column": "firstname", "rule": "max_bytes"}])),
+            (15, json!([{"column": "ssn", "rule": "pattern"}, {"column": "state", "rule": "one_of"}])),
+        ]
+    );
+    let raw: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let original = &raw["records"]["sqlsrv.sampledb.dbo.patientinfo-0"][0];
+    assert_eq!(lines[0].value.as_deref(), original["value"].as_str(), "the value exactly as received");
+    assert_eq!(
+        (lines[0].partition, lines[0].timestamp, lines[0].attempts),
+        (0, original["timestamp"].as_i64().unwrap(), 1)
+    );
+    assert_eq!(
+        (lines[0].stage.as_ref(), lines[0].function.as_ref(), lines[0].request_id.as_ref()),
+        ("validate", "ingest", summary.request_id.as_str())
+    );
+    let decode = objects.iter().find(|(k, _)| k.starts_with("dead-letter/decode/")).unwrap();
+    let Contents::DeadLetters(decode_lines) = read(&decode.1).unwrap() else { panic!() };
+    assert_eq!(
+        decode_lines.iter().map(|l| (l.offset, l.reasons[0].rule.to_string())).collect::<Vec<_>>(),
+        vec![(13, "base64".into()), (14, "json".into())]
+    );
+}
+
+#[tokio::test]
+async fn a_failed_dead_letter_write_fails_the_batch() {
+    let h = Harness::new("").await;
+    h.create_targets(&config(), &event_files()).await;
+    let mut store = h.store();
+    store.bucket = format!("{}-missing", h.bucket);
+    let ingestor = h.ingestor_with_store(config(), KEY, store);
+    let bytes = std::fs::read(events_dir().join("06-patientinfo-invalid.json")).unwrap();
+    let err = ingestor.ingest(&bytes, &invocation()).await.unwrap_err();
+    assert!(matches!(err, IngestError::DeadLetter(_)), "{err}");
+    assert!(err.to_string().contains("NoSuchBucket"), "{err}");
+    assert!(h.objects("").await.is_empty(), "nothing half-written");
+}
+
+#[tokio::test]
+async fn a_persistent_data_api_failure_fails_the_batch_and_writes_nothing() {
+    let h = Harness::new("throttle=1.0").await;
+    let ingestor = h.ingestor(config(), KEY);
+    let bytes = std::fs::read(events_dir().join("06-patientinfo-invalid.json")).unwrap();
+    let err = ingestor.ingest(&bytes, &invocation()).await.unwrap_err();
+    assert!(matches!(err, IngestError::Load(_)), "{err}");
+    assert!(err.to_string().contains("ThrottlingException"), "{err}");
+    assert!(h.objects("").await.is_empty(), "no dead letters for a batch that will be retried");
+    let failed = h.metrics.lines().iter().any(|l| l.contains("\"BatchesFailed\":1.0"));
+    assert!(failed, "a failed batch is counted");
+}
+
+#[tokio::test]
+async fn replay_after_fixing_the_cause_loads_and_archives_and_is_idempotent() {
+    let h = Harness::new("").await;
+    h.create_targets(&config(), &event_files()).await;
+    let bytes = std::fs::read(events_dir().join("06-patientinfo-invalid.json")).unwrap();
+    h.ingestor(config(), KEY).ingest(&bytes, &invocation()).await.unwrap();
+    let replayer = h.ingestor(relaxed_config(), KEY);
+
+    // The dry run only transforms: the 120-byte name passes the relaxed rules, though the
+    // VARCHAR(100) target will refuse it at load.
+    let dry =
+        replayer.replay(&ReplayRequest { dry_run: true, ..ReplayRequest::default() }, &invocation()).await.unwrap();
+    assert_eq!((dry.objects_scanned, dry.objects_archived, dry.records_loaded, dry.records_rejected), (2, 0, 5, 2));
+    assert_eq!(h.objects("dead-letter/").await.len(), 2, "a dry run changes nothing");
+    assert_eq!(table(&h).await.len(), 1);
+
+    let real = replayer.replay(&ReplayRequest::default(), &invocation()).await.unwrap();
+    assert_eq!((real.objects_scanned, real.objects_archived, real.objects_failed), (2, 2, 0));
+    assert_eq!(
+        (real.records_loaded, real.records_rejected),
+        (4, 3),
+        "the undecodable two and the too-long name stay dead-lettered"
+    );
+    let ids: Vec<i32> = table(&h).await.iter().map(|r| r.0).collect();
+    assert_eq!(ids, vec![2001, 2002, 2003, 2007, 2008]);
+    let archived = h.objects("archive/").await;
+    assert_eq!(archived.len(), 2);
+    let remaining = h.objects("dead-letter/").await;
+    assert_eq!(remaining.len(), 2, "new objects for the re-dead-lettered records: {remaining:?}");
+    for (key, body) in &remaining {
+        let Contents::DeadLetters(lines) = read(body).unwrap() else { panic!() };
+        assert!(lines.iter().all(|l| l.attempts == 2), "attempts + 1");
+        if key.starts_with("dead-letter/load/") {
+            assert_eq!(lines.len(), 1);
+            assert_eq!(lines[0].offset, 12);
+            assert_eq!(
+                serde_json::to_value(&lines[0].reasons).unwrap(),
+                json!([{"column": "firstname", "rule": "varchar_length"}])
+            );
+        }
+    }
+
+    // Replaying the archived objects again changes nothing.
+    let before = h.sql().await.query("SELECT * FROM public.patientinfo ORDER BY id", &[]).await.unwrap().len();
+    let keys: Vec<String> = archived.iter().map(|(k, _)| k.clone()).collect();
+    let again =
+        replayer.replay(&ReplayRequest { keys: Some(keys), ..ReplayRequest::default() }, &invocation()).await.unwrap();
+    assert_eq!((again.records_loaded, again.records_stale), (0, 4));
+    assert_eq!(h.sql().await.query("SELECT * FROM public.patientinfo ORDER BY id", &[]).await.unwrap().len(), before);
+}
+
+#[tokio::test]
+async fn replay_of_an_event_source_mapping_on_failure_record() {
+    let h = Harness::new("").await;
+    h.create_targets(&config(), &event_files()).await;
+    let event = std::fs::read_to_string(events_dir().join("02-patientinfo-create.json")).unwrap();
+    let record = json!({
+        "requestContext": {"requestId": "316aa6d0-8154-4b5c-9af7-85d5f4a6bc81", "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:ingest",
+                           "condition": "RetryAttemptsExhausted", "approximateInvokeCount": 3},
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "version": "1.0",
+        "timestamp": "2026-11-24T10:00:00.000Z",
+        "KafkaBatchInfo": {"batchSize": 1, "eventSourceArn": "arn:aws:kafka:us-east-1:123456789012:cluster/cdc-demo/x",
+                           "recordsInfo": {"sqlsrv.sampledb.dbo.patientinfo-0": {"firstRecordOffset": "3", "lastRecordOffset": "3"}}},
+        "payload": event,
+    });
+    let key = "aws/lambda/8f3c1a2b-esm/sqlsrv.sampledb.dbo.patientinfo-0/2026/11/24/2026-11-24T10.00.00-1.json";
+    h.s3.put_object().bucket(&h.bucket).key(key).body(record.to_string().into_bytes().into()).send().await.unwrap();
+    let replay = h.ingestor(config(), KEY);
+    let response = replay
+        .replay(&ReplayRequest { prefix: Some("aws/lambda/".into()), ..ReplayRequest::default() }, &invocation())
+        .await
+        .unwrap();
+    assert_eq!((response.objects_archived, response.records_loaded), (1, 1));
+    assert_eq!(table(&h).await.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1004]);
+    assert_eq!(h.objects("archive/aws/lambda/").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_replay_cut_short_resumes_from_next_key_without_loss() {
+    let h = Harness::new("").await;
+    h.create_targets(&config(), &event_files()).await;
+    let ingestor = h.ingestor(config(), KEY);
+    // Five invocations, five validate objects.
+    let bytes = std::fs::read(events_dir().join("06-patientinfo-invalid.json")).unwrap();
+    for _ in 0..5 {
+        ingestor.ingest(&bytes, &invocation()).await.unwrap();
+    }
+    let keys: BTreeSet<String> = h.objects("dead-letter/validate/").await.into_iter().map(|o| o.0).collect();
+    assert_eq!(keys.len(), 5);
+    let replayer = h.ingestor(relaxed_config(), KEY);
+    let request = ReplayRequest {
+        prefix: Some("dead-letter/validate/".into()),
+        max_objects: Some(2),
+        ..ReplayRequest::default()
+    };
+    let first = replayer.replay(&request, &invocation()).await.unwrap();
+    assert_eq!(first.objects_archived, 2);
+    let next = first.next_key.clone().expect("more to do");
+    // A deadline too close for another object: stops at once, same continuation.
+    let tight = Invocation {
+        request_id: "tight".into(),
+        deadline: tokio::time::Instant::now() + Duration::from_secs(1),
+        batch_tag: None,
+    };
+    let stopped =
+        replayer.replay(&ReplayRequest { next_key: Some(next.clone()), ..request.clone() }, &tight).await.unwrap();
+    assert_eq!((stopped.objects_scanned, stopped.next_key.as_deref()), (0, Some(next.as_str())));
+    let mut cursor = Some(next);
+    let mut archived = first.objects_archived;
+    while let Some(key) = cursor {
+        let more =
+            replayer.replay(&ReplayRequest { next_key: Some(key), ..request.clone() }, &invocation()).await.unwrap();
+        archived += more.objects_archived;
+        cursor = more.next_key;
+    }
+    assert_eq!(archived, 5, "every object archived exactly once");
+    assert!(h.objects("dead-letter/validate/").await.is_empty());
+    assert_eq!(h.objects("archive/dead-letter/validate/").await.len(), 5);
+    let ids: Vec<i32> = table(&h).await.iter().map(|r| r.0).collect();
+    assert_eq!(ids, vec![2001, 2002, 2003, 2007, 2008]);
+}

@@ -1,0 +1,33 @@
+//! `cdc ddl`: `CREATE TABLE` statements for the configured targets.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use cdc_pipeline::redshift::ddl::for_events;
+use cdc_pipeline::redshift::types::Dialect;
+use cdc_pipeline::{Config, MskEvent, Pipeline};
+
+pub fn run(config: Option<&Path>, dialect: Dialect, event: Option<&Path>) -> Result<(), String> {
+    let config = match config {
+        Some(path) => Config::load(path).map_err(|e| e.to_string())?,
+        None => Config::default_routing(),
+    };
+    // Masked values are never printed here; any key gives the masked columns their type.
+    let pipeline = Pipeline::new(Arc::new(config), Some(b"ddl")).map_err(|e| e.to_string())?;
+    let bytes = match event {
+        Some(path) => std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?,
+        None => Vec::new(),
+    };
+    let events = match event {
+        Some(path) => vec![MskEvent::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))?],
+        None => Vec::new(),
+    };
+    let statements = for_events(&pipeline, &events, dialect);
+    if statements.is_empty() {
+        return Err("no tables: give a config with [[tables]] or an event whose topics route somewhere".into());
+    }
+    for statement in statements {
+        println!("{statement}\n");
+    }
+    Ok(())
+}
