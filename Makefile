@@ -14,6 +14,7 @@ test: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	scripts/with-local-pg.sh $(CARGO) test --workspace --locked
+	scripts/check-cargo-lambda.sh
 
 ## The local loop end to end: stack up, every sample ingested, table and dead letters shown,
 ## a replay (dry run, then real with relaxed rules), stack down. See scripts/demo.sh.

@@ -36,16 +36,39 @@ pub struct Invocation {
 }
 
 impl Invocation {
-    /// From Lambda's context: the deadline in epoch milliseconds.
-    pub fn from_lambda(request_id: String, deadline_epoch_ms: u64) -> Invocation {
-        let now_ms = now_micros() / 1_000;
-        let remaining = Duration::from_millis(deadline_epoch_ms.saturating_sub(now_ms.max(0) as u64));
+    /// From Lambda's context: the deadline in epoch milliseconds. Some local runtime
+    /// emulators (`cargo lambda watch`) send the function timeout instead of a time; a value
+    /// too small to be an epoch time after 2001 is read as such a duration.
+    pub fn from_lambda(request_id: String, deadline_ms: u64) -> Invocation {
+        const EPOCH_MS_2001: u64 = 1_000_000_000_000;
+        let remaining = if deadline_ms < EPOCH_MS_2001 {
+            Duration::from_millis(deadline_ms)
+        } else {
+            Duration::from_millis(deadline_ms.saturating_sub((now_micros() / 1_000).max(0) as u64))
+        };
         Invocation { request_id, deadline: Instant::now() + remaining, batch_tag: None }
     }
 
     /// A local run (`cdc ingest`): a fresh request id and `timeout` from now.
     pub fn local(timeout: Duration) -> Invocation {
         Invocation { request_id: uuid::Uuid::new_v4().to_string(), deadline: Instant::now() + timeout, batch_tag: None }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lambda_deadlines_as_epoch_times_or_durations() {
+        let now_ms = (now_micros() / 1_000) as u64;
+        let remaining = |i: Invocation| i.deadline.saturating_duration_since(Instant::now()).as_secs();
+        assert!((58..=60).contains(&remaining(Invocation::from_lambda("a".into(), now_ms + 60_000))));
+        assert_eq!(remaining(Invocation::from_lambda("b".into(), now_ms - 5_000)), 0, "a past deadline leaves nothing");
+        assert!(
+            (598..=600).contains(&remaining(Invocation::from_lambda("c".into(), 600_000))),
+            "cargo lambda watch sends the timeout"
+        );
     }
 }
 
@@ -58,8 +81,8 @@ pub fn now_micros() -> i64 {
 pub enum IngestError {
     #[error("the invocation payload is not an MSK event: {0}")]
     Event(#[from] EventParseError),
-    #[error("less than the deadline margin ({margin_ms} ms) was left when the batch arrived")]
-    NoTime { margin_ms: u128 },
+    #[error("only {remaining_ms} ms were left of the invocation, not more than the deadline margin ({margin_ms} ms)")]
+    NoTime { remaining_ms: u128, margin_ms: u128 },
     #[error("batch not loaded, will be retried: {0}")]
     Load(#[from] LoadError),
     #[error("dead-letter write failed, batch will be retried: {0}")]
@@ -203,7 +226,8 @@ impl Ingestor {
     ) -> Result<Processed, IngestError> {
         let Some(deadline) = invocation.deadline.checked_sub(self.deadline_margin).filter(|d| *d > Instant::now())
         else {
-            return Err(IngestError::NoTime { margin_ms: self.deadline_margin.as_millis() });
+            let remaining_ms = invocation.deadline.saturating_duration_since(Instant::now()).as_millis();
+            return Err(IngestError::NoTime { remaining_ms, margin_ms: self.deadline_margin.as_millis() });
         };
         let now = now_micros();
         let batch = DecodedBatch::from_records(records);

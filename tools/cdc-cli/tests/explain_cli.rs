@@ -74,3 +74,37 @@ fn without_a_config_the_default_routing_applies() {
     let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(line["table"], "public.patientinfo");
 }
+
+#[test]
+fn ingest_without_settings_names_the_missing_variable() {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cdc"));
+    command.args(["ingest", "events/02-patientinfo-create.json"]).current_dir(repo());
+    for var in ["CDC_CONFIG", "REDSHIFT_DATABASE", "REDSHIFT_WORKGROUP", "REDSHIFT_CLUSTER_ID", "DLQ_BUCKET"] {
+        command.env_remove(var);
+    }
+    let out = command.output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "bad settings are bad input, not a handler error");
+    assert!(stderr(&out).contains("CDC_CONFIG"), "{}", stderr(&out));
+    let out = Command::new(env!("CARGO_BIN_EXE_cdc"))
+        .args(["ingest", "--config", "config/pipeline.toml", "events/02-patientinfo-create.json"])
+        .current_dir(repo())
+        .env_remove("REDSHIFT_DATABASE")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("REDSHIFT_DATABASE"), "{}", stderr(&out));
+}
+
+#[test]
+fn ddl_prints_create_table_for_the_configured_targets() {
+    let out = cdc(
+        &["ddl", "--config", "config/pipeline.toml", "--dialect", "redshift", "events/01-patientinfo-snapshot.json"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let sql = String::from_utf8(out.stdout).unwrap();
+    assert!(sql.starts_with("CREATE TABLE \"public\".\"patientinfo\" ("), "{sql}");
+    assert!(sql.contains("\"ssn\" VARCHAR(64)"), "hmac output is 64 hex characters: {sql}");
+    assert!(sql.contains("\"_cdc_position\" VARCHAR(64) NOT NULL"));
+    assert!(sql.contains("DISTSTYLE AUTO SORTKEY AUTO;"));
+}
