@@ -2,11 +2,13 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
+# The project's Python venv (scripts/install-deps.sh); CI keeps it under $HOME/.cache.
+export VENV ?= $(CURDIR)/.venv
 CONFIG ?= config/pipeline.toml
 # Local demo key only; in AWS the key comes from Secrets Manager.
 DEMO_MASKING_KEY ?= local-demo-masking-key
 
-.PHONY: test demo explain bench deps fmt lint events
+.PHONY: test demo explain bench deps fmt lint events sam-build deploy
 
 ## Everything CI runs: formatting, lints, unit, property and integration tests (the
 ## integration tests run against a throwaway PostgreSQL behind the Data API emulator).
@@ -15,6 +17,7 @@ test: deps
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	scripts/with-local-pg.sh $(CARGO) test --workspace --locked
 	scripts/check-cargo-lambda.sh
+	scripts/check-template.sh
 
 ## The local loop end to end: stack up, every sample ingested, table and dead letters shown,
 ## a replay (dry run, then real with relaxed rules), stack down. See scripts/demo.sh.
@@ -49,3 +52,12 @@ lint:
 ## Regenerate the sample events in events/ (they are committed).
 events:
 	$(CARGO) run -q -p cdc-tests --bin gen-events
+
+## Both functions built for arm64 by SAM with cargo-lambda (release, LTO; see README for time).
+sam-build: deps
+	rustup target add aarch64-unknown-linux-gnu
+	PATH="$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam build
+
+## Build, then deploy with prompts for every parameter (answers saved in samconfig.toml).
+deploy: sam-build
+	PATH="$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam deploy --guided

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Offline checks of template.yaml (part of `make test`): cfn-lint; `sam validate --lint`;
+# `sam validate` with a region (only the SAM translator catches unknown MSK event
+# properties); and our own IAM and bucket rules (scripts/check_template_policy.py), which
+# first prove on known-bad templates that they can fail.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+venv="${VENV:-$root/.venv}"
+export PATH="$venv/bin:$PATH" SAM_CLI_TELEMETRY=0
+for tool in cfn-lint sam python; do
+  command -v "$tool" >/dev/null || { echo "check-template: $tool not in $venv; run scripts/install-deps.sh" >&2; exit 1; }
+done
+cfn-lint template.yaml
+sam validate --lint --template template.yaml
+AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}" sam validate --template template.yaml
+python scripts/check_template_policy.py --self-test
+python scripts/check_template_policy.py template.yaml
