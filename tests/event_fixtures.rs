@@ -214,7 +214,7 @@ fn multi_partition_batch_plans_the_latest_change_per_key() {
     assert_eq!(by_id.len(), 4, "1003, 1004, 1006, 1007");
     assert_eq!(by_id["1003"], ("u", false, "Chen-Li".to_string()), "the later of two updates wins");
     assert!(by_id["1006"].1, "create then delete in one batch: the delete wins");
-    assert_eq!(table.superseded.len(), 2, "1003's first update and 1006's create");
+    assert_eq!(table.superseded(), 2, "1003's first update and 1006's create");
     assert_eq!(table.columns.first().map(|c| &**c), Some("id"), "key columns first");
 }
 

@@ -61,7 +61,7 @@ async fn ingest(
         transactions: report.transactions,
         calls: report.data_api_calls,
         retries: report.retries,
-        superseded: plans.iter().map(|p| p.superseded.len()).sum(),
+        superseded: plans.iter().map(|p| p.superseded()).sum::<usize>() - report.promoted,
         rejects: report.rejects.iter().map(|r| (r.record.offset, r.stage, r.reasons.clone(), r.error_class)).collect(),
     })
 }
@@ -411,4 +411,50 @@ async fn a_missing_target_table_dead_letters_its_rows() {
     let s = ingest(&loader, &pipeline, &[create(0, &patient(1), 1)], LONG).await.unwrap();
     assert_eq!(s.rejects.len(), 1);
     assert_eq!((s.rejects[0].1, s.rejects[0].2.clone()), (Stage::Drift, vec![Reason::record("target_table_missing")]));
+}
+
+#[tokio::test]
+async fn a_rejected_latest_change_falls_back_to_the_earlier_change_of_its_key() {
+    let emulator = emulator("").await;
+    let table = unique_table("fallback");
+    pg().await
+        .batch_execute(&format!(
+            "CREATE TABLE public.{table} (id INTEGER NOT NULL, lastname VARCHAR(10), score INTEGER, {})",
+            cdc_tests::stack::METADATA_DDL
+        ))
+        .await
+        .unwrap();
+    let loader = loader(&emulator.endpoint_url);
+    let pipeline = pipeline(&[("*.sampledb.dbo.patientinfo", &table)], "soft", "ignore");
+    // Key 1: a good create, then an update too long for VARCHAR(10) (refused before any SQL).
+    // Key 2: a good create, then an update the database refuses (found by bisection).
+    let named = |offset, id, name: &str, n| {
+        let mut p = patient(id);
+        p.last_name = Some(name.into());
+        create(offset, &p, n)
+    };
+    let records = [
+        named(0, 1, "Short", 1),
+        named(1, 1, "Much-too-long-for-ten", 2),
+        scored(2, 2, json!(7), 3),
+        scored(3, 2, json!("not a number"), 4),
+        scored(4, 3, json!(9), 5),
+    ];
+    let s = ingest(&loader, &pipeline, &records, LONG).await.unwrap();
+    let mut rejected: Vec<i64> = s.rejects.iter().map(|r| r.0).collect();
+    rejected.sort();
+    assert_eq!(rejected, vec![1, 3], "the two bad updates are dead-lettered");
+    assert_eq!((s.loaded, s.superseded), (3, 0), "both earlier creates load in their place");
+    let rows: Vec<(i32, Option<String>, Option<i32>)> = pg()
+        .await
+        .query(&format!("SELECT id, lastname, score FROM public.{table} ORDER BY id"), &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![(1, Some("Short".into()), None), (2, Some("L".into()), Some(7)), (3, Some("L".into()), Some(9))]
+    );
 }

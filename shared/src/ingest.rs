@@ -237,7 +237,6 @@ impl Ingestor {
         };
         let plans = plan(batch.records(), &outcomes);
         let mut processed = Processed { records_received: batch.len(), ..Processed::default() };
-        processed.superseded = plans.iter().map(|p| p.superseded.len()).sum();
         let previous =
             |r: &KafkaRecord<'_>| attempts.get(&(r.topic.as_ref(), r.partition, r.offset)).copied().unwrap_or(0);
         let mut failed = Vec::new();
@@ -259,6 +258,7 @@ impl Ingestor {
             }
         }
         if mode == Mode::DryRun {
+            processed.superseded = plans.iter().map(|p| p.superseded()).sum();
             processed.loaded = plans.iter().map(|p| p.rows.len()).sum();
             for f in &failed {
                 *processed.dead_lettered.entry(f.stage.as_str()).or_default() += 1;
@@ -266,6 +266,7 @@ impl Ingestor {
             return Ok(processed);
         }
         let report = self.loader.load(&plans, deadline, now).await?;
+        processed.superseded = plans.iter().map(|p| p.superseded()).sum::<usize>() - report.promoted;
         processed.loaded = report.rows_loaded;
         processed.stale = report.rows_stale;
         processed.data_api_calls = report.data_api_calls;

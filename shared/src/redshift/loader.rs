@@ -50,6 +50,9 @@ pub struct LoadReport<'r> {
     pub columns_added: usize,
     /// Extra attempts committed transactions needed (throttling, conflicts…).
     pub retries: u32,
+    /// Superseded changes tried because the later change of their key was rejected; each
+    /// ends loaded, stale or rejected itself.
+    pub promoted: usize,
     pub elapsed: Duration,
 }
 
@@ -59,6 +62,47 @@ pub struct LoadError {
     pub table: TableName,
     #[source]
     pub source: DataApiError,
+}
+
+/// A row the loader will not write: the row, the stage and reasons, the database's class.
+type Rejected<'r, 'b> = (PlannedRow<'r, 'b>, Stage, Vec<Reason>, Option<DbErrorClass>);
+
+/// What the target says of a row before any SQL is sent.
+fn check_row(
+    target: &TargetTable,
+    unknown: &HashSet<Arc<str>>,
+    drift: DriftPolicy,
+    row: &PlannedRow<'_, '_>,
+) -> Result<(), (Stage, Vec<Reason>)> {
+    if !target.exists() {
+        return Err((Stage::Drift, vec![Reason::record("target_table_missing")]));
+    }
+    let missing = target.missing_metadata_columns();
+    if !missing.is_empty() {
+        return Err((
+            Stage::Drift,
+            missing.iter().map(|c| Reason::column(Arc::from(*c), "missing_metadata_column")).collect(),
+        ));
+    }
+    let drifted: Vec<Reason> = row
+        .change
+        .columns
+        .iter()
+        .filter(|c| unknown.contains(&c.name))
+        .map(|c| Reason::column(c.name.clone(), "drift"))
+        .collect();
+    let key_drifted = row.change.key_columns.iter().any(|k| unknown.contains(k));
+    if !drifted.is_empty() && (drift != DriftPolicy::Ignore || key_drifted) {
+        return Err((Stage::Drift, drifted));
+    }
+    let too_long = target.too_long(row.change);
+    if !too_long.is_empty() {
+        return Err((
+            Stage::Load,
+            too_long.into_iter().map(|c| Reason::column(Arc::from(c), "varchar_length")).collect(),
+        ));
+    }
+    Ok(())
 }
 
 /// Loads plans through the Data API; holds the target-schema cache of a warm function.
@@ -129,65 +173,16 @@ impl Loader {
         report: &mut LoadReport<'r>,
     ) -> Result<(), LoadError> {
         let name = plan.target();
-        let reject = |report: &mut LoadReport<'r>, row: &PlannedRow<'r, '_>, stage, reasons, class| {
-            report.rejects.push(LoadReject {
-                record: row.record,
-                table: name.clone(),
-                stage,
-                reasons,
-                error_class: class,
-            });
-        };
         let mut target = self.target(session, name, deadline, false).await?;
-        if !target.exists() {
-            for row in &plan.rows {
-                reject(report, row, Stage::Drift, vec![Reason::record("target_table_missing")], None);
-            }
-            return Ok(());
-        }
-        let missing = target.missing_metadata_columns();
-        if !missing.is_empty() {
-            let reasons: Vec<Reason> =
-                missing.iter().map(|c| Reason::column(Arc::from(*c), "missing_metadata_column")).collect();
-            for row in &plan.rows {
-                reject(report, row, Stage::Drift, reasons.clone(), None);
-            }
-            return Ok(());
-        }
         let unknown: Vec<Arc<str>> = plan.columns.iter().filter(|c| target.column(c).is_none()).cloned().collect();
-        if !unknown.is_empty() && plan.table.drift == DriftPolicy::Add {
+        if target.exists() && !unknown.is_empty() && plan.table.drift == DriftPolicy::Add {
             report.columns_added += self.add_columns(session, plan, &unknown, deadline).await?;
             target = self.target(session, name, deadline, true).await?;
         }
         let unknown: HashSet<Arc<str>> = plan.columns.iter().filter(|c| target.column(c).is_none()).cloned().collect();
-        let mut loadable = Vec::with_capacity(plan.rows.len());
-        for (i, row) in plan.rows.iter().enumerate() {
-            let drifted: Vec<Reason> = row
-                .change
-                .columns
-                .iter()
-                .chain(std::iter::empty())
-                .filter(|c| unknown.contains(&c.name))
-                .map(|c| Reason::column(c.name.clone(), "drift"))
-                .collect();
-            let key_drifted = row.change.key_columns.iter().any(|k| unknown.contains(k));
-            if !drifted.is_empty() && (plan.table.drift != DriftPolicy::Ignore || key_drifted) {
-                reject(report, row, Stage::Drift, drifted, None);
-                continue;
-            }
-            let too_long = target.too_long(row.change);
-            if !too_long.is_empty() {
-                let reasons = too_long.into_iter().map(|c| Reason::column(Arc::from(c), "varchar_length")).collect();
-                reject(report, row, Stage::Load, reasons, None);
-                continue;
-            }
-            loadable.push(i);
-        }
         let columns: Vec<Arc<str>> = plan.columns.iter().filter(|c| !unknown.contains(*c)).cloned().collect();
-        let key = match plan.rows.first() {
-            Some(row) => row.change.key_columns.clone(),
-            None => return Ok(()),
-        };
+        let Some(first) = plan.rows.first() else { return Ok(()) };
+        let key = first.change.key_columns.clone();
         let spec = ApplySpec {
             target: name,
             columns: &columns,
@@ -195,40 +190,60 @@ impl Loader {
             delete_mode: plan.table.delete_mode,
             loaded_at_micros: now_micros,
         };
-        self.apply_with_bisection(session, plan, &spec, loadable, deadline, report).await
+        // Rejected rows fall back to the earlier change of their key, which is checked and
+        // loaded in turn: the warehouse gets the latest change that can be stored.
+        let mut pending: Vec<PlannedRow<'r, '_>> = plan.rows.clone();
+        while !pending.is_empty() {
+            let mut loadable = Vec::with_capacity(pending.len());
+            let mut rejected = Vec::new();
+            for row in pending.drain(..) {
+                match check_row(&target, &unknown, plan.table.drift, &row) {
+                    Ok(()) => loadable.push(row),
+                    Err((stage, reasons)) => rejected.push((row, stage, reasons, None)),
+                }
+            }
+            rejected.extend(self.apply_with_bisection(session, &spec, loadable, deadline, report).await?);
+            for (row, stage, reasons, class) in rejected {
+                if let Some(earlier) = row.fall_back() {
+                    report.promoted += 1;
+                    pending.push(earlier);
+                }
+                report.rejects.push(LoadReject {
+                    record: row.record,
+                    table: name.clone(),
+                    stage,
+                    reasons,
+                    error_class: class,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Run the rows; when a transaction fails permanently, split it — first by the insert
-    /// statement the database blamed, then in halves — until single rows are left to reject.
-    async fn apply_with_bisection<'r>(
+    /// statement the database blamed, then in halves — until single rows are left. Returns
+    /// the rows the database would not take.
+    async fn apply_with_bisection<'r, 'b>(
         &self,
         session: &Session<'_>,
-        plan: &TablePlan<'r, '_>,
         spec: &ApplySpec<'_>,
-        rows: Vec<usize>,
+        rows: Vec<PlannedRow<'r, 'b>>,
         deadline: Instant,
         report: &mut LoadReport<'r>,
-    ) -> Result<(), LoadError> {
-        let table = spec.target;
-        let mut pending = vec![rows];
-        while let Some(rows) = pending.pop() {
-            if rows.is_empty() {
+    ) -> Result<Vec<Rejected<'r, 'b>>, LoadError> {
+        let mut rejected = Vec::new();
+        let mut queue = vec![(0..rows.len()).collect::<Vec<usize>>()];
+        while let Some(subset) = queue.pop() {
+            if subset.is_empty() {
                 continue;
             }
-            let changes: Vec<_> = rows.iter().map(|&i| plan.rows[i].change).collect();
+            let changes: Vec<_> = subset.iter().map(|&i| rows[i].change).collect();
             let rendered = sql::build_transactions(spec, &changes);
             for &j in &rendered.oversized {
-                let row = &plan.rows[rows[j]];
-                report.rejects.push(LoadReject {
-                    record: row.record,
-                    table: table.clone(),
-                    stage: Stage::Load,
-                    reasons: vec![Reason::record("row_too_large")],
-                    error_class: None,
-                });
+                rejected.push((rows[subset[j]].clone(), Stage::Load, vec![Reason::record("row_too_large")], None));
             }
             for tx in rendered.transactions {
-                let tx_rows: Vec<usize> = tx.rows.iter().map(|&j| rows[j]).collect();
+                let tx_rows: Vec<usize> = tx.rows.iter().map(|&j| subset[j]).collect();
                 match session.run_transaction(&tx.statements, deadline).await {
                     Ok(committed) => {
                         let stale = committed.rows.get(tx.guard_statement()).copied().unwrap_or(0).max(0) as usize;
@@ -241,39 +256,33 @@ impl Loader {
                         if !class.is_transient() && class != DbErrorClass::Aborted =>
                     {
                         if let [only] = tx_rows.as_slice() {
-                            let row = &plan.rows[*only];
-                            report.rejects.push(LoadReject {
-                                record: row.record,
-                                table: table.clone(),
-                                stage: Stage::Load,
-                                reasons: vec![Reason::record("rejected_by_database")],
-                                error_class: Some(class),
-                            });
+                            let reasons = vec![Reason::record("rejected_by_database")];
+                            rejected.push((rows[*only].clone(), Stage::Load, reasons, Some(class)));
                             continue;
                         }
-                        tracing::debug!(table = %table, rows = tx_rows.len(), class = %class, "bisecting a failed transaction");
+                        tracing::debug!(table = %spec.target, rows = tx_rows.len(), class = %class, "bisecting a failed transaction");
                         let suspects: Option<Vec<usize>> = sub_statement
                             .and_then(|s| tx.rows_of_statement(s))
                             .filter(|s| s.len() < tx.rows.len())
-                            .map(|s| s.iter().map(|&j| rows[j]).collect());
+                            .map(|s| s.iter().map(|&j| subset[j]).collect());
                         match suspects {
                             Some(suspects) => {
                                 let suspect_set: HashSet<usize> = suspects.iter().copied().collect();
-                                pending.push(tx_rows.iter().copied().filter(|i| !suspect_set.contains(i)).collect());
-                                pending.push(suspects);
+                                queue.push(tx_rows.iter().copied().filter(|i| !suspect_set.contains(i)).collect());
+                                queue.push(suspects);
                             }
                             None => {
                                 let (left, right) = tx_rows.split_at(tx_rows.len() / 2);
-                                pending.push(right.to_vec());
-                                pending.push(left.to_vec());
+                                queue.push(right.to_vec());
+                                queue.push(left.to_vec());
                             }
                         }
                     }
-                    Err(source) => return Err(LoadError { table: table.clone(), source }),
+                    Err(source) => return Err(LoadError { table: spec.target.clone(), source }),
                 }
             }
         }
-        Ok(())
+        Ok(rejected)
     }
 
     /// `ALTER TABLE … ADD COLUMN` for columns the target lacks (`drift = "add"`). A column
