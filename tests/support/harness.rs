@@ -46,12 +46,23 @@ pub struct Harness {
 }
 
 pub fn s3_client() -> aws_sdk_s3::Client {
+    s3_client_at(s3_endpoint())
+}
+
+/// An S3 client for `endpoint` (e.g. a fault-injecting proxy), with the SDK's standard retries.
+pub fn s3_client_at(endpoint: &str) -> aws_sdk_s3::Client {
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .endpoint_url(s3_endpoint())
+        .endpoint_url(endpoint)
         .force_path_style(true)
+        // Standard retries, with test-sized backoff.
+        .retry_config(
+            aws_sdk_s3::config::retry::RetryConfig::standard()
+                .with_initial_backoff(std::time::Duration::from_millis(10))
+                .with_max_backoff(std::time::Duration::from_millis(100)),
+        )
         .build();
     aws_sdk_s3::Client::from_conf(config)
 }

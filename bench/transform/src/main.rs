@@ -1,0 +1,220 @@
+//! `bench-transform`: throughput of the whole transform path on one MSK event file, measured
+//! the same way as its Python peer (`bench/python_peer/transform.py`) so that the two can be
+//! compared side by side (`bench/compare.py`).
+//!
+//! ```text
+//! bench-transform EVENT.json --config FILE [--iterations N] [--now-micros T]
+//! bench-transform write-event --records N --out FILE
+//! ```
+//!
+//! Each timed iteration starts from the event bytes: `MskEvent::parse` → `DecodedBatch` →
+//! `Pipeline::transform` (fresh `Caches`, like a cold function) → `plan` → the apply SQL of
+//! every table plan (`redshift::sql::build_transactions`). One JSON line is printed.
+//! The masking key is `MASKING_KEY` (default [`DEFAULT_MASKING_KEY`]); `--now-micros` fixes
+//! the clock (`not_future` and `_cdc_loaded_at`) so that both peers render identical SQL.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use cdc_pipeline::plan::plan;
+use cdc_pipeline::redshift::sql::{ApplySpec, build_transactions};
+use cdc_pipeline::{Caches, Config, DecodedBatch, MskEvent, Outcome, Pipeline};
+use sha2::{Digest, Sha256};
+
+/// The key both peers use when `MASKING_KEY` is not set.
+const DEFAULT_MASKING_KEY: &str = "benchmark-masking-key";
+const DEFAULT_ITERATIONS: usize = 20;
+const USAGE: &str = "usage: bench-transform EVENT.json --config FILE [--iterations N] [--now-micros T]\n       \
+                     bench-transform write-event --records N --out FILE";
+
+/// What one run of the full path produced.
+struct RunResult {
+    planned_rows: usize,
+    rejected: usize,
+    statements: usize,
+    sql_bytes: usize,
+    first_masked_ssn: Option<String>,
+    /// SHA-256 of every statement followed by `;\n`, only when asked for (outside timing).
+    sql_sha256: Option<String>,
+}
+
+/// The full path from the event bytes to the apply SQL.
+fn full_path(bytes: &[u8], pipeline: &Pipeline, now_micros: i64, digest: bool) -> RunResult {
+    let event = MskEvent::parse(bytes).expect("the event parses");
+    let batch = DecodedBatch::from_event(&event);
+    let outcomes = pipeline.transform(&batch, &mut Caches::default(), now_micros);
+    let plans = plan(batch.records(), &outcomes);
+    let mut hasher = digest.then(Sha256::new);
+    let mut result = RunResult {
+        planned_rows: 0,
+        rejected: outcomes.iter().filter(|o| matches!(o, Outcome::Reject(_))).count(),
+        statements: 0,
+        sql_bytes: 0,
+        first_masked_ssn: None,
+        sql_sha256: None,
+    };
+    for table_plan in &plans {
+        let Some(first) = table_plan.rows.first() else { continue };
+        let spec = ApplySpec {
+            target: table_plan.target(),
+            columns: &table_plan.columns,
+            key: &first.change.key_columns,
+            delete_mode: table_plan.table.delete_mode,
+            loaded_at_micros: now_micros,
+        };
+        let changes: Vec<_> = table_plan.rows.iter().map(|row| row.change).collect();
+        let rendered = build_transactions(&spec, &changes);
+        result.planned_rows += table_plan.rows.len();
+        for statement in rendered.transactions.iter().flat_map(|tx| &tx.statements) {
+            result.statements += 1;
+            result.sql_bytes += statement.len();
+            if let Some(hasher) = hasher.as_mut() {
+                hasher.update(statement.as_bytes());
+                hasher.update(b";\n");
+            }
+        }
+    }
+    result.first_masked_ssn = plans
+        .first()
+        .and_then(|p| p.rows.first())
+        .and_then(|row| row.change.columns.iter().find(|c| &*c.name == "ssn"))
+        .map(|c| c.value.text().into_owned());
+    result.sql_sha256 =
+        hasher.map(|h| h.finalize().iter().fold(String::with_capacity(64), |s, b| s + &format!("{b:02x}")));
+    result
+}
+
+fn median(sorted: &[Duration]) -> Duration {
+    let n = sorted.len();
+    if n % 2 == 1 { sorted[n / 2] } else { (sorted[n / 2 - 1] + sorted[n / 2]) / 2 }
+}
+
+fn now_micros() -> i64 {
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).expect("the clock is after 1970");
+    i64::try_from(since_epoch.as_micros()).expect("microseconds fit in i64")
+}
+
+fn json_string(text: &str) -> String {
+    serde_json::Value::from(text).to_string()
+}
+
+struct BenchArgs {
+    event: PathBuf,
+    config: PathBuf,
+    iterations: usize,
+    now_micros: Option<i64>,
+}
+
+fn value_of<T: std::str::FromStr>(flag: &str, value: Option<String>) -> Result<T, String> {
+    let value = value.ok_or_else(|| format!("{flag} needs a value"))?;
+    value.parse().map_err(|_| format!("{flag}: not a valid value: {value}"))
+}
+
+fn parse_bench_args(args: Vec<String>) -> Result<BenchArgs, String> {
+    let (mut event, mut config, mut iterations, mut now) = (None, None, DEFAULT_ITERATIONS, None);
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--config" => config = Some(value_of::<PathBuf>("--config", args.next())?),
+            "--iterations" => iterations = value_of("--iterations", args.next())?,
+            "--now-micros" => now = Some(value_of("--now-micros", args.next())?),
+            flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
+            _ if event.is_none() => event = Some(PathBuf::from(arg)),
+            _ => return Err(format!("unexpected argument {arg}")),
+        }
+    }
+    if iterations == 0 {
+        return Err("--iterations must be at least 1".into());
+    }
+    Ok(BenchArgs {
+        event: event.ok_or("the event file is missing")?,
+        config: config.ok_or("--config is missing")?,
+        iterations,
+        now_micros: now,
+    })
+}
+
+fn bench(args: BenchArgs) -> Result<(), String> {
+    let bytes = std::fs::read(&args.event).map_err(|e| format!("{}: {e}", args.event.display()))?;
+    let config = Config::load(&args.config).map_err(|e| e.to_string())?;
+    let key = std::env::var("MASKING_KEY").unwrap_or_else(|_| DEFAULT_MASKING_KEY.to_string());
+    let pipeline = Pipeline::new(Arc::new(config), Some(key.as_bytes())).map_err(|e| e.to_string())?;
+    let now = args.now_micros.unwrap_or_else(now_micros);
+    let records = MskEvent::parse(&bytes).map_err(|e| e.to_string())?.record_count();
+
+    // One untimed run: warms the allocator and page cache, and gives the digest.
+    let reference = full_path(&bytes, &pipeline, now, true);
+    let mut times = Vec::with_capacity(args.iterations);
+    for _ in 0..args.iterations {
+        let started = Instant::now();
+        let result = std::hint::black_box(full_path(std::hint::black_box(&bytes), &pipeline, now, false));
+        times.push(started.elapsed());
+        assert_eq!(result.sql_bytes, reference.sql_bytes, "every iteration renders the same SQL");
+    }
+    times.sort();
+    let median = median(&times).as_secs_f64();
+    let best = times[0].as_secs_f64();
+    println!(
+        concat!(
+            "{{\"impl\":\"rust\",\"records\":{},\"event_bytes\":{},\"iterations\":{},\"median_s\":{:.6},",
+            "\"best_s\":{:.6},\"records_per_s\":{:.1},\"planned_rows\":{},\"rejected\":{},\"statements\":{},",
+            "\"sql_bytes\":{},\"sql_sha256\":{},\"first_masked_ssn\":{}}}"
+        ),
+        records,
+        bytes.len(),
+        args.iterations,
+        median,
+        best,
+        records as f64 / median,
+        reference.planned_rows,
+        reference.rejected,
+        reference.statements,
+        reference.sql_bytes,
+        json_string(reference.sql_sha256.as_deref().unwrap_or_default()),
+        reference.first_masked_ssn.as_deref().map_or_else(|| "null".to_string(), json_string),
+    );
+    Ok(())
+}
+
+fn write_event(args: Vec<String>) -> Result<(), String> {
+    let (mut records, mut out) = (None, None);
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--records" => records = Some(value_of::<usize>("--records", args.next())?),
+            "--out" => out = Some(value_of::<PathBuf>("--out", args.next())?),
+            other => return Err(format!("unexpected argument {other}")),
+        }
+    }
+    let records = records.ok_or("--records is missing")?;
+    let out = out.ok_or("--out is missing")?;
+    let bytes = cdc_pipeline::synth::bulk_event(records, 4, true);
+    std::fs::write(&out, &bytes).map_err(|e| format!("{}: {e}", out.display()))?;
+    println!(
+        "{{\"records\":{records},\"event_bytes\":{},\"out\":{}}}",
+        bytes.len(),
+        json_string(&out.to_string_lossy())
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        None | Some("-h" | "--help") => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some("write-event") => write_event(args.split_off(1)),
+        Some(_) => parse_bench_args(args).and_then(bench),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("bench-transform: {message}\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
