@@ -8,7 +8,7 @@ CONFIG ?= config/pipeline.toml
 # Local demo key only; in AWS the key comes from Secrets Manager.
 DEMO_MASKING_KEY ?= local-demo-masking-key
 
-.PHONY: test demo explain bench deps fmt lint events sam-build deploy
+.PHONY: test demo explain bench soak fuzz deps fmt lint events sam-build deploy
 
 ## Everything CI runs: formatting, lints, unit, property and integration tests (the
 ## integration tests run against a throwaway PostgreSQL behind the Data API emulator).
@@ -38,6 +38,13 @@ bench: deps
 	$(CARGO) bench -p cdc-pipeline --bench transform --bench sql --locked
 	scripts/with-local-pg.sh $(CARGO) bench -p cdc-tests --bench load --locked
 	python3 scripts/bench-report.py
+
+## The reliability suite at full size: SCENARIOS randomized model scenarios (default 1000)
+## and the load test at 8 partitions × 50 batches × 1,000 records. Figures in RELIABILITY.md.
+SCENARIOS ?= 1000
+soak: deps
+	MODEL_SCENARIOS=$(SCENARIOS) LOAD_BATCHES=50 scripts/with-local-pg.sh \
+	  $(CARGO) test --release -p cdc-tests --locked --test model --test load -- --nocapture --test-threads 1
 
 ## Install what the targets above need (idempotent).
 deps:

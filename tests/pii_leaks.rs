@@ -80,6 +80,14 @@ fn no_raw_value_reaches_logs_metrics_errors_or_dead_letter_reasons() {
         captured.push(
             h.ingestor_with_store(config(), KEY, store).ingest(&invalid, &invocation()).await.unwrap_err().to_string(),
         );
+        // Masked columns never hold a raw value: 64 hex characters and January 1 only.
+        let stored = h.sql().await.query("SELECT ssn, dob::text FROM public.patientinfo", &[]).await.unwrap();
+        assert!(stored.len() >= 8);
+        for row in &stored {
+            let (ssn, dob): (String, String) = (row.get(0), row.get(1));
+            assert!(ssn.len() == 64 && ssn.bytes().all(|b| b.is_ascii_hexdigit()), "unmasked ssn stored");
+            assert!(dob.ends_with("-01-01 00:00:00"), "unmasked dob stored");
+        }
         captured.extend(h.metrics.lines());
         captured.extend(throttled.metrics.lines());
         for (_, body) in h.objects("").await {

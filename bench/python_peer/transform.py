@@ -17,7 +17,7 @@ same fields as `bench-transform`. The masking key is MASKING_KEY (default the be
 from __future__ import annotations
 
 import argparse
-import base64
+import binascii
 import fnmatch
 import hashlib
 import hmac
@@ -38,7 +38,7 @@ from aws_lambda_powertools.utilities.kafka.exceptions import KafkaConsumerDeseri
 
 DEFAULT_MASKING_KEY = "benchmark-masking-key"
 MAX_STATEMENT_BYTES = 90 * 1024
-MAX_INSERTS_PER_TRANSACTION = 40 - 4
+MAX_STATEMENTS = 40  # per BatchExecuteStatement
 STAGE = '"_cdc_stage"'
 METADATA_COLUMNS = ["_cdc_position", "_cdc_op", "_cdc_deleted", "_cdc_source_ts", "_cdc_loaded_at"]
 EPOCH = datetime(1970, 1, 1)
@@ -56,6 +56,8 @@ TIMESTAMP_TO_MICROS = {
     "timestamp_ns": lambda ns: ns // 1000,
 }
 DATE_TYPES = {"io.debezium.time.Date", "org.apache.kafka.connect.data.Date", "date"}
+# Column keys of config/pipeline.toml this peer implements (min/max bounds it does not).
+COLUMN_KEYS = {"type", "scale", "required", "max_bytes", "pattern", "one_of", "not_future", "mask"}
 MASK_DEFAULTS = {
     "hmac": {"length": 64},
     "year": {},
@@ -109,8 +111,11 @@ def load_config(path: str) -> dict:
         table["target"] = (schema or "public", name)
         table["key"] = [k.lower() for k in table["key"]]
         table.setdefault("delete_mode", "soft")
+        table.setdefault("lock", False)
         table["columns"] = {name.lower(): rules for name, rules in table.get("columns", {}).items()}
-        for rules in table["columns"].values():
+        for column, rules in table["columns"].items():
+            if unsupported := set(rules) - COLUMN_KEYS:
+                raise ValueError(f"{path}: {column}: the Python peer does not implement {sorted(unsupported)}")
             if "pattern" in rules:
                 rules["pattern"] = re.compile(rules["pattern"])
             if "one_of" in rules:
@@ -131,11 +136,12 @@ def route(config: dict, topic: str) -> dict | None:
 # --- decoding --------------------------------------------------------------------------------
 
 
-def timestamp_from_micros(micros: int) -> datetime:
+def timestamp_from_micros(micros: int, column: str) -> datetime:
+    """A zone-less timestamp: Debezium writes the wall clock as if it were UTC."""
     try:
         return EPOCH + timedelta(microseconds=micros)
     except OverflowError:
-        raise Rejected((None, "date_range")) from None
+        raise Rejected((column, "date_range")) from None
 
 
 def convert(value, field_type: str | None, logical: str | None, column: str, nul: str):
@@ -149,7 +155,7 @@ def convert(value, field_type: str | None, logical: str | None, column: str, nul
     if logical in TIMESTAMP_TO_MICROS:
         if not isinstance(value, int):
             raise Rejected((column, "type"))
-        return timestamp_from_micros(TIMESTAMP_TO_MICROS[logical](value))
+        return timestamp_from_micros(TIMESTAMP_TO_MICROS[logical](value), column)
     if logical in DATE_TYPES:
         if not isinstance(value, int):
             raise Rejected((column, "type"))
@@ -317,8 +323,8 @@ def transform_record(record, config: dict, masking_key: bytes, now: datetime) ->
         return None
     try:
         message = record.value
-    except KafkaConsumerDeserializationError:
-        raise Rejected((None, "json")) from None
+    except KafkaConsumerDeserializationError as e:
+        raise Rejected((None, "base64" if isinstance(e.__cause__, binascii.Error) else "json")) from None
     if not isinstance(message, dict):
         raise Rejected((None, "not_an_envelope"))
     schema = None
@@ -417,11 +423,13 @@ def literal(value) -> str:
 
 
 def build_transactions(table: dict, columns: list[str], rows: list[Change], loaded_at: datetime) -> list[list[str]]:
-    """The apply SQL: CREATE stage, INSERTs of at most 90 KiB, stale guard, delete, insert."""
+    """The apply SQL, one list of statements per transaction: [LOCK target,] CREATE stage,
+    INSERTs of at most 90 KiB, stale-change guard, delete, insert."""
     target = ".".join(ident(part) for part in table["target"])
     column_list = ", ".join(ident(c) for c in columns + METADATA_COLUMNS)
     key_match = " AND ".join(f"{target}.{ident(k)} = {STAGE}.{ident(k)}" for k in table["key"])
-    head = f"CREATE TEMP TABLE {STAGE} (LIKE {target})"
+    head = [f"LOCK {target}"] if table["lock"] else []
+    head.append(f"CREATE TEMP TABLE {STAGE} (LIKE {target})")
     tail = [
         f'DELETE FROM {STAGE} USING {target} WHERE {key_match} AND {target}."_cdc_position" >= {STAGE}."_cdc_position"',
         f"DELETE FROM {target} USING {STAGE} WHERE {key_match}",
@@ -460,10 +468,8 @@ def build_transactions(table: dict, columns: list[str], rows: list[Change], load
     if statement:
         inserts.append(insert_header + ",".join(statement))
 
-    return [
-        [head, *inserts[i : i + MAX_INSERTS_PER_TRANSACTION], *tail]
-        for i in range(0, len(inserts), MAX_INSERTS_PER_TRANSACTION)
-    ]
+    per_transaction = MAX_STATEMENTS - len(head) - len(tail)
+    return [[*head, *inserts[i : i + per_transaction], *tail] for i in range(0, len(inserts), per_transaction)]
 
 
 # --- the handler -----------------------------------------------------------------------------

@@ -25,6 +25,7 @@ fn render(c: &mut Criterion) {
         columns: &table.columns,
         key: table.rows[0].change.key_columns.as_ref(),
         delete_mode: table.table.delete_mode,
+        lock: false,
         loaded_at_micros: 1_795_521_600_000_000,
     };
     let rendered = build_transactions(&spec, &changes);

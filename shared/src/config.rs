@@ -243,6 +243,8 @@ pub struct TableConfig {
     pub key: Option<Arc<[Arc<str>]>>,
     pub delete_mode: DeleteMode,
     pub drift: DriftPolicy,
+    /// Start each load transaction with `LOCK` on the target (see README, "Concurrency").
+    pub lock: bool,
     /// Per-column settings, by lowercase column name.
     pub columns: HashMap<Arc<str>, ColumnConfig>,
 }
@@ -265,6 +267,7 @@ impl TableConfig {
             key: None,
             delete_mode: DeleteMode::default(),
             drift: DriftPolicy::default(),
+            lock: false,
             columns: HashMap::new(),
         })
     }
@@ -386,6 +389,7 @@ impl Config {
                 key: key_columns,
                 delete_mode: table.delete_mode.unwrap_or_default(),
                 drift: table.drift.unwrap_or_default(),
+                lock: table.lock,
                 columns,
             }));
         }
@@ -423,6 +427,8 @@ struct RawTable {
     key: Option<Spanned<Vec<String>>>,
     delete_mode: Option<DeleteMode>,
     drift: Option<DriftPolicy>,
+    #[serde(default)]
+    lock: bool,
     #[serde(default)]
     columns: BTreeMap<String, Spanned<RawColumn>>,
 }

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! bench-transform EVENT.json --config FILE [--iterations N] [--now-micros T]
-//! bench-transform write-event --records N --out FILE
+//! bench-transform write-event (--records N | --max-bytes B) --out FILE
 //! ```
 //!
 //! Each timed iteration starts from the event bytes: `MskEvent::parse` → `DecodedBatch` →
@@ -20,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cdc_pipeline::plan::plan;
 use cdc_pipeline::redshift::sql::{ApplySpec, build_transactions};
+use cdc_pipeline::synth::bulk_event;
 use cdc_pipeline::{Caches, Config, DecodedBatch, MskEvent, Outcome, Pipeline};
 use sha2::{Digest, Sha256};
 
@@ -27,7 +28,7 @@ use sha2::{Digest, Sha256};
 const DEFAULT_MASKING_KEY: &str = "benchmark-masking-key";
 const DEFAULT_ITERATIONS: usize = 20;
 const USAGE: &str = "usage: bench-transform EVENT.json --config FILE [--iterations N] [--now-micros T]\n       \
-                     bench-transform write-event --records N --out FILE";
+                     bench-transform write-event (--records N | --max-bytes B) --out FILE";
 
 /// What one run of the full path produced.
 struct RunResult {
@@ -62,6 +63,7 @@ fn full_path(bytes: &[u8], pipeline: &Pipeline, now_micros: i64, digest: bool) -
             columns: &table_plan.columns,
             key: &first.change.key_columns,
             delete_mode: table_plan.table.delete_mode,
+            lock: table_plan.table.lock,
             loaded_at_micros: now_micros,
         };
         let changes: Vec<_> = table_plan.rows.iter().map(|row| row.change).collect();
@@ -178,19 +180,35 @@ fn bench(args: BenchArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// The most records whose benchmark event stays within `max_bytes` (as the criterion bench
+/// sizes its event at Lambda's 6 MB payload limit).
+fn records_within(max_bytes: usize) -> usize {
+    let per_record = (bulk_event(200, 4, true).len() - bulk_event(100, 4, true).len()) / 100;
+    let mut count = max_bytes / per_record + 1;
+    while count > 0 && bulk_event(count, 4, true).len() > max_bytes {
+        count -= 1;
+    }
+    count
+}
+
 fn write_event(args: Vec<String>) -> Result<(), String> {
-    let (mut records, mut out) = (None, None);
+    let (mut records, mut max_bytes, mut out) = (None, None, None);
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--records" => records = Some(value_of::<usize>("--records", args.next())?),
+            "--max-bytes" => max_bytes = Some(value_of::<usize>("--max-bytes", args.next())?),
             "--out" => out = Some(value_of::<PathBuf>("--out", args.next())?),
             other => return Err(format!("unexpected argument {other}")),
         }
     }
-    let records = records.ok_or("--records is missing")?;
+    let records = match (records, max_bytes) {
+        (Some(records), None) => records,
+        (None, Some(max_bytes)) => records_within(max_bytes),
+        _ => return Err("give one of --records and --max-bytes".into()),
+    };
     let out = out.ok_or("--out is missing")?;
-    let bytes = cdc_pipeline::synth::bulk_event(records, 4, true);
+    let bytes = bulk_event(records, 4, true);
     std::fs::write(&out, &bytes).map_err(|e| format!("{}: {e}", out.display()))?;
     println!(
         "{{\"records\":{records},\"event_bytes\":{},\"out\":{}}}",

@@ -188,6 +188,7 @@ impl Loader {
             columns: &columns,
             key: &key,
             delete_mode: plan.table.delete_mode,
+            lock: plan.table.lock,
             loaded_at_micros: now_micros,
         };
         // Rejected rows fall back to the earlier change of their key, which is checked and

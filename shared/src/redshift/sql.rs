@@ -26,9 +26,8 @@ use crate::value::{Value, write_float};
 pub const MAX_STATEMENT_BYTES: usize = 90 * 1024;
 /// Statements per `BatchExecuteStatement`.
 pub const MAX_STATEMENTS: usize = 40;
-/// Statements other than the stage inserts in one transaction.
-const FIXED_STATEMENTS: usize = 4;
-pub const MAX_INSERTS_PER_TRANSACTION: usize = MAX_STATEMENTS - FIXED_STATEMENTS;
+/// Statements after the stage inserts: guard, delete, insert.
+const TAIL_STATEMENTS: usize = 3;
 
 pub const STAGE_TABLE: &str = "_cdc_stage";
 /// Metadata columns every target table carries, in the order they are written.
@@ -117,6 +116,10 @@ pub struct ApplySpec<'a> {
     pub columns: &'a [Arc<str>],
     pub key: &'a [Arc<str>],
     pub delete_mode: DeleteMode,
+    /// Start each transaction with `LOCK` on the target: concurrent loaders of one table
+    /// then wait for each other instead of failing on serialization conflicts (at the cost
+    /// of blocking readers of the table while a load runs, in Redshift).
+    pub lock: bool,
     /// `_cdc_loaded_at` for every row of this load.
     pub loaded_at_micros: i64,
 }
@@ -188,19 +191,21 @@ pub struct Transaction {
     pub statements: Vec<String>,
     /// Indices (into the rows given to [`build_transactions`]) of the rows it writes.
     pub rows: Vec<usize>,
-    /// For each stage `INSERT` (statement `1 + i`), the positions in `rows` it carries.
+    /// For each stage `INSERT` (statement `head + i`), the positions in `rows` it carries.
     pub inserts: Vec<Range<usize>>,
+    /// Statements before the first stage insert (`LOCK`, `CREATE TEMP TABLE`).
+    pub head: usize,
 }
 
 impl Transaction {
     /// Statement index (0-based) of the stale-change guard, whose row count is the stale count.
     pub fn guard_statement(&self) -> usize {
-        1 + self.inserts.len()
+        self.head + self.inserts.len()
     }
 
     /// The rows carried by stage insert statement `statement` (0-based), if it is one.
     pub fn rows_of_statement(&self, statement: usize) -> Option<&[usize]> {
-        let insert = statement.checked_sub(1)?;
+        let insert = statement.checked_sub(self.head)?;
         self.inserts.get(insert).map(|range| &self.rows[range.clone()])
     }
 }
@@ -218,7 +223,13 @@ pub fn build_transactions(spec: &ApplySpec<'_>, rows: &[&Change<'_>]) -> Rendere
     let table = qualified(spec.target);
     let stage = format!("\"{STAGE_TABLE}\"");
     let insert_header = format!("INSERT INTO {stage} ({}) VALUES ", column_list(spec, None));
-    let fixed_head = format!("CREATE TEMP TABLE {stage} (LIKE {table})");
+    let mut head = Vec::with_capacity(2);
+    if spec.lock {
+        head.push(format!("LOCK {table}"));
+    }
+    head.push(format!("CREATE TEMP TABLE {stage} (LIKE {table})"));
+    let max_inserts = MAX_STATEMENTS - TAIL_STATEMENTS - head.len();
+    let empty = || Transaction { statements: head.clone(), rows: Vec::new(), inserts: Vec::new(), head: head.len() };
     let guard = format!(
         "DELETE FROM {stage} USING {table} WHERE {} AND {table}.\"_cdc_position\" >= {stage}.\"_cdc_position\"",
         key_match(spec, &table, &stage)
@@ -235,7 +246,7 @@ pub fn build_transactions(spec: &ApplySpec<'_>, rows: &[&Change<'_>]) -> Rendere
     );
 
     let mut rendered = Rendered::default();
-    let mut current = Transaction { statements: vec![fixed_head.clone()], rows: Vec::new(), inserts: Vec::new() };
+    let mut current = empty();
     let mut statement = String::new();
     let mut statement_first_row = 0;
     let finish_statement = |current: &mut Transaction, statement: &mut String, first: usize| {
@@ -246,10 +257,7 @@ pub fn build_transactions(spec: &ApplySpec<'_>, rows: &[&Change<'_>]) -> Rendere
     };
     let finish_transaction = |rendered: &mut Rendered, current: &mut Transaction| {
         if !current.rows.is_empty() {
-            let mut done = std::mem::replace(
-                current,
-                Transaction { statements: vec![fixed_head.clone()], rows: Vec::new(), inserts: Vec::new() },
-            );
+            let mut done = std::mem::replace(current, empty());
             done.statements.extend([guard.clone(), delete.clone(), apply.clone()]);
             rendered.transactions.push(done);
         }
@@ -264,7 +272,7 @@ pub fn build_transactions(spec: &ApplySpec<'_>, rows: &[&Change<'_>]) -> Rendere
         }
         if !statement.is_empty() && statement.len() + 1 + tuple.len() > MAX_STATEMENT_BYTES {
             finish_statement(&mut current, &mut statement, statement_first_row);
-            if current.inserts.len() == MAX_INSERTS_PER_TRANSACTION {
+            if current.inserts.len() == max_inserts {
                 finish_transaction(&mut rendered, &mut current);
             }
         }
@@ -365,7 +373,7 @@ mod tests {
         key: &'a [Arc<str>],
         mode: DeleteMode,
     ) -> ApplySpec<'a> {
-        ApplySpec { target, columns, key, delete_mode: mode, loaded_at_micros: 0 }
+        ApplySpec { target, columns, key, delete_mode: mode, lock: false, loaded_at_micros: 0 }
     }
 
     #[test]
@@ -395,6 +403,11 @@ mod tests {
         ]);
         let hard = build_transactions(&spec(&target, &columns, &key, DeleteMode::Hard), &refs);
         assert!(hard.transactions[0].statements[4].ends_with(r#" FROM "_cdc_stage" WHERE NOT "_cdc_deleted""#));
+        let locked =
+            build_transactions(&ApplySpec { lock: true, ..spec(&target, &columns, &key, DeleteMode::Soft) }, &refs);
+        let tx = &locked.transactions[0];
+        assert_eq!(tx.statements[0], r#"LOCK "public"."patients""#);
+        assert_eq!((tx.head, tx.guard_statement(), tx.rows_of_statement(2)), (2, 3, Some(&[0, 1][..])));
     }
 
     #[test]
