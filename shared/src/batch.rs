@@ -3,9 +3,15 @@
 //! stage borrows its strings from here.
 
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::engine::general_purpose::PAD;
+use base64::engine::simd::Simd;
+use std::sync::LazyLock;
 
 use crate::event::{KafkaRecord, MskEvent};
+
+/// Kafka keys and values are most of an event's bytes. The SIMD engine (AVX2 on x86-64, NEON on
+/// Graviton) decodes them several times faster than the scalar one, with the same strict rules.
+static BASE64: LazyLock<Simd> = LazyLock::new(|| Simd::standard(PAD));
 
 #[derive(Debug, Clone, Copy)]
 enum Span {
@@ -39,27 +45,24 @@ impl<'e> DecodedBatch<'e> {
 
     /// Records in the order given.
     pub fn from_records(records: Vec<&'e KafkaRecord<'e>>) -> DecodedBatch<'e> {
-        // base64 inflates by 4/3, so the encoded length bounds the decoded one.
-        let capacity = records
-            .iter()
-            .map(|r| r.key.as_ref().map_or(0, |k| k.len()) + r.value.as_ref().map_or(0, |v| v.len()))
-            .sum::<usize>()
-            / 4
-            * 3
-            + 16;
-        let mut buf = Vec::with_capacity(capacity);
+        // Every valid text decodes to at most 3 bytes per 4 characters. A zeroed allocation
+        // this large comes straight from the OS's zero pages, with no memset to pay for.
+        let bound = |text: &Option<std::borrow::Cow<'_, str>>| text.as_ref().map_or(0, |t| t.len().div_ceil(4) * 3);
+        let capacity = records.iter().map(|r| bound(&r.key) + bound(&r.value)).sum::<usize>();
+        let mut buf = vec![0u8; capacity];
+        let mut end = 0;
         let mut decode = |text: Option<&str>| -> Span {
             let Some(text) = text else { return Span::Absent };
-            let start = buf.len();
-            match BASE64.decode_vec(text, &mut buf) {
-                Ok(()) => Span::At(start, buf.len()),
-                Err(_) => {
-                    buf.truncate(start);
-                    Span::Invalid
+            match BASE64.decode_slice(text, &mut buf[end..]) {
+                Ok(length) => {
+                    end += length;
+                    Span::At(end - length, end)
                 }
+                Err(_) => Span::Invalid,
             }
         };
         let spans = records.iter().map(|r| (decode(r.key.as_deref()), decode(r.value.as_deref()))).collect();
+        buf.truncate(end);
         DecodedBatch { records, buf, spans }
     }
 

@@ -57,7 +57,11 @@ impl Masker {
     pub fn hmac_hex(&self, data: &[u8]) -> Result<String, MaskError> {
         let mut mac = self.hmac.clone().ok_or(MaskError::NoKey)?;
         mac.update(data);
-        Ok(hex::encode(mac.finalize().into_bytes()))
+        let mut out = String::with_capacity(64);
+        for byte in mac.finalize().into_bytes() {
+            crate::digits::push_hex_byte(&mut out, byte);
+        }
+        Ok(out)
     }
 
     pub fn apply<'a>(&self, mask: &Mask, value: Value<'a>) -> Result<Value<'a>, MaskError> {

@@ -4,8 +4,6 @@
 //! timestamp is microseconds since the Unix epoch in UTC: microseconds are Redshift's
 //! precision, so finer digits are truncated toward the past when values are decoded.
 
-use std::fmt::Write as _;
-
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 
 pub const MICROS_PER_SECOND: i64 = 1_000_000;
@@ -59,7 +57,7 @@ pub fn year_start_of_date(days: i32) -> Option<i32> {
 }
 
 fn push_padded(out: &mut String, value: u32, width: usize) {
-    let _ = write!(out, "{value:0width$}");
+    crate::digits::push_decimal(out, u64::from(value), width);
 }
 
 /// `YYYY-MM-DD`. Out-of-range inputs are rejected at decode time; here they print as `invalid`.

@@ -187,11 +187,36 @@ fn non_null(raw: Option<&RawValue>) -> Option<&RawValue> {
     raw.filter(|r| r.get() != "null")
 }
 
-/// A message's top-level entries, its payload (when wrapped) and its schema (when present).
-type Unwrapped<'a> = (Entries<'a>, Option<&'a RawValue>, Option<Arc<MessageSchema>>);
+/// A message's top-level entries, the first byte of its payload (when wrapped) and its schema
+/// (when present).
+type Unwrapped<'a> = (Entries<'a>, Option<u8>, Option<Arc<MessageSchema>>);
+
+const SCHEMA_PREFIX: &[u8] = b"{\"schema\":";
+const PAYLOAD_INFIX: &[u8] = b",\"payload\":";
+
+/// The JsonConverter repeats the same schema text in every message. When a message starts with
+/// `{"schema":` followed by a schema text seen before, byte for byte, and `,"payload":`, only the
+/// payload is parsed: the schema is known, and was validated when it was first seen.
+fn unwrap_known_schema<'a>(bytes: &'a [u8], cache: &mut SchemaCache) -> Option<Unwrapped<'a>> {
+    let rest = bytes.strip_prefix(SCHEMA_PREFIX)?;
+    let (schema, length) = cache.known_prefix(rest)?;
+    let payload = rest[length..].strip_prefix(PAYLOAD_INFIX)?;
+    let text = std::str::from_utf8(payload).ok()?;
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Entries<'a>>();
+    let entries = stream.next()?.ok()?;
+    // Exactly the closing brace of the wrapper may follow.
+    if text[stream.byte_offset()..].trim() != "}" {
+        return None;
+    }
+    Some((entries, text.bytes().next(), Some(schema)))
+}
 
 /// Unwrap `{"schema","payload"}` if present: the payload's entries and the parsed schema.
-fn unwrap_converter<'a>(text: &'a str, cache: &mut SchemaCache) -> Result<Unwrapped<'a>, DecodeError> {
+fn unwrap_converter<'a>(bytes: &'a [u8], cache: &mut SchemaCache) -> Result<Unwrapped<'a>, DecodeError> {
+    if let Some(unwrapped) = unwrap_known_schema(bytes, cache) {
+        return Ok(unwrapped);
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| DecodeError::Json)?;
     let top = Entries::parse(text).map_err(|_| DecodeError::NotAnEnvelope)?;
     if !top.is_schema_wrapper() {
         return Ok((top, None, None));
@@ -202,30 +227,21 @@ fn unwrap_converter<'a>(text: &'a str, cache: &mut SchemaCache) -> Result<Unwrap
     };
     let payload = top.get("payload").ok_or(DecodeError::NotAnEnvelope)?;
     match Entries::parse(payload.get()) {
-        Ok(entries) => Ok((entries, Some(payload), schema)),
+        Ok(entries) => Ok((entries, payload.get().bytes().next(), schema)),
         Err(_) => Err(DecodeError::NotAnEnvelope),
     }
 }
 
 /// Decode a Kafka value (already base64-decoded) from a Debezium data topic.
 pub fn decode_message<'a>(bytes: &'a [u8], cache: &mut SchemaCache) -> Result<Message<'a>, DecodeError> {
-    let text = std::str::from_utf8(bytes).map_err(|_| DecodeError::Json)?;
+    let first = bytes.iter().copied().find(|b| !b.is_ascii_whitespace());
     // One cheap syntax check up front so that "not JSON" and "not an envelope" differ.
-    let first = text.trim_start().as_bytes().first().copied();
+    let is_json = || std::str::from_utf8(bytes).is_ok_and(|t| serde_json::from_str::<de::IgnoredAny>(t).is_ok());
     if first != Some(b'{') {
-        return Err(if serde_json::from_str::<de::IgnoredAny>(text).is_ok() {
-            DecodeError::NotAnEnvelope
-        } else {
-            DecodeError::Json
-        });
+        return Err(if is_json() { DecodeError::NotAnEnvelope } else { DecodeError::Json });
     }
-    let (entries, _, schema) = unwrap_converter(text, cache).map_err(|e| {
-        if e == DecodeError::NotAnEnvelope && serde_json::from_str::<de::IgnoredAny>(text).is_err() {
-            DecodeError::Json
-        } else {
-            e
-        }
-    })?;
+    let (entries, _, schema) = unwrap_converter(bytes, cache)
+        .map_err(|e| if e == DecodeError::NotAnEnvelope && !is_json() { DecodeError::Json } else { e })?;
     let op = match non_null(entries.get("op")) {
         Some(raw) => {
             let code: Cow<'_, str> = serde_json::from_str(raw.get()).map_err(|_| DecodeError::UnknownOp)?;
@@ -272,14 +288,26 @@ pub enum Key<'a> {
 pub fn decode_key<'a>(bytes: &'a [u8], cache: &mut SchemaCache) -> Result<Key<'a>, DecodeError> {
     let text = std::str::from_utf8(bytes).map_err(|_| DecodeError::Json)?;
     if text.trim_start().starts_with('{') {
-        let (entries, payload, schema) = unwrap_converter(text, cache).map_err(|_| DecodeError::Json)?;
-        if payload.is_some() && !payload.is_some_and(|p| p.get().trim_start().starts_with('{')) {
-            return payload.map(Key::Primitive).ok_or(DecodeError::Json);
+        if let Ok((entries, payload_first, schema)) = unwrap_converter(bytes, cache) {
+            return Ok(Key::Struct { fields: entries.0, schema }).and_then(|key| match payload_first {
+                Some(b'{') | None => Ok(key),
+                // `{"schema":…,"payload":<primitive>}`: the payload itself is the key.
+                Some(_) => primitive_payload(text),
+            });
         }
-        return Ok(Key::Struct { fields: entries.0, schema });
+        // A wrapper whose payload is a primitive does not parse as entries.
+        return primitive_payload(text);
     }
     let raw: &'a RawValue = serde_json::from_str(text).map_err(|_| DecodeError::Json)?;
     Ok(Key::Primitive(raw))
+}
+
+fn primitive_payload(text: &str) -> Result<Key<'_>, DecodeError> {
+    let top = Entries::parse(text).map_err(|_| DecodeError::Json)?;
+    if !top.is_schema_wrapper() {
+        return Err(DecodeError::Json);
+    }
+    top.get("payload").map(Key::Primitive).ok_or(DecodeError::Json)
 }
 
 fn lenient_opt_i64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {

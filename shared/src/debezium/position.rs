@@ -13,7 +13,7 @@
 //! Snapshot rows of SQL Server have a null `change_lsn` and serial number, so they sort
 //! before the streamed changes that share their `commit_lsn`.
 
-use std::fmt::Write as _;
+use crate::digits::{push_decimal, push_hex};
 
 use super::envelope::Source;
 
@@ -65,11 +65,11 @@ pub fn position(source: Option<&Source<'_>>, fallback: (i64, i64, i64)) -> Resul
                     None => out.push_str("00000000000000000000"),
                 }
                 let serial = non_negative(source.event_serial_no.unwrap_or(0))?;
-                let _ = write!(out, "{serial:016x}");
+                push_hex(&mut out, serial, 16);
                 return Ok(out);
             }
             Some("postgresql") if source.lsn.is_some() => {
-                let _ = write!(out, "{:016x}", non_negative(source.lsn.unwrap_or(0))?);
+                push_hex(&mut out, non_negative(source.lsn.unwrap_or(0))?, 16);
                 return Ok(out);
             }
             Some("mysql" | "mariadb") if source.file.is_some() && source.pos.is_some() => {
@@ -78,7 +78,9 @@ pub fn position(source: Option<&Source<'_>>, fallback: (i64, i64, i64)) -> Resul
                     file.rsplit('.').next().and_then(|n| n.parse().ok()).ok_or(PositionError::MySqlFile)?;
                 let pos = non_negative(source.pos.unwrap_or(0))?;
                 let row = non_negative(source.row.unwrap_or(0))?;
-                let _ = write!(out, "{number:010}{pos:020}{row:010}");
+                push_decimal(&mut out, number, 10);
+                push_decimal(&mut out, pos, 20);
+                push_decimal(&mut out, row, 10);
                 return Ok(out);
             }
             _ => {}
@@ -86,7 +88,10 @@ pub fn position(source: Option<&Source<'_>>, fallback: (i64, i64, i64)) -> Resul
     }
     let (ts_ms, partition, offset) = fallback;
     let ts = source.and_then(|s| s.ts_ms).unwrap_or(ts_ms).max(0);
-    let _ = write!(out, "{ts:020}{:010}{:020}", partition.max(0), offset.max(0));
+    // Clamped to zero above, so the casts are exact.
+    push_decimal(&mut out, ts as u64, 20);
+    push_decimal(&mut out, partition.max(0) as u64, 10);
+    push_decimal(&mut out, offset.max(0) as u64, 20);
     Ok(out)
 }
 

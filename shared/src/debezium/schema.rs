@@ -304,6 +304,15 @@ impl SchemaCache {
         Ok(parsed)
     }
 
+    /// A cached schema whose exact text starts `bytes`, and that text's length.
+    pub fn known_prefix(&mut self, bytes: &[u8]) -> Option<(Arc<MessageSchema>, usize)> {
+        let i = self.entries.iter().position(|(k, _)| bytes.starts_with(k.as_bytes()))?;
+        if i != 0 {
+            self.entries[..=i].rotate_right(1);
+        }
+        Some((self.entries[0].1.clone(), self.entries[0].0.len()))
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use crate::config::{DeleteMode, TableName};
 use crate::outcome::Change;
+use crate::plan::TablePlan;
 use crate::temporal;
 use crate::value::{Value, write_float};
 
@@ -78,9 +79,7 @@ pub fn push_literal(out: &mut String, value: &Value<'_>) {
     match value {
         Value::Null => out.push_str("NULL"),
         Value::Bool(b) => out.push_str(if *b { "TRUE" } else { "FALSE" }),
-        Value::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
+        Value::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
         Value::Float(x) if x.is_finite() => write_float(out, *x),
         // 'NaN', 'Infinity' and '-Infinity' as text, cast by the column's float type.
         Value::Float(x) => {
@@ -95,8 +94,9 @@ pub fn push_literal(out: &mut String, value: &Value<'_>) {
         // Redshift VARBYTE from hex (the emulator provides the same function).
         Value::Bytes(b) => {
             out.push_str("to_varbyte('");
+            out.reserve(b.len() * 2 + 10);
             for byte in b.iter() {
-                let _ = write!(out, "{byte:02x}");
+                crate::digits::push_hex_byte(out, *byte);
             }
             out.push_str("', 'hex')");
         }
@@ -216,6 +216,23 @@ pub struct Rendered {
     pub transactions: Vec<Transaction>,
     /// Indices of rows whose single `VALUES` tuple exceeds [`MAX_STATEMENT_BYTES`].
     pub oversized: Vec<usize>,
+}
+
+/// The apply SQL of a whole table plan, for a target that has every column of the plan:
+/// what `cdc explain`-style tools, benchmarks and profilers render (the loader narrows the
+/// columns to the target's first).
+pub fn render_plan(plan: &TablePlan<'_, '_>, loaded_at_micros: i64) -> Rendered {
+    let Some(first) = plan.rows.first() else { return Rendered::default() };
+    let spec = ApplySpec {
+        target: plan.target(),
+        columns: &plan.columns,
+        key: &first.change.key_columns,
+        delete_mode: plan.table.delete_mode,
+        lock: plan.table.lock,
+        loaded_at_micros,
+    };
+    let changes: Vec<&Change<'_>> = plan.rows.iter().map(|row| row.change).collect();
+    build_transactions(&spec, &changes)
 }
 
 /// Render the apply SQL for `rows` (one change per key) into as few transactions as fit.

@@ -1,0 +1,35 @@
+//! One run of the full transform path on the 6 MB benchmark event, for profilers:
+//! `valgrind --tool=callgrind --toggle-collect='profile_transform::measured*'
+//! target/release/examples/profile_transform` counts the instructions of the path alone
+//! (instruction counts do not depend on machine load).
+
+use std::sync::Arc;
+
+use cdc_pipeline::plan::plan;
+use cdc_pipeline::redshift::sql::render_plan;
+use cdc_pipeline::synth::bulk_event;
+use cdc_pipeline::{Caches, Config, DecodedBatch, MskEvent, Pipeline};
+
+fn main() {
+    let records: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(1_399);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/pipeline.toml");
+    let pipeline = Pipeline::new(Arc::new(Config::load(&path).unwrap()), Some(b"profile-key")).unwrap();
+    let bytes = bulk_event(records, 4, true);
+    let sql_bytes = measured(&pipeline, &bytes);
+    println!("{records} records, {} bytes of event, {sql_bytes} bytes of SQL", bytes.len());
+}
+
+/// The path measured by the benchmarks: event bytes to rendered apply SQL.
+#[inline(never)]
+fn measured(pipeline: &Pipeline, bytes: &[u8]) -> usize {
+    let event = MskEvent::parse(bytes).unwrap();
+    let batch = DecodedBatch::from_event(&event);
+    let outcomes = pipeline.transform(&batch, &mut Caches::default(), 1_795_521_600_000_000);
+    let plans = plan(batch.records(), &outcomes);
+    let mut sql_bytes = 0;
+    for table in &plans {
+        let rendered = render_plan(table, 0);
+        sql_bytes += rendered.transactions.iter().flat_map(|t| &t.statements).map(String::len).sum::<usize>();
+    }
+    sql_bytes
+}
