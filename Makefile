@@ -46,6 +46,12 @@ soak: deps
 	MODEL_SCENARIOS=$(SCENARIOS) LOAD_BATCHES=50 scripts/with-local-pg.sh \
 	  $(CARGO) test --release -p cdc-tests --locked --test model --test load -- --nocapture --test-threads 1
 
+## Coverage-guided fuzzing (cargo-fuzz, AddressSanitizer): every target in fuzz/ for
+## FUZZ_SECONDS each (default 600), after replaying fuzz/regressions/. See fuzz/README.md.
+FUZZ_SECONDS ?= 600
+fuzz: deps
+	fuzz/run.sh $(FUZZ_SECONDS)
+
 ## Install what the targets above need (idempotent).
 deps:
 	scripts/install-deps.sh

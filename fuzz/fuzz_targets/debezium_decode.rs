@@ -21,11 +21,13 @@
 //! reason; explain JSON of a reject has `key` and `row` null (and of a skip too); every
 //! change is planned exactly once (as a winner or an earlier change); every planned row is
 //! rendered exactly once (in a transaction or as oversized); no statement exceeds the size
-//! limit or contains NUL.
+//! limit or contains NUL; every configured mask was applied; key values are non-null and
+//! not merged by a mask.
 #![no_main]
 
 use std::sync::{Arc, LazyLock};
 
+use cdc_pipeline::config::Mask;
 use cdc_pipeline::explain::explain;
 use cdc_pipeline::plan::plan;
 use cdc_pipeline::redshift::sql::{self, ApplySpec};
@@ -36,7 +38,7 @@ use libfuzzer_sys::fuzz_target;
 const FUZZ_TOPIC: &str = "fuzz.db.dbo.t";
 
 /// Every hint, rule and mask kind, keys from the Kafka key, NULs stripped.
-const FUZZ_CONFIG: &str = r#"
+const FUZZ_CONFIG: &str = r##"
 [pipeline]
 on_truncate = "reject"
 on_message = "skip"
@@ -48,6 +50,7 @@ topic = "fuzz.*"
 target = "fuzz.t"
 delete_mode = "hard"
 drift = "add"
+lock = true
 
 [tables.columns.id]
 type = "int64"
@@ -135,7 +138,7 @@ type = "io.debezium.time.ZonedTimestamp"
 
 [tables.columns.vdec]
 type = "io.debezium.data.VariableScaleDecimal"
-"#;
+"##;
 
 struct Setup {
     pipelines: [Pipeline; 4],
@@ -145,9 +148,7 @@ static SETUP: LazyLock<Setup> = LazyLock::new(|| {
     let file = Config::parse(include_str!("../../config/pipeline.toml"), "pipeline.toml").expect("pipeline.toml");
     let fuzz = Config::parse(FUZZ_CONFIG, "fuzz.toml").expect("fuzz config");
     let make = |config: Config| Pipeline::new(Arc::new(config), Some(b"fuzz-masking-key")).expect("pipeline");
-    Setup {
-        pipelines: [make(file.clone()), make(fuzz), make(Config::default_routing()), make(file)],
-    }
+    Setup { pipelines: [make(file.clone()), make(fuzz), make(Config::default_routing()), make(file)] }
 });
 
 const SOURCE: &str = r#"{"version":"2.7.3.Final","connector":"sqlserver","name":"sqlsrv","ts_ms":1764000000000,"snapshot":"false","db":"sampledb","sequence":null,"ts_us":1764000000000000,"ts_ns":1764000000000000000,"schema":"dbo","table":"patientinfo","change_lsn":"0000002c:000010c8:0002","commit_lsn":"0000002c:000010c8:0003","event_serial_no":1}"#;
@@ -167,7 +168,9 @@ fn envelope(before: &[u8], after: &[u8], op: &str) -> Vec<u8> {
     out
 }
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(|data: &[u8]| run(data));
+
+fn run(data: &[u8]) {
     let Some((&control, body)) = data.split_first() else { return };
     let parts: Vec<&[u8]> = body.splitn(3, |&b| b == 0xff).collect();
     let part = |i: usize| parts.get(i).copied();
@@ -226,6 +229,37 @@ fuzz_target!(|data: &[u8]| {
                 for name in change.key_columns.iter() {
                     assert!(change.columns.iter().any(|c| &c.name == name), "key column {name} is in the row");
                 }
+                // Every configured mask was applied: no unmasked value of a masked column leaves.
+                for column in &change.columns {
+                    let Some(mask) = change.table.column(&column.name).and_then(|c| c.mask.as_ref()) else { continue };
+                    assert!(
+                        change.masked.contains(&column.name),
+                        "column {} has a mask but was not masked",
+                        column.name
+                    );
+                    match mask {
+                        Mask::Null => assert!(column.value.is_null()),
+                        Mask::Redact { with } => {
+                            assert!(column.value.is_null() || column.value.text() == with.as_str())
+                        }
+                        Mask::Hmac { length } => assert!(
+                            column.value.is_null()
+                                || (column.value.text().len() == length.unwrap_or(64).min(64)
+                                    && column.value.text().bytes().all(|b| b.is_ascii_hexdigit())),
+                            "hmac output {:?}",
+                            column.value
+                        ),
+                        _ => {}
+                    }
+                }
+                // Keys must stay distinct and non-null after masking, or rows merge.
+                for (name, value) in change.key_columns.iter().zip(&change.key) {
+                    let mask = change.table.column(name).and_then(|c| c.mask.as_ref());
+                    assert!(
+                        !value.is_null() && mask.is_none_or(|m| m.keeps_keys_distinct()),
+                        "key column {name} is {value:?} after mask {mask:?}"
+                    );
+                }
             }
             Outcome::Skip(_) => {}
         }
@@ -264,20 +298,32 @@ fuzz_target!(|data: &[u8]| {
             columns: &table_plan.columns,
             key: &key,
             delete_mode: table_plan.table.delete_mode,
+            lock: table_plan.table.lock,
             loaded_at_micros: 1_764_000_000_000_000,
         };
+        // With `drift = "add"` the loader adds the columns the target lacks, by name.
+        for column in &table_plan.columns {
+            let statement = sql::add_column(table_plan.target(), column, "VARCHAR(256)");
+            assert!(!statement.contains('\0'), "NUL reached the SQL: {statement:?}");
+        }
         let rows: Vec<_> = table_plan.rows.iter().map(|r| r.change).collect();
         let rendered = sql::build_transactions(&spec, &rows);
-        let mut seen: Vec<usize> =
-            rendered.transactions.iter().flat_map(|t| t.rows.iter().copied()).chain(rendered.oversized.iter().copied()).collect();
+        let mut seen: Vec<usize> = rendered
+            .transactions
+            .iter()
+            .flat_map(|t| t.rows.iter().copied())
+            .chain(rendered.oversized.iter().copied())
+            .collect();
         seen.sort_unstable();
         assert_eq!(seen, (0..rows.len()).collect::<Vec<_>>(), "every planned row rendered exactly once");
         for tx in &rendered.transactions {
             assert!(tx.statements.len() <= sql::MAX_STATEMENTS);
             for statement in &tx.statements {
-                assert!(statement.len() <= sql::MAX_STATEMENT_BYTES || !statement.starts_with("INSERT INTO \"_cdc_stage\""));
+                assert!(
+                    statement.len() <= sql::MAX_STATEMENT_BYTES || !statement.starts_with("INSERT INTO \"_cdc_stage\"")
+                );
                 assert!(!statement.contains('\0'), "NUL reached the SQL: {statement:?}");
             }
         }
     }
-});
+}

@@ -29,7 +29,9 @@ static DB: LazyLock<Option<Mutex<Client>>> = LazyLock::new(|| {
         .expect("sql_literal needs DATABASE_URL (eval \"$(scripts/local-pg.sh start)\") or SQL_LITERAL_OFFLINE=1");
     let mut client = Client::connect(&url, NoTls).expect("connect to DATABASE_URL");
     client
-        .batch_execute("SET standard_conforming_strings = off; SET escape_string_warning = off; SET client_min_messages = error")
+        .batch_execute(
+            "SET standard_conforming_strings = off; SET escape_string_warning = off; SET client_min_messages = error",
+        )
         .expect("session settings");
     let scs: String = client.query_one("SHOW standard_conforming_strings", &[]).expect("show").get(0);
     assert_eq!(scs, "off");

@@ -94,11 +94,15 @@ impl<'a> MskEvent<'a> {
         match serde_json::from_slice(json) {
             Ok(event) => Ok(event),
             // Re-parse with path tracking only on the error path, to keep the hot path lean.
-            Err(_) => {
+            Err(first) => {
                 let mut de = serde_json::Deserializer::from_slice(json);
                 let err = match serde_path_to_error::deserialize::<_, MskEvent<'_>>(&mut de) {
-                    Ok(_) => unreachable!("a parse that failed once fails again"),
                     Err(err) => err,
+                    // The event itself parsed: what failed is whatever follows it.
+                    Ok(_) => {
+                        let message = de.end().err().unwrap_or(first).to_string();
+                        return Err(EventParseError { path: "(event)".into(), message });
+                    }
                 };
                 let path = err.path().to_string();
                 Err(EventParseError {
@@ -273,6 +277,15 @@ mod tests {
         assert_eq!(record.headers[0].name, "headerKey");
         assert_eq!(record.headers[0].value, b"headerValue");
         assert_eq!(record.value.as_deref(), Some("SGVsbG8sIHRoaXMgaXMgYSB0ZXN0Lg=="));
+    }
+
+    #[test]
+    fn trailing_characters_are_an_error_not_a_panic() {
+        // Found by the msk_event fuzz target (fuzz/regressions/msk_event/).
+        let err = MskEvent::parse(br#"{"records":{}}x"#).unwrap_err();
+        assert_eq!(err.path, "(event)");
+        assert!(err.message.contains("trailing characters"), "{}", err.message);
+        assert!(MskEvent::parse(b"{\"records\":{}}  \n").is_ok(), "trailing whitespace is fine");
     }
 
     #[test]

@@ -146,6 +146,7 @@ impl Pipeline {
             Some(key_columns) => key_columns,
             None => Arc::from(Vec::new()),
         };
+        debezium::check_column_names(&columns, &mut reasons);
         if !reasons.is_empty() {
             let stage = if reasons.iter().all(|r| r.rule == "missing_key") { Stage::Validate } else { Stage::Decode };
             return reject(stage, Some(&table), Some(op), Some(position), reasons);
@@ -168,6 +169,12 @@ impl Pipeline {
         let mut masked = Vec::new();
         for column in &mut columns {
             let Some(mask) = table.column(&column.name).and_then(|c| c.mask.as_ref()) else { continue };
+            // Config refuses such a mask on a declared `key`; keys taken from the Kafka key are
+            // only known here. Masking one would merge distinct keys (or make it NULL).
+            if !mask.keeps_keys_distinct() && key_columns.contains(&column.name) {
+                reasons.push(Reason::column(column.name.clone(), "mask_on_key"));
+                continue;
+            }
             let raw = std::mem::replace(&mut column.value, Value::Null);
             match self.masker.apply(mask, raw) {
                 Ok(value) => column.value = value,

@@ -55,7 +55,7 @@ impl Decimal {
             }
             unscaled = unscaled.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
         }
-        let mut scale = frac_part.len() as i32 - exponent;
+        let mut scale = i32::try_from(frac_part.len()).ok()?.checked_sub(exponent)?;
         if scale < 0 {
             unscaled = unscaled.checked_mul(10i128.checked_pow((-scale) as u32)?)?;
             scale = 0;
@@ -272,6 +272,9 @@ mod tests {
         assert_eq!(p(""), None);
         assert_eq!(p("."), None);
         assert_eq!(p("1e99999"), None);
+        // Found while fuzzing: the scale must not overflow on extreme exponents.
+        assert_eq!(p("1e-2147483648"), None);
+        assert_eq!(p("1.5e2147483647"), None);
     }
 
     #[test]

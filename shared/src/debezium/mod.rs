@@ -36,6 +36,25 @@ impl ColumnNames {
     }
 }
 
+/// Redshift's limit on an identifier, in bytes.
+pub const MAX_COLUMN_NAME_BYTES: usize = 127;
+
+/// Column names come from the source's rows and schemas, and become quoted identifiers in the
+/// apply SQL. One that Redshift cannot name (empty, NUL, over 127 bytes), or two fields that
+/// name the same column once lowercased, reject the record here rather than fail its SQL.
+pub fn check_column_names(columns: &[Column<'_>], reasons: &mut Vec<Reason>) {
+    for (i, column) in columns.iter().enumerate() {
+        let name = &column.name;
+        if name.is_empty() || name.len() > MAX_COLUMN_NAME_BYTES || name.contains('\0') {
+            // The name goes into logs and dead letters: show a NUL as `\0`, and at most 127 bytes.
+            let shown: String = name.escape_default().take(MAX_COLUMN_NAME_BYTES).collect();
+            reasons.push(Reason::column(shown.into(), "column_name"));
+        } else if columns[..i].iter().any(|earlier| earlier.name == *name) {
+            reasons.push(Reason::column(name.clone(), "duplicate_column"));
+        }
+    }
+}
+
 /// Decode a row image into columns. Types come from the message schema when there is one,
 /// else from the table's `type` hints, else from the JSON value itself. Every column that
 /// fails adds a reason; the others are still decoded so that a reject lists all problems.
