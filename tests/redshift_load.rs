@@ -8,6 +8,7 @@ use cdc_pipeline::plan::plan;
 use cdc_pipeline::redshift::{DataApiError, DbErrorClass, LoadError, Loader};
 use cdc_pipeline::synth::{self, Patient, RecordSpec, SourcePosition, TOPIC};
 use cdc_pipeline::{Caches, Config, DecodedBatch, MskEvent, Pipeline, Reason, Stage};
+use cdc_tests::faults::emulator_faults;
 use cdc_tests::hmac_hex;
 use cdc_tests::stack::{create_patient_table, emulator, loader, pg, unique_table};
 use serde_json::json;
@@ -457,4 +458,48 @@ async fn a_rejected_latest_change_falls_back_to_the_earlier_change_of_its_key() 
         rows,
         vec![(1, Some("Short".into()), None), (2, Some("L".into()), Some(7)), (3, Some("L".into()), Some(9))]
     );
+}
+
+#[tokio::test]
+async fn missing_privileges_fail_the_batch_instead_of_dead_lettering_every_row() {
+    let emulator = emulator("").await;
+    let table = unique_table("denied");
+    let pg = pg().await;
+    create_patient_table(&pg, &table, "").await;
+    // The emulator connects as a superuser, so a trigger stands in for a revoked grant.
+    pg.batch_execute(&format!(
+        "CREATE FUNCTION public.{table}_deny() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'permission denied for table' USING ERRCODE = '42501'; END $$; \
+         CREATE TRIGGER deny BEFORE INSERT ON public.{table} FOR EACH ROW EXECUTE FUNCTION public.{table}_deny()"
+    ))
+    .await
+    .unwrap();
+    let loader = loader(&emulator.endpoint_url);
+    let pipeline = pipeline(&[("*.sampledb.dbo.patientinfo", &table)], "soft", "dlq");
+    let records: Vec<RecordSpec> = (0..64).map(|i| create(i, &patient(i as i32 + 1), i as u128 + 1)).collect();
+    let err = ingest(&loader, &pipeline, &records, LONG).await.unwrap_err();
+    assert!(
+        matches!(err.source, DataApiError::Statement { class: DbErrorClass::Permission, .. }),
+        "a permission error fails the batch: {err}"
+    );
+    let calls = &emulator_faults(&emulator.endpoint_url).await["calls"]["BatchExecuteStatement"];
+    assert_eq!(calls, 1, "no bisection: one transaction tried, not one per row");
+    assert!(rows(&table).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_table_dropped_after_it_was_read_fails_the_batch_then_dead_letters_on_retry() {
+    let emulator = emulator("").await;
+    let table = unique_table("dropped");
+    create_patient_table(&pg().await, &table, "").await;
+    let loader = loader(&emulator.endpoint_url);
+    let pipeline = pipeline(&[("*.sampledb.dbo.patientinfo", &table)], "soft", "dlq");
+    assert_eq!(ingest(&loader, &pipeline, &[create(0, &patient(1), 1)], LONG).await.unwrap().loaded, 1);
+    pg().await.batch_execute(&format!("DROP TABLE public.{table}")).await.unwrap();
+    let second = [create(1, &patient(2), 2)];
+    let err = ingest(&loader, &pipeline, &second, LONG).await.unwrap_err();
+    assert!(matches!(err.source, DataApiError::Statement { class: DbErrorClass::UndefinedObject, .. }), "{err}");
+    // The retry reads the table again, finds it gone, and dead-letters the row.
+    let s = ingest(&loader, &pipeline, &second, LONG).await.unwrap();
+    assert_eq!(s.rejects, vec![(1, Stage::Drift, vec![Reason::record("target_table_missing")], None)]);
 }

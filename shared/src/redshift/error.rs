@@ -110,6 +110,14 @@ impl DbErrorClass {
     }
 
     /// Errors of concurrency: the same transaction will likely succeed if run again.
+    /// Can a row's values cause this? Then bisection finds the rows to reject. Missing
+    /// privileges or a table or column dropped under us fail every row alike: bisecting would
+    /// dead-letter the whole stream one row per call, so the batch fails instead and is retried.
+    pub fn blames_rows(self) -> bool {
+        !self.is_transient()
+            && !matches!(self, DbErrorClass::Aborted | DbErrorClass::Permission | DbErrorClass::UndefinedObject)
+    }
+
     pub fn is_transient(self) -> bool {
         matches!(
             self,

@@ -253,9 +253,7 @@ impl Loader {
                         report.transactions += 1;
                         report.retries += committed.attempts.saturating_sub(1);
                     }
-                    Err(DataApiError::Statement { class, sub_statement, .. })
-                        if !class.is_transient() && class != DbErrorClass::Aborted =>
-                    {
+                    Err(DataApiError::Statement { class, sub_statement, .. }) if class.blames_rows() => {
                         if let [only] = tx_rows.as_slice() {
                             let reasons = vec![Reason::record("rejected_by_database")];
                             rejected.push((rows[*only].clone(), Stage::Load, reasons, Some(class)));
@@ -279,7 +277,13 @@ impl Loader {
                             }
                         }
                     }
-                    Err(source) => return Err(LoadError { table: spec.target.clone(), source }),
+                    Err(source) => {
+                        if matches!(source, DataApiError::Statement { class: DbErrorClass::UndefinedObject, .. }) {
+                            // The cached columns are wrong: the retry reads the table again.
+                            self.targets.lock().unwrap_or_else(|e| e.into_inner()).remove(spec.target);
+                        }
+                        return Err(LoadError { table: spec.target.clone(), source });
+                    }
                 }
             }
         }
