@@ -1,22 +1,57 @@
 //! One run of the full transform path on the 6 MB benchmark event, for profilers:
 //! `valgrind --tool=callgrind --toggle-collect='profile_transform::measured*'
 //! target/release/examples/profile_transform` counts the instructions of the path alone
-//! (instruction counts do not depend on machine load).
+//! (instruction counts do not depend on machine load). `profile_transform 1399 500` repeats
+//! the path 500 times for `perf record`.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cdc_pipeline::plan::plan;
 use cdc_pipeline::redshift::sql::render_plan;
 use cdc_pipeline::synth::bulk_event;
 use cdc_pipeline::{Caches, Config, DecodedBatch, MskEvent, Pipeline};
 
+/// Counts heap allocations, to report allocations per record.
+struct Counting;
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
 fn main() {
     let records: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(1_399);
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/pipeline.toml");
     let pipeline = Pipeline::new(Arc::new(Config::load(&path).unwrap()), Some(b"profile-key")).unwrap();
     let bytes = bulk_event(records, 4, true);
-    let sql_bytes = measured(&pipeline, &bytes);
-    println!("{records} records, {} bytes of event, {sql_bytes} bytes of SQL", bytes.len());
+    // A second argument repeats the path, for sampling profilers (`perf record`).
+    let iterations: usize = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(1);
+    let mut sql_bytes = 0;
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for _ in 0..iterations {
+        sql_bytes = measured(&pipeline, &bytes);
+    }
+    let allocations = (ALLOCATIONS.load(Ordering::Relaxed) - before) / iterations;
+    println!(
+        "{records} records, {} bytes of event, {sql_bytes} bytes of SQL, {allocations} allocations ({:.1} per record)",
+        bytes.len(),
+        allocations as f64 / records as f64
+    );
 }
 
 /// The path measured by the benchmarks: event bytes to rendered apply SQL.

@@ -17,7 +17,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ServerSideEncryption;
 use serde::{Deserialize, Serialize};
 
-use crate::event::{Header, KafkaRecord, MskEvent};
+use crate::event::{Header, KafkaRecord, MskEvent, borrowed_opt_str};
 use crate::outcome::{Reason, Stage};
 use crate::temporal;
 
@@ -32,13 +32,13 @@ pub struct DeadLetter<'a> {
     pub partition: i64,
     pub offset: i64,
     pub timestamp: i64,
-    #[serde(rename = "timestampType", default, borrow)]
+    #[serde(rename = "timestampType", default, borrow, deserialize_with = "borrowed_opt_str")]
     pub timestamp_type: Option<Cow<'a, str>>,
     /// Base64, exactly as received.
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed_opt_str")]
     pub key: Option<Cow<'a, str>>,
     /// Base64, exactly as received.
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed_opt_str")]
     pub value: Option<Cow<'a, str>>,
     #[serde(default, with = "headers_format")]
     pub headers: Vec<(String, Vec<u8>)>,

@@ -15,11 +15,11 @@ use serde::{Deserialize, Serialize, Serializer};
 #[serde(rename_all = "camelCase")]
 pub struct MskEvent<'a> {
     /// `aws:kafka` or `SelfManagedKafka`; informational only.
-    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    #[serde(default, borrow, deserialize_with = "borrowed_opt_str", skip_serializing_if = "Option::is_none")]
     pub event_source: Option<Cow<'a, str>>,
-    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    #[serde(default, borrow, deserialize_with = "borrowed_opt_str", skip_serializing_if = "Option::is_none")]
     pub event_source_arn: Option<Cow<'a, str>>,
-    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    #[serde(default, borrow, deserialize_with = "borrowed_opt_str", skip_serializing_if = "Option::is_none")]
     pub bootstrap_servers: Option<Cow<'a, str>>,
     /// `"topic-partition"` → records, in the order the event lists them.
     #[serde(borrow, deserialize_with = "ordered_map", serialize_with = "serialize_ordered_map")]
@@ -41,13 +41,13 @@ pub struct KafkaRecord<'a> {
     /// Epoch milliseconds, exactly as sent.
     #[serde(deserialize_with = "lenient_i64")]
     pub timestamp: i64,
-    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    #[serde(default, borrow, deserialize_with = "borrowed_opt_str", skip_serializing_if = "Option::is_none")]
     pub timestamp_type: Option<Cow<'a, str>>,
     /// Base64 text; `None` when null or absent.
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed_opt_str")]
     pub key: Option<Cow<'a, str>>,
     /// Base64 text; `None` (a tombstone) when null or absent.
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed_opt_str")]
     pub value: Option<Cow<'a, str>>,
     #[serde(default, borrow, deserialize_with = "headers")]
     pub headers: Vec<Header<'a>>,
@@ -155,6 +155,35 @@ fn serialize_ordered_map<S: Serializer>(
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     serializer.collect_map(records.iter().map(|(k, v)| (k, v)))
+}
+
+/// A string that borrows from the input unless it has escapes. serde's own `Cow<str>`
+/// borrows only as a bare field marked `borrow`: inside an `Option`, or as a map key, it is
+/// always copied — for the key and value of every record, a copy of most of the event.
+pub(crate) struct CowStr<'a>(pub Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for CowStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CowStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(V)
+    }
+}
+
+/// `Option<Cow<str>>` that borrows: see [`CowStr`].
+pub(crate) fn borrowed_opt_str<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    Ok(Option::<CowStr<'de>>::deserialize(deserializer)?.map(|s| s.0))
 }
 
 /// An integer that may arrive as a JSON number, an integral float or a decimal string.
@@ -277,6 +306,21 @@ mod tests {
         assert_eq!(record.headers[0].name, "headerKey");
         assert_eq!(record.headers[0].value, b"headerValue");
         assert_eq!(record.value.as_deref(), Some("SGVsbG8sIHRoaXMgaXMgYSB0ZXN0Lg=="));
+    }
+
+    #[test]
+    fn keys_and_values_borrow_from_the_event() {
+        let event = MskEvent::parse(AWS_SAMPLE.as_bytes()).unwrap();
+        let record = &event.records[0].1[0];
+        assert!(matches!(record.value, Some(Cow::Borrowed(_))), "the value is not copied");
+        assert!(matches!(record.key, Some(Cow::Borrowed(_))), "the key is not copied");
+        assert!(matches!(event.event_source, Some(Cow::Borrowed(_))));
+        // An escaped string cannot be borrowed, and still decodes.
+        let json =
+            r#"{"records":{"t-0":[{"topic":"t","partition":0,"offset":1,"timestamp":1,"value":"QU\/B","key":null}]}}"#;
+        let event = MskEvent::parse(json.as_bytes()).unwrap();
+        assert_eq!(event.records[0].1[0].value.as_deref(), Some("QU/B"));
+        assert_eq!(event.records[0].1[0].key, None);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::schema::{MessageSchema, SchemaCache};
+use crate::event::{CowStr, borrowed_opt_str};
 
 /// An envelope operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -62,14 +63,14 @@ impl fmt::Display for Op {
 /// Debezium versions (`event_serial_no` as number or string, `snapshot` as bool or string).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Source<'a> {
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed_opt_str")]
     pub connector: Option<Cow<'a, str>>,
     #[serde(default, deserialize_with = "lenient_opt_i64")]
     pub ts_ms: Option<i64>,
     // SQL Server
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed_opt_str")]
     pub commit_lsn: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed_opt_str")]
     pub change_lsn: Option<Cow<'a, str>>,
     #[serde(default, deserialize_with = "lenient_opt_i64")]
     pub event_serial_no: Option<i64>,
@@ -77,7 +78,7 @@ pub struct Source<'a> {
     #[serde(default, deserialize_with = "lenient_opt_i64")]
     pub lsn: Option<i64>,
     // MySQL / MariaDB
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed_opt_str")]
     pub file: Option<Cow<'a, str>>,
     #[serde(default, deserialize_with = "lenient_opt_i64")]
     pub pos: Option<i64>,
@@ -173,7 +174,7 @@ impl<'de> Deserialize<'de> for Entries<'de> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut out = Vec::with_capacity(map.size_hint().unwrap_or(8));
-                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                while let Some(CowStr(key)) = map.next_key::<CowStr<'de>>()? {
                     out.push((key, map.next_value::<&'de RawValue>()?));
                 }
                 Ok(Entries(out))
@@ -244,7 +245,7 @@ pub fn decode_message<'a>(bytes: &'a [u8], cache: &mut SchemaCache) -> Result<Me
         .map_err(|e| if e == DecodeError::NotAnEnvelope && !is_json() { DecodeError::Json } else { e })?;
     let op = match non_null(entries.get("op")) {
         Some(raw) => {
-            let code: Cow<'_, str> = serde_json::from_str(raw.get()).map_err(|_| DecodeError::UnknownOp)?;
+            let CowStr(code) = serde_json::from_str(raw.get()).map_err(|_| DecodeError::UnknownOp)?;
             Op::parse(&code).ok_or(DecodeError::UnknownOp)?
         }
         None => {

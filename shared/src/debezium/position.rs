@@ -35,16 +35,17 @@ impl PositionError {
 
 /// Append a SQL Server LSN `0000002c:000010c8:0006` as 20 lowercase hex digits.
 fn push_lsn(out: &mut String, lsn: &str) -> Result<(), PositionError> {
-    let parts: Vec<&str> = lsn.split(':').collect();
-    let widths = [8, 8, 4];
-    if parts.len() != 3
-        || parts.iter().zip(widths).any(|(p, w)| p.len() != w || !p.bytes().all(|b| b.is_ascii_hexdigit()))
-    {
+    const SEPARATORS: [usize; 2] = [8, 17];
+    let bytes = lsn.as_bytes();
+    let well_formed = bytes.len() == 22
+        && bytes
+            .iter()
+            .enumerate()
+            .all(|(i, b)| if SEPARATORS.contains(&i) { *b == b':' } else { b.is_ascii_hexdigit() });
+    if !well_formed {
         return Err(PositionError::SqlServerLsn);
     }
-    for part in parts {
-        out.extend(part.chars().map(|c| c.to_ascii_lowercase()));
-    }
+    out.extend(bytes.iter().filter(|b| **b != b':').map(|b| char::from(b.to_ascii_lowercase())));
     Ok(())
 }
 
@@ -125,7 +126,19 @@ mod tests {
         assert_eq!(p.len(), 56);
         let snapshot = position(Some(&sqlserver("0000002c:000010c8:0006", None, None)), (0, 0, 0)).unwrap();
         assert!(snapshot < p, "snapshot rows sort before streamed changes of the same commit");
-        assert_eq!(position(Some(&sqlserver("garbage", None, None)), (0, 0, 0)), Err(PositionError::SqlServerLsn));
+        for bad in [
+            "garbage",
+            "0000002c:000010c8:006",
+            "0000002c-000010c8-0006",
+            "0000002g:000010c8:0006",
+            "0000002c:000010c8:0006:",
+        ] {
+            assert_eq!(
+                position(Some(&sqlserver(bad, None, None)), (0, 0, 0)),
+                Err(PositionError::SqlServerLsn),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
