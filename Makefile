@@ -32,11 +32,14 @@ explain: deps
 	  MASKING_KEY="$(DEMO_MASKING_KEY)" $(CARGO) run -q -p cdc-cli --locked -- explain --config $(CONFIG) "$$f"; \
 	done
 
-## Benchmarks (criterion, and the end-to-end load through the emulator), then the tables
-## for BENCHMARKS.md.
+## Benchmarks, then the tables for BENCHMARKS.md: criterion (transform path, SQL), the
+## end-to-end load through the emulator, the Python peer side by side (bench/compare.py),
+## and the release ingest binary's cold start and peak memory (bench/runtime_probe.py).
 bench: deps
 	$(CARGO) bench -p cdc-pipeline --bench transform --bench sql --locked
 	scripts/with-local-pg.sh $(CARGO) bench -p cdc-tests --bench load --locked
+	python3 bench/compare.py
+	python3 bench/runtime_probe.py
 	python3 scripts/bench-report.py
 
 ## The reliability suite at full size: SCENARIOS randomized model scenarios (default 1000)

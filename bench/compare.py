@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -29,7 +30,9 @@ PEER = ROOT / "bench" / "python_peer" / "transform.py"
 LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024
 GOAL_RATIO = 30.0
 # Fields that must agree for the two sides to have done the same work.
-SAME_WORK = ["records", "event_bytes", "planned_rows", "rejected", "first_masked_ssn", "statements", "sql_bytes", "sql_sha256"]
+SAME_WORK = [
+    "records", "event_bytes", "planned_rows", "rejected", "first_masked_ssn", "statements", "sql_bytes", "sql_sha256",
+]
 
 
 def target_dir() -> Path:
@@ -48,8 +51,11 @@ def run_json(cmd: list[str]) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+CARGO = os.environ.get("CARGO", "cargo")
+
+
 def rust(*args: str) -> list[str]:
-    return ["cargo", "run", "--release", "--locked", "-q", "-p", "bench-transform", "--", *args]
+    return [CARGO, "run", "--release", "--locked", "-q", "-p", "bench-transform", "--", *args]
 
 
 def main() -> int:
@@ -64,7 +70,7 @@ def main() -> int:
     # One clock for both sides (not_future, _cdc_loaded_at), so their SQL is byte-identical.
     now_micros = str(time.time_ns() // 1000)
 
-    subprocess.run(["cargo", "build", "--release", "--locked", "-q", "-p", "bench-transform"], cwd=ROOT, check=True)
+    subprocess.run([CARGO, "build", "--release", "--locked", "-q", "-p", "bench-transform"], cwd=ROOT, check=True)
     events = [("6MB", ["--max-bytes", str(LAMBDA_PAYLOAD_LIMIT)]), ("10k", ["--records", "10000"])]
     results = []
     for name, size in events:
@@ -83,17 +89,30 @@ def main() -> int:
         if r["planned_rows"] != r["records"]:
             print(f"compare: {name}: only {r['planned_rows']} of {r['records']} records planned", file=sys.stderr)
             return 1
-        results.append({"event": name, "rust": r, "python": p, "ratio": p["median_s"] / r["median_s"]})
+        cpu_known = r.get("mean_cpu_s") and p.get("mean_cpu_s")
+        results.append(
+            {
+                "event": name,
+                "rust": r,
+                "python": p,
+                "ratio": p["median_s"] / r["median_s"],
+                "ratio_best": p["best_s"] / r["best_s"],
+                "ratio_cpu": p["mean_cpu_s"] / r["mean_cpu_s"] if cpu_known else float("nan"),
+            }
+        )
 
     print()
-    print("| event | records | event size | Rust median | Python median | Rust records/s | Python records/s | Rust ÷ Python |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| event | records | event size | Rust median | Python median | Rust records/s | Python records/s"
+        " | Rust ÷ Python | best ÷ best | CPU time ÷ CPU time |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for res in results:
         r, p = res["rust"], res["python"]
         print(
             f"| {res['event']} | {r['records']:,} | {r['event_bytes'] / 1e6:.1f} MB | {r['median_s'] * 1e3:,.1f} ms"
             f" | {p['median_s'] * 1e3:,.0f} ms | {r['records_per_s']:,.0f} | {p['records_per_s']:,.0f}"
-            f" | **{res['ratio']:.1f}×** |"
+            f" | **{res['ratio']:.1f}×** | {res['ratio_best']:.1f}× | {res['ratio_cpu']:.1f}× |"
         )
     print()
     print(
@@ -119,6 +138,10 @@ def main() -> int:
                 "rust_records_per_s": res["rust"]["records_per_s"],
                 "python_records_per_s": res["python"]["records_per_s"],
                 "ratio": round(res["ratio"], 2),
+                "ratio_best": round(res["ratio_best"], 2),
+                "ratio_cpu": None if math.isnan(res["ratio_cpu"]) else round(res["ratio_cpu"], 2),
+                "rust_mean_cpu_s": res["rust"].get("mean_cpu_s"),
+                "python_mean_cpu_s": res["python"].get("mean_cpu_s"),
                 "rust_iterations": res["rust"]["iterations"],
                 "python_iterations": res["python"]["iterations"],
             }

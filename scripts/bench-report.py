@@ -76,6 +76,75 @@ def load_table():
     print()
 
 
+def read_json(name):
+    try:
+        with open(os.path.join(root, name)) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+
+
+def peer_table():
+    peer = read_json("input-peer.json")
+    if not peer:
+        return
+    print("| event | records | Rust median | Python median | Rust records/s | Python records/s | Rust ÷ Python (medians) | best ÷ best | CPU ÷ CPU |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for e in peer["events"]:
+        print(
+            f"| {e['event']} | {e['records']:,} | {e['rust_median_s'] * 1e3:.1f} ms | {e['python_median_s'] * 1e3:,.0f} ms"
+            f" | {e['rust_records_per_s']:,.0f} | {e['python_records_per_s']:,.0f} | **{e['ratio']:.1f}×**"
+            f" | {e['ratio_best']:.1f}× | {e['ratio_cpu']:.1f}× |"
+        )
+    print()
+
+
+def runtime_tables():
+    probe = read_json("runtime-probe.json")
+    if not probe:
+        return
+    c = probe["cold_start"]
+    print("| cold start of the release `ingest` binary: spawn → first `next` | runs | median | p90 | min | max | connections to AWS endpoints |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(f"| | {c['runs']} | **{c['median_ms']:.1f} ms** | {c['p90_ms']:.1f} ms | {c['min_ms']:.1f} ms | {c['max_ms']:.1f} ms | {c['endpoint_connections']} |")
+    print()
+    mib = 1024 * 1024
+    print("| invocation (real binary, fake Runtime API, emulator + PostgreSQL) | records | event | peak RSS | peak ÷ event | wall time | records/s | Data API calls |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in probe["runs"]:
+        print(
+            f"| {r['event']} | {r['records']:,} | {r['event_bytes'] / mib:.1f} MiB | {r['peak_rss_bytes'] / mib:.1f} MiB"
+            f" | {r['peak_rss_per_event_byte']:.2f} | {r['wall_s'] * 1e3:,.0f} ms | {r['records_per_s']:,.0f} | {r['summary']['data_api_calls']} |"
+        )
+    print()
+
+
+def goals():
+    peer, probe = read_json("input-peer.json"), read_json("runtime-probe.json")
+    rows = []
+    full = mean_seconds("transform_10k", "full_path_with_sql")
+    base = mean_seconds("transform_10k", "baseline_b64_serde_value")
+    if full and base:
+        rows.append(("full path ÷ baseline speed, 10k event", "≥ 1.0×", f"{base / full:.2f}×", base / full >= 1.0))
+    if probe:
+        g = probe["goals"]
+        rows.append(("cold start (median)", "≤ 20 ms", f"{g['cold_start_median_ms']:.1f} ms", g["cold_start_met"]))
+        rows.append(("peak RSS on a 6 MB event (median)", "≤ 64 MB", f"{g['peak_rss_6mb_median_mb']:.1f} MiB", g["peak_rss_met"]))
+    if peer:
+        for e in peer["events"]:
+            rows.append((f"Rust ÷ Python peer, {e['event']} event", f"≥ {peer['goal_ratio']:.0f}×", f"{e['ratio']:.1f}×", e["ratio"] >= peer["goal_ratio"]))
+    if not rows:
+        return
+    print("| goal (issue 7) | target | measured | |")
+    print("|---|---|---:|---|")
+    for name, target, measured, met in rows:
+        print(f"| {name} | {target} | {measured} | {'met' if met else '**not met**'} |")
+    print()
+
+
+goals()
 transform_table()
+peer_table()
 sql_table()
 load_table()
+runtime_tables()

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cdc_pipeline::plan::plan;
-use cdc_pipeline::redshift::sql::{ApplySpec, build_transactions};
+use cdc_pipeline::redshift::sql::render_plan;
 use cdc_pipeline::synth::bulk_event;
 use cdc_pipeline::{Caches, Config, DecodedBatch, MskEvent, Outcome, Pipeline};
 use sha2::{Digest, Sha256};
@@ -57,17 +57,7 @@ fn full_path(bytes: &[u8], pipeline: &Pipeline, now_micros: i64, digest: bool) -
         sql_sha256: None,
     };
     for table_plan in &plans {
-        let Some(first) = table_plan.rows.first() else { continue };
-        let spec = ApplySpec {
-            target: table_plan.target(),
-            columns: &table_plan.columns,
-            key: &first.change.key_columns,
-            delete_mode: table_plan.table.delete_mode,
-            lock: table_plan.table.lock,
-            loaded_at_micros: now_micros,
-        };
-        let changes: Vec<_> = table_plan.rows.iter().map(|row| row.change).collect();
-        let rendered = build_transactions(&spec, &changes);
+        let rendered = render_plan(table_plan, now_micros);
         result.planned_rows += table_plan.rows.len();
         for statement in rendered.transactions.iter().flat_map(|tx| &tx.statements) {
             result.statements += 1;
@@ -83,23 +73,29 @@ fn full_path(bytes: &[u8], pipeline: &Pipeline, now_micros: i64, digest: bool) -
         .and_then(|p| p.rows.first())
         .and_then(|row| row.change.columns.iter().find(|c| &*c.name == "ssn"))
         .map(|c| c.value.text().into_owned());
-    result.sql_sha256 =
-        hasher.map(|h| h.finalize().iter().fold(String::with_capacity(64), |s, b| s + &format!("{b:02x}")));
+    result.sql_sha256 = hasher.map(|h| h.finalize().iter().map(|b| format!("{b:02x}")).collect());
     result
 }
 
-fn median(sorted: &[Duration]) -> Duration {
-    let n = sorted.len();
-    if n % 2 == 1 { sorted[n / 2] } else { (sorted[n / 2 - 1] + sorted[n / 2]) / 2 }
+/// Sorts `times` and returns their median in seconds.
+fn median_seconds(times: &mut [Duration]) -> f64 {
+    times.sort();
+    let n = times.len();
+    let median = if n % 2 == 1 { times[n / 2] } else { (times[n / 2 - 1] + times[n / 2]) / 2 };
+    median.as_secs_f64()
+}
+
+/// CPU time of this thread so far (Linux `/proc/thread-self/schedstat`; it advances at
+/// scheduler ticks, so only long spans are exact). Less disturbed than wall time when other
+/// jobs share the machine. `None` elsewhere.
+fn thread_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    Some(Duration::from_nanos(stat.split_whitespace().next()?.parse().ok()?))
 }
 
 fn now_micros() -> i64 {
     let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).expect("the clock is after 1970");
     i64::try_from(since_epoch.as_micros()).expect("microseconds fit in i64")
-}
-
-fn json_string(text: &str) -> String {
-    serde_json::Value::from(text).to_string()
 }
 
 struct BenchArgs {
@@ -149,34 +145,35 @@ fn bench(args: BenchArgs) -> Result<(), String> {
     // One untimed run: warms the allocator and page cache, and gives the digest.
     let reference = full_path(&bytes, &pipeline, now, true);
     let mut times = Vec::with_capacity(args.iterations);
+    let cpu_started = thread_cpu_time();
     for _ in 0..args.iterations {
         let started = Instant::now();
         let result = std::hint::black_box(full_path(std::hint::black_box(&bytes), &pipeline, now, false));
         times.push(started.elapsed());
         assert_eq!(result.sql_bytes, reference.sql_bytes, "every iteration renders the same SQL");
     }
-    times.sort();
-    let median = median(&times).as_secs_f64();
-    let best = times[0].as_secs_f64();
-    println!(
-        concat!(
-            "{{\"impl\":\"rust\",\"records\":{},\"event_bytes\":{},\"iterations\":{},\"median_s\":{:.6},",
-            "\"best_s\":{:.6},\"records_per_s\":{:.1},\"planned_rows\":{},\"rejected\":{},\"statements\":{},",
-            "\"sql_bytes\":{},\"sql_sha256\":{},\"first_masked_ssn\":{}}}"
-        ),
-        records,
-        bytes.len(),
-        args.iterations,
-        median,
-        best,
-        records as f64 / median,
-        reference.planned_rows,
-        reference.rejected,
-        reference.statements,
-        reference.sql_bytes,
-        json_string(reference.sql_sha256.as_deref().unwrap_or_default()),
-        reference.first_masked_ssn.as_deref().map_or_else(|| "null".to_string(), json_string),
-    );
+    // Mean CPU time per iteration, over the whole loop.
+    let mean_cpu_s = cpu_started
+        .zip(thread_cpu_time())
+        .map(|(before, after)| after.saturating_sub(before).as_secs_f64() / args.iterations as f64);
+    let median_s = median_seconds(&mut times);
+    let line = serde_json::json!({
+        "impl": "rust",
+        "records": records,
+        "event_bytes": bytes.len(),
+        "iterations": args.iterations,
+        "median_s": median_s,
+        "best_s": times[0].as_secs_f64(),
+        "records_per_s": records as f64 / median_s,
+        "mean_cpu_s": mean_cpu_s,
+        "planned_rows": reference.planned_rows,
+        "rejected": reference.rejected,
+        "statements": reference.statements,
+        "sql_bytes": reference.sql_bytes,
+        "sql_sha256": reference.sql_sha256,
+        "first_masked_ssn": reference.first_masked_ssn,
+    });
+    println!("{line}");
     Ok(())
 }
 
@@ -210,11 +207,8 @@ fn write_event(args: Vec<String>) -> Result<(), String> {
     let out = out.ok_or("--out is missing")?;
     let bytes = bulk_event(records, 4, true);
     std::fs::write(&out, &bytes).map_err(|e| format!("{}: {e}", out.display()))?;
-    println!(
-        "{{\"records\":{records},\"event_bytes\":{},\"out\":{}}}",
-        bytes.len(),
-        json_string(&out.to_string_lossy())
-    );
+    let line = serde_json::json!({"records": records, "event_bytes": bytes.len(), "out": out.to_string_lossy()});
+    println!("{line}");
     Ok(())
 }
 
