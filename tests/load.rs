@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use cdc_pipeline::Config;
 use cdc_pipeline::ingest::{Ingestor, Invocation};
 use cdc_pipeline::synth::{RecordSpec, lsn, msk_event_text};
+use cdc_tests::faults::emulator_faults;
 use cdc_tests::harness::{Harness, KEY};
 use cdc_tests::stack::METADATA_DDL;
 use serde_json::json;
@@ -46,6 +47,8 @@ struct Outcome {
     transactions: usize,
     retries: u32,
     failed_invocations: u64,
+    /// Faults the emulator injected (its `GET /__faults` counters, summed).
+    faults_injected: u64,
 }
 
 async fn run(faults: &str, batches: i64, lock: bool) -> Outcome {
@@ -97,6 +100,7 @@ async fn run(faults: &str, batches: i64, lock: bool) -> Outcome {
         transactions: 0,
         retries: 0,
         failed_invocations: 0,
+        faults_injected: 0,
     };
     for poller in pollers {
         let (calls, transactions, retries, failed) = poller.await.expect("poller");
@@ -106,6 +110,9 @@ async fn run(faults: &str, batches: i64, lock: bool) -> Outcome {
         outcome.failed_invocations += failed;
     }
     outcome.seconds = started.elapsed().as_secs_f64();
+    let counters = emulator_faults(&h.emulator.endpoint_url).await;
+    outcome.faults_injected =
+        counters["injected"].as_object().expect("injected counters").values().filter_map(|n| n.as_u64()).sum();
 
     // No loss: every key holds the version of its last change. No duplicates: one row per key.
     let keys = PARTITIONS * KEYS_PER_PARTITION.min(batches * RECORDS_PER_BATCH);
@@ -145,6 +152,7 @@ async fn concurrent_partitions_lose_and_duplicate_nothing() {
             "transactions": o.transactions,
             "retries": o.retries,
             "failed_invocations_retried": o.failed_invocations,
+            "faults_injected": o.faults_injected,
         })
     };
     let summary = json!({"partitions": PARTITIONS, "batches_per_partition": batches, "records_per_batch": RECORDS_PER_BATCH,
@@ -154,5 +162,12 @@ async fn concurrent_partitions_lose_and_duplicate_nothing() {
         .map_or_else(|| cdc_tests::repo_root().join("target"), std::path::PathBuf::from);
     let _ = std::fs::create_dir_all(dir.join("reliability"));
     let _ = std::fs::write(dir.join("reliability/load.json"), summary.to_string());
-    assert!(faulty.retries > 0 || faulty.failed_invocations > 0, "the fault spec caused retries");
+    assert_eq!(clean.faults_injected + locked.faults_injected, 0, "runs without a fault spec saw no faults");
+    assert!(faulty.faults_injected > 0, "the fault spec injected faults: {}", faulty.faults_injected);
+    // Every injected fault is absorbed by a retried call or a retried invocation.
+    assert!(
+        u64::from(faulty.retries) + faulty.failed_invocations > 0,
+        "{} injected faults left no retry behind",
+        faulty.faults_injected
+    );
 }

@@ -89,6 +89,7 @@ pub struct DataApi {
 pub struct Session<'a> {
     api: &'a DataApi,
     calls: AtomicU64,
+    retries: AtomicU64,
 }
 
 /// Apply the target's database and auth fields to any request builder that has them.
@@ -147,7 +148,7 @@ impl DataApi {
     }
 
     pub fn session(&self) -> Session<'_> {
-        Session { api: self, calls: AtomicU64::new(0) }
+        Session { api: self, calls: AtomicU64::new(0), retries: AtomicU64::new(0) }
     }
 }
 
@@ -155,6 +156,16 @@ impl Session<'_> {
     /// Data API calls made in this session.
     pub fn calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Calls and transactions this session repeated after a transient failure: resubmits,
+    /// failed polls and retried transactions alike.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+
+    fn count_retry(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
     }
 
     fn count(&self) {
@@ -196,6 +207,7 @@ impl Session<'_> {
                 }
                 Err(e) if is_retriable(&e) && attempt < MAX_ATTEMPTS => {
                     tracing::debug!(attempt, error = %e, "retrying transaction");
+                    self.count_retry();
                     self.pause(self.api.retry.jittered(attempt), deadline, "retrying a transaction", None).await?;
                 }
                 Err(e) => return Err(e),
@@ -232,6 +244,7 @@ impl Session<'_> {
             if !is_retriable(&error) || attempt >= MAX_ATTEMPTS {
                 return Err(error);
             }
+            self.count_retry();
             self.pause(self.api.retry.jittered(attempt), deadline, "submitting a transaction", None).await?;
         }
     }
@@ -261,6 +274,7 @@ impl Session<'_> {
                 Ok(Err(e)) => {
                     let error = api_error("DescribeStatement", e);
                     if is_retriable(&error) {
+                        self.count_retry();
                         continue;
                     }
                     return Err(error);
@@ -346,6 +360,7 @@ impl Session<'_> {
                     attempt = 0;
                 }
                 Err(e) if is_retriable(&e) && attempt < MAX_ATTEMPTS => {
+                    self.count_retry();
                     self.pause(self.api.retry.jittered(attempt), deadline, "describing a table", None).await?;
                 }
                 Err(e) => return Err(e),

@@ -48,7 +48,8 @@ pub struct LoadReport<'r> {
     pub data_api_calls: u64,
     /// Columns added to targets under `drift = "add"`.
     pub columns_added: usize,
-    /// Extra attempts committed transactions needed (throttling, conflicts…).
+    /// Calls and transactions repeated after a transient failure (throttling, conflicts,
+    /// server errors, failed polls).
     pub retries: u32,
     /// Superseded changes tried because the later change of their key was rejected; each
     /// ends loaded, stale or rejected itself.
@@ -160,6 +161,7 @@ impl Loader {
             self.load_table(&session, plan, deadline, now_micros, &mut report).await?;
         }
         report.data_api_calls = session.calls();
+        report.retries = u32::try_from(session.retries()).unwrap_or(u32::MAX);
         report.elapsed = started.elapsed();
         Ok(report)
     }
@@ -251,7 +253,6 @@ impl Loader {
                         report.rows_stale += stale.min(tx_rows.len());
                         report.rows_loaded += tx_rows.len().saturating_sub(stale);
                         report.transactions += 1;
-                        report.retries += committed.attempts.saturating_sub(1);
                     }
                     Err(DataApiError::Statement { class, sub_statement, .. }) if class.blames_rows() => {
                         if let [only] = tx_rows.as_slice() {
