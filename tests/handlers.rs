@@ -11,7 +11,8 @@ use cdc_tests::harness::Harness;
 use cdc_tests::{event_files, events_dir, hmac_hex};
 use serde_json::json;
 
-use cdc_tests::harness::{KEY, config, invocation, relaxed_config};
+use cdc_tests::faults::FaultyS3;
+use cdc_tests::harness::{KEY, config, invocation, relaxed_config, s3_client_at, s3_endpoint};
 
 type TableRow = (i32, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, bool, String);
 
@@ -132,6 +133,23 @@ async fn a_failed_dead_letter_write_fails_the_batch() {
     assert!(matches!(err, IngestError::DeadLetter(_)), "{err}");
     assert!(err.to_string().contains("NoSuchBucket"), "{err}");
     assert!(h.objects("").await.is_empty(), "nothing half-written");
+}
+
+#[tokio::test]
+async fn a_dead_letter_write_whose_answer_is_lost_leaves_no_object_behind() {
+    let h = Harness::new("").await;
+    h.create_targets(&config(), &event_files()).await;
+    // Every PUT is stored, then answered with a 500 (through the SDK's own retries).
+    let proxy = FaultyS3::start(s3_endpoint(), 1).await;
+    proxy.lose_put_answers(true);
+    let mut store = h.store();
+    store.client = s3_client_at(&proxy.endpoint);
+    let ingestor = h.ingestor_with_store(config(), KEY, store);
+    let bytes = std::fs::read(events_dir().join("06-patientinfo-invalid.json")).unwrap();
+    let err = ingestor.ingest(&bytes, &invocation()).await.unwrap_err();
+    assert!(matches!(err, IngestError::DeadLetter(_)), "{err}");
+    assert!(proxy.counts().answer_lost.load(std::sync::atomic::Ordering::Relaxed) > 0, "writes were stored");
+    assert!(h.objects("").await.is_empty(), "the stored but unacknowledged writes are deleted again");
 }
 
 #[tokio::test]

@@ -329,8 +329,10 @@ impl Store {
         Ok(())
     }
 
-    /// Write every object, or none: if one write fails, the ones written are deleted again
-    /// (best effort) so that the retried batch does not leave a second copy.
+    /// Write every object, or none: if one write fails, every object of the set is deleted
+    /// again (best effort) so that the retried batch does not leave a second copy. Failed
+    /// writes are deleted too: a write whose answer was lost may have been stored, and
+    /// deleting a key that does not exist is harmless.
     pub async fn put_all(&self, objects: &[Object]) -> Result<(), StoreError> {
         let results = futures_util::future::join_all(objects.iter().map(|o| self.put(o))).await;
         if let Some(error) = results.iter().find_map(|r| r.as_ref().err()) {
@@ -340,11 +342,8 @@ impl Store {
                 key: error.key.clone(),
                 code: error.code.clone(),
             };
-            for (object, result) in objects.iter().zip(&results) {
-                if result.is_ok() {
-                    let _ = self.delete(&self.bucket, &object.key).await;
-                }
-            }
+            let deletes = objects.iter().map(|object| self.delete(&self.bucket, &object.key));
+            let _ = futures_util::future::join_all(deletes).await;
             return Err(error);
         }
         Ok(())

@@ -7,7 +7,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
@@ -32,6 +32,8 @@ struct Proxy {
     client: Client<HttpConnector, Full<Bytes>>,
     /// Probability of a fault per request.
     rate: Mutex<f64>,
+    /// Forward every PUT, then answer it with an error: writes that happened but failed.
+    lose_put_answers: AtomicBool,
     rng: Mutex<SmallRng>,
     counts: Arc<S3FaultCounts>,
 }
@@ -49,6 +51,7 @@ impl FaultyS3 {
             upstream: upstream.trim_end_matches('/').to_string(),
             client: Client::builder(TokioExecutor::new()).build_http(),
             rate: Mutex::new(0.0),
+            lose_put_answers: AtomicBool::new(false),
             rng: Mutex::new(SmallRng::seed_from_u64(seed)),
             counts: Arc::new(S3FaultCounts::default()),
         });
@@ -65,6 +68,11 @@ impl FaultyS3 {
 
     pub fn set_rate(&self, rate: f64) {
         *self.proxy.rate.lock().unwrap() = rate;
+    }
+
+    /// Lose the answer of every PUT (the object is stored, the client sees a `500`).
+    pub fn lose_put_answers(&self, on: bool) {
+        self.proxy.lose_put_answers.store(on, Ordering::Relaxed);
     }
 
     pub fn counts(&self) -> Arc<S3FaultCounts> {
@@ -101,7 +109,11 @@ impl Proxy {
 
     async fn handle(&self, request: Request<Body>) -> Response<Body> {
         self.counts.requests.fetch_add(1, Ordering::Relaxed);
-        let fault = self.draw();
+        let fault = if request.method() == hyper::Method::PUT && self.lose_put_answers.load(Ordering::Relaxed) {
+            Fault::LoseAnswer
+        } else {
+            self.draw()
+        };
         if let Fault::Refuse(status, code) = fault {
             self.counts.refused.fetch_add(1, Ordering::Relaxed);
             return s3_error(status, code);
