@@ -35,7 +35,8 @@ pub struct Target {
     pub database: String,
 }
 
-/// Exponential backoff: `initial`, times `factor` per attempt, at most `max`.
+/// Exponential backoff: `initial` for wait 0 (the first retry or poll), times `factor` for
+/// each one after, at most `max`.
 #[derive(Debug, Clone, Copy)]
 pub struct Backoff {
     pub initial: Duration,
@@ -44,15 +45,15 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    pub fn delay(&self, attempt: u32) -> Duration {
-        let grown = self.initial.as_secs_f64() * self.factor.powi(attempt.min(30) as i32);
+    pub fn delay(&self, wait: u32) -> Duration {
+        let grown = self.initial.as_secs_f64() * self.factor.powi(wait.min(30) as i32);
         Duration::from_secs_f64(grown.min(self.max.as_secs_f64()))
     }
 
     /// "Full jitter": uniform between zero and the exponential delay, so that concurrent
     /// loaders that conflicted do not retry in lockstep.
-    pub fn jittered(&self, attempt: u32) -> Duration {
-        let cap = self.delay(attempt);
+    pub fn jittered(&self, wait: u32) -> Duration {
+        let cap = self.delay(wait);
         cap.mul_f64(rand::rng().random_range(0.0..=1.0))
     }
 }
@@ -208,7 +209,7 @@ impl Session<'_> {
                 Err(e) if is_retriable(&e) && attempt < MAX_ATTEMPTS => {
                     tracing::debug!(attempt, error = %e, "retrying transaction");
                     self.count_retry();
-                    self.pause(self.api.retry.jittered(attempt), deadline, "retrying a transaction", None).await?;
+                    self.pause(self.api.retry.jittered(attempt - 1), deadline, "retrying a transaction", None).await?;
                 }
                 Err(e) => return Err(e),
             }
@@ -245,7 +246,7 @@ impl Session<'_> {
                 return Err(error);
             }
             self.count_retry();
-            self.pause(self.api.retry.jittered(attempt), deadline, "submitting a transaction", None).await?;
+            self.pause(self.api.retry.jittered(attempt - 1), deadline, "submitting a transaction", None).await?;
         }
     }
 
@@ -361,7 +362,7 @@ impl Session<'_> {
                 }
                 Err(e) if is_retriable(&e) && attempt < MAX_ATTEMPTS => {
                     self.count_retry();
-                    self.pause(self.api.retry.jittered(attempt), deadline, "describing a table", None).await?;
+                    self.pause(self.api.retry.jittered(attempt - 1), deadline, "describing a table", None).await?;
                 }
                 Err(e) => return Err(e),
             }
