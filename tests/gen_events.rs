@@ -33,8 +33,7 @@ fn patients() -> [Patient; 4] {
 }
 
 fn main() -> std::io::Result<()> {
-    let dir: PathBuf =
-        std::env::args().nth(1).map_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/../events").into(), PathBuf::from);
+    let dir: PathBuf = std::env::args().nth(1).map_or_else(|| cdc_tests::repo_root().join("events"), PathBuf::from);
     // Pretty-print without reordering keys: Debezium's field order is part of the sample.
     let write = |name: &str, compact: String| -> std::io::Result<()> {
         let mut out = Vec::new();

@@ -65,7 +65,7 @@ async fn run() {
     };
     let lines = [summarize("fresh", &fresh), summarize("redelivered", &redelivered)];
     let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"), std::path::PathBuf::from);
+        .map_or_else(|| cdc_tests::repo_root().join("target"), std::path::PathBuf::from);
     let dir = target.join("criterion");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("input-load-10k.jsonl"), lines.join("\n") + "\n").unwrap();

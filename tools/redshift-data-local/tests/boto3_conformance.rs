@@ -6,7 +6,8 @@ mod support;
 use std::path::PathBuf;
 use std::process::Command;
 
-use support::{Emulator, repo_root};
+use support::Emulator;
+use test_services::repo_root;
 
 /// `$VENV/bin/python`, else the repository's `.venv/bin/python` (made by scripts/install-deps.sh).
 fn venv_python() -> PathBuf {
@@ -27,7 +28,7 @@ fn venv_python() -> PathBuf {
 async fn boto3_client_accepts_every_response() {
     let python = venv_python();
     let emulator = Emulator::start("").await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/conformance/boto3_conformance.py");
+    let script = repo_root().join("tools/redshift-data-local/conformance/boto3_conformance.py");
     let endpoint = emulator.running.endpoint_url.clone();
     // Blocking child process off the runtime thread, so the emulator keeps serving it.
     let output = tokio::task::spawn_blocking(move || {

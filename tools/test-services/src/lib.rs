@@ -4,12 +4,28 @@
 //! `scripts/local-s3.sh`). A missing dependency fails the test and says how to install it;
 //! a test never skips.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-fn script(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts").join(name)
+/// The checkout the tests run in: the nearest directory holding `Cargo.lock` above the
+/// package cargo is running. Read at run time, not with `env!`: cargo reuses a test binary
+/// built in another checkout of the same sources (its hashes use workspace-relative paths),
+/// and a path baked in at compile time would then point into that other checkout.
+pub fn repo_root() -> PathBuf {
+    let start = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    start
+        .ancestors()
+        .find(|dir| dir.join("Cargo.lock").is_file())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")))
+}
+
+fn script(name: &str) -> PathBuf {
+    repo_root().join("scripts").join(name)
 }
 
 /// Run `scripts/<name> start --until-pid <this process>` and return the value of `variable`
