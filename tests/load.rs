@@ -164,7 +164,7 @@ async fn concurrent_partitions_lose_and_duplicate_nothing() {
     let _ = std::fs::write(dir.join("reliability/load.json"), summary.to_string());
     assert_eq!(clean.faults_injected + locked.faults_injected, 0, "runs without a fault spec saw no faults");
     assert!(faulty.faults_injected > 0, "the fault spec injected faults: {}", faulty.faults_injected);
-    // Every injected fault is absorbed by a retried call or a retried invocation.
+    // Injected faults are absorbed by retried calls or retried invocations.
     assert!(
         u64::from(faulty.retries) + faulty.failed_invocations > 0,
         "{} injected faults left no retry behind",

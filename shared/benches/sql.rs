@@ -10,7 +10,7 @@ use cdc_pipeline::{Caches, Config, DecodedBatch, MskEvent, Pipeline};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn render(c: &mut Criterion) {
-    let path = manifest_dir().join("../config/pipeline.toml");
+    let path = test_services::repo_root().join("config/pipeline.toml");
     let pipeline = Pipeline::new(Arc::new(Config::load(&path).unwrap()), Some(b"benchmark-masking-key")).unwrap();
     let bytes = bulk_event(10_000, 4, true);
     let event = MskEvent::parse(&bytes).unwrap();
@@ -43,9 +43,3 @@ fn render(c: &mut Criterion) {
 
 criterion_group!(benches, render);
 criterion_main!(benches);
-
-/// This package's directory, read at run time (cargo sets it for `cargo bench` and `cargo
-/// run`): a binary reused from another checkout would carry that checkout's `env!` value.
-fn manifest_dir() -> std::path::PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), std::path::PathBuf::from)
-}

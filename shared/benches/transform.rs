@@ -24,7 +24,7 @@ const LAMBDA_PAYLOAD_LIMIT: usize = 6 * 1024 * 1024;
 const NOW_MICROS: i64 = 1_795_521_600_000_000;
 
 fn pipeline() -> Pipeline {
-    let path = manifest_dir().join("../config/pipeline.toml");
+    let path = test_services::repo_root().join("config/pipeline.toml");
     let config = Config::load(&path).expect("example config");
     Pipeline::new(Arc::new(config), Some(b"benchmark-masking-key")).expect("pipeline")
 }
@@ -71,8 +71,8 @@ fn baseline(bytes: &[u8]) -> usize {
 
 /// Record what each input was, beside criterion's own output, for `scripts/bench-report.py`.
 fn note_input(name: &str, records: usize, bytes: usize) {
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| manifest_dir().join("../target"), std::path::PathBuf::from);
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| test_services::repo_root().join("target"), std::path::PathBuf::from);
     let dir = target.join("criterion");
     let _ = std::fs::create_dir_all(&dir);
     let line = format!("{{\"input\":\"{name}\",\"records\":{records},\"bytes\":{bytes}}}\n");
@@ -103,9 +103,3 @@ fn transform(c: &mut Criterion) {
 
 criterion_group!(benches, transform);
 criterion_main!(benches);
-
-/// This package's directory, read at run time (cargo sets it for `cargo bench` and `cargo
-/// run`): a binary reused from another checkout would carry that checkout's `env!` value.
-fn manifest_dir() -> std::path::PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), std::path::PathBuf::from)
-}

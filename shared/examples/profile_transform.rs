@@ -36,7 +36,7 @@ static GLOBAL: Counting = Counting;
 
 fn main() {
     let records: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(1_399);
-    let path = manifest_dir().join("../config/pipeline.toml");
+    let path = test_services::repo_root().join("config/pipeline.toml");
     let pipeline = Pipeline::new(Arc::new(Config::load(&path).unwrap()), Some(b"profile-key")).unwrap();
     let bytes = bulk_event(records, 4, true);
     // A second argument repeats the path, for sampling profilers (`perf record`).
@@ -67,10 +67,4 @@ fn measured(pipeline: &Pipeline, bytes: &[u8]) -> usize {
         sql_bytes += rendered.transactions.iter().flat_map(|t| &t.statements).map(String::len).sum::<usize>();
     }
     sql_bytes
-}
-
-/// This package's directory, read at run time (cargo sets it for `cargo bench` and `cargo
-/// run`): a binary reused from another checkout would carry that checkout's `env!` value.
-fn manifest_dir() -> std::path::PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), std::path::PathBuf::from)
 }

@@ -70,8 +70,6 @@ pub const MAX_ATTEMPTS: u32 = 10;
 pub struct Committed {
     pub statement_id: String,
     pub rows: Vec<i64>,
-    /// Attempts it took (1 when nothing was retried).
-    pub attempts: u32,
 }
 
 /// The client, the target and the backoff schedules; built once per cold start.
@@ -202,10 +200,7 @@ impl Session<'_> {
                 Err(e) => Err(e),
             };
             match result {
-                Ok(mut committed) => {
-                    committed.attempts = attempt;
-                    return Ok(committed);
-                }
+                Ok(committed) => return Ok(committed),
                 Err(e) if is_retriable(&e) && attempt < MAX_ATTEMPTS => {
                     tracing::debug!(attempt, error = %e, "retrying transaction");
                     self.count_retry();
@@ -289,7 +284,7 @@ impl Session<'_> {
                     } else {
                         output.sub_statements().iter().map(|s| s.result_rows()).collect()
                     };
-                    return Ok(Committed { statement_id: id.to_string(), rows, attempts: 1 });
+                    return Ok(Committed { statement_id: id.to_string(), rows });
                 }
                 Some(StatusString::Submitted | StatusString::Picked | StatusString::Started) => continue,
                 status => {

@@ -3,11 +3,8 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-/// Read at run time: a test binary reused from another checkout keeps that checkout's `env!`.
 fn repo() -> PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
-        .join("../..")
+    test_services::repo_root()
 }
 
 fn cdc(args: &[&str], masking_key: Option<&str>) -> Output {
