@@ -8,6 +8,9 @@ use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 
 pub const MICROS_PER_SECOND: i64 = 1_000_000;
 pub const MICROS_PER_DAY: i64 = 86_400 * MICROS_PER_SECOND;
+/// The largest time of day: `24:00:00`, which PostgreSQL and Redshift both store
+/// ("TIME … 00:00:00 to 24:00:00", Redshift's datetime types page).
+pub const MAX_TIME_MICROS: i64 = MICROS_PER_DAY;
 /// Days from 0001-01-01 (day 1 of the common era) to 1970-01-01.
 const UNIX_EPOCH_FROM_CE: i32 = 719_163;
 
@@ -74,8 +77,17 @@ pub fn write_date(out: &mut String, days: i32) {
     }
 }
 
-/// `HH:MM:SS.ffffff`.
+/// Is a time of day (µs since midnight) one Redshift's TIME holds: 00:00:00 to 24:00:00?
+pub fn valid_time(micros: i64) -> bool {
+    (0..=MAX_TIME_MICROS).contains(&micros)
+}
+
+/// `HH:MM:SS.ffffff`; `24:00:00.000000` for the end of the day.
 pub fn write_time(out: &mut String, micros: i64) {
+    if micros == MAX_TIME_MICROS {
+        out.push_str("24:00:00.000000");
+        return;
+    }
     let micros = micros.rem_euclid(MICROS_PER_DAY);
     let secs = micros / MICROS_PER_SECOND;
     push_padded(out, (secs / 3600) as u32, 2);
@@ -106,9 +118,13 @@ fn micros_of(date_time: NaiveDateTime) -> Option<i64> {
     valid_timestamp(micros).then_some(micros)
 }
 
-/// `YYYY-MM-DD`.
+/// `YYYY-MM-DD`, optionally with a zone suffix (`Z`, `+hh:mm`): Debezium's
+/// `io.debezium.time.IsoDate` writes `2018-07-13Z` (`DateTimeFormatter.ISO_OFFSET_DATE`). The
+/// calendar date is kept as written; a zone does not move it.
 pub fn parse_date(text: &str) -> Option<i32> {
-    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .or_else(|_| NaiveDate::parse_from_str(split_zone(text).map_or(text, |(date, _)| date), "%Y-%m-%d"))
+        .ok()?;
     let days = days_from_date(date);
     valid_date(days).then_some(days)
 }
@@ -128,36 +144,54 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
     micros_of(date.and_hms_opt(0, 0, 0)?)
 }
 
-/// An ISO-8601 time, optionally with a zone (`io.debezium.time.ZonedTime`), as UTC µs since
-/// midnight.
+/// An ISO-8601 time, optionally with a zone (`io.debezium.time.ZonedTime`, `IsoTime`), as UTC
+/// µs since midnight. Fractions of up to 9 digits are floored to the microsecond. `24:00:00`
+/// (PostgreSQL's end of day, which Debezium sends as `24:00:00Z`) is kept as such in UTC.
 pub fn parse_time(text: &str) -> Option<i64> {
     let (clock, offset_secs) = split_zone(text)?;
-    let time =
-        NaiveTime::parse_from_str(clock, "%H:%M:%S%.f").or_else(|_| NaiveTime::parse_from_str(clock, "%H:%M")).ok()?;
-    let micros = i64::from(time.num_seconds_from_midnight()) * MICROS_PER_SECOND + i64::from(time.nanosecond() / 1_000);
+    let micros =
+        match NaiveTime::parse_from_str(clock, "%H:%M:%S%.f").or_else(|_| NaiveTime::parse_from_str(clock, "%H:%M")) {
+            Ok(time) => {
+                i64::from(time.num_seconds_from_midnight()) * MICROS_PER_SECOND + i64::from(time.nanosecond() / 1_000)
+            }
+            Err(_) if is_end_of_day(clock) => MAX_TIME_MICROS,
+            Err(_) => return None,
+        };
+    if micros == MAX_TIME_MICROS && offset_secs == 0 {
+        return Some(MAX_TIME_MICROS);
+    }
     Some((micros - offset_secs * MICROS_PER_SECOND).rem_euclid(MICROS_PER_DAY))
 }
 
-/// Split `12:00:00+05:30` into the clock text and the zone offset in seconds.
+/// `24:00`, `24:00:00`, `24:00:00.000…`.
+fn is_end_of_day(clock: &str) -> bool {
+    let Some(rest) = clock.strip_prefix("24:00") else { return false };
+    let rest = rest.strip_prefix(":00").unwrap_or(rest);
+    rest.is_empty() || rest.strip_prefix('.').is_some_and(|f| !f.is_empty() && f.bytes().all(|b| b == b'0'))
+}
+
+/// Split `12:00:00+05:30` (or `2018-07-13Z`) into the text before the zone and the zone
+/// offset in seconds. A zone is `Z` or `±hh`, `±hhmm`, `±hh:mm` at the end; text without one
+/// has offset 0.
 fn split_zone(text: &str) -> Option<(&str, i64)> {
     if let Some(clock) = text.strip_suffix('Z') {
         return Some((clock, 0));
     }
-    match text.rfind(['+', '-']) {
-        Some(i) => {
-            let (clock, zone) = text.split_at(i);
-            let sign = if zone.starts_with('-') { -1 } else { 1 };
-            let zone = &zone[1..];
-            let (hours, minutes) = match zone.split_once(':') {
-                Some((h, m)) => (h, m),
-                None if zone.len() == 4 => zone.split_at(2),
-                None => (zone, "0"),
-            };
-            let offset = hours.parse::<i64>().ok()? * 3600 + minutes.parse::<i64>().ok()? * 60;
-            Some((clock, sign * offset))
-        }
-        None => Some((text, 0)),
+    let Some(i) = text.rfind(['+', '-']) else { return Some((text, 0)) };
+    let (clock, zone) = text.split_at(i);
+    let sign = if zone.starts_with('-') { -1 } else { 1 };
+    let digits = &zone[1..];
+    let (hours, minutes) = match digits.len() {
+        2 => (digits, "00"),
+        4 => digits.split_at(2),
+        5 if digits.as_bytes()[2] == b':' => (&digits[..2], &digits[3..]),
+        _ => return None,
+    };
+    if !hours.bytes().chain(minutes.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
     }
+    let offset = hours.parse::<i64>().ok()? * 3600 + minutes.parse::<i64>().ok()? * 60;
+    Some((clock, sign * offset))
 }
 
 #[cfg(test)]
@@ -203,6 +237,30 @@ mod tests {
         assert_eq!(parse_time("12:00:00+02:00"), Some(10 * 3600 * MICROS_PER_SECOND));
         assert_eq!(parse_time("01:00:00+02:00"), Some(23 * 3600 * MICROS_PER_SECOND));
         assert_eq!(parse_time("nonsense"), None);
+        // Debezium's IsoTime: seconds always, 0-9 fraction digits, `Z` (floored to the µs).
+        assert_eq!(parse_time("10:23:45.6789012Z"), Some(37_425_678_901));
+        assert_eq!(parse_time("10:15:00Z"), Some(36_900 * MICROS_PER_SECOND));
+        assert_eq!(parse_time("12:00:00-0230"), Some((14 * 3600 + 1800) * MICROS_PER_SECOND));
+        // PostgreSQL's end of day survives as 24:00:00.
+        assert_eq!(parse_time("24:00:00Z"), Some(MAX_TIME_MICROS));
+        assert_eq!(parse_time("24:00:00.000000"), Some(MAX_TIME_MICROS));
+        assert_eq!(parse_time("24:00:01"), None);
+        s.clear();
+        write_time(&mut s, MAX_TIME_MICROS);
+        assert_eq!(s, "24:00:00.000000");
+        assert!(valid_time(MAX_TIME_MICROS) && !valid_time(MAX_TIME_MICROS + 1) && !valid_time(-1));
+    }
+
+    #[test]
+    fn dates_with_a_zone_suffix_keep_their_calendar_date() {
+        // io.debezium.time.IsoDate (DateTimeFormatter.ISO_OFFSET_DATE).
+        assert_eq!(parse_date("2018-07-13Z"), Some(17725));
+        assert_eq!(parse_date("2018-07-13+02:00"), Some(17725));
+        assert_eq!(parse_date("2018-07-13-05:00"), Some(17725));
+        assert_eq!(parse_date("2018-07-13"), Some(17725));
+        assert_eq!(parse_date("0001-01-01Z").map(date), Some("0001-01-01".to_string()));
+        assert_eq!(parse_date("+5877611-06-21Z"), None);
+        assert_eq!(parse_date("2018-07-13Q"), None);
     }
 
     #[test]

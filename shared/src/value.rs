@@ -185,7 +185,16 @@ impl Value<'_> {
             Value::Null => J::Null,
             Value::Bool(b) => J::Bool(*b),
             Value::Int(i) => J::from(*i),
-            Value::Float(x) => serde_json::Number::from_f64(*x).map_or(J::Null, J::Number),
+            // JSON has no NaN or infinities: they show as the text Jackson writes for them
+            // (`"NaN"`, `"Infinity"`, `"-Infinity"`), which is also the literal the loader sends.
+            Value::Float(x) => serde_json::Number::from_f64(*x).map_or_else(
+                || {
+                    let mut text = String::new();
+                    write_float(&mut text, *x);
+                    J::String(text)
+                },
+                J::Number,
+            ),
             Value::Timestamp(t) => {
                 let mut s = String::with_capacity(26);
                 temporal::write_timestamp(&mut s, *t, 'T');
@@ -290,5 +299,9 @@ mod tests {
         assert_eq!(Value::Bytes(Cow::Borrowed(&[0xde, 0xad])).text(), "dead");
         assert_eq!(Value::Timestamp(1_531_488_225_780_000).text(), "2018-07-13 13:23:45.780000");
         assert_eq!(Value::Timestamp(1_531_488_225_780_000).to_json(), serde_json::json!("2018-07-13T13:23:45.780000"));
+        assert_eq!(Value::Float(f64::NAN).to_json(), serde_json::json!("NaN"));
+        assert_eq!(Value::Float(f64::INFINITY).to_json(), serde_json::json!("Infinity"));
+        assert_eq!(Value::Float(f64::NEG_INFINITY).to_json(), serde_json::json!("-Infinity"));
+        assert_eq!(Value::Float(1.5).to_json(), serde_json::json!(1.5));
     }
 }

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::value::RawValue;
 
-use super::schema::ColumnType;
+use super::schema::{ColumnType, TimeUnit};
 use crate::config::NulPolicy;
 use crate::temporal;
 use crate::value::{Decimal, Value};
@@ -32,6 +32,14 @@ pub enum ConvertError {
     DateRange,
     /// An integer beyond its declared width.
     IntRange,
+    /// A time of day outside 00:00:00–24:00:00 (MySQL `TIME` reaches ±838 hours; Redshift's
+    /// `TIME` does not).
+    TimeRange,
+    /// PostgreSQL's `±infinity` date or timestamp (as Debezium encodes it): Redshift has no
+    /// infinity, and storing the sentinel date would store a marker as a value.
+    Infinity,
+    /// A logical type the pipeline does not decode (e.g. `time.precision.mode=structured`).
+    Unsupported,
 }
 
 impl ConvertError {
@@ -44,6 +52,9 @@ impl ConvertError {
             ConvertError::DecimalRange => "decimal_range",
             ConvertError::DateRange => "date_range",
             ConvertError::IntRange => "int_range",
+            ConvertError::TimeRange => "time_range",
+            ConvertError::Infinity => "infinity",
+            ConvertError::Unsupported => "unsupported_type",
         }
     }
 }
@@ -145,6 +156,40 @@ fn timestamp_value(micros: Option<i64>) -> Result<Value<'static>> {
     micros.filter(|m| temporal::valid_timestamp(*m)).map(Value::Timestamp).ok_or(ConvertError::DateRange)
 }
 
+/// Debezium's PostgreSQL connector sends `±infinity` timestamps as the PostgreSQL JDBC
+/// driver's sentinels (postgresql.adoc, "TIMESTAMP type": "converted to timestamps with value
+/// `9223372036825200000` in case of positive infinity or `-9223372036832400000`"), in the unit
+/// of the column's logical type; `NanoTimestamp` uses `Long.MAX_VALUE`/`MIN_VALUE`.
+fn is_infinite_timestamp(ticks: i64, unit: TimeUnit) -> bool {
+    const POSITIVE_MICROS: i64 = 9_223_372_036_825_200_000;
+    const NEGATIVE_MICROS: i64 = -9_223_372_036_832_400_000;
+    match unit {
+        TimeUnit::Micros => ticks == POSITIVE_MICROS || ticks == NEGATIVE_MICROS,
+        TimeUnit::Millis => ticks == POSITIVE_MICROS / 1_000 || ticks == NEGATIVE_MICROS / 1_000,
+        TimeUnit::Nanos => ticks == i64::MAX || ticks == i64::MIN,
+    }
+}
+
+/// PostgreSQL's `±infinity` dates arrive as day counts near ±2^31 (`+5877611-06-21` or, in
+/// Debezium versions with the constant's sign bug, `-5877611-06-21`); no real date is there.
+fn is_infinite_date(days: i64) -> bool {
+    days.unsigned_abs() > 2_140_000_000
+}
+
+/// `infinity`/`-infinity` as `ZonedTimestamp` (TIMESTAMPTZ) and `IsoDate`/`IsoTimestamp` texts
+/// with a signed six-or-more-digit year (`+294247-01-10T04:00:25.2Z`).
+fn is_infinite_text(text: &str) -> bool {
+    matches!(text, "infinity" | "-infinity" | "+infinity")
+        || (text.starts_with(['+', '-']) && text[1..].bytes().take_while(u8::is_ascii_digit).count() > 4)
+}
+
+fn timestamp_text(text: &str) -> Result<Value<'static>> {
+    if is_infinite_text(text) {
+        return Err(ConvertError::Infinity);
+    }
+    temporal::parse_timestamp(text).map(Value::Timestamp).ok_or(ConvertError::Type)
+}
+
 /// Convert one field.
 pub fn convert<'a>(raw: &'a RawValue, ty: &ColumnType, nul: NulPolicy) -> Result<Value<'a>> {
     let json = lex(raw, nul)?;
@@ -230,19 +275,19 @@ pub fn convert<'a>(raw: &'a RawValue, ty: &ColumnType, nul: NulPolicy) -> Result
             _ => Err(ConvertError::Type),
         },
         ColumnType::Date => match json {
-            Json::Number(n) => date_value(parse_int(n)?),
+            Json::Number(n) => {
+                let days = parse_int(n)?;
+                if is_infinite_date(days) { Err(ConvertError::Infinity) } else { date_value(days) }
+            }
+            Json::String(s) if is_infinite_text(&s) => Err(ConvertError::Infinity),
             Json::String(s) => temporal::parse_date(&s).map(Value::Date).ok_or(ConvertError::Type),
             _ => Err(ConvertError::Type),
         },
         ColumnType::Time(unit) => match json {
             Json::Number(n) => {
                 let micros =
-                    temporal::to_micros(parse_int(n)?, unit.ticks_per_second()).ok_or(ConvertError::DateRange)?;
-                if (0..temporal::MICROS_PER_DAY).contains(&micros) {
-                    Ok(Value::Time(micros))
-                } else {
-                    Err(ConvertError::DateRange)
-                }
+                    temporal::to_micros(parse_int(n)?, unit.ticks_per_second()).ok_or(ConvertError::TimeRange)?;
+                if temporal::valid_time(micros) { Ok(Value::Time(micros)) } else { Err(ConvertError::TimeRange) }
             }
             _ => Err(ConvertError::Type),
         },
@@ -251,21 +296,22 @@ pub fn convert<'a>(raw: &'a RawValue, ty: &ColumnType, nul: NulPolicy) -> Result
             _ => Err(ConvertError::Type),
         },
         ColumnType::Timestamp(unit) => match json {
-            Json::Number(n) => timestamp_value(temporal::to_micros(parse_int(n)?, unit.ticks_per_second())),
-            Json::String(s) => match temporal::parse_timestamp(&s) {
-                Some(m) => Ok(Value::Timestamp(m)),
-                None => Err(ConvertError::Type),
-            },
+            Json::Number(n) => {
+                let ticks = parse_int(n)?;
+                if is_infinite_timestamp(ticks, *unit) {
+                    return Err(ConvertError::Infinity);
+                }
+                timestamp_value(temporal::to_micros(ticks, unit.ticks_per_second()))
+            }
+            Json::String(s) => timestamp_text(&s),
             _ => Err(ConvertError::Type),
         },
         ColumnType::TimestampText => match json {
-            Json::String(s) => match temporal::parse_timestamp(&s) {
-                Some(m) => Ok(Value::Timestamp(m)),
-                None => Err(ConvertError::Type),
-            },
+            Json::String(s) => timestamp_text(&s),
             Json::Number(n) => timestamp_value(temporal::to_micros(parse_int(n)?, 1_000)),
             _ => Err(ConvertError::Type),
         },
+        ColumnType::Unsupported(_) => Err(ConvertError::Unsupported),
         ColumnType::Composite => match json {
             Json::Composite(c) => Ok(Value::Text(Cow::Borrowed(c))),
             Json::String(s) => Ok(Value::Text(s)),
@@ -277,7 +323,6 @@ pub fn convert<'a>(raw: &'a RawValue, ty: &ColumnType, nul: NulPolicy) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::debezium::schema::TimeUnit;
 
     fn raw(text: &str) -> Box<RawValue> {
         RawValue::from_string(text.to_string()).unwrap()

@@ -50,6 +50,9 @@ pub enum ColumnType {
     Composite,
     /// No schema and no hint: the JSON type decides.
     Untyped,
+    /// A logical type the decoder does not read (its name): every value of it is rejected
+    /// with rule `unsupported_type` rather than stored as something it is not.
+    Unsupported(Arc<str>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +111,10 @@ impl ColumnType {
                 };
             }
             Some("io.debezium.data.VariableScaleDecimal") => return ColumnType::VariableScaleDecimal,
+            // `time.precision.mode=structured` (Debezium 3.7): structs of calendar fields.
+            Some(structured) if structured.starts_with("io.debezium.time.Structured") => {
+                return ColumnType::Unsupported(structured.into());
+            }
             Some("io.debezium.data.Uuid") => return ColumnType::Uuid,
             Some("io.debezium.data.Json") => return ColumnType::Json,
             _ => {}

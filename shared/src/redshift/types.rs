@@ -50,7 +50,7 @@ fn from_column_type(ty: &ColumnType, field: Option<&FieldSchema>, dialect: Diale
             Dialect::Postgres => "BYTEA".into(),
         },
         ColumnType::String | ColumnType::Json | ColumnType::Composite => text_type(field),
-        ColumnType::Untyped => return None,
+        ColumnType::Untyped | ColumnType::Unsupported(_) => return None,
     })
 }
 
