@@ -69,6 +69,7 @@ async fn hostile_values_are_stored_exactly_or_rejected_and_nothing_else_runs() {
     ))
     .await
     .unwrap();
+    cdc_tests::stack::ensure_delete_ledger(&sql, "public").await;
     // Every column type the pipeline writes: text, uuid, json, decimal, date, timestamp.
     let config = Config::parse(
         &format!(

@@ -53,13 +53,13 @@ struct Outcome {
 
 async fn run(faults: &str, batches: i64, lock: bool) -> Outcome {
     let h = Harness::new(faults).await;
-    h.sql()
-        .await
-        .batch_execute(&format!(
-            "CREATE TABLE public.load (id BIGINT NOT NULL, version BIGINT, name VARCHAR(64), {METADATA_DDL}, PRIMARY KEY (id))"
-        ))
-        .await
-        .unwrap();
+    let sql = h.sql().await;
+    sql.batch_execute(&format!(
+        "CREATE TABLE public.load (id BIGINT NOT NULL, version BIGINT, name VARCHAR(64), {METADATA_DDL}, PRIMARY KEY (id))"
+    ))
+    .await
+    .unwrap();
+    cdc_tests::stack::ensure_delete_ledger(&sql, "public").await;
     let config = Config::parse(
         &format!("[[tables]]\ntopic = \"{TOPIC}\"\ntarget = \"public.load\"\nkey = [\"id\"]\nlock = {lock}\n[tables.columns.id]\ntype = \"int64\"\n[tables.columns.version]\ntype = \"int64\"\n"),
         "load.toml",

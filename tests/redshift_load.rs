@@ -129,7 +129,11 @@ async fn upsert_update_soft_delete_and_redelivery() {
     let first = [create(0, &p1, 1), create(1, &p2, 2), create(2, &p3, 3)];
     let s = ingest(&loader, &pipeline, &first, LONG).await.unwrap();
     assert_eq!((s.loaded, s.stale, s.transactions), (3, 0, 1));
-    assert!(s.calls <= 4, "one BatchExecuteStatement plus polls (and one DescribeTable): {}", s.calls);
+    assert!(
+        s.calls <= 5,
+        "one BatchExecuteStatement plus polls (and DescribeTable of the target and its delete ledger): {}",
+        s.calls
+    );
     let after_first = rows(&table).await;
     assert_eq!(after_first.len(), 3);
     assert_eq!(
@@ -161,7 +165,7 @@ async fn upsert_update_soft_delete_and_redelivery() {
 }
 
 #[tokio::test]
-async fn hard_delete_removes_the_row_and_a_late_replay_can_resurrect_it() {
+async fn hard_delete_removes_the_row_and_the_delete_ledger_stops_a_late_replay() {
     let emulator = emulator("").await;
     let table = unique_table("hard");
     create_patient_table(&pg().await, &table, "").await;
@@ -173,9 +177,22 @@ async fn hard_delete_removes_the_row_and_a_late_replay_can_resurrect_it() {
     assert_eq!(s.loaded, 1);
     let ids: Vec<i32> = rows(&table).await.iter().map(|r| r.0).collect();
     assert_eq!(ids, vec![2], "the deleted row is gone");
-    // The documented caveat of hard deletes: nothing remembers the delete's position.
-    ingest(&loader, &pipeline, &[create(0, &p1, 1)], LONG).await.unwrap();
-    assert_eq!(rows(&table).await.len(), 2, "a replay of the older create brings the row back");
+    // The delete ledger remembers the delete's position: the older create, replayed late, is
+    // stale and does not bring the row back.
+    let s = ingest(&loader, &pipeline, &[create(0, &p1, 1)], LONG).await.unwrap();
+    assert_eq!((s.loaded, s.stale), (0, 1));
+    assert_eq!(rows(&table).await.len(), 1, "the hard-deleted row stays deleted");
+    let ledger: i64 = pg()
+        .await
+        .query_one(&format!("SELECT count(*) FROM public._cdc_deletes WHERE _cdc_table = 'public.{table}'"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(ledger, 1, "one ledger entry per deleted key");
+    // A later create of the key is newer than the delete: it lands.
+    let s = ingest(&loader, &pipeline, &[create(3, &p1, 4)], LONG).await.unwrap();
+    assert_eq!(s.loaded, 1);
+    assert_eq!(rows(&table).await.len(), 2);
 }
 
 #[tokio::test]

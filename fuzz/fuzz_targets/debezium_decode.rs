@@ -285,7 +285,10 @@ fn run(data: &[u8]) {
     }
 
     let plans = plan(batch.records(), &outcomes);
-    let planned: usize = plans.iter().map(|p| p.rows.len() + p.superseded()).sum();
+    let planned: usize = plans
+        .iter()
+        .map(|p| p.rows.len() + p.superseded() + p.regressed.len() + p.redundant_tombstones.len())
+        .sum();
     assert_eq!(planned, changes, "every change is planned exactly once");
     for table_plan in &plans {
         let Some(first) = table_plan.rows.first() else { panic!("a plan without rows") };
@@ -300,13 +303,14 @@ fn run(data: &[u8]) {
             delete_mode: table_plan.table.delete_mode,
             lock: table_plan.table.lock,
             loaded_at_micros: 1_764_000_000_000_000,
+            ledger: true,
         };
         // With `drift = "add"` the loader adds the columns the target lacks, by name.
         for column in &table_plan.columns {
             let statement = sql::add_column(table_plan.target(), column, "VARCHAR(256)");
             assert!(!statement.contains('\0'), "NUL reached the SQL: {statement:?}");
         }
-        let rows: Vec<_> = table_plan.rows.iter().map(|r| r.change).collect();
+        let rows: Vec<_> = table_plan.rows.iter().map(|r| r.change.as_ref()).collect();
         let rendered = sql::build_transactions(&spec, &rows);
         let mut seen: Vec<usize> = rendered
             .transactions

@@ -18,7 +18,7 @@ fn render(c: &mut Criterion) {
     let outcomes = pipeline.transform(&batch, &mut Caches::default(), 1_795_521_600_000_000);
     let plans = plan(batch.records(), &outcomes);
     let table = &plans[0];
-    let changes: Vec<_> = table.rows.iter().map(|r| r.change).collect();
+    let changes: Vec<&cdc_pipeline::Change<'_>> = table.rows.iter().map(|r| r.change.as_ref()).collect();
     let spec = ApplySpec {
         target: table.target(),
         columns: &table.columns,
@@ -26,6 +26,7 @@ fn render(c: &mut Criterion) {
         delete_mode: table.table.delete_mode,
         lock: false,
         loaded_at_micros: 1_795_521_600_000_000,
+        ledger: true,
     };
     let rendered = build_transactions(&spec, &changes);
     let sql_bytes: usize = rendered.transactions.iter().flat_map(|t| &t.statements).map(String::len).sum();

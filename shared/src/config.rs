@@ -83,6 +83,87 @@ pub enum DriftPolicy {
     Add,
 }
 
+/// What a tombstone (a record with a null value) does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TombstonePolicy {
+    /// Delete the key (default), as Debezium's JDBC sink does with `delete.enabled=true`. On a
+    /// compacted topic the delete event itself may be gone and only its tombstone left. Kafka
+    /// order guards it: it deletes only a row written by an earlier record of its partition,
+    /// never one a later change re-created; after its delete it changes nothing.
+    #[default]
+    Delete,
+    /// Skip tombstones (reason `tombstone`): only delete events delete.
+    Skip,
+}
+
+/// Debezium's `unavailable.value.placeholder`: the value a connector sends for a column it
+/// could not read (an unchanged TOASTed PostgreSQL column under `REPLICA IDENTITY DEFAULT`, an
+/// unchanged SQL Server `varchar(max)` since 3.6, an Oracle LOB). Such a column keeps the value
+/// the target holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placeholder {
+    /// As text (how string, JSON, UUID and `bytea` under `binary.handling.mode=hex` carry it).
+    pub text: String,
+    /// As bytes (how `bytea`/`varbinary` columns carry it, base64-encoded).
+    pub bytes: Vec<u8>,
+    /// The JSON texts the JsonConverter writes for it in composite columns.
+    pub composite_forms: Vec<String>,
+    /// `base64(bytes)`.
+    pub base64: String,
+}
+
+impl Default for Placeholder {
+    fn default() -> Placeholder {
+        Placeholder::parse(Placeholder::DEBEZIUM_DEFAULT).expect("the default placeholder is valid")
+    }
+}
+
+impl Placeholder {
+    /// `RelationalDatabaseConnectorConfig.DEFAULT_UNAVAILABLE_VALUE_PLACEHOLDER`.
+    pub const DEBEZIUM_DEFAULT: &'static str = "__debezium_unavailable_value";
+
+    /// The setting as Debezium takes it: text, or `hex:` and hex octets (PostgreSQL only).
+    pub fn parse(setting: &str) -> Result<Placeholder, String> {
+        let bytes = match setting.strip_prefix("hex:") {
+            Some(hex) => {
+                if hex.is_empty() || hex.len() % 2 != 0 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err("`hex:` must be followed by an even number of hex digits".into());
+                }
+                (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or(0)).collect()
+            }
+            None if setting.is_empty() => return Err("the placeholder must not be empty".into()),
+            None => setting.as_bytes().to_vec(),
+        };
+        use base64::Engine as _;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let base64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        let json = |v: serde_json::Value| v.to_string();
+        // PostgreSQL's connector (`UnchangedToastedPlaceholder`): text-like arrays carry one
+        // placeholder element, `bytea[]` one element of its bytes, numeric arrays one element
+        // per byte, and hstore the map {placeholder: placeholder}, as a map or as JSON text.
+        let composite_forms = vec![
+            json(serde_json::json!([text])),
+            json(serde_json::json!([base64])),
+            json(serde_json::Value::from(bytes.iter().map(|b| i64::from(*b)).collect::<Vec<_>>())),
+            json(serde_json::json!({ text.clone(): text })),
+        ];
+        Ok(Placeholder { text, bytes, composite_forms, base64 })
+    }
+
+    /// Is this string value (of a column of the given type) the placeholder?
+    pub fn matches_text(&self, value: &str, bytes_column: bool) -> bool {
+        value == self.text
+            || (bytes_column && value == self.base64)
+            || (value.len() == self.composite_forms[3].len() && value == self.composite_forms[3])
+    }
+
+    /// Is this composite JSON text (an array or a map) the placeholder?
+    pub fn matches_composite(&self, json: &str) -> bool {
+        self.composite_forms.iter().any(|form| form == json)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum UnroutablePolicy {
@@ -245,6 +326,8 @@ pub struct TableConfig {
     pub drift: DriftPolicy,
     /// Start each load transaction with `LOCK` on the target (see README, "Concurrency").
     pub lock: bool,
+    pub tombstones: TombstonePolicy,
+    pub placeholder: Placeholder,
     /// Per-column settings, by lowercase column name.
     pub columns: HashMap<Arc<str>, ColumnConfig>,
 }
@@ -268,6 +351,8 @@ impl TableConfig {
             delete_mode: DeleteMode::default(),
             drift: DriftPolicy::default(),
             lock: false,
+            tombstones: TombstonePolicy::default(),
+            placeholder: Placeholder::default(),
             columns: HashMap::new(),
         })
     }
@@ -383,6 +468,11 @@ impl Config {
                     }
                 }
             }
+            let placeholder = match table.unavailable_value_placeholder {
+                Some(setting) => Placeholder::parse(setting.get_ref())
+                    .map_err(|m| locate(setting.span(), at("unavailable_value_placeholder"), m))?,
+                None => Placeholder::default(),
+            };
             tables.push(Arc::new(TableConfig {
                 topic,
                 target,
@@ -390,6 +480,8 @@ impl Config {
                 delete_mode: table.delete_mode.unwrap_or_default(),
                 drift: table.drift.unwrap_or_default(),
                 lock: table.lock,
+                tombstones: table.tombstones.unwrap_or_default(),
+                placeholder,
                 columns,
             }));
         }
@@ -429,6 +521,8 @@ struct RawTable {
     drift: Option<DriftPolicy>,
     #[serde(default)]
     lock: bool,
+    tombstones: Option<TombstonePolicy>,
+    unavailable_value_placeholder: Option<Spanned<String>>,
     #[serde(default)]
     columns: BTreeMap<String, Spanned<RawColumn>>,
 }
@@ -734,6 +828,23 @@ mask = { type = "partial", keep_last = 1, char = "#" }
         assert_eq!(err.line, Some(5));
         let err = parse("[[tables]]\ntopic = \"t\"\ntarget = \"a.b.c\"\n").unwrap_err();
         assert_eq!((err.line, err.key.as_str()), (Some(3), "tables[0].target"));
+    }
+
+    #[test]
+    fn tombstones_and_placeholders_per_table() {
+        let config = parse(
+            "[[tables]]\ntopic = \"a\"\ntarget = \"a.b\"\ntombstones = \"skip\"\n\
+             unavailable_value_placeholder = \"hex:00ff\"\n[[tables]]\ntopic = \"b\"\ntarget = \"a.c\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.tables[0].tombstones, TombstonePolicy::Skip);
+        assert_eq!(config.tables[0].placeholder.bytes, vec![0x00, 0xff]);
+        assert_eq!(config.tables[1].tombstones, TombstonePolicy::Delete, "default");
+        assert_eq!(config.tables[1].placeholder.text, "__debezium_unavailable_value");
+        let err = parse("[[tables]]\ntopic = \"a\"\ntarget = \"a.b\"\nunavailable_value_placeholder = \"hex:0\"\n")
+            .unwrap_err();
+        assert_eq!(err.key, "tables[0].unavailable_value_placeholder", "{err}");
+        assert!(parse("[[tables]]\ntopic = \"a\"\ntarget = \"a.b\"\ntombstones = \"maybe\"\n").is_err());
     }
 
     #[test]

@@ -20,7 +20,11 @@ pub struct ExplainLine<'a> {
     pub op: Option<&'static str>,
     pub position: Option<&'a str>,
     pub key: Option<JsonObject>,
+    /// The values written. A delete writes only its key: soft mode keeps the stored values.
     pub row: Option<JsonObject>,
+    /// Columns the source did not send (Debezium's unavailable-value placeholder): the target
+    /// keeps the value it holds.
+    pub unchanged: Vec<&'a str>,
     pub masked: Vec<&'a str>,
     pub reasons: &'a [Reason],
     pub skip_reason: Option<&'static str>,
@@ -44,7 +48,7 @@ impl Serialize for JsonObject {
 }
 
 fn object<'c>(columns: impl Iterator<Item = &'c Column<'c>>) -> JsonObject {
-    JsonObject(columns.map(|c| (c.name.to_string(), c.value.to_json())).collect())
+    JsonObject(columns.filter(|c| !c.value.is_unavailable()).map(|c| (c.name.to_string(), c.value.to_json())).collect())
 }
 
 pub fn explain<'a>(record: &'a KafkaRecord<'a>, outcome: &'a Outcome<'a>) -> ExplainLine<'a> {
@@ -58,6 +62,7 @@ pub fn explain<'a>(record: &'a KafkaRecord<'a>, outcome: &'a Outcome<'a>) -> Exp
         position: None,
         key: None,
         row: None,
+        unchanged: Vec::new(),
         masked: Vec::new(),
         reasons: &[],
         skip_reason: None,
@@ -68,10 +73,12 @@ pub fn explain<'a>(record: &'a KafkaRecord<'a>, outcome: &'a Outcome<'a>) -> Exp
             line.action = if change.deleted { "delete" } else { "upsert" };
             line.table = Some(change.table.target.to_string());
             line.op = Some(change.op.code());
-            line.position = Some(&change.position);
+            line.position = Some(change.position.as_str());
             line.key =
                 Some(object(change.key_columns.iter().filter_map(|k| change.columns.iter().find(|c| &c.name == k))));
             line.row = Some(object(change.columns.iter()));
+            line.unchanged =
+                change.columns.iter().filter(|c| c.value.is_unavailable()).map(|c| c.name.as_ref()).collect();
             line.masked = change.masked.iter().map(|m| m.as_ref()).collect();
         }
         Outcome::Skip(reason) => line.skip_reason = Some(reason.as_str()),
@@ -79,7 +86,7 @@ pub fn explain<'a>(record: &'a KafkaRecord<'a>, outcome: &'a Outcome<'a>) -> Exp
             line.action = "reject";
             line.table = reject.table.as_ref().map(|t| t.target.to_string());
             line.op = reject.op.map(|op| op.code());
-            line.position = reject.position.as_deref();
+            line.position = reject.position.as_ref().map(|p| p.as_str());
             line.reasons = &reject.reasons;
             line.stage = Some(reject.stage.as_str());
         }

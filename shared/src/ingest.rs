@@ -20,8 +20,9 @@ use crate::batch::DecodedBatch;
 use crate::dlq::{self, Failed, Store, StoreError, Writer};
 use crate::event::{EventParseError, KafkaRecord, MskEvent};
 use crate::metrics::{Metric, MetricsSink, emf_line};
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, Reason, SkipReason, Stage};
 use crate::plan::plan;
+use crate::redshift::sql::POSITION_REGRESSED;
 use crate::redshift::{LoadError, Loader};
 use crate::transform::{Caches, Pipeline};
 
@@ -72,6 +73,10 @@ mod tests {
     }
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 pub fn now_micros() -> i64 {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(now.as_micros()).unwrap_or(i64::MAX)
@@ -111,6 +116,10 @@ pub struct Processed {
     pub data_api_calls: u64,
     pub transactions: usize,
     pub retries: u32,
+    /// Rejects (counted in `dead_lettered`) whose order against the stored change of their key
+    /// could not be known (`position_regressed`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub positions_regressed: usize,
     /// Now minus the oldest source commit time in the batch.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_source_lag_ms: Option<i64>,
@@ -146,6 +155,7 @@ impl Processed {
         self.data_api_calls += other.data_api_calls;
         self.transactions += other.transactions;
         self.retries += other.retries;
+        self.positions_regressed += other.positions_regressed;
         self.max_source_lag_ms = self.max_source_lag_ms.max(other.max_source_lag_ms);
     }
 }
@@ -257,6 +267,21 @@ impl Ingestor {
                 }
             }
         }
+        // What the plan itself decided: tombstones after their delete add nothing; a change whose
+        // order against the latest of its key cannot be known is rejected.
+        for plan in &plans {
+            *processed.skipped.entry(SkipReason::Tombstone.as_str()).or_default() += plan.redundant_tombstones.len();
+            for regressed in &plan.regressed {
+                failed.push(Failed {
+                    record: regressed.record,
+                    stage: Stage::Load,
+                    reasons: vec![Reason::record(POSITION_REGRESSED)],
+                    error_class: None,
+                    previous_attempts: previous(regressed.record),
+                });
+            }
+        }
+        processed.skipped.retain(|_, n| *n > 0);
         if mode == Mode::DryRun {
             processed.superseded = plans.iter().map(|p| p.superseded()).sum();
             processed.loaded = plans.iter().map(|p| p.rows.len()).sum();
@@ -281,6 +306,16 @@ impl Ingestor {
         }));
         for f in &failed {
             *processed.dead_lettered.entry(f.stage.as_str()).or_default() += 1;
+            if f.reasons.iter().any(|r| r.rule == POSITION_REGRESSED) {
+                processed.positions_regressed += 1;
+                // Coordinates only: the record goes to the dead-letter store for an operator.
+                tracing::warn!(
+                    topic = %f.record.topic,
+                    partition = f.record.partition,
+                    offset = f.record.offset,
+                    "change rejected: its order against the stored change of its key cannot be known (position_regressed)"
+                );
+            }
         }
         if !failed.is_empty() {
             let writer = Writer {
@@ -331,6 +366,7 @@ impl Ingestor {
             Metric::count("RecordsDeadLettered", processed.dead_lettered_total()),
             Metric::count("DataApiCalls", processed.data_api_calls as usize),
             Metric::count("DataApiRetries", processed.retries as usize),
+            Metric::count("PositionsRegressed", processed.positions_regressed),
             Metric::millis("BatchDuration", duration_ms as f64),
         ];
         for (stage, name) in [

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::config::TableConfig;
-use crate::debezium::{Op, RowSchema};
+use crate::debezium::{Evidence, Op, Position, RowSchema};
 use crate::value::Value;
 
 /// A target column and its value (masked where configured).
@@ -19,6 +19,15 @@ pub struct Column<'a> {
     pub value: Value<'a>,
 }
 
+/// The Kafka record a change came from (a replay keeps the original coordinates): stored
+/// with the row, it orders changes that source positions cannot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaOrigin {
+    pub topic: Arc<str>,
+    pub partition: i64,
+    pub offset: i64,
+}
+
 /// A change ready to plan: the row as it will be written.
 #[derive(Debug, Clone)]
 pub struct Change<'a> {
@@ -26,18 +35,36 @@ pub struct Change<'a> {
     pub op: Op,
     /// `true` for a delete: soft mode keeps the row flagged, hard mode removes it.
     pub deleted: bool,
-    pub position: String,
+    /// A delete made from a tombstone (a null Kafka value), whose delete event the consumer
+    /// did not see: it has no source position.
+    pub tombstone: bool,
+    pub position: Position,
     /// Source commit time (`source.ts_ms`), when known.
     pub source_ts_ms: Option<i64>,
+    pub kafka: KafkaOrigin,
     /// Values of the table's key columns, in key order.
     pub key: Vec<Value<'a>>,
     pub key_columns: Arc<[Arc<str>]>,
-    /// The row image: `after` for r/c/u, `before` (or just the key) for d.
+    /// The row image: `after` for r/c/u; for a delete only its key columns (a delete keeps the
+    /// stored values, or removes the row). A column the source did not send holds
+    /// [`Value::Unavailable`].
     pub columns: Vec<Column<'a>>,
     /// Columns whose value was masked.
     pub masked: Vec<Arc<str>>,
     /// The row's Debezium schema, when the message had one (types for new columns).
     pub row_schema: Option<Arc<RowSchema>>,
+}
+
+impl Change<'_> {
+    /// What orders this change against others of its key ([`crate::debezium::compare`]).
+    pub fn evidence(&self) -> Evidence<'_> {
+        Evidence {
+            position: &self.position,
+            source_ts_ms: self.source_ts_ms,
+            kafka: Some((&self.kafka.topic, self.kafka.partition, self.kafka.offset)),
+            deleted: self.deleted,
+        }
+    }
 }
 
 /// Where in the pipeline a record was rejected.
@@ -100,7 +127,7 @@ pub struct Reject {
     pub stage: Stage,
     pub table: Option<Arc<TableConfig>>,
     pub op: Option<Op>,
-    pub position: Option<String>,
+    pub position: Option<Position>,
     pub reasons: Vec<Reason>,
 }
 

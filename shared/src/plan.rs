@@ -1,15 +1,24 @@
 //! Collapse a batch to the latest change per primary key and target table.
 //!
-//! "Latest" is the greatest source position; on a tie, the later record in batch order.
-//! A delete that is latest wins like any other change. The changes it replaces are kept
-//! with it, latest first: they are superseded only if it loads. When the loader has to
-//! reject the latest change (a value the target refuses, say), it falls back to the next
-//! one, so that the warehouse holds the latest change that *can* be stored.
+//! A key's changes are taken in batch order (topic, partition, offset) and each is compared
+//! with the latest so far by [`compare`]: a provably newer change takes its place, a provably
+//! older (or repeated) one is superseded, and one whose order cannot be known is rejected
+//! (`position_regressed`), exactly as the loader treats a change against the stored row. A
+//! tombstone after its own delete adds nothing and is skipped.
+//!
+//! The superseded changes are kept with the latest, latest first: they are superseded only if
+//! it loads. When the loader has to reject the latest change (a value the target refuses, say),
+//! it falls back to the next one, so that the warehouse holds the latest change that *can* be
+//! stored. A column the latest change could not send (Debezium's unavailable-value placeholder)
+//! takes the value of the latest earlier change of the batch that sent it; the columns no
+//! change of the batch sent keep the target's value.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::config::{TableConfig, TableName};
+use crate::debezium::{Order, compare};
 use crate::event::KafkaRecord;
 use crate::outcome::{Change, Outcome};
 use crate::value::Value;
@@ -25,18 +34,95 @@ pub struct Planned<'r, 'b> {
 #[derive(Debug, Clone)]
 pub struct PlannedRow<'r, 'b> {
     pub record: &'r KafkaRecord<'r>,
-    pub change: &'r Change<'b>,
+    /// The change as the batch leaves it: see [`filled`].
+    pub change: Cow<'r, Change<'b>>,
+    /// The change sent a placeholder for a column whose value an earlier delete of its batch
+    /// makes unknown: it cannot be stored (`unavailable_value`).
+    pub unknown: bool,
+    /// The change as its record carried it.
+    pub received: &'r Change<'b>,
     /// Earlier changes of the same key, latest first.
     pub earlier: Vec<Planned<'r, 'b>>,
 }
 
 impl<'r, 'b> PlannedRow<'r, 'b> {
+    fn new(latest: Planned<'r, 'b>, earlier: Vec<Planned<'r, 'b>>) -> PlannedRow<'r, 'b> {
+        PlannedRow {
+            record: latest.record,
+            change: Cow::Borrowed(latest.change),
+            unknown: false,
+            received: latest.change,
+            earlier,
+        }
+        .prepared(&|_| true)
+    }
+
+    /// This row filled only from earlier changes `storable` accepts (the loader's checks against
+    /// the target): a change the target would refuse stands for nothing, as if it never came.
+    pub fn prepared(&self, storable: &dyn Fn(&Change<'_>) -> bool) -> PlannedRow<'r, 'b> {
+        let (change, unknown) = match filled(self.received, &self.earlier, storable) {
+            Ok(change) => (change, false),
+            Err(Unknown) => (Cow::Borrowed(self.received), true),
+        };
+        PlannedRow { change, unknown, ..self.clone() }
+    }
+
     /// The row to try when this one cannot be stored: the next-latest change of the key.
     pub fn fall_back(&self) -> Option<PlannedRow<'r, 'b>> {
         let (next, rest) = self.earlier.split_first()?;
-        Some(PlannedRow { record: next.record, change: next.change, earlier: rest.to_vec() })
+        Some(PlannedRow::new(*next, rest.to_vec()))
     }
 }
+
+/// `change` as the batch leaves it, as if its earlier changes had been applied one by one. An
+/// upsert's unavailable columns take the value of the latest earlier change that sent one (a
+/// delete in between makes the value unknown: `Err`); a delete takes the values of the row the
+/// latest earlier change of the batch left (a create and its delete in one batch leave a
+/// deleted row with the create's values). A change `storable` refuses is passed over: it will be
+/// rejected, as if it never came.
+fn filled<'r, 'b>(
+    change: &'r Change<'b>,
+    earlier: &[Planned<'r, 'b>],
+    storable: &dyn Fn(&Change<'_>) -> bool,
+) -> Result<Cow<'r, Change<'b>>, Unknown> {
+    if change.deleted {
+        // The row as the previous storable change left it (a delete before it leaves the row it
+        // deleted, with its values).
+        let previous = earlier.iter().enumerate().find_map(|(k, e)| {
+            let previous = filled(e.change, &earlier[k + 1..], storable).ok()?;
+            storable(&previous).then_some(previous)
+        });
+        let Some(previous) = previous else { return Ok(Cow::Borrowed(change)) };
+        // Unavailable values come along: they keep the stored value, and without a stored row
+        // the delete leaves none (the previous change could not have landed either).
+        let mut owned = change.clone();
+        owned.columns.extend(previous.columns.iter().filter(|c| !change.key_columns.contains(&c.name)).cloned());
+        return Ok(Cow::Owned(owned));
+    }
+    if !change.columns.iter().any(|c| c.value.is_unavailable()) {
+        return Ok(Cow::Borrowed(change));
+    }
+    let mut owned = change.clone();
+    for column in owned.columns.iter_mut().filter(|c| c.value.is_unavailable()) {
+        for e in earlier.iter().filter(|e| storable(e.change)) {
+            if e.change.deleted {
+                // The row was deleted in this batch and no change since sent the value: the
+                // stored row predates that delete, so its value is not this row's.
+                return Err(Unknown);
+            }
+            if let Some(sent) = e.change.columns.iter().find(|c| c.name == column.name && !c.value.is_unavailable()) {
+                column.value = sent.value.clone();
+                break;
+            }
+        }
+    }
+    Ok(Cow::Owned(owned))
+}
+
+/// A value the change did not send and no change before it can give: the change cannot be
+/// stored (rule `unavailable_value`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unknown;
 
 #[derive(Debug)]
 pub struct TablePlan<'r, 'b> {
@@ -45,6 +131,11 @@ pub struct TablePlan<'r, 'b> {
     pub columns: Vec<Arc<str>>,
     /// One row per key, ordered by the batch position of its change.
     pub rows: Vec<PlannedRow<'r, 'b>>,
+    /// Changes whose order against the latest of their key cannot be known: rejected with rule
+    /// `position_regressed`.
+    pub regressed: Vec<Planned<'r, 'b>>,
+    /// Tombstones after their key's delete in the batch: skipped (reason `tombstone`).
+    pub redundant_tombstones: Vec<Planned<'r, 'b>>,
 }
 
 impl TablePlan<'_, '_> {
@@ -58,41 +149,90 @@ impl TablePlan<'_, '_> {
     }
 }
 
-/// Build one plan per target table, ordered by table name.
+/// The latest change of one key and the others, from its changes in batch order.
+struct KeyHistory<'r, 'b> {
+    latest: Planned<'r, 'b>,
+    /// Latest first.
+    earlier: Vec<Planned<'r, 'b>>,
+}
+
+impl<'r, 'b> KeyHistory<'r, 'b> {
+    /// Take `next` (later in the batch) into account: `Ok(true)` when it is the latest now.
+    /// Fails when it cannot be ordered (`Unknown`) or is a redundant tombstone (`Stale`).
+    fn push(&mut self, next: Planned<'r, 'b>) -> Result<bool, Order> {
+        let evidence = next.change.evidence();
+        match compare(&evidence, &self.latest.change.evidence()) {
+            Order::Newer => {
+                self.earlier.insert(0, std::mem::replace(&mut self.latest, next));
+                Ok(true)
+            }
+            Order::Stale if next.change.tombstone && self.latest.change.deleted => Err(Order::Stale),
+            Order::Stale => {
+                // Keep `earlier` latest first: before the first change it is newer than.
+                let at = self
+                    .earlier
+                    .iter()
+                    .position(|e| compare(&evidence, &e.change.evidence()) == Order::Newer)
+                    .unwrap_or(self.earlier.len());
+                self.earlier.insert(at, next);
+                Ok(false)
+            }
+            Order::Unknown => Err(Order::Unknown),
+        }
+    }
+}
+
+/// Build one plan per target table, ordered by table name. `records` and `outcomes` are
+/// aligned and in batch order.
 pub fn plan<'r, 'b>(records: &[&'r KafkaRecord<'r>], outcomes: &'r [Outcome<'b>]) -> Vec<TablePlan<'r, 'b>> {
-    // Per table, per key: the indices (into `outcomes`) of its changes.
-    type ChangesByKey<'r, 'b> = HashMap<&'r [Value<'b>], Vec<usize>>;
-    let mut tables: HashMap<&TableName, (Arc<TableConfig>, ChangesByKey<'r, 'b>)> = HashMap::new();
+    struct Building<'r, 'b> {
+        table: Arc<TableConfig>,
+        keys: HashMap<&'r [Value<'b>], (usize, KeyHistory<'r, 'b>)>,
+        regressed: Vec<Planned<'r, 'b>>,
+        redundant: Vec<Planned<'r, 'b>>,
+    }
+    let mut tables: HashMap<&TableName, Building<'r, 'b>> = HashMap::new();
     for (i, outcome) in outcomes.iter().enumerate() {
         let Outcome::Change(change) = outcome else { continue };
-        let (_, keys) = tables.entry(&change.table.target).or_insert_with(|| (change.table.clone(), HashMap::new()));
-        keys.entry(change.key.as_slice()).or_default().push(i);
+        let planned = Planned { record: records[i], change };
+        let building = tables.entry(&change.table.target).or_insert_with(|| Building {
+            table: change.table.clone(),
+            keys: HashMap::new(),
+            regressed: Vec::new(),
+            redundant: Vec::new(),
+        });
+        match building.keys.get_mut(change.key.as_slice()) {
+            None => {
+                building.keys.insert(change.key.as_slice(), (i, KeyHistory { latest: planned, earlier: Vec::new() }));
+            }
+            Some((at, history)) => match history.push(planned) {
+                Ok(latest) => {
+                    if latest {
+                        *at = i;
+                    }
+                }
+                Err(Order::Unknown) => building.regressed.push(planned),
+                Err(_) => building.redundant.push(planned),
+            },
+        }
     }
-    let change_at = |i: usize| match &outcomes[i] {
-        Outcome::Change(change) => change,
-        _ => unreachable!("only changes are planned"),
-    };
     let mut plans: Vec<TablePlan<'r, 'b>> = tables
         .into_values()
-        .map(|(table, keys)| {
-            let mut rows: Vec<(usize, PlannedRow<'r, 'b>)> = keys
+        .map(|building| {
+            let mut rows: Vec<(usize, PlannedRow<'r, 'b>)> = building
+                .keys
                 .into_values()
-                .map(|mut indices| {
-                    // Latest first: greatest position, then latest in the batch.
-                    indices.sort_by(|&a, &b| (&change_at(b).position, b).cmp(&(&change_at(a).position, a)));
-                    let planned = |i: usize| Planned { record: records[i], change: change_at(i) };
-                    let winner = indices[0];
-                    let row = PlannedRow {
-                        record: records[winner],
-                        change: change_at(winner),
-                        earlier: indices[1..].iter().map(|&i| planned(i)).collect(),
-                    };
-                    (winner, row)
-                })
+                .map(|(at, history)| (at, PlannedRow::new(history.latest, history.earlier)))
                 .collect();
-            rows.sort_unstable_by_key(|(winner, _)| *winner);
+            rows.sort_unstable_by_key(|(at, _)| *at);
             let rows: Vec<PlannedRow<'r, 'b>> = rows.into_iter().map(|(_, row)| row).collect();
-            TablePlan { columns: union_of_columns(&rows), table, rows }
+            TablePlan {
+                columns: union_of_columns(&rows),
+                table: building.table,
+                rows,
+                regressed: building.regressed,
+                redundant_tombstones: building.redundant,
+            }
         })
         .collect();
     plans.sort_by(|a, b| a.table.target.cmp(&b.table.target));
@@ -104,7 +244,8 @@ fn union_of_columns(rows: &[PlannedRow<'_, '_>]) -> Vec<Arc<str>> {
     let mut columns: Vec<Arc<str>> = Vec::new();
     let mut seen: std::collections::HashSet<Arc<str>> = std::collections::HashSet::new();
     let key = rows.first().map(|r| r.change.key_columns.iter()).into_iter().flatten();
-    let changes = rows.iter().flat_map(|r| std::iter::once(r.change).chain(r.earlier.iter().map(|e| e.change)));
+    let changes =
+        rows.iter().flat_map(|r| std::iter::once(r.change.as_ref()).chain(r.earlier.iter().map(|e| e.change)));
     for name in key.chain(changes.flat_map(|c| c.columns.iter().map(|c| &c.name))) {
         if seen.insert(name.clone()) {
             columns.push(name.clone());

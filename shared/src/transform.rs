@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::batch::{DecodedBatch, Payload};
-use crate::config::{Config, OpPolicy, TableConfig, UnroutablePolicy};
-use crate::debezium::{self, ColumnNames, ColumnType, Key, Message, Op, SchemaCache};
+use crate::config::{Config, OpPolicy, TableConfig, TombstonePolicy, UnroutablePolicy};
+use crate::debezium::{self, ColumnNames, ColumnType, Key, Message, Op, Position, SchemaCache};
 use crate::event::KafkaRecord;
 use crate::mask::Masker;
-use crate::outcome::{Change, Column, Outcome, Reason, Reject, SkipReason, Stage};
+use crate::outcome::{Change, Column, KafkaOrigin, Outcome, Reason, Reject, SkipReason, Stage};
 use crate::validate;
 use crate::value::Value;
 
@@ -78,7 +78,7 @@ impl Pipeline {
             return Outcome::Skip(SkipReason::Transaction);
         }
         let bytes = match value {
-            Payload::Absent => return Outcome::Skip(SkipReason::Tombstone),
+            Payload::Absent => return self.tombstone(record, key, caches),
             Payload::Invalid => return reject(Stage::Decode, None, None, None, vec![Reason::record("base64")]),
             Payload::Bytes(bytes) => bytes,
         };
@@ -112,12 +112,7 @@ impl Pipeline {
                 }
             };
         };
-        let fallback = (
-            envelope.source.as_ref().and_then(|s| s.ts_ms).or(envelope.ts_ms).unwrap_or(record.timestamp),
-            record.partition,
-            record.offset,
-        );
-        let position = match debezium::position(envelope.source.as_ref(), fallback) {
+        let position = match debezium::position(envelope.source.as_ref()) {
             Ok(position) => position,
             Err(e) => return reject(Stage::Decode, Some(&table), Some(op), None, vec![Reason::record(e.rule())]),
         };
@@ -142,11 +137,18 @@ impl Pipeline {
             None if deleted => {}
             None => reasons.push(Reason::record("row_image")),
         }
-        let key_columns = match self.key_columns(&table, key, &mut columns, caches, &mut reasons) {
-            Some(key_columns) => key_columns,
-            None => Arc::from(Vec::new()),
-        };
-        debezium::check_column_names(&columns, &mut reasons);
+        let key_columns = self.key_columns(&table, key, &mut columns, caches, &mut reasons);
+        if deleted {
+            // A delete writes no values: the target keeps the row's stored values (soft) or
+            // removes it (hard). Only its key matters; PostgreSQL's default replica identity
+            // sends nothing else, and the rest of a `before` image must not block the delete.
+            let is_key = |name: &Arc<str>| key_columns.as_ref().is_some_and(|k| k.contains(name));
+            columns.retain(|c| is_key(&c.name));
+            reasons.retain(|r| r.column.as_ref().is_none_or(is_key) && r.rule != "row_image");
+        } else {
+            debezium::check_column_names(&columns, &mut reasons);
+        }
+        let key_columns = key_columns.unwrap_or_else(|| Arc::from(Vec::new()));
         if !reasons.is_empty() {
             let stage = if reasons.iter().all(|r| r.rule == "missing_key") { Stage::Validate } else { Stage::Decode };
             return reject(stage, Some(&table), Some(op), Some(position), reasons);
@@ -158,6 +160,10 @@ impl Pipeline {
                     continue;
                 }
                 let value = columns.iter().find(|c| &c.name == name).map_or(&Value::Null, |c| &c.value);
+                // The source did not send it: the stored value, checked when it was stored, stays.
+                if value.is_unavailable() {
+                    continue;
+                }
                 validate::check(&column_config.rules, value, now_micros, &mut failed);
                 reasons.extend(failed.drain(..).map(|rule| Reason::column(name.clone(), rule)));
             }
@@ -166,13 +172,81 @@ impl Pipeline {
                 return reject(Stage::Validate, Some(&table), Some(op), Some(position), reasons);
             }
         }
+        let masked = self.mask(&table, &key_columns, &mut columns, &mut reasons);
+        if !reasons.is_empty() {
+            return reject(Stage::Validate, Some(&table), Some(op), Some(position), reasons);
+        }
+        Outcome::Change(Change {
+            key: key_values(&key_columns, &columns),
+            table,
+            op,
+            deleted,
+            tombstone: false,
+            position,
+            source_ts_ms: envelope.source.as_ref().and_then(|s| s.ts_ms),
+            kafka: caches.origin(record),
+            key_columns,
+            columns,
+            masked,
+            row_schema: envelope.schema.as_ref().and_then(|s| s.row.clone()),
+        })
+    }
+
+    /// A record with a null value. Per its table's `tombstones` policy it is skipped, or it is a
+    /// delete of its key that has no source position (Kafka order places it). Without a key it
+    /// addresses no row and is skipped.
+    fn tombstone<'b>(&self, record: &KafkaRecord<'_>, key: Payload<'b>, caches: &mut Caches) -> Outcome<'b> {
+        let table = match self.route(&record.topic, caches) {
+            Some(table) if table.tombstones == TombstonePolicy::Delete && key != Payload::Absent => table,
+            _ => return Outcome::Skip(SkipReason::Tombstone),
+        };
+        let mut columns = Vec::new();
+        let mut reasons = Vec::new();
+        let key_columns =
+            self.key_columns(&table, key, &mut columns, caches, &mut reasons).unwrap_or_else(|| Arc::from(Vec::new()));
+        if reasons.is_empty() {
+            let masked = self.mask(&table, &key_columns, &mut columns, &mut reasons);
+            if reasons.is_empty() {
+                return Outcome::Change(Change {
+                    key: key_values(&key_columns, &columns),
+                    table,
+                    op: Op::Delete,
+                    deleted: true,
+                    tombstone: true,
+                    position: Position::none(),
+                    source_ts_ms: None,
+                    kafka: caches.origin(record),
+                    key_columns,
+                    columns,
+                    masked,
+                    row_schema: None,
+                });
+            }
+        }
+        let stage = if reasons.iter().all(|r| r.rule == "missing_key") { Stage::Validate } else { Stage::Decode };
+        reject(stage, Some(&table), Some(Op::Delete), None, reasons)
+    }
+
+    /// Apply the table's masks to `columns` (after validation, before anything is written or
+    /// shown); returns the masked column names. A mask that cannot keep keys distinct on a key
+    /// column, or that cannot apply to a value, adds a reason.
+    fn mask(
+        &self,
+        table: &TableConfig,
+        key_columns: &[Arc<str>],
+        columns: &mut [Column<'_>],
+        reasons: &mut Vec<Reason>,
+    ) -> Vec<Arc<str>> {
         let mut masked = Vec::new();
-        for column in &mut columns {
+        for column in columns.iter_mut() {
             let Some(mask) = table.column(&column.name).and_then(|c| c.mask.as_ref()) else { continue };
             // Config refuses such a mask on a declared `key`; keys taken from the Kafka key are
             // only known here. Masking one would merge distinct keys (or make it NULL).
             if !mask.keeps_keys_distinct() && key_columns.contains(&column.name) {
                 reasons.push(Reason::column(column.name.clone(), "mask_on_key"));
+                continue;
+            }
+            if column.value.is_unavailable() {
                 continue;
             }
             let raw = std::mem::replace(&mut column.value, Value::Null);
@@ -182,25 +256,7 @@ impl Pipeline {
             }
             masked.push(column.name.clone());
         }
-        if !reasons.is_empty() {
-            return reject(Stage::Validate, Some(&table), Some(op), Some(position), reasons);
-        }
-        let key = key_columns
-            .iter()
-            .map(|k| columns.iter().find(|c| &c.name == k).map_or(Value::Null, |c| c.value.clone()))
-            .collect();
-        Outcome::Change(Change {
-            table,
-            op,
-            deleted,
-            position,
-            source_ts_ms: envelope.source.as_ref().and_then(|s| s.ts_ms),
-            key,
-            key_columns,
-            columns,
-            masked,
-            row_schema: envelope.schema.as_ref().and_then(|s| s.row.clone()),
-        })
+        masked
     }
 
     /// Determine the key columns and make sure each has a non-null value in `columns`,
@@ -250,6 +306,8 @@ impl Pipeline {
             if let Some(column) = columns.iter().find(|c| &c.name == name) {
                 if column.value.is_null() {
                     reasons.push(Reason::column(name.clone(), "missing_key"));
+                } else if column.value.is_unavailable() {
+                    reasons.push(Reason::column(name.clone(), "unavailable_value"));
                 }
                 continue;
             }
@@ -270,6 +328,11 @@ impl Pipeline {
     }
 }
 
+/// The values of `key_columns` in key order (a key column is always in `columns` by now).
+fn key_values<'b>(key_columns: &[Arc<str>], columns: &[Column<'b>]) -> Vec<Value<'b>> {
+    key_columns.iter().map(|k| columns.iter().find(|c| &c.name == k).map_or(Value::Null, |c| c.value.clone())).collect()
+}
+
 /// A key column's value from the Kafka key, typed by the key schema or the column hint.
 fn from_kafka_key<'b>(
     column: &str,
@@ -286,11 +349,11 @@ fn from_kafka_key<'b>(
             let (i, (name, raw)) =
                 fields.iter().enumerate().find(|(_, (name, _))| &*names.lowercase(name) == column)?;
             let ty = row.and_then(|r| r.field(name, i)).map_or_else(hint, |f| f.ty.clone());
-            Some(debezium::convert(raw, &ty, nul).map_err(|e| e.rule()))
+            Some(debezium::convert(raw, &ty, nul, None).map_err(|e| e.rule()))
         }
         // A bare key can only stand for a single-column key.
         Key::Primitive(raw) if key_columns.len() == 1 => {
-            Some(debezium::convert(raw, &hint(), nul).map_err(|e| e.rule()))
+            Some(debezium::convert(raw, &hint(), nul, None).map_err(|e| e.rule()))
         }
         Key::Primitive(_) => None,
     }
@@ -300,7 +363,7 @@ fn reject<'b>(
     stage: Stage,
     table: Option<&Arc<TableConfig>>,
     op: Option<Op>,
-    position: Option<String>,
+    position: Option<Position>,
     reasons: Vec<Reason>,
 ) -> Outcome<'b> {
     Outcome::Reject(Reject { stage, table: table.cloned(), op, position, reasons })
@@ -312,4 +375,20 @@ pub struct Caches {
     pub schemas: SchemaCache,
     names: ColumnNames,
     routes: HashMap<String, Option<Arc<TableConfig>>>,
+    topics: HashMap<Box<str>, Arc<str>>,
+}
+
+impl Caches {
+    /// The record's Kafka coordinates, its topic name shared rather than copied per record.
+    fn origin(&mut self, record: &KafkaRecord<'_>) -> KafkaOrigin {
+        let topic = match self.topics.get(record.topic.as_ref()) {
+            Some(topic) => topic.clone(),
+            None => {
+                let topic: Arc<str> = record.topic.as_ref().into();
+                self.topics.insert(record.topic.as_ref().into(), topic.clone());
+                topic
+            }
+        };
+        KafkaOrigin { topic, partition: record.partition, offset: record.offset }
+    }
 }

@@ -26,6 +26,22 @@ impl Decimal {
         Some(Decimal { unscaled: self.unscaled.checked_mul(factor)?, scale })
     }
 
+    /// The same number with trailing fractional zeros dropped (`1.500` → `1.5`, `2.0` → `2`).
+    pub fn normalized(self) -> Decimal {
+        let mut d = self;
+        while d.scale > 0 && d.unscaled % 10 == 0 {
+            d.unscaled /= 10;
+            d.scale -= 1;
+        }
+        d
+    }
+
+    /// Digits before the decimal point (`0` for `0.5`, `3` for `-123.4`).
+    pub fn integer_digits(self) -> u32 {
+        let integer = self.unscaled.unsigned_abs() / 10u128.pow(self.scale.min(38));
+        if integer == 0 { 0 } else { integer.ilog10() + 1 }
+    }
+
     pub fn to_f64(self) -> f64 {
         self.unscaled as f64 / 10f64.powi(self.scale as i32)
     }
@@ -102,6 +118,10 @@ pub enum Value<'a> {
     Time(i64),
     /// Microseconds since 1970-01-01T00:00:00 UTC (no zone is stored).
     Timestamp(i64),
+    /// Debezium's unavailable-value placeholder (`unavailable.value.placeholder`): the source
+    /// did not send this column (an unchanged TOASTed PostgreSQL value, an unchanged SQL Server
+    /// `varchar(max)`). The target keeps the value it holds; the placeholder is never stored.
+    Unavailable,
 }
 
 impl Value<'_> {
@@ -122,6 +142,7 @@ impl Value<'_> {
             Value::Date(_) => "date",
             Value::Time(_) => "time",
             Value::Timestamp(_) => "timestamp",
+            Value::Unavailable => "unavailable",
         }
     }
 
@@ -137,7 +158,12 @@ impl Value<'_> {
             Value::Date(d) => Value::Date(d),
             Value::Time(t) => Value::Time(t),
             Value::Timestamp(t) => Value::Timestamp(t),
+            Value::Unavailable => Value::Unavailable,
         }
+    }
+
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Value::Unavailable)
     }
 
     /// The value's canonical text, as rules such as `pattern` and `max_bytes` see it and as
@@ -153,10 +179,11 @@ impl Value<'_> {
         }
     }
 
-    /// Append the canonical text form (see [`Value::text`]); `Null` appends nothing.
+    /// Append the canonical text form (see [`Value::text`]); `Null` and `Unavailable` append
+    /// nothing.
     pub fn write_text(&self, out: &mut String) {
         match self {
-            Value::Null => {}
+            Value::Null | Value::Unavailable => {}
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             Value::Int(i) => {
                 let _ = write!(out, "{i}");
@@ -230,6 +257,7 @@ impl PartialEq for Value<'_> {
             (Value::Date(a), Value::Date(b)) => a == b,
             (Value::Time(a), Value::Time(b)) => a == b,
             (Value::Timestamp(a), Value::Timestamp(b)) => a == b,
+            (Value::Unavailable, Value::Unavailable) => true,
             _ => false,
         }
     }
@@ -241,7 +269,7 @@ impl Hash for Value<'_> {
     fn hash<H: Hasher>(&self, state: &mut H) {
         std::mem::discriminant(self).hash(state);
         match self {
-            Value::Null => {}
+            Value::Null | Value::Unavailable => {}
             Value::Bool(b) => b.hash(state),
             Value::Int(i) => i.hash(state),
             Value::Float(x) => x.to_bits().hash(state),
@@ -284,6 +312,18 @@ mod tests {
         // Found while fuzzing: the scale must not overflow on extreme exponents.
         assert_eq!(p("1e-2147483648"), None);
         assert_eq!(p("1.5e2147483647"), None);
+    }
+
+    #[test]
+    fn normalized_and_integer_digits() {
+        let d = |unscaled, scale| Decimal { unscaled, scale };
+        assert_eq!(d(1500, 3).normalized(), d(15, 1));
+        assert_eq!(d(20, 1).normalized(), d(2, 0));
+        assert_eq!(d(0, 4).normalized(), d(0, 0));
+        assert_eq!(d(-1234, 1).integer_digits(), 3);
+        assert_eq!(d(5, 1).integer_digits(), 0);
+        assert_eq!(d(33333333333333333333, 20).integer_digits(), 0);
+        assert_eq!(d(123456789012345678905, 1).integer_digits(), 20);
     }
 
     #[test]

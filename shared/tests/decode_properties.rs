@@ -104,7 +104,7 @@ proptest! {
         }
         let json = format!("\"{}\"", BASE64.encode(&bytes[start..]));
         let raw: Box<RawValue> = RawValue::from_string(json).unwrap();
-        let value = convert(&raw, &ColumnType::Decimal { scale, precision: None }, Default::default()).unwrap();
+        let value = convert(&raw, &ColumnType::Decimal { scale, precision: None }, Default::default(), None).unwrap();
         let magnitude = unscaled.unsigned_abs();
         let divisor = 10u128.pow(scale);
         let sign = if unscaled < 0 { "-" } else { "" };

@@ -96,8 +96,8 @@ impl Harness {
         let events: Vec<MskEvent<'_>> = texts.iter().map(|t| MskEvent::parse(t).expect("event")).collect();
         let pipeline = Pipeline::new(Arc::new(config.clone()), Some(b"ddl")).unwrap();
         let sql = self.sql().await;
-        for statement in cdc_pipeline::redshift::ddl::for_events(&pipeline, &events, Dialect::Postgres) {
-            sql.batch_execute(&statement).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+        for ddl in cdc_pipeline::redshift::ddl::for_events(&pipeline, &events, Dialect::Postgres) {
+            sql.batch_execute(&ddl.sql).await.unwrap_or_else(|e| panic!("{}: {e}", ddl.sql));
         }
     }
 

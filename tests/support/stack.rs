@@ -63,7 +63,22 @@ pub fn unique_table(prefix: &str) -> String {
 
 /// The `_cdc_*` metadata columns in PostgreSQL DDL.
 pub const METADATA_DDL: &str = "_cdc_position VARCHAR(64) NOT NULL, _cdc_op CHAR(1) NOT NULL, \
-    _cdc_deleted BOOLEAN NOT NULL, _cdc_source_ts TIMESTAMP, _cdc_loaded_at TIMESTAMP NOT NULL";
+    _cdc_deleted BOOLEAN NOT NULL, _cdc_source_ts TIMESTAMP, _cdc_loaded_at TIMESTAMP NOT NULL, \
+    _cdc_kafka_topic VARCHAR(249), _cdc_kafka_partition INTEGER, _cdc_kafka_offset BIGINT";
+
+/// Create the delete ledger of `schema` (as `cdc ddl` writes it) unless it exists. Tests share
+/// a database, so two may race to create it: the loser's error is expected and ignored.
+pub async fn ensure_delete_ledger(pg: &tokio_postgres::Client, schema: &str) {
+    let ddl =
+        cdc_pipeline::redshift::ddl::create_delete_ledger(schema, cdc_pipeline::redshift::types::Dialect::Postgres);
+    for _ in 0..5 {
+        if pg.batch_execute(&ddl).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    pg.batch_execute(&ddl).await.unwrap_or_else(|e| panic!("{ddl}: {e}"));
+}
 
 /// Create `public.<name>` shaped like the `patientinfo` target, plus `extra` column DDL.
 pub async fn create_patient_table(pg: &tokio_postgres::Client, name: &str, extra: &str) {
@@ -74,4 +89,5 @@ pub async fn create_patient_table(pg: &tokio_postgres::Client, name: &str, extra
     ))
     .await
     .unwrap_or_else(|e| panic!("create table {name}: {e}"));
+    ensure_delete_ledger(pg, "public").await;
 }

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::value::RawValue;
 
 use super::schema::{ColumnType, TimeUnit};
-use crate::config::NulPolicy;
+use crate::config::{NulPolicy, Placeholder};
 use crate::temporal;
 use crate::value::{Decimal, Value};
 
@@ -190,11 +190,30 @@ fn timestamp_text(text: &str) -> Result<Value<'static>> {
     temporal::parse_timestamp(text).map(Value::Timestamp).ok_or(ConvertError::Type)
 }
 
-/// Convert one field.
-pub fn convert<'a>(raw: &'a RawValue, ty: &ColumnType, nul: NulPolicy) -> Result<Value<'a>> {
+/// Is this field Debezium's unavailable-value placeholder, in the form its column type
+/// carries it?
+fn is_placeholder(json: &Json<'_>, ty: &ColumnType, placeholder: &Placeholder) -> bool {
+    match json {
+        Json::String(s) => placeholder.matches_text(s, *ty == ColumnType::Bytes),
+        Json::Composite(c) => placeholder.matches_composite(c),
+        _ => false,
+    }
+}
+
+/// Convert one field. With a `placeholder`, a field holding it becomes [`Value::Unavailable`]
+/// (key fields are converted without one: a key is always sent).
+pub fn convert<'a>(
+    raw: &'a RawValue,
+    ty: &ColumnType,
+    nul: NulPolicy,
+    placeholder: Option<&Placeholder>,
+) -> Result<Value<'a>> {
     let json = lex(raw, nul)?;
     if let Json::Null = json {
         return Ok(Value::Null);
+    }
+    if placeholder.is_some_and(|p| is_placeholder(&json, ty, p)) {
+        return Ok(Value::Unavailable);
     }
     match ty {
         ColumnType::Untyped => Ok(match json {
@@ -330,7 +349,7 @@ mod tests {
 
     fn conv(text: &str, ty: ColumnType) -> Result<String> {
         let raw = raw(text);
-        convert(&raw, &ty, NulPolicy::Reject).map(|v| v.text().into_owned())
+        convert(&raw, &ty, NulPolicy::Reject, None).map(|v| v.text().into_owned())
     }
 
     const DECIMAL_2: ColumnType = ColumnType::Decimal { scale: 2, precision: Some(10) };
@@ -370,7 +389,10 @@ mod tests {
     #[test]
     fn strings_borrow_unless_escaped() {
         let r = raw(r#""plain""#);
-        assert!(matches!(convert(&r, &ColumnType::String, NulPolicy::Reject), Ok(Value::Text(Cow::Borrowed("plain")))));
+        assert!(matches!(
+            convert(&r, &ColumnType::String, NulPolicy::Reject, None),
+            Ok(Value::Text(Cow::Borrowed("plain")))
+        ));
         assert_eq!(conv(r#""O\u0027Brien \\ \"x\"""#, ColumnType::String).unwrap(), r#"O'Brien \ "x""#);
     }
 
@@ -378,7 +400,7 @@ mod tests {
     fn nul_and_lone_surrogates() {
         assert_eq!(conv(r#""a\u0000b""#, ColumnType::String), Err(ConvertError::Nul));
         let r = raw(r#""a\u0000b""#);
-        assert_eq!(convert(&r, &ColumnType::String, NulPolicy::Strip).unwrap().text(), "ab");
+        assert_eq!(convert(&r, &ColumnType::String, NulPolicy::Strip, None).unwrap().text(), "ab");
         assert_eq!(conv(r#""\ud800""#, ColumnType::String), Err(ConvertError::InvalidString));
     }
 
@@ -404,11 +426,54 @@ mod tests {
     }
 
     #[test]
+    fn placeholders_in_every_form_debezium_sends_them() {
+        let p = Placeholder::default();
+        let unavailable = |text: &str, ty: ColumnType| {
+            let raw = raw(text);
+            matches!(convert(&raw, &ty, NulPolicy::Reject, Some(&p)), Ok(Value::Unavailable))
+        };
+        // text, varchar, json/jsonb, uuid, and bytea under binary.handling.mode=hex
+        assert!(unavailable(r#""__debezium_unavailable_value""#, ColumnType::String));
+        assert!(unavailable(r#""__debezium_unavailable_value""#, ColumnType::Json));
+        assert!(unavailable(r#""__debezium_unavailable_value""#, ColumnType::Bytes));
+        // bytea (default binary.handling.mode=bytes): the placeholder's bytes, base64
+        assert!(unavailable(r#""X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ==""#, ColumnType::Bytes));
+        // text[], bytea[], int[] (one element per byte), hstore as a map and as JSON text
+        assert!(unavailable(r#"["__debezium_unavailable_value"]"#, ColumnType::Composite));
+        assert!(unavailable(r#"["X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ=="]"#, ColumnType::Composite));
+        assert!(unavailable(
+            "[95,95,100,101,98,101,122,105,117,109,95,117,110,97,118,97,105,108,97,98,108,101,95,118,97,108,117,101]",
+            ColumnType::Composite
+        ));
+        assert!(unavailable(
+            r#"{"__debezium_unavailable_value":"__debezium_unavailable_value"}"#,
+            ColumnType::Composite
+        ));
+        assert!(unavailable(
+            r#""{\"__debezium_unavailable_value\":\"__debezium_unavailable_value\"}""#,
+            ColumnType::String
+        ));
+        // Real values are not.
+        assert!(!unavailable(r#""__debezium_unavailable""#, ColumnType::String));
+        assert!(!unavailable(r#"["a","b"]"#, ColumnType::Composite));
+        assert!(!unavailable("42", ColumnType::Int(32)));
+        let key = raw(r#""__debezium_unavailable_value""#);
+        assert!(matches!(convert(&key, &ColumnType::String, NulPolicy::Reject, None), Ok(Value::Text(_))), "keys");
+        // A configured placeholder, as Debezium's `hex:` form.
+        let custom = Placeholder::parse("hex:deadbeef").unwrap();
+        let field = raw(r#""3q2+7w==""#);
+        assert!(matches!(
+            convert(&field, &ColumnType::Bytes, NulPolicy::Reject, Some(&custom)),
+            Ok(Value::Unavailable)
+        ));
+    }
+
+    #[test]
     fn untyped_passes_json_types_through() {
         let r = raw("12");
-        assert!(matches!(convert(&r, &ColumnType::Untyped, NulPolicy::Reject), Ok(Value::Int(12))));
+        assert!(matches!(convert(&r, &ColumnType::Untyped, NulPolicy::Reject, None), Ok(Value::Int(12))));
         let r = raw("1.25");
-        assert!(matches!(convert(&r, &ColumnType::Untyped, NulPolicy::Reject), Ok(Value::Float(f)) if f == 1.25));
+        assert!(matches!(convert(&r, &ColumnType::Untyped, NulPolicy::Reject, None), Ok(Value::Float(f)) if f == 1.25));
         assert_eq!(conv(r#"{"a":[1]}"#, ColumnType::Untyped).unwrap(), r#"{"a":[1]}"#);
         assert_eq!(conv("null", ColumnType::Int(32)).unwrap(), "");
     }

@@ -77,7 +77,13 @@ pub struct Source<'a> {
     // PostgreSQL
     #[serde(default, deserialize_with = "lenient_opt_i64")]
     pub lsn: Option<i64>,
+    /// `["<last committed LSN>","<LSN>"]` as JSON text (Debezium writes it as a string; an
+    /// array is taken as its text too).
+    #[serde(default, borrow, deserialize_with = "opt_json_text")]
+    pub sequence: Option<Cow<'a, str>>,
     // MySQL / MariaDB
+    #[serde(default, deserialize_with = "lenient_opt_i64")]
+    pub server_id: Option<i64>,
     #[serde(default, borrow, deserialize_with = "borrowed_opt_str")]
     pub file: Option<Cow<'a, str>>,
     #[serde(default, deserialize_with = "lenient_opt_i64")]
@@ -309,6 +315,18 @@ fn primitive_payload(text: &str) -> Result<Key<'_>, DecodeError> {
         return Err(DecodeError::Json);
     }
     top.get("payload").map(Key::Primitive).ok_or(DecodeError::Json)
+}
+
+/// A string as itself, any other JSON (an array) as its text, `null` as `None`.
+fn opt_json_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    let raw: Option<&'de RawValue> = Option::deserialize(deserializer)?;
+    match raw.map(RawValue::get) {
+        None | Some("null") => Ok(None),
+        Some(text) if text.starts_with('"') => {
+            serde_json::from_str::<CowStr<'de>>(text).map(|CowStr(s)| Some(s)).map_err(de::Error::custom)
+        }
+        Some(text) => Ok(Some(Cow::Borrowed(text))),
+    }
 }
 
 fn lenient_opt_i64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {

@@ -13,7 +13,8 @@ use serde_json::value::RawValue;
 
 pub use convert::{ConvertError, convert, decimal_from_bytes};
 pub use envelope::{DecodeError, Entries, Envelope, Key, Message, Op, Source, decode_key, decode_message};
-pub use position::{PositionError, position};
+pub use position::order::{Evidence, Order, compare};
+pub use position::{LINEAGE_WIDTH, MAX_WIDTH as MAX_POSITION_WIDTH, Position, PositionError, position};
 pub use schema::{ColumnType, FieldSchema, MessageSchema, RowSchema, SchemaCache, TimeUnit, parse_schema};
 
 use crate::config::{NulPolicy, TableConfig};
@@ -89,7 +90,7 @@ pub fn decode_row<'a>(
                 &hint
             }
         };
-        match convert(raw, ty, nul) {
+        match convert(raw, ty, nul, Some(&table.placeholder)) {
             Ok(value) => out.push(Column { name: column, value }),
             Err(e) => reasons.push(Reason::column(column, e.rule())),
         }

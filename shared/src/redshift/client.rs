@@ -16,7 +16,7 @@ use rand::Rng;
 use tokio::time::Instant;
 
 use super::error::{DataApiError, DbErrorClass, is_retriable};
-use super::target::{TargetColumn, TargetTable, is_character_type};
+use super::target::{TargetColumn, TargetTable};
 use crate::config::TableName;
 
 /// How to reach the warehouse.
@@ -323,6 +323,59 @@ impl Session<'_> {
         let _ = tokio::time::timeout(Duration::from_secs(2), request).await;
     }
 
+    /// The rows of sub-statement `sub_statement` (0-based) of a finished batch, as
+    /// `(integer, text)` pairs: the apply SQL's report of rejected rows (`GetStatementResult`,
+    /// every page), with retries. Fields of other shapes are an error.
+    pub async fn report_rows(
+        &self,
+        statement_id: &str,
+        sub_statement: usize,
+        deadline: Instant,
+    ) -> Result<Vec<(i64, String)>, DataApiError> {
+        use aws_sdk_redshiftdata::types::Field;
+        let id = format!("{statement_id}:{}", sub_statement + 1);
+        let mut rows = Vec::new();
+        let mut next_token: Option<String> = None;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.count();
+            let request = self.api.client.get_statement_result().id(&id).set_next_token(next_token.clone()).send();
+            let result = match tokio::time::timeout_at(deadline, request).await {
+                Err(_) => {
+                    return Err(DataApiError::Deadline { during: "reading rejected rows", statement_id: Some(id) });
+                }
+                Ok(result) => result.map_err(|e| api_error("GetStatementResult", e)),
+            };
+            match result {
+                Ok(output) => {
+                    for record in output.records() {
+                        match record.as_slice() {
+                            [Field::LongValue(row), Field::StringValue(rule)] => rows.push((*row, rule.clone())),
+                            _ => {
+                                return Err(DataApiError::Api {
+                                    operation: "GetStatementResult",
+                                    code: "UnexpectedReportShape".into(),
+                                    status: None,
+                                });
+                            }
+                        }
+                    }
+                    match output.next_token() {
+                        Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
+                        _ => return Ok(rows),
+                    }
+                    attempt = 0;
+                }
+                Err(e) if is_retriable(&e) && attempt < MAX_ATTEMPTS => {
+                    self.count_retry();
+                    self.pause(self.api.retry.jittered(attempt - 1), deadline, "reading rejected rows", None).await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// The target's columns (`DescribeTable`), with retries. A table that does not exist
     /// comes back with no columns.
     pub async fn describe_table(&self, table: &TableName, deadline: Instant) -> Result<TargetTable, DataApiError> {
@@ -344,10 +397,13 @@ impl Session<'_> {
                 Ok(output) => {
                     for column in output.column_list() {
                         let Some(name) = column.name() else { continue };
-                        let type_name = column.type_name().unwrap_or_default().to_string();
-                        let max_bytes =
-                            (is_character_type(&type_name) && column.length() > 0).then(|| column.length() as usize);
-                        columns.push(TargetColumn { name: name.to_lowercase(), type_name, max_bytes });
+                        columns.push(TargetColumn::described(
+                            name,
+                            column.type_name().unwrap_or_default(),
+                            column.length(),
+                            column.precision(),
+                            column.scale(),
+                        ));
                     }
                     match output.next_token() {
                         Some(token) if !token.is_empty() => next_token = Some(token.to_string()),

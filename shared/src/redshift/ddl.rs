@@ -9,50 +9,144 @@ use super::sql::{push_ident, qualified};
 use super::types::{Dialect, column_type};
 use crate::batch::DecodedBatch;
 use crate::config::{TableConfig, TableName};
-use crate::debezium::FieldSchema;
+use crate::debezium::{ColumnType, FieldSchema};
 use crate::event::MskEvent;
 use crate::outcome::{Change, Outcome};
 use crate::transform::{Caches, Pipeline};
 use crate::value::Value;
 
-/// The metadata columns' DDL.
-pub const METADATA_COLUMNS_DDL: [(&str, &str); 5] = [
+/// The metadata columns' DDL (see [`super::sql::METADATA_COLUMNS`]).
+pub const METADATA_COLUMNS_DDL: [(&str, &str); 8] = [
     ("_cdc_position", "VARCHAR(64) NOT NULL"),
     ("_cdc_op", "CHAR(1) NOT NULL"),
     ("_cdc_deleted", "BOOLEAN NOT NULL"),
     ("_cdc_source_ts", "TIMESTAMP"),
     ("_cdc_loaded_at", "TIMESTAMP NOT NULL"),
+    ("_cdc_kafka_topic", "VARCHAR(249)"),
+    ("_cdc_kafka_partition", "INTEGER"),
+    ("_cdc_kafka_offset", "BIGINT"),
 ];
+
+/// `CREATE TABLE IF NOT EXISTS` for the delete ledger of `schema` (see
+/// [`super::sql::DELETE_LEDGER_COLUMNS`]): one per schema, shared by its targets.
+pub fn create_delete_ledger(schema: &str, dialect: Dialect) -> String {
+    let ledger = super::sql::delete_ledger(&TableName { schema: schema.into(), table: String::new() });
+    let mut sql = format!(
+        "CREATE TABLE IF NOT EXISTS {} (\n  \"_cdc_table\" VARCHAR(255) NOT NULL,\n  \"_cdc_key\" VARCHAR(65535) NOT NULL,\n  \
+         \"_cdc_position\" VARCHAR(64) NOT NULL,\n  \"_cdc_source_ts\" TIMESTAMP,\n  \"_cdc_kafka_topic\" VARCHAR(249),\n  \
+         \"_cdc_kafka_partition\" INTEGER,\n  \"_cdc_kafka_offset\" BIGINT,\n  \"_cdc_deleted_at\" TIMESTAMP NOT NULL\n)",
+        qualified(&ledger)
+    );
+    if dialect == Dialect::Redshift {
+        sql.push_str(" DISTSTYLE AUTO SORTKEY AUTO");
+    }
+    sql.push(';');
+    sql
+}
 
 struct Column<'a> {
     name: Arc<str>,
     field: Option<FieldSchema>,
     sample: Option<&'a Value<'a>>,
+    /// Over every decimal sample: the most integer digits and the most fractional digits.
+    decimals: Option<(u32, u32)>,
+}
+
+impl Column<'_> {
+    fn new(name: Arc<str>, field: Option<FieldSchema>) -> Self {
+        Column { name, field, sample: None, decimals: None }
+    }
+}
+
+/// DDL for one table, and what it could not get right.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableDdl {
+    pub sql: String,
+    /// Columns no type holds every sample value of, and why (printed by `cdc ddl`).
+    pub warnings: Vec<String>,
+}
+
+/// Redshift's widest DECIMAL.
+const MAX_PRECISION: u32 = 38;
+
+/// A decimal column's type: the declared precision and scale when the source has them (a
+/// precision beyond 38 cannot be declared), else the scale the sample needs with the rest of
+/// the 38 digits for the integer part. Never a scale below what the sample holds: the loader
+/// rejects a value that does not fit (`decimal_scale`, `decimal_precision`) rather than round
+/// it, so a type too narrow for the sample is reported here.
+fn decimal_type(column: &Column<'_>, ty: Option<&ColumnType>, warnings: &mut Vec<String>) -> Option<String> {
+    let declared = match ty {
+        Some(ColumnType::Decimal { scale, precision }) => Some((precision.unwrap_or(MAX_PRECISION), *scale)),
+        Some(ColumnType::DecimalText { scale: Some(scale) }) if column.decimals.is_none() => {
+            Some((MAX_PRECISION, *scale))
+        }
+        Some(ColumnType::DecimalText { .. } | ColumnType::VariableScaleDecimal) => None,
+        Some(_) => return None,
+        None if column.decimals.is_some() => None,
+        None => return None,
+    };
+    let name = &column.name;
+    let (precision, scale) = match (declared, column.decimals) {
+        (Some((p, s)), _) if p > MAX_PRECISION => {
+            warnings.push(format!(
+                "column `{name}`: the source declares DECIMAL({p}, {s}); Redshift's DECIMAL holds at most 38 digits, so \
+                 DECIMAL(38, {}) is used and values with more than {} integer digits will be rejected (decimal_precision)",
+                s.min(37),
+                MAX_PRECISION - s.min(37)
+            ));
+            (MAX_PRECISION, s.min(37))
+        }
+        (Some(declared), _) => declared,
+        (None, Some((integer, scale))) => {
+            if integer + scale > MAX_PRECISION {
+                warnings.push(format!(
+                    "column `{name}`: no DECIMAL holds every sample value: they need {integer} integer and {scale} \
+                     fractional digits, more than Redshift's 38; DECIMAL(38, {scale}) keeps every fractional digit, and \
+                     values with more than {} integer digits will be rejected (decimal_precision)",
+                    MAX_PRECISION - scale
+                ));
+            }
+            (MAX_PRECISION, scale)
+        }
+        (None, None) => {
+            warnings.push(format!(
+                "column `{name}`: a decimal without a declared scale and no sample value; DECIMAL(38, 10) is used and \
+                 values with more than 10 fractional digits will be rejected (decimal_scale)"
+            ));
+            (MAX_PRECISION, 10)
+        }
+    };
+    Some(format!("DECIMAL({precision}, {scale})"))
 }
 
 /// `CREATE TABLE` for `target`, from its table config and the changes routed to it.
-pub fn create_table(table: &TableConfig, target: &TableName, changes: &[&Change<'_>], dialect: Dialect) -> String {
+pub fn create_table(table: &TableConfig, target: &TableName, changes: &[&Change<'_>], dialect: Dialect) -> TableDdl {
+    let mut warnings = Vec::new();
     let mut columns: Vec<Column<'_>> = Vec::new();
     let find = |columns: &[Column<'_>], name: &str| columns.iter().position(|c| &*c.name == name);
     for change in changes {
         if let Some(schema) = &change.row_schema {
             for field in &schema.fields {
                 if find(&columns, &field.column).is_none() {
-                    columns.push(Column { name: field.column.clone(), field: Some(field.clone()), sample: None });
+                    columns.push(Column::new(field.column.clone(), Some(field.clone())));
                 }
             }
         }
         for column in &change.columns {
-            match find(&columns, &column.name) {
-                Some(i) if columns[i].sample.is_none() && !column.value.is_null() => {
-                    columns[i].sample = Some(&column.value)
+            let i = match find(&columns, &column.name) {
+                Some(i) => i,
+                None => {
+                    columns.push(Column::new(column.name.clone(), None));
+                    columns.len() - 1
                 }
-                Some(_) => {}
-                None => columns.push(Column {
-                    name: column.name.clone(),
-                    field: None,
-                    sample: (!column.value.is_null()).then_some(&column.value),
-                }),
+            };
+            if columns[i].sample.is_none() && !column.value.is_null() && !column.value.is_unavailable() {
+                columns[i].sample = Some(&column.value);
+            }
+            if let Value::Decimal(d) = column.value {
+                let d = d.normalized();
+                let (integer, scale) = columns[i].decimals.unwrap_or((0, 0));
+                columns[i].decimals = Some((integer.max(d.integer_digits()), scale.max(d.scale)));
             }
         }
     }
@@ -61,14 +155,25 @@ pub fn create_table(table: &TableConfig, target: &TableName, changes: &[&Change<
     configured.sort();
     for name in configured {
         if find(&columns, name).is_none() {
-            columns.push(Column { name: name.clone(), field: None, sample: None });
+            columns.push(Column::new(name.clone(), None));
         }
     }
-    let key: Vec<Arc<str>> = match (&table.key, changes.first()) {
+    let mut key: Vec<Arc<str>> = match (&table.key, changes.first()) {
         (Some(key), _) => key.to_vec(),
         (None, Some(change)) => change.key_columns.to_vec(),
         (None, None) => Vec::new(),
     };
+    // A key column neither a sample nor a `type` hint describes has no type to write.
+    key.retain(|k| {
+        let known = find(&columns, k).is_some();
+        if !known {
+            warnings.push(format!(
+                "key column `{k}` of {target} has no type: give a sample event that routes here, or a `type` hint \
+                 under [tables.columns.{k}]; it is left out of this DDL"
+            ));
+        }
+        known
+    });
     let mut sql = format!("CREATE TABLE {} (\n", qualified(target));
     for column in &columns {
         let config = table.column(&column.name);
@@ -83,7 +188,10 @@ pub fn create_table(table: &TableConfig, target: &TableName, changes: &[&Change<
             }),
             (field, _) => field.clone(),
         };
-        let mut ty = column_type(hinted.as_ref(), column.sample, config.and_then(|c| c.mask.as_ref()), dialect);
+        let mask = config.and_then(|c| c.mask.as_ref());
+        let decimal =
+            if mask.is_none() { decimal_type(column, hinted.as_ref().map(|f| &f.ty), &mut warnings) } else { None };
+        let mut ty = decimal.unwrap_or_else(|| column_type(hinted.as_ref(), column.sample, mask, dialect));
         // An unmasked text column's rules can bound it tighter than the type could.
         if let Some(config) = config.filter(|c| c.mask.is_none() && ty.starts_with("VARCHAR(")) {
             let widest_choice = config.rules.one_of.as_ref().and_then(|set| set.iter().map(String::len).max());
@@ -123,15 +231,17 @@ pub fn create_table(table: &TableConfig, target: &TableName, changes: &[&Change<
         sql.push_str(" DISTSTYLE AUTO SORTKEY AUTO");
     }
     sql.push(';');
-    sql
+    TableDdl { sql, warnings }
 }
 
 /// `CREATE TABLE` for every configured target and every target the events' records route
-/// to, typed from those records.
-pub fn for_events(pipeline: &Pipeline, events: &[MskEvent<'_>], dialect: Dialect) -> Vec<String> {
+/// to, typed from those records, then the delete ledger of each schema they are in.
+pub fn for_events(pipeline: &Pipeline, events: &[MskEvent<'_>], dialect: Dialect) -> Vec<TableDdl> {
     let batches: Vec<DecodedBatch<'_>> = events.iter().map(DecodedBatch::from_event).collect();
+    // Rules such as `not_future` are judged now, as the pipeline would judge these records.
+    let now = crate::ingest::now_micros();
     let outcomes: Vec<Vec<Outcome<'_>>> =
-        batches.iter().map(|b| pipeline.transform(b, &mut Caches::default(), 0)).collect();
+        batches.iter().map(|b| pipeline.transform(b, &mut Caches::default(), now)).collect();
     let mut by_table: BTreeMap<String, (Arc<TableConfig>, Vec<&Change<'_>>)> = BTreeMap::new();
     for table in &pipeline.config.tables {
         by_table.entry(table.target.to_string()).or_insert_with(|| (table.clone(), Vec::new()));
@@ -145,7 +255,13 @@ pub fn for_events(pipeline: &Pipeline, events: &[MskEvent<'_>], dialect: Dialect
                 .push(change);
         }
     }
-    by_table.values().map(|(table, changes)| create_table(table, &table.target, changes, dialect)).collect()
+    let mut out: Vec<TableDdl> =
+        by_table.values().map(|(table, changes)| create_table(table, &table.target, changes, dialect)).collect();
+    let schemas: std::collections::BTreeSet<&str> = by_table.values().map(|(t, _)| t.target.schema.as_str()).collect();
+    out.extend(
+        schemas.into_iter().map(|schema| TableDdl { sql: create_delete_ledger(schema, dialect), warnings: Vec::new() }),
+    );
+    out
 }
 
 #[cfg(test)]
@@ -162,13 +278,14 @@ mod tests {
         )
         .unwrap();
         let table = &config.tables[0];
-        let sql = create_table(table, &table.target, &[], Dialect::Redshift);
+        let sql = create_table(table, &table.target, &[], Dialect::Redshift).sql;
         assert_eq!(
             sql,
             "CREATE TABLE \"public\".\"p\" (\n  \"dob\" TIMESTAMP,\n  \"id\" INTEGER NOT NULL,\n  \"ssn\" VARCHAR(64),\n  \
              \"_cdc_position\" VARCHAR(64) NOT NULL,\n  \"_cdc_op\" CHAR(1) NOT NULL,\n  \"_cdc_deleted\" BOOLEAN NOT NULL,\n  \
-             \"_cdc_source_ts\" TIMESTAMP,\n  \"_cdc_loaded_at\" TIMESTAMP NOT NULL,\n  PRIMARY KEY (\"id\")\n) DISTSTYLE AUTO SORTKEY AUTO;"
+             \"_cdc_source_ts\" TIMESTAMP,\n  \"_cdc_loaded_at\" TIMESTAMP NOT NULL,\n  \"_cdc_kafka_topic\" VARCHAR(249),\n  \
+             \"_cdc_kafka_partition\" INTEGER,\n  \"_cdc_kafka_offset\" BIGINT,\n  PRIMARY KEY (\"id\")\n) DISTSTYLE AUTO SORTKEY AUTO;"
         );
-        assert!(create_table(table, &table.target, &[], Dialect::Postgres).ends_with("PRIMARY KEY (\"id\")\n);"));
+        assert!(create_table(table, &table.target, &[], Dialect::Postgres).sql.ends_with("PRIMARY KEY (\"id\")\n);"));
     }
 }

@@ -21,7 +21,7 @@ use super::target::TargetTable;
 use super::types::{Dialect, column_type};
 use crate::config::{DriftPolicy, TableName};
 use crate::event::KafkaRecord;
-use crate::outcome::{Reason, Stage};
+use crate::outcome::{Change, Reason, Stage};
 use crate::plan::{PlannedRow, TablePlan};
 
 /// A row the loader could not write.
@@ -73,7 +73,7 @@ fn check_row(
     target: &TargetTable,
     unknown: &HashSet<Arc<str>>,
     drift: DriftPolicy,
-    row: &PlannedRow<'_, '_>,
+    change: &Change<'_>,
 ) -> Result<(), (Stage, Vec<Reason>)> {
     if !target.exists() {
         return Err((Stage::Drift, vec![Reason::record("target_table_missing")]));
@@ -85,23 +85,21 @@ fn check_row(
             missing.iter().map(|c| Reason::column(Arc::from(*c), "missing_metadata_column")).collect(),
         ));
     }
-    let drifted: Vec<Reason> = row
-        .change
+    let drifted: Vec<Reason> = change
         .columns
         .iter()
         .filter(|c| unknown.contains(&c.name))
         .map(|c| Reason::column(c.name.clone(), "drift"))
         .collect();
-    let key_drifted = row.change.key_columns.iter().any(|k| unknown.contains(k));
+    let key_drifted = change.key_columns.iter().any(|k| unknown.contains(k));
     if !drifted.is_empty() && (drift != DriftPolicy::Ignore || key_drifted) {
         return Err((Stage::Drift, drifted));
     }
-    let too_long = target.too_long(row.change);
-    if !too_long.is_empty() {
-        return Err((
-            Stage::Load,
-            too_long.into_iter().map(|c| Reason::column(Arc::from(c), "varchar_length")).collect(),
-        ));
+    let mut reasons: Vec<Reason> =
+        target.too_long(change).into_iter().map(|c| Reason::column(Arc::from(c), "varchar_length")).collect();
+    reasons.extend(target.decimal_misfits(change).into_iter().map(|(c, rule)| Reason::column(Arc::from(c), rule)));
+    if !reasons.is_empty() {
+        return Err((Stage::Load, reasons));
     }
     Ok(())
 }
@@ -120,6 +118,26 @@ impl Loader {
 
     pub fn api(&self) -> &DataApi {
         &self.api
+    }
+
+    /// Does the delete ledger of `target`'s schema exist? A missing ledger is looked up again
+    /// on every call (it may be created at any time); a present one is cached.
+    async fn ledger_exists(
+        &self,
+        session: &Session<'_>,
+        target: &TableName,
+        deadline: Instant,
+    ) -> Result<bool, LoadError> {
+        let ledger = sql::delete_ledger(target);
+        let exists = self.target(session, &ledger, deadline, false).await?.exists();
+        if !exists {
+            tracing::warn!(
+                table = %target,
+                ledger = %ledger,
+                "the delete ledger is missing: deletes it would record are dead-lettered (delete_ledger_missing); create it with `cdc ddl`"
+            );
+        }
+        Ok(exists)
     }
 
     /// Forget cached target schemas (after DDL made outside the pipeline).
@@ -182,9 +200,17 @@ impl Loader {
             target = self.target(session, name, deadline, true).await?;
         }
         let unknown: HashSet<Arc<str>> = plan.columns.iter().filter(|c| target.column(c).is_none()).cloned().collect();
-        let columns: Vec<Arc<str>> = plan.columns.iter().filter(|c| !unknown.contains(*c)).cloned().collect();
+        // Every data column of the target: a column a change does not carry keeps its stored
+        // value (a delete keeps them all), which the apply SQL can only do for columns it writes.
+        let columns: Vec<Arc<str>> = target
+            .columns
+            .iter()
+            .filter(|c| !sql::METADATA_COLUMNS.contains(&c.name.as_str()))
+            .map(|c| Arc::from(c.name.as_str()))
+            .collect();
         let Some(first) = plan.rows.first() else { return Ok(()) };
         let key = first.change.key_columns.clone();
+        let ledger = target.exists() && self.ledger_exists(session, name, deadline).await?;
         let spec = ApplySpec {
             target: name,
             columns: &columns,
@@ -192,6 +218,7 @@ impl Loader {
             delete_mode: plan.table.delete_mode,
             lock: plan.table.lock,
             loaded_at_micros: now_micros,
+            ledger,
         };
         // Rejected rows fall back to the earlier change of their key, which is checked and
         // loaded in turn: the warehouse gets the latest change that can be stored.
@@ -199,8 +226,14 @@ impl Loader {
         while !pending.is_empty() {
             let mut loadable = Vec::with_capacity(pending.len());
             let mut rejected = Vec::new();
+            let storable = |c: &Change<'_>| check_row(&target, &unknown, plan.table.drift, c).is_ok();
             for row in pending.drain(..) {
-                match check_row(&target, &unknown, plan.table.drift, &row) {
+                let row = row.prepared(&storable);
+                if row.unknown {
+                    rejected.push((row, Stage::Load, vec![Reason::record(sql::UNAVAILABLE_VALUE)], None));
+                    continue;
+                }
+                match check_row(&target, &unknown, plan.table.drift, &row.change) {
                     Ok(()) => loadable.push(row),
                     Err((stage, reasons)) => rejected.push((row, stage, reasons, None)),
                 }
@@ -240,7 +273,7 @@ impl Loader {
             if subset.is_empty() {
                 continue;
             }
-            let changes: Vec<_> = subset.iter().map(|&i| rows[i].change).collect();
+            let changes: Vec<&Change<'_>> = subset.iter().map(|&i| rows[i].change.as_ref()).collect();
             let rendered = sql::build_transactions(spec, &changes);
             for &j in &rendered.oversized {
                 rejected.push((rows[subset[j]].clone(), Stage::Load, vec![Reason::record("row_too_large")], None));
@@ -249,9 +282,30 @@ impl Loader {
                 let tx_rows: Vec<usize> = tx.rows.iter().map(|&j| subset[j]).collect();
                 match session.run_transaction(&tx.statements, deadline).await {
                     Ok(committed) => {
-                        let stale = committed.rows.get(tx.guard_statement()).copied().unwrap_or(0).max(0) as usize;
-                        report.rows_stale += stale.min(tx_rows.len());
-                        report.rows_loaded += tx_rows.len().saturating_sub(stale);
+                        let stale = tx.stale_rows(&committed.rows).min(tx_rows.len());
+                        let mut refused = 0;
+                        if tx.rejected_rows(&committed.rows) > 0 {
+                            // Committed without these rows; which ones is in the report. If it
+                            // cannot be read the batch fails: its retry finds the committed
+                            // rows stale and rejects these again.
+                            let report = session
+                                .report_rows(&committed.statement_id, tx.report_statement, deadline)
+                                .await
+                                .map_err(|source| LoadError { table: spec.target.clone(), source })?;
+                            for (row, rule) in report {
+                                let Some(&i) = usize::try_from(row).ok().and_then(|r| subset.get(r)) else { continue };
+                                let rule = match rule.as_str() {
+                                    sql::POSITION_REGRESSED => sql::POSITION_REGRESSED,
+                                    sql::UNAVAILABLE_VALUE => sql::UNAVAILABLE_VALUE,
+                                    _ => sql::DELETE_LEDGER_MISSING,
+                                };
+                                let stage = if rule == sql::DELETE_LEDGER_MISSING { Stage::Drift } else { Stage::Load };
+                                rejected.push((rows[i].clone(), stage, vec![Reason::record(rule)], None));
+                                refused += 1;
+                            }
+                        }
+                        report.rows_stale += stale;
+                        report.rows_loaded += tx_rows.len().saturating_sub(stale + refused);
                         report.transactions += 1;
                     }
                     Err(DataApiError::Statement { class, sub_statement, .. }) if class.blames_rows() => {

@@ -1,13 +1,32 @@
-//! Pure SQL builders: data in, strings out. The apply SQL is the portable subset of
-//! Redshift and PostgreSQL 15 (DESIGN.md "Apply SQL"), one transaction per
-//! `BatchExecuteStatement`:
+//! Pure SQL builders: data in, strings out. The apply SQL is the portable subset of Redshift
+//! and PostgreSQL 15; one `BatchExecuteStatement` is one transaction (statements in brackets
+//! only when the rows need them):
 //!
-//! 1. `CREATE TEMP TABLE "_cdc_stage" (LIKE "schema"."table")`
-//! 2. `INSERT INTO "_cdc_stage" (…) VALUES (…), (…)` — as many as needed, each ≤ 90 KB
-//! 3. `DELETE FROM "_cdc_stage" USING target WHERE keys match AND target position >= stage position`
-//!    (stale changes: their count is the statement's ResultRows)
-//! 4. `DELETE FROM target USING "_cdc_stage" WHERE keys match`
-//! 5. `INSERT INTO target (…) SELECT … FROM "_cdc_stage"` (hard deletes: only rows not deleted)
+//! 1. `[LOCK target]`, `CREATE TEMP TABLE "_cdc_stage" AS SELECT <columns>, <stage columns>
+//!    FROM target WHERE 1 = 0` — the target's types without its NOT NULL constraints (a delete
+//!    stages only its key), plus the stage's own columns: the row's index in the plan
+//!    (`_cdc_row`), which columns keep the stored value (`_cdc_keep`, one `0`/`1` per column),
+//!    the key as text (`_cdc_key`, for the delete ledger), whether the target holds the key
+//!    (`_cdc_found`: `L` live, `D` soft-deleted; `B` staged for a delete that carries values of
+//!    its batch) and why the row is rejected (`_cdc_reject`).
+//! 2. `INSERT INTO "_cdc_stage" … VALUES (…), (…)` — as many as needed, each ≤ 90 KB.
+//! 3. Mark `_cdc_found` from the target.
+//! 4. Drop the rows the target (or, for keys it lacks, the delete ledger) holds a provably
+//!    newer-or-equal change of: stale. Their count is the statements' ResultRows.
+//! 5. Reject (`position_regressed`) the rows whose order against the stored one cannot be known.
+//!    The order is [`crate::debezium::compare`], rendered by [`OrderSql`].
+//! 6. `[reject unavailable_value]` an upsert that keeps a column of a row the target lacks;
+//!    `[reject delete_ledger_missing]` a delete that needs the ledger when there is none.
+//! 7. `[UPDATE "_cdc_stage" … FROM target]`: carry the stored values into the kept columns
+//!    (Debezium's unavailable-value placeholder; every non-key column of a delete).
+//! 8. `DELETE FROM target USING "_cdc_stage"` and `INSERT INTO target … SELECT … FROM
+//!    "_cdc_stage"`: upserts, soft deletes of stored rows (marked `_cdc_deleted` with their
+//!    stored values); hard deletes insert nothing.
+//! 9. `[DELETE FROM / INSERT INTO "<schema>"."_cdc_deletes"]`: a delete the target keeps no row
+//!    for (hard deletes; soft deletes of keys it never held) is recorded in the schema's delete
+//!    ledger, so an older change of the key that arrives later is found stale.
+//! 10. `SELECT "_cdc_row", "_cdc_reject" FROM "_cdc_stage" WHERE "_cdc_reject" IS NOT NULL`:
+//!     read (one more Data API call) only when its ResultRows is not 0.
 //!
 //! Literals follow Redshift's rules: backslash is an escape inside `'…'`, so `\` becomes `\\`
 //! and `'` becomes `''`; `E'…'` does not exist. NUL never reaches here (decode rejects or
@@ -27,13 +46,49 @@ use crate::value::{Value, write_float};
 pub const MAX_STATEMENT_BYTES: usize = 90 * 1024;
 /// Statements per `BatchExecuteStatement`.
 pub const MAX_STATEMENTS: usize = 40;
-/// Statements after the stage inserts: guard, delete, insert.
-const TAIL_STATEMENTS: usize = 3;
+/// The most statements after the stage inserts (steps 3 to 10, all of them).
+const MAX_TAIL_STATEMENTS: usize = 13;
 
 pub const STAGE_TABLE: &str = "_cdc_stage";
 /// Metadata columns every target table carries, in the order they are written.
-pub const METADATA_COLUMNS: [&str; 5] =
-    ["_cdc_position", "_cdc_op", "_cdc_deleted", "_cdc_source_ts", "_cdc_loaded_at"];
+pub const METADATA_COLUMNS: [&str; 8] = [
+    "_cdc_position",
+    "_cdc_op",
+    "_cdc_deleted",
+    "_cdc_source_ts",
+    "_cdc_loaded_at",
+    "_cdc_kafka_topic",
+    "_cdc_kafka_partition",
+    "_cdc_kafka_offset",
+];
+/// The delete ledger's table name, in each target schema.
+pub const DELETE_LEDGER: &str = "_cdc_deletes";
+/// The ledger's columns, in the order they are written.
+pub const DELETE_LEDGER_COLUMNS: [&str; 8] = [
+    "_cdc_table",
+    "_cdc_key",
+    "_cdc_position",
+    "_cdc_source_ts",
+    "_cdc_kafka_topic",
+    "_cdc_kafka_partition",
+    "_cdc_kafka_offset",
+    "_cdc_deleted_at",
+];
+/// The stage's own columns after the target's, with their types. The stage inserts write the
+/// first [`STAGED_BY_INSERTS`]; the apply statements set the others.
+const STAGE_COLUMNS: [(&str, &str); 5] = [
+    ("_cdc_row", "INTEGER"),
+    ("_cdc_keep", "VARCHAR(1600)"),
+    ("_cdc_key", "VARCHAR(65535)"),
+    ("_cdc_found", "CHAR(1)"),
+    ("_cdc_reject", "VARCHAR(32)"),
+];
+const STAGED_BY_INSERTS: usize = 4;
+
+/// Rule names of the rejects the apply SQL makes.
+pub const POSITION_REGRESSED: &str = "position_regressed";
+pub const UNAVAILABLE_VALUE: &str = "unavailable_value";
+pub const DELETE_LEDGER_MISSING: &str = "delete_ledger_missing";
 
 /// Append `name` as a lowercase double-quoted identifier.
 pub fn push_ident(out: &mut String, name: &str) {
@@ -56,6 +111,11 @@ pub fn qualified(table: &TableName) -> String {
     out
 }
 
+/// The delete ledger of `target`'s schema.
+pub fn delete_ledger(target: &TableName) -> TableName {
+    TableName { schema: target.schema.clone(), table: DELETE_LEDGER.into() }
+}
+
 /// Append a string literal with Redshift escaping.
 pub fn push_text_literal(out: &mut String, text: &str) {
     out.reserve(text.len() + 2);
@@ -74,10 +134,10 @@ pub fn push_text_literal(out: &mut String, text: &str) {
     out.push('\'');
 }
 
-/// Append a value as a SQL literal.
+/// Append a value as a SQL literal (`NULL` for an unavailable value: the stored one is kept).
 pub fn push_literal(out: &mut String, value: &Value<'_>) {
     match value {
-        Value::Null => out.push_str("NULL"),
+        Value::Null | Value::Unavailable => out.push_str("NULL"),
         Value::Bool(b) => out.push_str(if *b { "TRUE" } else { "FALSE" }),
         Value::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
         Value::Float(x) if x.is_finite() => write_float(out, *x),
@@ -108,6 +168,24 @@ pub fn push_literal(out: &mut String, value: &Value<'_>) {
     }
 }
 
+/// The key of a change as one text, for the delete ledger: each key value's canonical text,
+/// `|`-separated, with `\\` and `|` escaped by a backslash.
+pub fn key_text(change: &Change<'_>) -> String {
+    let mut out = String::new();
+    for (i, value) in change.key.iter().enumerate() {
+        if i > 0 {
+            out.push('|');
+        }
+        for c in value.text().chars() {
+            if matches!(c, '\\' | '|') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// What the apply SQL writes to: the target, its data columns, its key.
 #[derive(Debug, Clone)]
 pub struct ApplySpec<'a> {
@@ -122,25 +200,88 @@ pub struct ApplySpec<'a> {
     pub lock: bool,
     /// `_cdc_loaded_at` for every row of this load.
     pub loaded_at_micros: i64,
+    /// The target's schema has the delete ledger ([`DELETE_LEDGER`]).
+    pub ledger: bool,
+}
+
+/// What a stage row does with the stored value of a column (one character of `_cdc_keep`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// Write the staged value.
+    Write = b'0' as isize,
+    /// Keep the stored value; a new row gets NULL. A column the change does not carry: every
+    /// value a delete has no in-batch value for, a target column the source does not send.
+    Stored = b'1' as isize,
+    /// Keep the stored value, which must exist: the source could not send it (Debezium's
+    /// unavailable-value placeholder). Without a stored row the change is rejected
+    /// (`unavailable_value`): the value is unknown.
+    Required = b'U' as isize,
+    /// Write the staged value only over a live stored row, else keep the stored value. A delete
+    /// carries the values of an earlier change of its batch that sent placeholders: that change
+    /// lands only over a live row, so its values stand only there.
+    Live = b'L' as isize,
+}
+
+fn keep(change: &Change<'_>, value: Option<&Value<'_>>) -> Keep {
+    match value {
+        None | Some(Value::Unavailable) if change.deleted => Keep::Stored,
+        None => Keep::Stored,
+        Some(Value::Unavailable) => Keep::Required,
+        Some(_) if change.deleted && change.columns.iter().any(|c| c.value.is_unavailable()) => Keep::Live,
+        Some(_) => Keep::Write,
+    }
+}
+
+/// The value of `spec.columns[i]` in `change`.
+fn value_at<'c>(spec: &ApplySpec<'_>, change: &'c Change<'_>, i: usize) -> Option<&'c Value<'c>> {
+    let name = &spec.columns[i];
+    // Rows usually list their columns in the plan's order: try that position first.
+    match change.columns.get(i) {
+        Some(c) if &c.name == name => Some(&c.value),
+        _ => change.columns.iter().find(|c| &c.name == name).map(|c| &c.value),
+    }
+}
+
+/// A delete that carries every value of an earlier change of its batch (a create and a delete
+/// in one batch): soft mode stores it as a deleted row even when the target never held the key.
+fn delete_with_values(change: &Change<'_>) -> bool {
+    change.deleted
+        && change.columns.len() > change.key_columns.len()
+        && !change.columns.iter().any(|c| c.value.is_unavailable())
 }
 
 /// Append one row as a `VALUES` tuple: the data columns in `spec.columns` order (NULL where
-/// the row lacks a column), then the metadata columns.
-pub fn push_row(out: &mut String, spec: &ApplySpec<'_>, change: &Change<'_>) {
+/// the row keeps the stored value), the metadata columns, then the stage's own columns that
+/// inserts write. `row` is the row's index in the plan.
+pub fn push_row(out: &mut String, spec: &ApplySpec<'_>, change: &Change<'_>, row: usize) {
     out.push('(');
-    for (i, name) in spec.columns.iter().enumerate() {
+    let mut flags = String::new();
+    for i in 0..spec.columns.len() {
         if i > 0 {
             out.push(',');
         }
-        // Rows usually list their columns in the plan's order: try that position first.
-        let value = match change.columns.get(i) {
-            Some(c) if &c.name == name => Some(&c.value),
-            _ => change.columns.iter().find(|c| &c.name == name).map(|c| &c.value),
-        };
-        push_literal(out, value.unwrap_or(&Value::Null));
+        let value = value_at(spec, change, i);
+        match keep(change, value) {
+            Keep::Write => push_literal(out, value.unwrap_or(&Value::Null)),
+            kept => {
+                if flags.is_empty() {
+                    flags.extend(std::iter::repeat_n('0', spec.columns.len()));
+                }
+                let flag = match kept {
+                    Keep::Required => "U",
+                    Keep::Live => "L",
+                    _ => "1",
+                };
+                flags.replace_range(i..=i, flag);
+                match kept {
+                    Keep::Live => push_literal(out, value.unwrap_or(&Value::Null)),
+                    _ => out.push_str("NULL"),
+                }
+            }
+        }
     }
     out.push(',');
-    push_text_literal(out, &change.position);
+    push_text_literal(out, change.position.as_str());
     out.push_str(",'");
     out.push_str(change.op.code());
     out.push_str(if change.deleted { "',TRUE," } else { "',FALSE," });
@@ -150,12 +291,30 @@ pub fn push_row(out: &mut String, spec: &ApplySpec<'_>, change: &Change<'_>) {
     }
     out.push(',');
     push_literal(out, &Value::Timestamp(spec.loaded_at_micros));
-    out.push(')');
+    out.push(',');
+    push_text_literal(out, &change.kafka.topic);
+    out.push(',');
+    out.push_str(itoa::Buffer::new().format(change.kafka.partition));
+    out.push(',');
+    out.push_str(itoa::Buffer::new().format(change.kafka.offset));
+    out.push(',');
+    out.push_str(itoa::Buffer::new().format(row));
+    out.push(',');
+    if flags.is_empty() {
+        out.push_str("NULL");
+    } else {
+        out.push('\'');
+        out.push_str(&flags);
+        out.push('\'');
+    }
+    out.push(',');
+    push_text_literal(out, &key_text(change));
+    out.push_str(if delete_with_values(change) { ",'B')" } else { ",NULL)" });
 }
 
-fn column_list(spec: &ApplySpec<'_>, qualifier: Option<&str>) -> String {
+fn column_list(columns: &[&str], qualifier: Option<&str>) -> String {
     let mut out = String::new();
-    for (i, name) in spec.columns.iter().map(|c| c.as_ref()).chain(METADATA_COLUMNS).enumerate() {
+    for (i, name) in columns.iter().enumerate() {
         if i > 0 {
             out.push_str(", ");
         }
@@ -185,6 +344,53 @@ fn key_match(spec: &ApplySpec<'_>, target: &str, stage: &str) -> String {
     out
 }
 
+/// [`crate::debezium::compare`] as SQL: a stage row (`s`) against a stored row or ledger entry
+/// (`t`), whose `_cdc_deleted` is `t_deleted`. Both have `_cdc_position`, `_cdc_source_ts` and
+/// the `_cdc_kafka_*` columns. NULLs (rows stored before a column existed) count as unknown.
+#[derive(Debug, Clone)]
+pub struct OrderSql {
+    /// Provably older or the same change: drop it.
+    pub stale: String,
+    /// Provably newer: apply it.
+    pub newer: String,
+}
+
+impl OrderSql {
+    pub fn new(t: &str, t_deleted: &str, s: &str) -> OrderSql {
+        let tp = format!("COALESCE({t}.\"_cdc_position\", '')");
+        let sp = format!("{s}.\"_cdc_position\"");
+        let (tt, st) = (format!("{t}.\"_cdc_source_ts\""), format!("{s}.\"_cdc_source_ts\""));
+        let same_lineage = format!("{tp} <> '' AND {sp} <> '' AND LEFT({tp}, 8) = LEFT({sp}, 8)");
+        let times_unknown = format!("({tt} IS NULL OR {st} IS NULL)");
+        let source_stale = format!(
+            "COALESCE({same_lineage} AND ({sp} = {tp} OR ({sp} < {tp} AND ({times_unknown} OR {st} <= {tt}))), FALSE)"
+        );
+        let source_newer =
+            format!("COALESCE({same_lineage} AND {sp} > {tp} AND ({times_unknown} OR {st} >= {tt}), FALSE)");
+        // A stage row that carries values of its batch is no bare tombstone: a create of its
+        // batch came after the stored delete, and Kafka order tells it.
+        let redundant_delete = format!(
+            "COALESCE({sp} = '' AND {s}.\"_cdc_deleted\" AND {t_deleted} AND COALESCE({s}.\"_cdc_found\", '') <> 'B', FALSE)"
+        );
+        let same_partition = format!(
+            "{t}.\"_cdc_kafka_topic\" = {s}.\"_cdc_kafka_topic\" AND {t}.\"_cdc_kafka_partition\" = {s}.\"_cdc_kafka_partition\""
+        );
+        let kafka_stale =
+            format!("COALESCE({same_partition} AND {s}.\"_cdc_kafka_offset\" <= {t}.\"_cdc_kafka_offset\", FALSE)");
+        let kafka_newer =
+            format!("COALESCE({same_partition} AND {s}.\"_cdc_kafka_offset\" > {t}.\"_cdc_kafka_offset\", FALSE)");
+        OrderSql {
+            stale: format!("({source_stale} OR {redundant_delete} OR (NOT {source_newer} AND {kafka_stale}))"),
+            newer: format!("({source_newer} OR (NOT {source_stale} AND NOT {redundant_delete} AND {kafka_newer}))"),
+        }
+    }
+
+    /// Neither provably older nor provably newer.
+    pub fn unknown(&self) -> String {
+        format!("(NOT {} AND NOT {})", self.stale, self.newer)
+    }
+}
+
 /// One `BatchExecuteStatement`: its statements and the rows they carry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transaction {
@@ -195,18 +401,29 @@ pub struct Transaction {
     pub inserts: Vec<Range<usize>>,
     /// Statements before the first stage insert (`LOCK`, `CREATE TEMP TABLE`).
     pub head: usize,
+    /// Statements (0-based) whose row counts together are the stale rows.
+    pub stale_statements: Vec<usize>,
+    /// The statement (0-based) that selects the rejected rows: `(_cdc_row, rule)`, `_cdc_row`
+    /// being an index into the rows given to [`build_transactions`].
+    pub report_statement: usize,
 }
 
 impl Transaction {
-    /// Statement index (0-based) of the stale-change guard, whose row count is the stale count.
-    pub fn guard_statement(&self) -> usize {
-        self.head + self.inserts.len()
-    }
-
     /// The rows carried by stage insert statement `statement` (0-based), if it is one.
     pub fn rows_of_statement(&self, statement: usize) -> Option<&[usize]> {
         let insert = statement.checked_sub(self.head)?;
         self.inserts.get(insert).map(|range| &self.rows[range.clone()])
+    }
+
+    /// Stale rows, from the row counts of the committed statements.
+    pub fn stale_rows(&self, counts: &[i64]) -> usize {
+        self.stale_statements.iter().map(|&i| counts.get(i).copied().unwrap_or(0).max(0) as usize).sum()
+    }
+
+    /// Rejected rows, from the row counts of the committed statements (0: no need to read the
+    /// report).
+    pub fn rejected_rows(&self, counts: &[i64]) -> usize {
+        counts.get(self.report_statement).copied().unwrap_or(0).max(0) as usize
     }
 }
 
@@ -218,9 +435,9 @@ pub struct Rendered {
     pub oversized: Vec<usize>,
 }
 
-/// The apply SQL of a whole table plan, for a target that has every column of the plan:
-/// what `cdc explain`-style tools, benchmarks and profilers render (the loader narrows the
-/// columns to the target's first).
+/// The apply SQL of a whole table plan, for a target that has every column of the plan and a
+/// delete ledger: what benchmarks and profilers render (the loader narrows the columns to the
+/// target's first).
 pub fn render_plan(plan: &TablePlan<'_, '_>, loaded_at_micros: i64) -> Rendered {
     let Some(first) = plan.rows.first() else { return Rendered::default() };
     let spec = ApplySpec {
@@ -230,40 +447,176 @@ pub fn render_plan(plan: &TablePlan<'_, '_>, loaded_at_micros: i64) -> Rendered 
         delete_mode: plan.table.delete_mode,
         lock: plan.table.lock,
         loaded_at_micros,
+        ledger: true,
     };
-    let changes: Vec<&Change<'_>> = plan.rows.iter().map(|row| row.change).collect();
+    let changes: Vec<&Change<'_>> = plan.rows.iter().map(|row| row.change.as_ref()).collect();
     build_transactions(&spec, &changes)
+}
+
+/// What a transaction's rows need beyond the plain apply.
+#[derive(Debug, Default)]
+struct Needs {
+    /// Columns some row keeps the stored value of.
+    keep: Vec<bool>,
+    /// Some row needs a stored value to exist ([`Keep::Required`]).
+    required: bool,
+    deletes: bool,
+}
+
+impl Needs {
+    fn add(&mut self, spec: &ApplySpec<'_>, change: &Change<'_>) {
+        if self.keep.is_empty() {
+            self.keep = vec![false; spec.columns.len()];
+        }
+        self.deletes |= change.deleted;
+        for i in 0..spec.columns.len() {
+            match keep(change, value_at(spec, change, i)) {
+                Keep::Write => {}
+                Keep::Stored | Keep::Live => self.keep[i] = true,
+                Keep::Required => {
+                    self.keep[i] = true;
+                    self.required = true;
+                }
+            }
+        }
+    }
+}
+
+/// The statements after the stage inserts (steps 3 to 10 of the module docs).
+fn tail(spec: &ApplySpec<'_>, needs: &Needs, stale_statements: &mut Vec<usize>, first: usize) -> Vec<String> {
+    let table = qualified(spec.target);
+    let stage = format!("\"{STAGE_TABLE}\"");
+    let matched = key_match(spec, &table, &stage);
+    let ledger = qualified(&delete_ledger(spec.target));
+    let mut table_literal = String::new();
+    push_text_literal(&mut table_literal, &spec.target.to_string());
+    // The ledger speaks for the keys the target holds no row for.
+    let ledger_match = format!(
+        "{ledger}.\"_cdc_table\" = {table_literal} AND {ledger}.\"_cdc_key\" = {stage}.\"_cdc_key\" \
+         AND COALESCE({stage}.\"_cdc_found\", 'B') = 'B'"
+    );
+    let against_target = OrderSql::new(&table, &format!("{table}.\"_cdc_deleted\""), &stage);
+    let against_ledger = OrderSql::new(&ledger, "TRUE", &stage);
+    let soft = spec.delete_mode == DeleteMode::Soft;
+    // Which deletes the ledger records: every hard delete; a soft delete of a key the target
+    // holds no row for (a stored row keeps the delete's position itself).
+    let needs_ledger = if soft { format!(" AND {stage}.\"_cdc_found\" IS NULL") } else { String::new() };
+    let mut out = Vec::with_capacity(MAX_TAIL_STATEMENTS);
+    out.push(format!(
+        "UPDATE {stage} SET \"_cdc_found\" = CASE WHEN {table}.\"_cdc_deleted\" THEN 'D' ELSE 'L' END FROM {table} WHERE {matched} \
+         AND {stage}.\"_cdc_found\" IS NULL"
+    ));
+    stale_statements.push(first + out.len());
+    out.push(format!("DELETE FROM {stage} USING {table} WHERE {matched} AND {}", against_target.stale));
+    if spec.ledger {
+        stale_statements.push(first + out.len());
+        out.push(format!("DELETE FROM {stage} USING {ledger} WHERE {ledger_match} AND {}", against_ledger.stale));
+    }
+    out.push(format!(
+        "UPDATE {stage} SET \"_cdc_reject\" = '{POSITION_REGRESSED}' FROM {table} WHERE {matched} AND {}",
+        against_target.unknown()
+    ));
+    if spec.ledger {
+        out.push(format!(
+            "UPDATE {stage} SET \"_cdc_reject\" = '{POSITION_REGRESSED}' FROM {ledger} WHERE {ledger_match} AND {stage}.\"_cdc_reject\" IS NULL AND {}",
+            against_ledger.unknown()
+        ));
+    }
+    if needs.required {
+        out.push(format!(
+            "UPDATE {stage} SET \"_cdc_reject\" = '{UNAVAILABLE_VALUE}' WHERE \"_cdc_reject\" IS NULL \
+             AND \"_cdc_keep\" LIKE '%U%' AND COALESCE(\"_cdc_found\", '') <> 'L'"
+        ));
+    }
+    if needs.deletes && !spec.ledger {
+        out.push(format!(
+            "UPDATE {stage} SET \"_cdc_reject\" = '{DELETE_LEDGER_MISSING}' WHERE \"_cdc_reject\" IS NULL AND \"_cdc_deleted\"{}",
+            needs_ledger.replace(&format!("{stage}."), "")
+        ));
+    }
+    if needs.keep.iter().any(|k| *k) {
+        let mut set = String::new();
+        for (i, column) in spec.columns.iter().enumerate().filter(|(i, _)| needs.keep[*i]) {
+            if !set.is_empty() {
+                set.push_str(", ");
+            }
+            let mut ident = String::new();
+            push_ident(&mut ident, column);
+            let flag = format!("SUBSTRING({stage}.\"_cdc_keep\", {}, 1)", i + 1);
+            let _ = write!(
+                set,
+                "{ident} = CASE WHEN {flag} = '0' OR ({flag} = 'L' AND {stage}.\"_cdc_found\" = 'L') THEN {stage}.{ident} \
+                 ELSE {table}.{ident} END"
+            );
+        }
+        out.push(format!(
+            "UPDATE {stage} SET {set} FROM {table} WHERE {matched} AND {stage}.\"_cdc_keep\" IS NOT NULL AND {stage}.\"_cdc_reject\" IS NULL"
+        ));
+    }
+    out.push(format!("DELETE FROM {table} USING {stage} WHERE {matched} AND {stage}.\"_cdc_reject\" IS NULL"));
+    let written: Vec<&str> = spec.columns.iter().map(|c| c.as_ref()).chain(METADATA_COLUMNS).collect();
+    out.push(format!(
+        "INSERT INTO {table} ({}) SELECT {} FROM {stage} WHERE \"_cdc_reject\" IS NULL AND {}",
+        column_list(&written, None),
+        column_list(&written, None),
+        if soft { "(NOT \"_cdc_deleted\" OR \"_cdc_found\" IS NOT NULL)" } else { "NOT \"_cdc_deleted\"" }
+    ));
+    if needs.deletes && spec.ledger {
+        out.push(format!(
+            "DELETE FROM {ledger} USING {stage} WHERE {ledger}.\"_cdc_table\" = {table_literal} AND {ledger}.\"_cdc_key\" = {stage}.\"_cdc_key\" \
+             AND {stage}.\"_cdc_reject\" IS NULL AND {stage}.\"_cdc_deleted\"{needs_ledger}"
+        ));
+        out.push(format!(
+            "INSERT INTO {ledger} ({}) SELECT {table_literal}, \"_cdc_key\", \"_cdc_position\", \"_cdc_source_ts\", \"_cdc_kafka_topic\", \
+             \"_cdc_kafka_partition\", \"_cdc_kafka_offset\", \"_cdc_loaded_at\" FROM {stage} WHERE \"_cdc_reject\" IS NULL AND \"_cdc_deleted\"{}",
+            column_list(&DELETE_LEDGER_COLUMNS, None),
+            needs_ledger.replace(&format!("{stage}."), "")
+        ));
+    }
+    out.push(format!("SELECT \"_cdc_row\", \"_cdc_reject\" FROM {stage} WHERE \"_cdc_reject\" IS NOT NULL"));
+    debug_assert!(out.len() <= MAX_TAIL_STATEMENTS);
+    out
 }
 
 /// Render the apply SQL for `rows` (one change per key) into as few transactions as fit.
 pub fn build_transactions(spec: &ApplySpec<'_>, rows: &[&Change<'_>]) -> Rendered {
     let table = qualified(spec.target);
     let stage = format!("\"{STAGE_TABLE}\"");
-    let insert_header = format!("INSERT INTO {stage} ({}) VALUES ", column_list(spec, None));
+    let staged: Vec<&str> = spec
+        .columns
+        .iter()
+        .map(|c| c.as_ref())
+        .chain(METADATA_COLUMNS)
+        .chain(STAGE_COLUMNS[..STAGED_BY_INSERTS].iter().map(|(name, _)| *name))
+        .collect();
+    let insert_header = format!("INSERT INTO {stage} ({}) VALUES ", column_list(&staged, None));
     let mut head = Vec::with_capacity(2);
     if spec.lock {
         head.push(format!("LOCK {table}"));
     }
-    head.push(format!("CREATE TEMP TABLE {stage} (LIKE {table})"));
-    let max_inserts = MAX_STATEMENTS - TAIL_STATEMENTS - head.len();
-    let empty = || Transaction { statements: head.clone(), rows: Vec::new(), inserts: Vec::new(), head: head.len() };
-    let guard = format!(
-        "DELETE FROM {stage} USING {table} WHERE {} AND {table}.\"_cdc_position\" >= {stage}.\"_cdc_position\"",
-        key_match(spec, &table, &stage)
+    let mut create = format!(
+        "CREATE TEMP TABLE {stage} AS SELECT {}",
+        column_list(&spec.columns.iter().map(|c| c.as_ref()).chain(METADATA_COLUMNS).collect::<Vec<_>>(), None)
     );
-    let delete = format!("DELETE FROM {table} USING {stage} WHERE {}", key_match(spec, &table, &stage));
-    let apply = format!(
-        "INSERT INTO {table} ({}) SELECT {} FROM {stage}{}",
-        column_list(spec, None),
-        column_list(spec, None),
-        match spec.delete_mode {
-            DeleteMode::Soft => "",
-            DeleteMode::Hard => " WHERE NOT \"_cdc_deleted\"",
-        }
-    );
+    for (name, ty) in STAGE_COLUMNS {
+        let _ = write!(create, ", CAST(NULL AS {ty}) AS ");
+        push_ident(&mut create, name);
+    }
+    let _ = write!(create, " FROM {table} WHERE 1 = 0");
+    head.push(create);
+    let max_inserts = MAX_STATEMENTS - MAX_TAIL_STATEMENTS - head.len();
+    let empty = || Transaction {
+        statements: head.clone(),
+        rows: Vec::new(),
+        inserts: Vec::new(),
+        head: head.len(),
+        stale_statements: Vec::new(),
+        report_statement: 0,
+    };
 
     let mut rendered = Rendered::default();
     let mut current = empty();
+    let mut needs = Needs::default();
     let mut statement = String::new();
     let mut statement_first_row = 0;
     let finish_statement = |current: &mut Transaction, statement: &mut String, first: usize| {
@@ -272,17 +625,21 @@ pub fn build_transactions(spec: &ApplySpec<'_>, rows: &[&Change<'_>]) -> Rendere
             current.statements.push(std::mem::take(statement));
         }
     };
-    let finish_transaction = |rendered: &mut Rendered, current: &mut Transaction| {
+    let finish_transaction = |rendered: &mut Rendered, current: &mut Transaction, needs: &mut Needs| {
         if !current.rows.is_empty() {
             let mut done = std::mem::replace(current, empty());
-            done.statements.extend([guard.clone(), delete.clone(), apply.clone()]);
+            let first = done.statements.len();
+            let tail = tail(spec, needs, &mut done.stale_statements, first);
+            done.statements.extend(tail);
+            done.report_statement = done.statements.len() - 1;
             rendered.transactions.push(done);
         }
+        *needs = Needs::default();
     };
     let mut tuple = String::new();
     for (index, row) in rows.iter().enumerate() {
         tuple.clear();
-        push_row(&mut tuple, spec, row);
+        push_row(&mut tuple, spec, row, index);
         if insert_header.len() + tuple.len() > MAX_STATEMENT_BYTES {
             rendered.oversized.push(index);
             continue;
@@ -290,7 +647,7 @@ pub fn build_transactions(spec: &ApplySpec<'_>, rows: &[&Change<'_>]) -> Rendere
         if !statement.is_empty() && statement.len() + 1 + tuple.len() > MAX_STATEMENT_BYTES {
             finish_statement(&mut current, &mut statement, statement_first_row);
             if current.inserts.len() == max_inserts {
-                finish_transaction(&mut rendered, &mut current);
+                finish_transaction(&mut rendered, &mut current, &mut needs);
             }
         }
         if statement.is_empty() {
@@ -302,9 +659,10 @@ pub fn build_transactions(spec: &ApplySpec<'_>, rows: &[&Change<'_>]) -> Rendere
         }
         statement.push_str(&tuple);
         current.rows.push(index);
+        needs.add(spec, row);
     }
     finish_statement(&mut current, &mut statement, statement_first_row);
-    finish_transaction(&mut rendered, &mut current);
+    finish_transaction(&mut rendered, &mut current, &mut needs);
     rendered
 }
 
@@ -322,7 +680,7 @@ mod tests {
     use super::*;
     use crate::config::TableConfig;
     use crate::debezium::Op;
-    use crate::outcome::Column;
+    use crate::outcome::{Column, KafkaOrigin};
     use std::borrow::Cow;
 
     fn literal(value: Value<'_>) -> String {
@@ -371,14 +729,20 @@ mod tests {
             table,
             op: if deleted { Op::Delete } else { Op::Create },
             deleted,
-            position: format!("{id:020}"),
+            tombstone: false,
+            position: crate::debezium::Position::from_stored(format!("{id:020}")),
             source_ts_ms: Some(1_000),
+            kafka: KafkaOrigin { topic: "x.t".into(), partition: 0, offset: id },
             key: vec![Value::Int(id)],
             key_columns: Arc::from(vec![Arc::from("id")]),
-            columns: vec![
-                Column { name: "id".into(), value: Value::Int(id) },
-                Column { name: "name".into(), value: Value::Text(Cow::Owned(name.to_string())) },
-            ],
+            columns: if deleted {
+                vec![Column { name: "id".into(), value: Value::Int(id) }]
+            } else {
+                vec![
+                    Column { name: "id".into(), value: Value::Int(id) },
+                    Column { name: "name".into(), value: Value::Text(Cow::Owned(name.to_string())) },
+                ]
+            },
             masked: Vec::new(),
             row_schema: None,
         }
@@ -390,41 +754,105 @@ mod tests {
         key: &'a [Arc<str>],
         mode: DeleteMode,
     ) -> ApplySpec<'a> {
-        ApplySpec { target, columns, key, delete_mode: mode, lock: false, loaded_at_micros: 0 }
+        ApplySpec { target, columns, key, delete_mode: mode, lock: false, loaded_at_micros: 0, ledger: true }
     }
 
     #[test]
-    fn one_small_plan_is_one_transaction_of_five_statements() {
+    fn one_small_plan_is_one_transaction() {
         let target = TableName { schema: "public".into(), table: "patients".into() };
         let columns: Vec<Arc<str>> = vec!["id".into(), "name".into()];
         let key: Vec<Arc<str>> = vec!["id".into()];
-        let rows = [change(1, "a", false), change(2, "b", true)];
+        let mut unavailable = change(3, "c", false);
+        unavailable.columns[1].value = Value::Unavailable;
+        let rows = [change(1, "a", false), change(2, "b", true), unavailable];
         let refs: Vec<&Change<'_>> = rows.iter().collect();
         let rendered = build_transactions(&spec(&target, &columns, &key, DeleteMode::Soft), &refs);
         assert!(rendered.oversized.is_empty());
         let [tx] = rendered.transactions.as_slice() else { panic!("one transaction") };
-        assert_eq!(tx.rows, vec![0, 1]);
-        assert_eq!(tx.guard_statement(), 2);
-        assert_eq!(tx.rows_of_statement(1), Some(&[0, 1][..]));
-        assert_eq!(tx.statements, vec![
-            r#"CREATE TEMP TABLE "_cdc_stage" (LIKE "public"."patients")"#.to_string(),
+        assert_eq!(tx.rows, vec![0, 1, 2]);
+        assert_eq!(tx.rows_of_statement(1), Some(&[0, 1, 2][..]));
+        let s = &tx.statements;
+        assert_eq!(
+            s[0],
             concat!(
-                r#"INSERT INTO "_cdc_stage" ("id", "name", "_cdc_position", "_cdc_op", "_cdc_deleted", "_cdc_source_ts", "_cdc_loaded_at") VALUES "#,
-                r#"(1,'a','00000000000000000001','c',FALSE,'1970-01-01 00:00:01.000000','1970-01-01 00:00:00.000000'),"#,
-                r#"(2,'b','00000000000000000002','d',TRUE,'1970-01-01 00:00:01.000000','1970-01-01 00:00:00.000000')"#
+                r#"CREATE TEMP TABLE "_cdc_stage" AS SELECT "id", "name", "_cdc_position", "_cdc_op", "_cdc_deleted", "#,
+                r#""_cdc_source_ts", "_cdc_loaded_at", "_cdc_kafka_topic", "_cdc_kafka_partition", "_cdc_kafka_offset", "#,
+                r#"CAST(NULL AS INTEGER) AS "_cdc_row", CAST(NULL AS VARCHAR(1600)) AS "_cdc_keep", "#,
+                r#"CAST(NULL AS VARCHAR(65535)) AS "_cdc_key", CAST(NULL AS CHAR(1)) AS "_cdc_found", "#,
+                r#"CAST(NULL AS VARCHAR(32)) AS "_cdc_reject" FROM "public"."patients" WHERE 1 = 0"#
             )
-            .to_string(),
-            r#"DELETE FROM "_cdc_stage" USING "public"."patients" WHERE "public"."patients"."id" = "_cdc_stage"."id" AND "public"."patients"."_cdc_position" >= "_cdc_stage"."_cdc_position""#.to_string(),
-            r#"DELETE FROM "public"."patients" USING "_cdc_stage" WHERE "public"."patients"."id" = "_cdc_stage"."id""#.to_string(),
-            r#"INSERT INTO "public"."patients" ("id", "name", "_cdc_position", "_cdc_op", "_cdc_deleted", "_cdc_source_ts", "_cdc_loaded_at") SELECT "id", "name", "_cdc_position", "_cdc_op", "_cdc_deleted", "_cdc_source_ts", "_cdc_loaded_at" FROM "_cdc_stage""#.to_string(),
-        ]);
+        );
+        // A delete stages its key only and keeps every other column; an unavailable value
+        // keeps its column; the rest are written.
+        assert!(s[1].ends_with(concat!(
+            r#"VALUES (1,'a','00000000000000000001','c',FALSE,'1970-01-01 00:00:01.000000','1970-01-01 00:00:00.000000','x.t',0,1,0,NULL,'1',NULL),"#,
+            r#"(2,NULL,'00000000000000000002','d',TRUE,'1970-01-01 00:00:01.000000','1970-01-01 00:00:00.000000','x.t',0,2,1,'01','2',NULL),"#,
+            r#"(3,NULL,'00000000000000000003','c',FALSE,'1970-01-01 00:00:01.000000','1970-01-01 00:00:00.000000','x.t',0,3,2,'0U','3',NULL)"#
+        )), "{}", s[1]);
+        assert!(s[2].starts_with(r#"UPDATE "_cdc_stage" SET "_cdc_found" = CASE WHEN "public"."patients"."_cdc_deleted" THEN 'D' ELSE 'L' END"#));
+        assert!(s[2].ends_with(r#"AND "_cdc_stage"."_cdc_found" IS NULL"#));
+        assert_eq!(tx.stale_statements, vec![3, 4]);
+        assert!(s[3].starts_with(r#"DELETE FROM "_cdc_stage" USING "public"."patients" WHERE "public"."patients"."id" = "_cdc_stage"."id" AND (COALESCE("#));
+        assert!(s[4].starts_with(r#"DELETE FROM "_cdc_stage" USING "public"."_cdc_deletes" WHERE "public"."_cdc_deletes"."_cdc_table" = 'public.patients'"#));
+        assert!(s[5].contains("'position_regressed'") && s[6].contains("'position_regressed'"));
+        assert!(s[7].contains("'unavailable_value'"), "an upsert keeps a column: {}", s[7]);
+        assert_eq!(
+            s[8],
+            concat!(
+                r#"UPDATE "_cdc_stage" SET "name" = CASE WHEN SUBSTRING("_cdc_stage"."_cdc_keep", 2, 1) = '0' OR "#,
+                r#"(SUBSTRING("_cdc_stage"."_cdc_keep", 2, 1) = 'L' AND "_cdc_stage"."_cdc_found" = 'L') "#,
+                r#"THEN "_cdc_stage"."name" ELSE "public"."patients"."name" END FROM "public"."patients" "#,
+                r#"WHERE "public"."patients"."id" = "_cdc_stage"."id" AND "_cdc_stage"."_cdc_keep" IS NOT NULL "#,
+                r#"AND "_cdc_stage"."_cdc_reject" IS NULL"#
+            )
+        );
+        assert_eq!(
+            s[9],
+            r#"DELETE FROM "public"."patients" USING "_cdc_stage" WHERE "public"."patients"."id" = "_cdc_stage"."id" AND "_cdc_stage"."_cdc_reject" IS NULL"#
+        );
+        assert!(s[10].ends_with(
+            r#"FROM "_cdc_stage" WHERE "_cdc_reject" IS NULL AND (NOT "_cdc_deleted" OR "_cdc_found" IS NOT NULL)"#
+        ));
+        assert!(
+            s[11].starts_with(r#"DELETE FROM "public"."_cdc_deletes" USING "_cdc_stage""#)
+                && s[11].ends_with(r#"AND "_cdc_stage"."_cdc_found" IS NULL"#),
+            "{}",
+            s[11]
+        );
+        assert!(s[12].starts_with(r#"INSERT INTO "public"."_cdc_deletes" ("_cdc_table", "_cdc_key", "#));
+        assert_eq!(s[13], r#"SELECT "_cdc_row", "_cdc_reject" FROM "_cdc_stage" WHERE "_cdc_reject" IS NOT NULL"#);
+        assert_eq!((tx.report_statement, s.len()), (13, 14));
+        assert_eq!(tx.stale_rows(&[0, 1, 0, 1, 1, 0]), 2);
+
+        // Hard deletes insert nothing, and every delete is recorded.
         let hard = build_transactions(&spec(&target, &columns, &key, DeleteMode::Hard), &refs);
-        assert!(hard.transactions[0].statements[4].ends_with(r#" FROM "_cdc_stage" WHERE NOT "_cdc_deleted""#));
+        let s = &hard.transactions[0].statements;
+        assert!(s[10].ends_with(r#" WHERE "_cdc_reject" IS NULL AND NOT "_cdc_deleted""#));
+        assert!(s[12].ends_with(r#"WHERE "_cdc_reject" IS NULL AND "_cdc_deleted""#));
+        // Upserts only: no carry, no ledger writes.
+        let upserts = [change(1, "a", false)];
+        let refs: Vec<&Change<'_>> = upserts.iter().collect();
+        let plain = build_transactions(&spec(&target, &columns, &key, DeleteMode::Soft), &refs);
+        assert_eq!(plain.transactions[0].statements.len(), 10);
+        // Without a ledger: deletes that need it are refused, nothing reads it.
+        let refs: Vec<&Change<'_>> = rows.iter().collect();
+        let no_ledger =
+            build_transactions(&ApplySpec { ledger: false, ..spec(&target, &columns, &key, DeleteMode::Soft) }, &refs);
+        let s = &no_ledger.transactions[0].statements;
+        assert!(s.iter().all(|s| !s.contains("_cdc_deletes")));
+        assert!(s.iter().any(|s| s.contains(r#"SET "_cdc_reject" = 'delete_ledger_missing' WHERE "_cdc_reject" IS NULL AND "_cdc_deleted" AND "_cdc_found" IS NULL"#)));
         let locked =
             build_transactions(&ApplySpec { lock: true, ..spec(&target, &columns, &key, DeleteMode::Soft) }, &refs);
         let tx = &locked.transactions[0];
         assert_eq!(tx.statements[0], r#"LOCK "public"."patients""#);
-        assert_eq!((tx.head, tx.guard_statement(), tx.rows_of_statement(2)), (2, 3, Some(&[0, 1][..])));
+        assert_eq!((tx.head, tx.rows_of_statement(2)), (2, Some(&[0, 1, 2][..])));
+    }
+
+    #[test]
+    fn key_text_escapes_its_separator() {
+        let mut c = change(1, "a", false);
+        c.key = vec![Value::Text(Cow::Borrowed(r"a|b\c")), Value::Int(7)];
+        assert_eq!(key_text(&c), r"a\|b\\c|7");
     }
 
     #[test]
@@ -441,7 +869,7 @@ mod tests {
         for tx in &rendered.transactions {
             assert!(tx.statements.len() <= MAX_STATEMENTS);
             assert!(tx.statements.iter().all(|s| s.len() <= MAX_STATEMENT_BYTES));
-            assert_eq!(tx.inserts.len() + 4, tx.statements.len());
+            assert_eq!(tx.inserts.len() + 9, tx.statements.len(), "CTAS, inserts and the upsert tail");
             seen.extend(&tx.rows);
         }
         assert_eq!(seen, (0..5_000).collect::<Vec<_>>(), "every row exactly once, in order");

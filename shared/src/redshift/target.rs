@@ -16,6 +16,26 @@ pub struct TargetColumn {
     pub type_name: String,
     /// For character types: the maximum length in bytes (Redshift counts bytes).
     pub max_bytes: Option<usize>,
+    /// For `numeric`/`decimal`: (precision, scale).
+    pub numeric: Option<(u32, u32)>,
+}
+
+impl TargetColumn {
+    /// A column as `DescribeTable` reports it. The Data API's `ColumnMetadata` puts a
+    /// character column's size in `precision` ("The precision value of a decimal number column,
+    /// or the column length for a non-numeric column", API reference), and AWS's examples show
+    /// `varchar(200)` as `length 0, precision 200`; PostgreSQL-based tools fill `length`. Either
+    /// is read.
+    pub fn described(name: &str, type_name: &str, length: i32, precision: i32, scale: i32) -> TargetColumn {
+        let lower = type_name.to_ascii_lowercase();
+        let positive = |n: i32| u32::try_from(n).ok().filter(|n| *n > 0);
+        let max_bytes =
+            is_character_type(&lower).then(|| positive(length).or(positive(precision))).flatten().map(|n| n as usize);
+        let numeric = matches!(lower.as_str(), "numeric" | "decimal")
+            .then(|| positive(precision).map(|p| (p, u32::try_from(scale).unwrap_or(0))))
+            .flatten();
+        TargetColumn { name: name.to_lowercase(), type_name: type_name.to_string(), max_bytes, numeric }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -58,12 +78,36 @@ impl TargetTable {
             .filter(|c| {
                 let Some(max) = self.column(&c.name).and_then(|t| t.max_bytes) else { return false };
                 match &c.value {
-                    Value::Null => false,
+                    Value::Null | Value::Unavailable => false,
                     Value::Text(s) => s.len() > max,
                     other => other.text().len() > max,
                 }
             })
             .map(|c| c.name.as_ref())
+            .collect()
+    }
+
+    /// Decimals of `change` the target's `DECIMAL(p, s)` cannot hold exactly, with the rule:
+    /// `decimal_scale` for more fractional digits than `s` (after dropping trailing zeros:
+    /// `1.50` fits a scale of 1), `decimal_precision` for more integer digits than `p - s`.
+    /// Never rounded: Redshift would round an INSERT and truncate a COPY ("Numeric types",
+    /// "Data conversion parameters" in the Redshift Database Developer Guide).
+    pub fn decimal_misfits<'c>(&self, change: &'c Change<'_>) -> Vec<(&'c str, &'static str)> {
+        change
+            .columns
+            .iter()
+            .filter_map(|c| {
+                let Value::Decimal(d) = &c.value else { return None };
+                let (precision, scale) = self.column(&c.name)?.numeric?;
+                let d = d.normalized();
+                if d.scale > scale {
+                    Some((c.name.as_ref(), "decimal_scale"))
+                } else if d.integer_digits() > precision.saturating_sub(scale) {
+                    Some((c.name.as_ref(), "decimal_precision"))
+                } else {
+                    None
+                }
+            })
             .collect()
     }
 }
@@ -90,6 +134,7 @@ mod tests {
             name: name.into(),
             type_name: ty.into(),
             max_bytes: max,
+            numeric: None,
         };
         TargetTable::new(
             TableName { schema: "public".into(), table: "t".into() },
@@ -107,7 +152,17 @@ mod tests {
     fn metadata_and_unknown_columns() {
         let t = table();
         assert!(t.exists());
-        assert_eq!(t.missing_metadata_columns(), vec!["_cdc_deleted", "_cdc_source_ts", "_cdc_loaded_at"]);
+        assert_eq!(
+            t.missing_metadata_columns(),
+            vec![
+                "_cdc_deleted",
+                "_cdc_source_ts",
+                "_cdc_loaded_at",
+                "_cdc_kafka_topic",
+                "_cdc_kafka_partition",
+                "_cdc_kafka_offset"
+            ]
+        );
         assert_eq!(t.unknown(["id", "email", "name"]), vec!["email"]);
         assert!(!TargetTable::new(t.name.clone(), Vec::new()).exists());
     }
@@ -118,8 +173,10 @@ mod tests {
             table: Arc::new(TableConfig::default_for_topic("x.t").unwrap()),
             op: Op::Create,
             deleted: false,
-            position: String::new(),
+            tombstone: false,
+            position: crate::debezium::Position::none(),
             source_ts_ms: None,
+            kafka: crate::outcome::KafkaOrigin { topic: "x.t".into(), partition: 0, offset: 0 },
             key: vec![],
             key_columns: Arc::from(Vec::new()),
             columns: vec![

@@ -64,7 +64,7 @@ fn from_value(value: &Value<'_>, dialect: Dialect) -> String {
         Value::Time(_) => "TIME".into(),
         Value::Timestamp(_) => "TIMESTAMP".into(),
         Value::Bytes(_) => from_column_type(&ColumnType::Bytes, None, dialect).unwrap_or_default(),
-        Value::Text(_) | Value::Null => varchar(MAX_VARCHAR_BYTES),
+        Value::Text(_) | Value::Null | Value::Unavailable => varchar(MAX_VARCHAR_BYTES),
     }
 }
 

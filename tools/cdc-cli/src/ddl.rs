@@ -22,12 +22,18 @@ pub fn run(config: Option<&Path>, dialect: Dialect, event: Option<&Path>) -> Res
         Some(path) => vec![MskEvent::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))?],
         None => Vec::new(),
     };
-    let statements = for_events(&pipeline, &events, dialect);
-    if statements.is_empty() {
+    let tables = for_events(&pipeline, &events, dialect);
+    if tables.is_empty() {
         return Err("no tables: give a config with [[tables]] or an event whose topics route somewhere".into());
     }
-    for statement in statements {
-        println!("{statement}\n");
+    for table in tables {
+        // A type that cannot hold every sample value is said twice: on stderr for the person
+        // running this, and in the DDL for whoever reads it later.
+        for warning in &table.warnings {
+            eprintln!("cdc ddl: warning: {warning}");
+            println!("-- warning: {warning}");
+        }
+        println!("{}\n", table.sql);
     }
     Ok(())
 }

@@ -108,3 +108,44 @@ fn ddl_prints_create_table_for_the_configured_targets() {
     assert!(sql.contains("\"_cdc_position\" VARCHAR(64) NOT NULL"));
     assert!(sql.contains("DISTSTYLE AUTO SORTKEY AUTO;"));
 }
+
+/// c20: PostgreSQL `NaN`/`Infinity` doubles (Jackson writes them as strings) are shown as the
+/// text the loader writes, never as `null`; the `±infinity` timestamps' record is a reject.
+#[test]
+fn nan_and_infinity_are_shown_as_written() {
+    let out = cdc(&["explain", "tests/fixtures/real-world/c20.json"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(
+        lines[0]["reasons"],
+        serde_json::json!([{"column": "valid_until", "rule": "infinity"}, {"column": "valid_from", "rule": "infinity"}])
+    );
+    assert_eq!(lines[1]["row"]["score"], "NaN");
+    assert_eq!(lines[1]["row"]["num_s"], "NAN");
+    assert_eq!(lines[2]["row"]["score"], "Infinity");
+}
+
+/// c10-b: a column sent as Debezium's placeholder is not written, and says so.
+#[test]
+fn an_unavailable_column_is_listed_as_unchanged() {
+    let out = cdc(&["explain", "tests/fixtures/real-world/c10-b-update.json"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["unchanged"], serde_json::json!(["notes"]));
+    assert!(line["row"].get("notes").is_none(), "{line}");
+    assert!(!line.to_string().contains("__debezium_unavailable_value"));
+}
+
+/// c17: `cdc ddl` picks a type that holds every fractional digit and says no type holds both
+/// sample values.
+#[test]
+fn ddl_says_when_no_decimal_holds_the_sample() {
+    let out = cdc(&["ddl", "--dialect", "postgres", "tests/fixtures/real-world/c17.json"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let sql = String::from_utf8(out.stdout.clone()).unwrap();
+    assert!(sql.contains("\"ratio\" DECIMAL(38, 20)"), "{sql}");
+    assert!(sql.contains("-- warning: column `ratio`: no DECIMAL holds every sample value"), "{sql}");
+    assert!(stderr(&out).contains("warning: column `ratio`"), "{}", stderr(&out));
+    assert!(sql.contains("CREATE TABLE IF NOT EXISTS \"public\".\"_cdc_deletes\""), "{sql}");
+}

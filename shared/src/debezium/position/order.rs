@@ -1,0 +1,150 @@
+//! Which of two changes of one key is newer — or that it cannot be known.
+//!
+//! The loader applies a change only when it is **provably newer** than what the target holds,
+//! drops it as stale only when it is **provably older or the same**, and rejects it with rule
+//! `position_regressed` otherwise. The same rules pick the latest change of a key within a
+//! batch ([`crate::plan`]) and run as SQL in the apply transaction
+//! ([`crate::redshift::sql`] renders this function as three predicates; a test checks the two
+//! agree on PostgreSQL).
+//!
+//! The evidence, strongest first:
+//!
+//! 1. **Source position, within one lineage**, when the source commit times (`source.ts_ms`)
+//!    do not contradict it: greater position and commit time not earlier → newer; equal
+//!    position → the same change (stale); smaller position and commit time not later → older
+//!    (stale). A position that went back while the commit time went forward is a rebuilt source
+//!    (a PostgreSQL cluster restored from a dump, a MySQL `RESET MASTER`) or a clock that
+//!    stepped: positions alone cannot tell, so they do not decide.
+//! 2. **A delete without a position over a stored delete** (a tombstone after its delete): the
+//!    key is already deleted; stale.
+//! 3. **Kafka order within one topic-partition**: Debezium writes the changes of a key to one
+//!    partition in the order it reads them, so a later offset is a later change and an equal
+//!    offset the same record (a redelivery).
+//! 4. Otherwise — different lineages and partitions, or no evidence at all — **unknown**.
+
+use super::Position;
+
+/// What the pipeline knows of where a change sits.
+#[derive(Debug, Clone, Copy)]
+pub struct Evidence<'a> {
+    pub position: &'a Position,
+    /// `source.ts_ms`: the source's commit time, ms since the epoch.
+    pub source_ts_ms: Option<i64>,
+    /// The Kafka topic, partition and offset of the record that carried the change.
+    pub kafka: Option<(&'a str, i64, i64)>,
+    /// The change is a delete (a stored row marked deleted, or a delete-ledger entry).
+    pub deleted: bool,
+}
+
+/// The verdict on an incoming change against a stored (or earlier) one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Provably newer: apply it.
+    Newer,
+    /// Provably older, or the same change again: nothing to do.
+    Stale,
+    /// Cannot be known: reject it (`position_regressed`).
+    Unknown,
+}
+
+/// Compare `incoming` with `stored` (see the module docs for the rules).
+pub fn compare(incoming: &Evidence<'_>, stored: &Evidence<'_>) -> Order {
+    let (s, t) = (incoming, stored);
+    let same_lineage = s.position.is_known() && t.position.is_known() && s.position.lineage() == t.position.lineage();
+    if same_lineage {
+        let (sp, tp) = (s.position.as_str(), t.position.as_str());
+        let times = s.source_ts_ms.zip(t.source_ts_ms);
+        if sp == tp || (sp < tp && times.is_none_or(|(a, b)| a <= b)) {
+            return Order::Stale;
+        }
+        if sp > tp && times.is_none_or(|(a, b)| a >= b) {
+            return Order::Newer;
+        }
+    }
+    if !s.position.is_known() && s.deleted && t.deleted {
+        return Order::Stale;
+    }
+    match (s.kafka, t.kafka) {
+        (Some((s_topic, s_partition, s_offset)), Some((t_topic, t_partition, t_offset)))
+            if s_topic == t_topic && s_partition == t_partition =>
+        {
+            if s_offset > t_offset {
+                Order::Newer
+            } else {
+                Order::Stale
+            }
+        }
+        _ => Order::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pos(lineage: &str, native: &str) -> Position {
+        Position::from_stored(format!("{lineage}{native}"))
+    }
+
+    fn ev<'a>(position: &'a Position, ts: Option<i64>, kafka: Option<(&'a str, i64, i64)>) -> Evidence<'a> {
+        Evidence { position, source_ts_ms: ts, kafka, deleted: false }
+    }
+
+    const A: &str = "aaaaaaaa";
+    const B: &str = "bbbbbbbb";
+
+    #[test]
+    fn one_lineage_positions_decide_when_commit_times_agree() {
+        let (p1, p2) = (pos(A, "0001"), pos(A, "0002"));
+        assert_eq!(compare(&ev(&p2, Some(10), None), &ev(&p1, Some(9), None)), Order::Newer);
+        assert_eq!(compare(&ev(&p2, Some(10), None), &ev(&p1, Some(10), None)), Order::Newer, "same ms");
+        assert_eq!(compare(&ev(&p1, Some(9), None), &ev(&p2, Some(10), None)), Order::Stale);
+        assert_eq!(compare(&ev(&p1, Some(12), None), &ev(&p1, Some(9), None)), Order::Stale, "same position");
+        assert_eq!(compare(&ev(&p2, None, None), &ev(&p1, Some(10), None)), Order::Newer, "no time: position alone");
+    }
+
+    #[test]
+    fn a_contradiction_falls_to_kafka_order_or_is_unknown() {
+        let (low, high) = (pos(A, "0001"), pos(A, "0009"));
+        // A rebuilt source: position back, time forward.
+        let rebuilt = ev(&low, Some(20), Some(("t", 0, 11)));
+        let stored = ev(&high, Some(10), Some(("t", 0, 10)));
+        assert_eq!(compare(&rebuilt, &stored), Order::Newer, "later offset on the same partition");
+        assert_eq!(compare(&ev(&low, Some(20), None), &stored), Order::Unknown);
+        assert_eq!(compare(&ev(&low, Some(20), Some(("t", 1, 11))), &stored), Order::Unknown, "other partition");
+        // A late replay of a pre-rebuild change: position ahead, time behind, earlier offset.
+        let replayed = ev(&high, Some(10), Some(("t", 0, 10)));
+        let stored_after_rebuild = ev(&low, Some(20), Some(("t", 0, 11)));
+        assert_eq!(compare(&replayed, &stored_after_rebuild), Order::Stale);
+        // A clock that stepped back within one log: the later offset decides.
+        let stepped = ev(&high, Some(5), Some(("t", 0, 12)));
+        assert_eq!(compare(&stepped, &ev(&low, Some(9), Some(("t", 0, 11)))), Order::Newer);
+    }
+
+    #[test]
+    fn other_lineages_need_kafka_order() {
+        // MySQL after a failover: another server id and binlog (c11).
+        let (old, new) = (pos(A, "0000000010000000000000001200"), pos(B, "0000000002000000000000000400"));
+        let after = ev(&new, Some(1_718_000_060_000), Some(("customers", 0, 11)));
+        let before = ev(&old, Some(1_718_000_000_000), Some(("customers", 0, 10)));
+        assert_eq!(compare(&after, &before), Order::Newer);
+        assert_eq!(compare(&before, &after), Order::Stale);
+        assert_eq!(compare(&ev(&new, Some(1_718_000_060_000), None), &before), Order::Unknown);
+    }
+
+    #[test]
+    fn positionless_changes_use_kafka_order_and_tombstones_after_deletes_are_stale() {
+        let none = Position::none();
+        let p = pos(A, "0005");
+        let tombstone = Evidence { position: &none, source_ts_ms: None, kafka: Some(("t", 0, 8)), deleted: true };
+        let stored_delete = Evidence { position: &p, source_ts_ms: Some(1), kafka: Some(("t", 0, 9)), deleted: true };
+        assert_eq!(compare(&tombstone, &stored_delete), Order::Stale, "the key is already deleted");
+        let live = Evidence { deleted: false, ..stored_delete };
+        assert_eq!(compare(&tombstone, &live), Order::Stale, "a re-create at a later offset survives");
+        let older_live = Evidence { kafka: Some(("t", 0, 7)), ..live };
+        assert_eq!(compare(&tombstone, &older_live), Order::Newer, "the tombstone deletes an older row");
+        let elsewhere = Evidence { kafka: Some(("t", 3, 7)), ..live };
+        assert_eq!(compare(&tombstone, &elsewhere), Order::Unknown);
+        assert_eq!(compare(&ev(&none, Some(1), None), &ev(&none, Some(1), None)), Order::Unknown);
+    }
+}
