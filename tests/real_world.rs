@@ -10,7 +10,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use cdc_pipeline::dlq::{Contents, read};
 use cdc_pipeline::ingest::{Ingestor, Processed};
 use cdc_pipeline::redshift::ddl;
 use cdc_pipeline::redshift::types::Dialect;
@@ -18,7 +17,7 @@ use cdc_pipeline::replay::ReplayRequest;
 use cdc_pipeline::synth::{RecordSpec, msk_event_text};
 use cdc_pipeline::{Config, MskEvent, Pipeline};
 use cdc_tests::debezium::{Source, Table, array, column, logical, variable_scale_decimal};
-use cdc_tests::harness::{Harness, invocation};
+use cdc_tests::harness::{Harness, ingest, invocation, some};
 use serde_json::{Value, json};
 
 const KEY: &[u8] = b"real-world-masking-key-0123456789abcdef";
@@ -56,49 +55,8 @@ async fn world(config: &Config, samples: &[&str]) -> Harness {
     h
 }
 
-async fn ingest(ingestor: &Ingestor, event: &str) -> Processed {
-    let summary = ingestor.ingest(event.as_bytes(), &invocation()).await.expect("the batch succeeds");
-    assert!(summary.processed.is_balanced(), "every record accounted for: {:?}", summary.processed);
-    summary.processed
-}
-
 async fn ingest_file(ingestor: &Ingestor, file: &str) -> Processed {
     ingest(ingestor, &String::from_utf8(std::fs::read(fixture(file)).unwrap()).unwrap()).await
-}
-
-/// Every dead letter: (offset, stage, reasons as `column:rule`).
-async fn dead_letters(h: &Harness) -> Vec<(i64, String, Vec<String>)> {
-    let mut out = Vec::new();
-    for (_, body) in h.objects("dead-letter/").await {
-        let Contents::DeadLetters(lines) = read(&body).unwrap() else { panic!("dead letters") };
-        for line in lines {
-            let reasons =
-                line.reasons.iter().map(|r| format!("{}:{}", r.column.as_deref().unwrap_or(""), r.rule)).collect();
-            out.push((line.offset, line.stage.to_string(), reasons));
-        }
-    }
-    out.sort();
-    out
-}
-
-async fn text_rows(h: &Harness, sql: &str) -> Vec<Vec<Option<String>>> {
-    h.sql()
-        .await
-        .simple_query(sql)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(row) => {
-                Some((0..row.len()).map(|i| row.get(i).map(str::to_string)).collect())
-            }
-            _ => None,
-        })
-        .collect()
-}
-
-fn some(values: &[&str]) -> Vec<Option<String>> {
-    values.iter().map(|v| Some(v.to_string())).collect()
 }
 
 async fn replay_all(ingestor: &Ingestor) -> cdc_pipeline::replay::ReplayResponse {
@@ -115,8 +73,7 @@ async fn c09_isostring_temporals_are_stored_to_the_microsecond() {
     let p = ingest_file(&ingestor, "c09.json").await;
     assert_eq!(p.loaded, 1, "{p:?}");
     assert_eq!(
-        text_rows(
-            &h,
+        h.text_rows(
             "SELECT val_date::text, val_time_p2::text, val_time_p7::text, val_datetime2::text, val_datetime::text \
              FROM public.type_time_iso"
         )
@@ -156,12 +113,12 @@ async fn zoned_and_iso_values_from_postgres_land_in_utc_and_infinity_is_refused(
     ]);
     let h = Harness::new("").await;
     let event_bytes = event.clone().into_bytes();
-    create_from_event(&h, &default_routing(), &event_bytes).await;
+    h.create_from_event(&default_routing(), &event_bytes).await;
     let ingestor = h.ingestor(default_routing(), KEY);
     let p = ingest(&ingestor, &event).await;
     assert_eq!((p.loaded, p.dead_lettered_total()), (1, 1), "{p:?}");
     assert_eq!(
-        text_rows(&h, "SELECT day::text, at::text, at_tz::text, closes::text, until::text FROM public.visits").await,
+        h.text_rows("SELECT day::text, at::text, at_tz::text, closes::text, until::text FROM public.visits").await,
         vec![some(&[
             "2017-09-15",
             "2019-07-09 02:28:57.1",
@@ -170,7 +127,7 @@ async fn zoned_and_iso_values_from_postgres_land_in_utc_and_infinity_is_refused(
             "2018-06-20 15:13:16.945104"
         ])]
     );
-    assert_eq!(dead_letters(&h).await, vec![(1, "decode".into(), vec!["until:infinity".into()])]);
+    assert_eq!(h.dead_letters().await, vec![(1, "decode".into(), vec!["until:infinity".into()])]);
 }
 
 #[tokio::test]
@@ -194,25 +151,15 @@ async fn mysql_time_beyond_a_day_is_rejected_with_its_column_and_rule() {
         table.record(0, 1, "c", None, Some(json!({"id": 2, "length": 37_425_678_900i64})), &source(5), true),
     ]);
     let h = Harness::new("").await;
-    create_from_event(&h, &default_routing(), event.as_bytes()).await;
+    h.create_from_event(&default_routing(), event.as_bytes()).await;
     let ingestor = h.ingestor(default_routing(), KEY);
     let p = ingest(&ingestor, &event).await;
     assert_eq!(p.loaded, 1);
     assert_eq!(
-        text_rows(&h, "SELECT id::text, length::text FROM public.shifts").await,
+        h.text_rows("SELECT id::text, length::text FROM public.shifts").await,
         vec![some(&["2", "10:23:45.6789"])]
     );
-    assert_eq!(dead_letters(&h).await, vec![(0, "decode".into(), vec!["length:time_range".into()])]);
-}
-
-/// `cdc ddl` for the tables an event's records route to.
-async fn create_from_event(h: &Harness, config: &Config, event: &[u8]) {
-    let event = MskEvent::parse(event).unwrap();
-    let pipeline = Pipeline::new(Arc::new(config.clone()), Some(b"ddl-key-0123456789abcdef-0123456789")).unwrap();
-    let sql = h.sql().await;
-    for table in ddl::for_events(&pipeline, &[event], Dialect::Postgres) {
-        sql.batch_execute(&table.sql).await.unwrap_or_else(|e| panic!("{}: {e}", table.sql));
-    }
+    assert_eq!(h.dead_letters().await, vec![(0, "decode".into(), vec!["length:time_range".into()])]);
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -225,11 +172,11 @@ async fn c10_a_placeholder_keeps_the_stored_toasted_value() {
     let h = world(&default_routing(), &["c10-a-insert.json", "c10-b-update.json"]).await;
     let ingestor = h.ingestor(default_routing(), KEY);
     assert_eq!(ingest_file(&ingestor, "c10-a-insert.json").await.loaded, 1);
-    let stored_notes = text_rows(&h, "SELECT md5(notes) FROM public.orders").await;
+    let stored_notes = h.text_rows("SELECT md5(notes) FROM public.orders").await;
     let p = ingest_file(&ingestor, "c10-b-update.json").await;
     assert_eq!(p.loaded, 1, "{p:?}");
     assert_eq!(
-        text_rows(&h, "SELECT status, length(notes)::text, md5(notes), amount::text, _cdc_op FROM public.orders").await,
+        h.text_rows("SELECT status, length(notes)::text, md5(notes), amount::text, _cdc_op FROM public.orders").await,
         vec![vec![
             Some("SHIPPED".into()),
             Some(C10_NOTES_LENGTH.into()),
@@ -239,7 +186,7 @@ async fn c10_a_placeholder_keeps_the_stored_toasted_value() {
         ]],
         "status and the rest updated, notes kept"
     );
-    assert!(text_rows(&h, "SELECT 1 FROM public.orders WHERE notes LIKE '%unavailable%'").await.is_empty());
+    assert!(h.text_rows("SELECT 1 FROM public.orders WHERE notes LIKE '%unavailable%'").await.is_empty());
 }
 
 #[tokio::test]
@@ -249,7 +196,7 @@ async fn c10_insert_and_update_in_one_batch() {
     let p = ingest(&ingestor, &merged(&["c10-a-insert.json", "c10-b-update.json"])).await;
     assert_eq!((p.loaded, p.superseded), (1, 1), "{p:?}");
     assert_eq!(
-        text_rows(&h, "SELECT status, length(notes)::text FROM public.orders").await,
+        h.text_rows("SELECT status, length(notes)::text FROM public.orders").await,
         vec![some(&["SHIPPED", C10_NOTES_LENGTH])]
     );
 }
@@ -285,14 +232,14 @@ async fn placeholders_in_bytea_json_and_array_columns_keep_their_values() {
     let event_a = msk_event_text(&[table.record(0, 0, "c", None, Some(insert), &source(100), true)]);
     let event_b = msk_event_text(&[table.record(0, 1, "u", None, Some(update), &source(200), true)]);
     let h = Harness::new("").await;
-    create_from_event(&h, &default_routing(), event_a.as_bytes()).await;
+    h.create_from_event(&default_routing(), event_a.as_bytes()).await;
     let ingestor = h.ingestor(default_routing(), KEY);
     ingest(&ingestor, &event_a).await;
-    let before = text_rows(&h, "SELECT encode(blob, 'hex'), attrs, tags, counts FROM public.docs").await;
+    let before = h.text_rows("SELECT encode(blob, 'hex'), attrs, tags, counts FROM public.docs").await;
     let p = ingest(&ingestor, &event_b).await;
     assert_eq!(p.loaded, 1, "{p:?}");
-    assert_eq!(text_rows(&h, "SELECT title FROM public.docs").await, vec![some(&["v2"])]);
-    assert_eq!(text_rows(&h, "SELECT encode(blob, 'hex'), attrs, tags, counts FROM public.docs").await, before);
+    assert_eq!(h.text_rows("SELECT title FROM public.docs").await, vec![some(&["v2"])]);
+    assert_eq!(h.text_rows("SELECT encode(blob, 'hex'), attrs, tags, counts FROM public.docs").await, before);
     assert_eq!(before[0][0].as_deref(), Some("deadbeef"));
 }
 
@@ -303,14 +250,14 @@ async fn a_placeholder_for_a_key_the_target_lacks_is_rejected_then_lands_on_repl
     // The update first (its insert was delayed): the notes value is unknown.
     let p = ingest_file(&ingestor, "c10-b-update.json").await;
     assert_eq!((p.loaded, p.dead_lettered_total()), (0, 1), "{p:?}");
-    assert_eq!(dead_letters(&h).await, vec![(1, "load".into(), vec![":unavailable_value".into()])]);
-    assert!(text_rows(&h, "SELECT 1 FROM public.orders").await.is_empty(), "never stored as the placeholder");
+    assert_eq!(h.dead_letters().await, vec![(1, "load".into(), vec![":unavailable_value".into()])]);
+    assert!(h.text_rows("SELECT 1 FROM public.orders").await.is_empty(), "never stored as the placeholder");
     // The insert, then a replay of the dead letter: the update lands, keeping the notes.
     ingest_file(&ingestor, "c10-a-insert.json").await;
     let response = replay_all(&ingestor).await;
     assert_eq!((response.records_loaded, response.records_rejected), (1, 0), "{response:?}");
     assert_eq!(
-        text_rows(&h, "SELECT status, length(notes)::text FROM public.orders").await,
+        h.text_rows("SELECT status, length(notes)::text FROM public.orders").await,
         vec![some(&["SHIPPED", C10_NOTES_LENGTH])]
     );
 }
@@ -326,11 +273,11 @@ async fn a_configured_placeholder_is_recognised() {
     let a = msk_event_text(&[table.record(0, 0, "c", None, Some(json!({"id": 1, "body": "AQID"})), &source(1), true)]);
     let b = msk_event_text(&[table.record(0, 1, "u", None, Some(json!({"id": 1, "body": "AP8="})), &source(2), true)]);
     let h = Harness::new("").await;
-    create_from_event(&h, &cfg, a.as_bytes()).await;
+    h.create_from_event(&cfg, a.as_bytes()).await;
     let ingestor = h.ingestor(cfg, KEY);
     ingest(&ingestor, &a).await;
     ingest(&ingestor, &b).await;
-    assert_eq!(text_rows(&h, "SELECT encode(body, 'hex') FROM public.notes").await, vec![some(&["010203"])]);
+    assert_eq!(h.text_rows("SELECT encode(body, 'hex') FROM public.notes").await, vec![some(&["010203"])]);
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -349,16 +296,16 @@ async fn c11_the_change_after_a_failover_is_applied() {
             ingest_file(&ingestor, file).await;
         }
         assert_eq!(
-            text_rows(&h, "SELECT email FROM public.mysql_customers").await,
+            h.text_rows("SELECT email FROM public.mysql_customers").await,
             vec![some(&["after-failover@example.org"])],
             "{batches:?}"
         );
-        assert!(dead_letters(&h).await.is_empty());
+        assert!(h.dead_letters().await.is_empty());
         // The pre-failover change again (a redelivery or a replay): stale, not applied.
         let p = ingest_file(&ingestor, "c11-a.json").await;
         assert_eq!((p.loaded, p.stale), (0, 1), "{p:?}");
         assert_eq!(
-            text_rows(&h, "SELECT email FROM public.mysql_customers").await,
+            h.text_rows("SELECT email FROM public.mysql_customers").await,
             vec![some(&["after-failover@example.org"])]
         );
     }
@@ -379,7 +326,7 @@ async fn a_rebuilt_postgres_source_is_ordered_by_kafka_offsets() {
     let new =
         msk_event_text(&[t.record(0, 6, "u", None, row("new@example.org"), &pg(24_000_000, 1_718_086_400_000), true)]);
     let h = Harness::new("").await;
-    create_from_event(&h, &default_routing(), old.as_bytes()).await;
+    h.create_from_event(&default_routing(), old.as_bytes()).await;
     let ingestor = h.ingestor(default_routing(), KEY);
     ingest(&ingestor, &old).await;
     let p = ingest(&ingestor, &new).await;
@@ -387,7 +334,7 @@ async fn a_rebuilt_postgres_source_is_ordered_by_kafka_offsets() {
     // A late replay of the pre-rebuild change: its position is higher, its time and offset lower.
     let p = ingest(&ingestor, &old).await;
     assert_eq!((p.loaded, p.stale), (0, 1), "{p:?}");
-    assert_eq!(text_rows(&h, "SELECT email FROM public.customers").await, vec![some(&["new@example.org"])]);
+    assert_eq!(h.text_rows("SELECT email FROM public.customers").await, vec![some(&["new@example.org"])]);
 }
 
 #[tokio::test]
@@ -408,21 +355,21 @@ async fn changes_whose_order_cannot_be_known_are_rejected_loudly() {
     let b = t.record(1, 2, "u", None, row("b@example.org"), &my(2, "binlog.000001", 4), true);
     let h = Harness::new("").await;
     let first = msk_event_text(std::slice::from_ref(&a));
-    create_from_event(&h, &default_routing(), first.as_bytes()).await;
+    h.create_from_event(&default_routing(), first.as_bytes()).await;
     let ingestor = h.ingestor(default_routing(), KEY);
     ingest(&ingestor, &first).await;
     let p = ingest(&ingestor, &msk_event_text(std::slice::from_ref(&b))).await;
     assert_eq!((p.loaded, p.stale, p.positions_regressed), (0, 0, 1), "{p:?}");
-    assert_eq!(dead_letters(&h).await, vec![(2, "load".into(), vec![":position_regressed".into()])]);
+    assert_eq!(h.dead_letters().await, vec![(2, "load".into(), vec![":position_regressed".into()])]);
     assert!(
         h.metrics.lines().iter().any(|l| l.contains("\"PositionsRegressed\":1.0")),
         "counted in a metric: {:?}",
         h.metrics.lines()
     );
-    assert_eq!(text_rows(&h, "SELECT email FROM public.customers").await, vec![some(&["a@example.org"])]);
+    assert_eq!(h.text_rows("SELECT email FROM public.customers").await, vec![some(&["a@example.org"])]);
     // Both in one batch: the same verdict for the one that came second.
     let h2 = Harness::new("").await;
-    create_from_event(&h2, &default_routing(), first.as_bytes()).await;
+    h2.create_from_event(&default_routing(), first.as_bytes()).await;
     let ingestor2 = h2.ingestor(default_routing(), KEY);
     let p = ingest(&ingestor2, &msk_event_text(&[a.clone(), b.clone()])).await;
     assert_eq!((p.loaded, p.positions_regressed), (1, 1), "{p:?}");
@@ -451,10 +398,10 @@ async fn c17_decimals_are_stored_exactly_or_rejected_naming_the_column() {
     let p = ingest_file(&ingestor, "c17.json").await;
     assert_eq!(p.loaded, 1, "{p:?}");
     assert_eq!(
-        text_rows(&h, "SELECT id::text, ratio::text FROM public.measures").await,
+        h.text_rows("SELECT id::text, ratio::text FROM public.measures").await,
         vec![some(&["1", "0.33333333333333333333"])]
     );
-    assert_eq!(dead_letters(&h).await, vec![(1, "load".into(), vec!["ratio:decimal_precision".into()])]);
+    assert_eq!(h.dead_letters().await, vec![(1, "load".into(), vec!["ratio:decimal_precision".into()])]);
 }
 
 #[tokio::test]
@@ -473,9 +420,9 @@ async fn a_narrower_target_decimal_rejects_rather_than_rounds() {
     let p = ingest_file(&ingestor, "c17.json").await;
     assert_eq!(p.loaded, 1, "{p:?}");
     // 0.33333333333333333333 needs 20 fractional digits: refused, not rounded to 0.3333333333.
-    assert_eq!(dead_letters(&h).await, vec![(0, "load".into(), vec!["ratio:decimal_scale".into()])]);
+    assert_eq!(h.dead_letters().await, vec![(0, "load".into(), vec!["ratio:decimal_scale".into()])]);
     assert_eq!(
-        text_rows(&h, "SELECT ratio::text FROM public.measures WHERE id = 2").await,
+        h.text_rows("SELECT ratio::text FROM public.measures WHERE id = 2").await,
         vec![some(&["12345678901234567890.5000000000"])],
         "the value that fits is stored exactly"
     );
@@ -492,7 +439,7 @@ async fn a_narrower_target_decimal_rejects_rather_than_rounds() {
     // 1.500 = unscaled 1500 (0x05dc) at scale 3.
     let row = json!({"id": 3, "ratio": {"scale": 3, "value": "Bdw="}});
     ingest(&ingestor, &msk_event_text(&[t.record(0, 9, "c", None, Some(row), &source, true)])).await;
-    assert_eq!(text_rows(&h, "SELECT ratio::text FROM public.measures WHERE id = 3").await, vec![some(&["1.5"])]);
+    assert_eq!(h.text_rows("SELECT ratio::text FROM public.measures WHERE id = 3").await, vec![some(&["1.5"])]);
 }
 
 #[tokio::test]
@@ -523,11 +470,8 @@ async fn c18_a_key_only_delete_marks_the_row_deleted_and_passes_not_null() {
     let p = ingest_file(&ingestor, "c18.json").await;
     assert_eq!(p.dead_lettered_total(), 0, "{p:?}");
     assert_eq!(
-        text_rows(
-            &h,
-            "SELECT status, length(notes)::text, amount::text, _cdc_deleted::text, _cdc_op FROM public.orders"
-        )
-        .await,
+        h.text_rows("SELECT status, length(notes)::text, amount::text, _cdc_deleted::text, _cdc_op FROM public.orders")
+            .await,
         vec![some(&["NEW", C10_NOTES_LENGTH, "1234.56", "true", "d"])],
         "deleted, with its last values"
     );
@@ -545,12 +489,12 @@ async fn a_delete_of_a_key_never_stored_blocks_an_older_change_that_arrives_late
         // The delete arrives first (a replay of the insert comes later): no row, no failure.
         let p = ingest_file(&ingestor, "c18.json").await;
         assert_eq!((p.loaded, p.dead_lettered_total()), (1, 0), "{mode}: {p:?}");
-        assert!(text_rows(&h, "SELECT 1 FROM public.orders").await.is_empty(), "{mode}");
+        assert!(h.text_rows("SELECT 1 FROM public.orders").await.is_empty(), "{mode}");
         let p = ingest_file(&ingestor, "c10-a-insert.json").await;
         assert_eq!((p.loaded, p.stale), (0, 1), "{mode}: the older insert is stale: {p:?}");
-        assert!(text_rows(&h, "SELECT 1 FROM public.orders").await.is_empty(), "{mode}: not brought back");
+        assert!(h.text_rows("SELECT 1 FROM public.orders").await.is_empty(), "{mode}: not brought back");
         assert_eq!(
-            text_rows(&h, "SELECT _cdc_table, _cdc_key FROM public._cdc_deletes").await,
+            h.text_rows("SELECT _cdc_table, _cdc_key FROM public._cdc_deletes").await,
             vec![some(&["public.orders", "42"])],
             "{mode}: the delete ledger holds the delete's position"
         );
@@ -566,11 +510,11 @@ async fn a_hard_delete_with_a_partial_before_removes_the_row_for_good() {
     let ingestor = h.ingestor(cfg, KEY);
     ingest_file(&ingestor, "c10-a-insert.json").await;
     ingest_file(&ingestor, "c18.json").await;
-    assert!(text_rows(&h, "SELECT 1 FROM public.orders").await.is_empty());
+    assert!(h.text_rows("SELECT 1 FROM public.orders").await.is_empty());
     // The update between insert and delete, replayed late: stale against the ledger.
     let p = ingest_file(&ingestor, "c10-b-update.json").await;
     assert_eq!((p.loaded, p.stale), (0, 1), "{p:?}");
-    assert!(text_rows(&h, "SELECT 1 FROM public.orders").await.is_empty());
+    assert!(h.text_rows("SELECT 1 FROM public.orders").await.is_empty());
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -590,20 +534,17 @@ async fn a_lone_tombstone_deletes_and_a_redelivered_one_never_deletes_a_re_creat
     let tombstone = msk_event_text(&[t.tombstone(0, 2, &row("NEW"), 1_718_000_000_500, true)]);
     let recreate = msk_event_text(&[t.record(0, 3, "c", None, Some(row("AGAIN")), &pg(30), true)]);
     let h = Harness::new("").await;
-    create_from_event(&h, &default_routing(), create.as_bytes()).await;
+    h.create_from_event(&default_routing(), create.as_bytes()).await;
     let ingestor = h.ingestor(default_routing(), KEY);
     ingest(&ingestor, &create).await;
     let p = ingest(&ingestor, &tombstone).await;
     assert_eq!(p.loaded, 1, "the lone tombstone deletes: {p:?}");
-    assert_eq!(
-        text_rows(&h, "SELECT status, _cdc_deleted::text FROM public.items").await,
-        vec![some(&["NEW", "true"])]
-    );
+    assert_eq!(h.text_rows("SELECT status, _cdc_deleted::text FROM public.items").await, vec![some(&["NEW", "true"])]);
     ingest(&ingestor, &recreate).await;
     let p = ingest(&ingestor, &tombstone).await;
     assert_eq!((p.loaded, p.stale), (0, 1), "the redelivered tombstone is older than the re-create: {p:?}");
     assert_eq!(
-        text_rows(&h, "SELECT status, _cdc_deleted::text FROM public.items").await,
+        h.text_rows("SELECT status, _cdc_deleted::text FROM public.items").await,
         vec![some(&["AGAIN", "false"])]
     );
     // The create replayed after all of it: stale.
@@ -621,7 +562,7 @@ async fn tombstones_after_their_delete_are_skipped_and_skip_mode_ignores_them() 
     let tombstone = t.tombstone(0, 2, &row, 1_718_000_000_500, true);
     let h = Harness::new("").await;
     let first = msk_event_text(std::slice::from_ref(&create));
-    create_from_event(&h, &default_routing(), first.as_bytes()).await;
+    h.create_from_event(&default_routing(), first.as_bytes()).await;
     let ingestor = h.ingestor(default_routing(), KEY);
     ingest(&ingestor, &first).await;
     let p = ingest(&ingestor, &msk_event_text(&[delete.clone(), tombstone.clone()])).await;
@@ -633,12 +574,12 @@ async fn tombstones_after_their_delete_are_skipped_and_skip_mode_ignores_them() 
     let skip =
         config("[[tables]]\ntopic = \"pg.*\"\ntarget = \"public.items\"\nkey = [\"id\"]\ntombstones = \"skip\"\n");
     let h2 = Harness::new("").await;
-    create_from_event(&h2, &skip, first.as_bytes()).await;
+    h2.create_from_event(&skip, first.as_bytes()).await;
     let ingestor2 = h2.ingestor(skip, KEY);
     ingest(&ingestor2, &first).await;
     let p = ingest(&ingestor2, &msk_event_text(std::slice::from_ref(&tombstone))).await;
     assert_eq!(p.skipped.get("tombstone"), Some(&1));
-    assert_eq!(text_rows(&h2, "SELECT _cdc_deleted::text FROM public.items").await, vec![some(&["false"])]);
+    assert_eq!(h2.text_rows("SELECT _cdc_deleted::text FROM public.items").await, vec![some(&["false"])]);
 }
 
 #[tokio::test]
@@ -660,11 +601,11 @@ async fn c20_nan_and_infinity_are_stored_and_infinite_timestamps_are_refused() {
     let p = ingest_file(&ingestor, "c20.json").await;
     assert_eq!(p.loaded, 2, "{p:?}");
     assert_eq!(
-        text_rows(&h, "SELECT id::text, score::text, num_s FROM public.readings ORDER BY id").await,
+        h.text_rows("SELECT id::text, score::text, num_s FROM public.readings ORDER BY id").await,
         vec![some(&["2", "NaN", "NAN"]), some(&["3", "Infinity", "2"])]
     );
     assert_eq!(
-        dead_letters(&h).await,
+        h.dead_letters().await,
         vec![(0, "decode".into(), vec!["valid_until:infinity".into(), "valid_from:infinity".into()])]
     );
 }
@@ -681,11 +622,11 @@ async fn replay_applies_every_rule_as_ingest_does() {
     ingest_file(&ingestor, "c10-b-update.json").await;
     ingest_file(&ingestor, "c17.json").await;
     ingest_file(&ingestor, "c20.json").await;
-    assert_eq!(dead_letters(&h).await.len(), 3);
+    assert_eq!(h.dead_letters().await.len(), 3);
     // Nothing changed: every one is rejected again, for the same reason.
     let response = replay_all(&ingestor).await;
     assert_eq!((response.records_loaded, response.records_rejected), (0, 3), "{response:?}");
-    let reasons: Vec<Vec<String>> = dead_letters(&h).await.into_iter().map(|(_, _, r)| r).collect();
+    let reasons: Vec<Vec<String>> = h.dead_letters().await.into_iter().map(|(_, _, r)| r).collect();
     assert!(reasons.contains(&vec![":unavailable_value".to_string()]), "{reasons:?}");
     assert!(reasons.contains(&vec!["ratio:decimal_precision".to_string()]), "{reasons:?}");
     assert!(reasons.contains(&vec!["valid_until:infinity".to_string(), "valid_from:infinity".to_string()]));
@@ -696,8 +637,8 @@ async fn replay_applies_every_rule_as_ingest_does() {
     let response = replay_all(&ingestor).await;
     assert_eq!((response.records_loaded, response.records_rejected), (2, 1), "{response:?}");
     assert_eq!(
-        text_rows(&h, "SELECT ratio::text FROM public.measures WHERE id = 2").await,
+        h.text_rows("SELECT ratio::text FROM public.measures WHERE id = 2").await,
         vec![some(&["12345678901234567890.5"])]
     );
-    assert_eq!(text_rows(&h, "SELECT status FROM public.orders").await, vec![some(&["SHIPPED"])]);
+    assert_eq!(h.text_rows("SELECT status FROM public.orders").await, vec![some(&["SHIPPED"])]);
 }

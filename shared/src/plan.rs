@@ -9,15 +9,17 @@
 //! The superseded changes are kept with the latest, latest first: they are superseded only if
 //! it loads. When the loader has to reject the latest change (a value the target refuses, say),
 //! it falls back to the next one, so that the warehouse holds the latest change that *can* be
-//! stored. A column the latest change could not send (Debezium's unavailable-value placeholder)
-//! takes the value of the latest earlier change of the batch that sent it; the columns no
-//! change of the batch sent keep the target's value.
+//! stored. An earlier change the target would refuse is rejected on its own, never counted as
+//! superseded. A column the latest change could not send (Debezium's unavailable-value
+//! placeholder) takes the value of the latest earlier change of the batch that sent it, and a
+//! soft delete keeps the values the batch's stored changes left (see [`filled`]); the columns
+//! no change of the batch sent keep the target's value.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::config::{TableConfig, TableName};
+use crate::config::{DeleteMode, TableConfig, TableName};
 use crate::debezium::{Order, compare};
 use crate::event::KafkaRecord;
 use crate::outcome::{Change, Outcome};
@@ -57,8 +59,8 @@ impl<'r, 'b> PlannedRow<'r, 'b> {
         .prepared(&|_| true)
     }
 
-    /// This row filled only from earlier changes `storable` accepts (the loader's checks against
-    /// the target): a change the target would refuse stands for nothing, as if it never came.
+    /// This row filled from the earlier changes of its batch that `storable` accepts (the
+    /// loader's checks against the target); see [`filled`].
     pub fn prepared(&self, storable: &dyn Fn(&Change<'_>) -> bool) -> PlannedRow<'r, 'b> {
         let (change, unknown) = match filled(self.received, &self.earlier, storable) {
             Ok(change) => (change, false),
@@ -67,47 +69,85 @@ impl<'r, 'b> PlannedRow<'r, 'b> {
         PlannedRow { change, unknown, ..self.clone() }
     }
 
-    /// The row to try when this one cannot be stored: the next-latest change of the key.
-    pub fn fall_back(&self) -> Option<PlannedRow<'r, 'b>> {
-        let (next, rest) = self.earlier.split_first()?;
-        Some(PlannedRow::new(*next, rest.to_vec()))
+    /// The row to try when this one cannot be stored: the next-latest change of the key that
+    /// `storable` accepts (the others are rejected on their own).
+    pub fn fall_back(&self, storable: &dyn Fn(&Change<'_>) -> bool) -> Option<PlannedRow<'r, 'b>> {
+        let at = self.earlier.iter().position(|e| storable(e.change))?;
+        Some(PlannedRow::new(self.earlier[at], self.earlier[at + 1..].to_vec()))
     }
 }
 
-/// `change` as the batch leaves it, as if its earlier changes had been applied one by one. An
-/// upsert's unavailable columns take the value of the latest earlier change that sent one (a
-/// delete in between makes the value unknown: `Err`); a delete takes the values of the row the
-/// latest earlier change of the batch left (a create and its delete in one batch leave a
-/// deleted row with the create's values). A change `storable` refuses is passed over: it will be
-/// rejected, as if it never came.
+/// `change` as the batch leaves it, as if its earlier changes (`earlier`, latest first) had
+/// been applied one by one. Linear in the changes times the columns.
+///
+/// - An upsert's unavailable column takes the value of the latest earlier change that sent
+///   one — the column's true value, even when the target refuses that change for another
+///   column (which is then rejected on its own). The row is checked as a whole afterwards: a
+///   value that does not fit rejects it naming the column, never is it given an older value.
+///   A delete in between makes the value unknown (`Err`): the stored row predates it.
+/// - A soft delete keeps the row's values as the stored changes left them: each non-key column
+///   takes the latest value an earlier change `storable` accepts sent (a placeholder keeps the
+///   stored value). A create and its delete in one batch leave a deleted row with the create's
+///   values. A hard delete removes the row and needs no values.
 fn filled<'r, 'b>(
     change: &'r Change<'b>,
     earlier: &[Planned<'r, 'b>],
     storable: &dyn Fn(&Change<'_>) -> bool,
 ) -> Result<Cow<'r, Change<'b>>, Unknown> {
-    if change.deleted {
-        // The row as the previous storable change left it (a delete before it leaves the row it
-        // deleted, with its values).
-        let previous = earlier.iter().enumerate().find_map(|(k, e)| {
-            let previous = filled(e.change, &earlier[k + 1..], storable).ok()?;
-            storable(&previous).then_some(previous)
-        });
-        let Some(previous) = previous else { return Ok(Cow::Borrowed(change)) };
-        // Unavailable values come along: they keep the stored value, and without a stored row
-        // the delete leaves none (the previous change could not have landed either).
-        let mut owned = change.clone();
-        owned.columns.extend(previous.columns.iter().filter(|c| !change.key_columns.contains(&c.name)).cloned());
-        return Ok(Cow::Owned(owned));
-    }
-    if !change.columns.iter().any(|c| c.value.is_unavailable()) {
+    let wants_values = if change.deleted {
+        change.table.delete_mode == DeleteMode::Soft && !earlier.is_empty()
+    } else {
+        change.columns.iter().any(|c| c.value.is_unavailable())
+    };
+    if !wants_values {
         return Ok(Cow::Borrowed(change));
     }
     let mut owned = change.clone();
-    for column in owned.columns.iter_mut().filter(|c| c.value.is_unavailable()) {
-        for e in earlier.iter().filter(|e| storable(e.change)) {
+    if change.deleted {
+        // A change the target refuses does not land; nor does an upsert whose placeholder
+        // follows a delete of the batch with no value sent in between (it is unknown).
+        let mut stored: Vec<bool> = earlier.iter().map(|e| storable(e.change)).collect();
+        let mut sent_since_delete: Option<HashSet<&Arc<str>>> = None;
+        for (e, stored) in earlier.iter().zip(stored.iter_mut()).rev() {
             if e.change.deleted {
-                // The row was deleted in this batch and no change since sent the value: the
-                // stored row predates that delete, so its value is not this row's.
+                sent_since_delete = Some(HashSet::new());
+                continue;
+            }
+            if let Some(sent) = sent_since_delete.as_mut() {
+                if e.change.columns.iter().any(|c| c.value.is_unavailable() && !sent.contains(&c.name)) {
+                    *stored = false;
+                }
+                sent.extend(e.change.columns.iter().filter(|c| !c.value.is_unavailable()).map(|c| &c.name));
+            }
+        }
+        let mut seen: HashSet<&Arc<str>> = change.columns.iter().map(|c| &c.name).collect();
+        // Latest first: the first value met for a column is the row's last one, unless it is
+        // a placeholder and an earlier change sent the value.
+        let mut placeholders: HashMap<&Arc<str>, usize> = HashMap::new();
+        for (e, _) in earlier.iter().zip(&stored).filter(|(e, stored)| **stored && !e.change.deleted) {
+            for column in &e.change.columns {
+                if seen.contains(&column.name) {
+                    continue;
+                }
+                if column.value.is_unavailable() {
+                    placeholders.entry(&column.name).or_insert_with(|| {
+                        owned.columns.push(column.clone());
+                        owned.columns.len() - 1
+                    });
+                } else if let Some(at) = placeholders.remove(&column.name) {
+                    owned.columns[at].value = column.value.clone();
+                    seen.insert(&column.name);
+                } else {
+                    owned.columns.push(column.clone());
+                    seen.insert(&column.name);
+                }
+            }
+        }
+        return Ok(Cow::Owned(owned));
+    }
+    for column in owned.columns.iter_mut().filter(|c| c.value.is_unavailable()) {
+        for e in earlier {
+            if e.change.deleted {
                 return Err(Unknown);
             }
             if let Some(sent) = e.change.columns.iter().find(|c| c.name == column.name && !c.value.is_unavailable()) {

@@ -44,9 +44,11 @@ impl Pipeline {
 
     /// Transform every record of a batch. `now_micros` is the reference for `not_future`.
     pub fn transform<'b>(&self, batch: &'b DecodedBatch<'_>, caches: &mut Caches, now_micros: i64) -> Vec<Outcome<'b>> {
-        (0..batch.len())
+        let mut outcomes: Vec<Outcome<'b>> = (0..batch.len())
             .map(|i| self.transform_record(batch.records()[i], batch.key(i), batch.value(i), caches, now_micros))
-            .collect()
+            .collect();
+        follow_deletes(batch.records(), &mut outcomes);
+        outcomes
     }
 
     fn route(&self, topic: &str, caches: &mut Caches) -> Option<Arc<TableConfig>> {
@@ -223,8 +225,12 @@ impl Pipeline {
                 });
             }
         }
-        let stage = if reasons.iter().all(|r| r.rule == "missing_key") { Stage::Validate } else { Stage::Decode };
-        reject(stage, Some(&table), Some(Op::Delete), None, reasons)
+        if reasons.iter().all(|r| r.rule == "missing_key") {
+            // The Kafka key does not carry the table's key: see `follow_deletes`.
+            let reasons = reasons.into_iter().map(|r| Reason { rule: TOMBSTONE_KEY.into(), ..r }).collect();
+            return reject(Stage::Validate, Some(&table), Some(Op::Delete), None, reasons);
+        }
+        reject(Stage::Decode, Some(&table), Some(Op::Delete), None, reasons)
     }
 
     /// Apply the table's masks to `columns` (after validation, before anything is written or
@@ -390,5 +396,35 @@ impl Caches {
             }
         };
         KafkaOrigin { topic, partition: record.partition, offset: record.offset }
+    }
+}
+
+/// Rule of a tombstone whose Kafka key does not carry its table's configured `key`.
+pub const TOMBSTONE_KEY: &str = "tombstone_key";
+
+/// A tombstone names its row by the Kafka key alone. When the table's `key` is not the Kafka
+/// key (say `key = ["email"]` over a topic keyed by `id`), it cannot name a row: the delete event
+/// Debezium writes just before it, with the same Kafka key, carries the delete. A tombstone
+/// whose delete event is in the batch (the latest earlier record of its topic, partition and
+/// Kafka key is that delete, decoded) is skipped as redundant (reason `tombstone`); one whose
+/// delete the batch does not show stays rejected (`tombstone_key`): it may be all that is left
+/// of a delete (a compacted topic), and only someone who knows the table can tell.
+fn follow_deletes(records: &[&KafkaRecord<'_>], outcomes: &mut [Outcome<'_>]) {
+    for i in 0..outcomes.len() {
+        let Outcome::Reject(reject) = &outcomes[i] else { continue };
+        if reject.reasons.is_empty() || !reject.reasons.iter().all(|r| r.rule == TOMBSTONE_KEY) {
+            continue;
+        }
+        let tombstone = records[i];
+        let delete_before = (0..i)
+            .rev()
+            .find(|&j| {
+                let r = records[j];
+                r.topic == tombstone.topic && r.partition == tombstone.partition && r.key == tombstone.key
+            })
+            .is_some_and(|j| matches!(&outcomes[j], Outcome::Change(c) if c.deleted && !c.tombstone));
+        if delete_before {
+            outcomes[i] = Outcome::Skip(SkipReason::Tombstone);
+        }
     }
 }

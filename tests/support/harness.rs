@@ -33,6 +33,18 @@ pub fn relaxed_config() -> Config {
     Config::load(&crate::repo_root().join("config/replay-relaxed.toml")).unwrap()
 }
 
+/// Ingest `event`, which must succeed with every record accounted for.
+pub async fn ingest(ingestor: &Ingestor, event: &str) -> cdc_pipeline::ingest::Processed {
+    let summary = ingestor.ingest(event.as_bytes(), &invocation()).await.expect("the batch succeeds");
+    assert!(summary.processed.is_balanced(), "every record accounted for: {:?}", summary.processed);
+    summary.processed
+}
+
+/// `values` as a row of [`Harness::text_rows`].
+pub fn some(values: &[&str]) -> Vec<Option<String>> {
+    values.iter().map(|v| Some(v.to_string())).collect()
+}
+
 pub fn invocation() -> Invocation {
     Invocation::local(Duration::from_secs(120))
 }
@@ -128,6 +140,51 @@ impl Harness {
         let mut ingestor = Ingestor::new(pipeline, loader, store, self.metrics.clone());
         ingestor.deadline_margin = std::time::Duration::from_millis(200);
         ingestor
+    }
+
+    /// Create the targets `cdc ddl` makes for the tables `event`'s records route to.
+    pub async fn create_from_event(&self, config: &Config, event: &[u8]) {
+        let event = MskEvent::parse(event).expect("event");
+        let pipeline = Pipeline::new(Arc::new(config.clone()), Some(b"ddl")).unwrap();
+        let sql = self.sql().await;
+        for table in cdc_pipeline::redshift::ddl::for_events(&pipeline, &[event], Dialect::Postgres) {
+            sql.batch_execute(&table.sql).await.unwrap_or_else(|e| panic!("{}: {e}", table.sql));
+        }
+    }
+
+    /// Every dead letter: (offset, stage, reasons as `column:rule`), sorted.
+    pub async fn dead_letters(&self) -> Vec<(i64, String, Vec<String>)> {
+        let mut out = Vec::new();
+        for (_, body) in self.objects("dead-letter/").await {
+            let cdc_pipeline::dlq::Contents::DeadLetters(lines) = cdc_pipeline::dlq::read(&body).expect("dead letters")
+            else {
+                panic!("dead letters")
+            };
+            for line in lines {
+                let reasons =
+                    line.reasons.iter().map(|r| format!("{}:{}", r.column.as_deref().unwrap_or(""), r.rule)).collect();
+                out.push((line.offset, line.stage.to_string(), reasons));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// The rows `sql` selects, every value as text.
+    pub async fn text_rows(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        self.sql()
+            .await
+            .simple_query(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .into_iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => {
+                    Some((0..row.len()).map(|i| row.get(i).map(str::to_string)).collect())
+                }
+                _ => None,
+            })
+            .collect()
     }
 
     /// Every object under `prefix`, with its body, in key order.

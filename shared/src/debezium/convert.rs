@@ -194,7 +194,10 @@ fn timestamp_text(text: &str) -> Result<Value<'static>> {
 /// carries it?
 fn is_placeholder(json: &Json<'_>, ty: &ColumnType, placeholder: &Placeholder) -> bool {
     match json {
-        Json::String(s) => placeholder.matches_text(s, *ty == ColumnType::Bytes),
+        // Without a schema (`schemas.enable=false`) a `bytea` column's base64 placeholder is
+        // a string like any other: it is taken as the placeholder, since a text value equal to
+        // the placeholder's base64 is as unlikely as one equal to the placeholder itself.
+        Json::String(s) => placeholder.matches_text(s, matches!(ty, ColumnType::Bytes | ColumnType::Untyped)),
         Json::Composite(c) => placeholder.matches_composite(c),
         _ => false,
     }
@@ -436,8 +439,12 @@ mod tests {
         assert!(unavailable(r#""__debezium_unavailable_value""#, ColumnType::String));
         assert!(unavailable(r#""__debezium_unavailable_value""#, ColumnType::Json));
         assert!(unavailable(r#""__debezium_unavailable_value""#, ColumnType::Bytes));
-        // bytea (default binary.handling.mode=bytes): the placeholder's bytes, base64
+        // bytea (default binary.handling.mode=bytes): the placeholder's bytes, base64, with a
+        // schema and without one (schemas.enable=false)
         assert!(unavailable(r#""X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ==""#, ColumnType::Bytes));
+        assert!(unavailable(r#""X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ==""#, ColumnType::Untyped));
+        assert!(unavailable(r#""__debezium_unavailable_value""#, ColumnType::Untyped));
+        assert!(!unavailable(r#""X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ==""#, ColumnType::String), "a text column");
         // text[], bytea[], int[] (one element per byte), hstore as a map and as JSON text
         assert!(unavailable(r#"["__debezium_unavailable_value"]"#, ColumnType::Composite));
         assert!(unavailable(r#"["X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ=="]"#, ColumnType::Composite));

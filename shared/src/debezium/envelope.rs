@@ -81,6 +81,8 @@ pub struct Source<'a> {
     /// array is taken as its text too).
     #[serde(default, borrow, deserialize_with = "opt_json_text")]
     pub sequence: Option<Cow<'a, str>>,
+    #[serde(default, rename = "txId", deserialize_with = "lenient_opt_i64")]
+    pub tx_id: Option<i64>,
     // MySQL / MariaDB
     #[serde(default, deserialize_with = "lenient_opt_i64")]
     pub server_id: Option<i64>,
@@ -90,6 +92,10 @@ pub struct Source<'a> {
     pub pos: Option<i64>,
     #[serde(default, deserialize_with = "lenient_opt_i64")]
     pub row: Option<i64>,
+    /// `server_uuid:transaction_id` (MySQL, `uuid:tag:transaction_id` with tagged GTIDs) or
+    /// `domain-server-seq` (MariaDB); null without GTIDs and in snapshots.
+    #[serde(default, borrow, deserialize_with = "borrowed_opt_str")]
+    pub gtid: Option<Cow<'a, str>>,
 }
 
 /// A decoded change event. Row images stay raw until the row is decoded against its schema.

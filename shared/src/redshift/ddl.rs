@@ -66,6 +66,22 @@ pub struct TableDdl {
     pub warnings: Vec<String>,
 }
 
+/// `text` as one SQL line comment (`-- …`): control characters (a newline in a column name
+/// would end the comment and run what follows) and Unicode line separators are written as
+/// escapes.
+pub fn line_comment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 3);
+    out.push_str("-- ");
+    for c in text.chars() {
+        if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{85}') {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Redshift's widest DECIMAL.
 const MAX_PRECISION: u32 = 38;
 
@@ -268,6 +284,13 @@ pub fn for_events(pipeline: &Pipeline, events: &[MskEvent<'_>], dialect: Dialect
 mod tests {
     use super::*;
     use crate::config::Config;
+
+    #[test]
+    fn comments_cannot_be_ended_by_what_they_quote() {
+        let comment = line_comment("column `a\nDROP TABLE t; --`: no DECIMAL\r\u{2028}x");
+        assert_eq!(comment.lines().count(), 1, "{comment}");
+        assert_eq!(comment, "-- column `a\\nDROP TABLE t; --`: no DECIMAL\\r\\u{2028}x");
+    }
 
     #[test]
     fn config_only_ddl_uses_hints_and_masks() {

@@ -51,8 +51,9 @@ pub struct LoadReport<'r> {
     /// Calls and transactions repeated after a transient failure (throttling, conflicts,
     /// server errors, failed polls).
     pub retries: u32,
-    /// Superseded changes tried because the later change of their key was rejected; each
-    /// ends loaded, stale or rejected itself.
+    /// Superseded changes that did not end superseded: tried because the later change of
+    /// their key was rejected, or rejected because the target refuses them; each ends loaded,
+    /// stale or rejected itself.
     pub promoted: usize,
     pub elapsed: Duration,
 }
@@ -97,7 +98,7 @@ fn check_row(
     }
     let mut reasons: Vec<Reason> =
         target.too_long(change).into_iter().map(|c| Reason::column(Arc::from(c), "varchar_length")).collect();
-    reasons.extend(target.decimal_misfits(change).into_iter().map(|(c, rule)| Reason::column(Arc::from(c), rule)));
+    reasons.extend(target.numeric_misfits(change).into_iter().map(|(c, rule)| Reason::column(Arc::from(c), rule)));
     if !reasons.is_empty() {
         return Err((Stage::Load, reasons));
     }
@@ -200,14 +201,8 @@ impl Loader {
             target = self.target(session, name, deadline, true).await?;
         }
         let unknown: HashSet<Arc<str>> = plan.columns.iter().filter(|c| target.column(c).is_none()).cloned().collect();
-        // Every data column of the target: a column a change does not carry keeps its stored
-        // value (a delete keeps them all), which the apply SQL can only do for columns it writes.
-        let columns: Vec<Arc<str>> = target
-            .columns
-            .iter()
-            .filter(|c| !sql::METADATA_COLUMNS.contains(&c.name.as_str()))
-            .map(|c| Arc::from(c.name.as_str()))
-            .collect();
+        // The columns the batch sends: the apply SQL leaves the target's others alone.
+        let columns: Vec<Arc<str>> = plan.columns.iter().filter(|c| !unknown.contains(*c)).cloned().collect();
         let Some(first) = plan.rows.first() else { return Ok(()) };
         let key = first.change.key_columns.clone();
         let ledger = target.exists() && self.ledger_exists(session, name, deadline).await?;
@@ -220,14 +215,34 @@ impl Loader {
             loaded_at_micros: now_micros,
             ledger,
         };
+        let storable = |c: &Change<'_>| check_row(&target, &unknown, plan.table.drift, c).is_ok();
+        // An earlier change the target refuses is rejected on its own, even when a later change
+        // supersedes it: nothing the source sent is dropped unseen. (Fall-backs skip it.)
+        for row in &plan.rows {
+            for e in &row.earlier {
+                if let Err((stage, reasons)) = check_row(&target, &unknown, plan.table.drift, e.change) {
+                    report.promoted += 1;
+                    report.rejects.push(LoadReject {
+                        record: e.record,
+                        table: name.clone(),
+                        stage,
+                        reasons,
+                        error_class: None,
+                    });
+                }
+            }
+        }
         // Rejected rows fall back to the earlier change of their key, which is checked and
         // loaded in turn: the warehouse gets the latest change that can be stored.
         let mut pending: Vec<PlannedRow<'r, '_>> = plan.rows.clone();
         while !pending.is_empty() {
             let mut loadable = Vec::with_capacity(pending.len());
             let mut rejected = Vec::new();
-            let storable = |c: &Change<'_>| check_row(&target, &unknown, plan.table.drift, c).is_ok();
             for row in pending.drain(..) {
+                if let Err((stage, reasons)) = check_row(&target, &unknown, plan.table.drift, row.received) {
+                    rejected.push((row, stage, reasons, None));
+                    continue;
+                }
                 let row = row.prepared(&storable);
                 if row.unknown {
                     rejected.push((row, Stage::Load, vec![Reason::record(sql::UNAVAILABLE_VALUE)], None));
@@ -240,7 +255,7 @@ impl Loader {
             }
             rejected.extend(self.apply_with_bisection(session, &spec, loadable, deadline, report).await?);
             for (row, stage, reasons, class) in rejected {
-                if let Some(earlier) = row.fall_back() {
+                if let Some(earlier) = row.fall_back(&storable) {
                     report.promoted += 1;
                     pending.push(earlier);
                 }
@@ -277,6 +292,10 @@ impl Loader {
             let rendered = sql::build_transactions(spec, &changes);
             for &j in &rendered.oversized {
                 rejected.push((rows[subset[j]].clone(), Stage::Load, vec![Reason::record("row_too_large")], None));
+            }
+            for &j in &rendered.too_large {
+                let reasons = vec![Reason::record(sql::STATEMENT_TOO_LARGE)];
+                rejected.push((rows[subset[j]].clone(), Stage::Load, reasons, None));
             }
             for tx in rendered.transactions {
                 let tx_rows: Vec<usize> = tx.rows.iter().map(|&j| subset[j]).collect();

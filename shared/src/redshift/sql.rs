@@ -2,15 +2,16 @@
 //! and PostgreSQL 15; one `BatchExecuteStatement` is one transaction (statements in brackets
 //! only when the rows need them):
 //!
-//! 1. `[LOCK target]`, `CREATE TEMP TABLE "_cdc_stage" AS SELECT <columns>, <stage columns>
-//!    FROM target WHERE 1 = 0` — the target's types without its NOT NULL constraints (a delete
-//!    stages only its key), plus the stage's own columns: the row's index in the plan
-//!    (`_cdc_row`), which columns keep the stored value (`_cdc_keep`, one `0`/`1` per column),
-//!    the key as text (`_cdc_key`, for the delete ledger), whether the target holds the key
+//! 1. `[LOCK target, ledger]`, `CREATE TEMP TABLE "_cdc_stage" AS SELECT <columns>, <stage
+//!    columns> FROM target WHERE 1 = 0` — the target's types without its NOT NULL constraints
+//!    (a delete stages only its key), plus the stage's own columns: the row's index in the plan
+//!    (`_cdc_row`), which columns keep the stored value (`_cdc_keep`, one flag per column), the
+//!    key as text (`_cdc_key`, for the delete ledger), how the target holds the key
 //!    (`_cdc_found`: `L` live, `D` soft-deleted; `B` staged for a delete that carries values of
-//!    its batch) and why the row is rejected (`_cdc_reject`).
+//!    its batch), whether it holds it at all (`_cdc_held`) and why the row is rejected
+//!    (`_cdc_reject`).
 //! 2. `INSERT INTO "_cdc_stage" … VALUES (…), (…)` — as many as needed, each ≤ 90 KB.
-//! 3. Mark `_cdc_found` from the target.
+//! 3. Mark `_cdc_found` and `_cdc_held` from the target.
 //! 4. Drop the rows the target (or, for keys it lacks, the delete ledger) holds a provably
 //!    newer-or-equal change of: stale. Their count is the statements' ResultRows.
 //! 5. Reject (`position_regressed`) the rows whose order against the stored one cannot be known.
@@ -18,10 +19,13 @@
 //! 6. `[reject unavailable_value]` an upsert that keeps a column of a row the target lacks;
 //!    `[reject delete_ledger_missing]` a delete that needs the ledger when there is none.
 //! 7. `[UPDATE "_cdc_stage" … FROM target]`: carry the stored values into the kept columns
-//!    (Debezium's unavailable-value placeholder; every non-key column of a delete).
-//! 8. `DELETE FROM target USING "_cdc_stage"` and `INSERT INTO target … SELECT … FROM
-//!    "_cdc_stage"`: upserts, soft deletes of stored rows (marked `_cdc_deleted` with their
-//!    stored values); hard deletes insert nothing.
+//!    (Debezium's unavailable-value placeholder; every non-key column of a delete), one
+//!    statement per 90 KB of assignments.
+//! 8. `[DELETE FROM target USING "_cdc_stage"]` (hard deletes), `UPDATE target … FROM
+//!    "_cdc_stage"` (rows the target holds: upserts, soft deletes that keep the stored values)
+//!    and `INSERT INTO target … SELECT … FROM "_cdc_stage"` (new rows). Only the columns the
+//!    batch sends are written: the target's other columns keep their values, or take their
+//!    DEFAULT in a new row.
 //! 9. `[DELETE FROM / INSERT INTO "<schema>"."_cdc_deletes"]`: a delete the target keeps no row
 //!    for (hard deletes; soft deletes of keys it never held) is recorded in the schema's delete
 //!    ledger, so an older change of the key that arrives later is found stale.
@@ -46,8 +50,17 @@ use crate::value::{Value, write_float};
 pub const MAX_STATEMENT_BYTES: usize = 90 * 1024;
 /// Statements per `BatchExecuteStatement`.
 pub const MAX_STATEMENTS: usize = 40;
-/// The most statements after the stage inserts (steps 3 to 10, all of them).
+/// The most statements after the stage inserts (steps 3 to 10, all of them), besides the
+/// UPDATEs that carry stored values (step 7), of which there are [`carry_statements`].
 const MAX_TAIL_STATEMENTS: usize = 13;
+/// The Data API's limit on one statement: "The SQL statement text can be up to 100 KB"
+/// (ExecuteStatement, Amazon Redshift Data API reference). Statements other than the stage
+/// inserts grow with the number and length of column names only; a table whose names push one
+/// past this cannot be loaded through the Data API, and its rows are rejected
+/// (`statement_too_large`) instead of failing every retry.
+pub const DATA_API_STATEMENT_BYTES: usize = 100 * 1024;
+/// Rule of the rows of a table whose column list makes a statement too large.
+pub const STATEMENT_TOO_LARGE: &str = "statement_too_large";
 
 pub const STAGE_TABLE: &str = "_cdc_stage";
 /// Metadata columns every target table carries, in the order they are written.
@@ -76,11 +89,12 @@ pub const DELETE_LEDGER_COLUMNS: [&str; 8] = [
 ];
 /// The stage's own columns after the target's, with their types. The stage inserts write the
 /// first [`STAGED_BY_INSERTS`]; the apply statements set the others.
-const STAGE_COLUMNS: [(&str, &str); 5] = [
+const STAGE_COLUMNS: [(&str, &str); 6] = [
     ("_cdc_row", "INTEGER"),
     ("_cdc_keep", "VARCHAR(1600)"),
     ("_cdc_key", "VARCHAR(65535)"),
     ("_cdc_found", "CHAR(1)"),
+    ("_cdc_held", "BOOLEAN"),
     ("_cdc_reject", "VARCHAR(32)"),
 ];
 const STAGED_BY_INSERTS: usize = 4;
@@ -369,16 +383,26 @@ impl OrderSql {
             format!("COALESCE({same_lineage} AND {sp} > {tp} AND ({times_unknown} OR {st} >= {tt}), FALSE)");
         // A stage row that carries values of its batch is no bare tombstone: a create of its
         // batch came after the stored delete, and Kafka order tells it.
-        let redundant_delete = format!(
-            "COALESCE({sp} = '' AND {s}.\"_cdc_deleted\" AND {t_deleted} AND COALESCE({s}.\"_cdc_found\", '') <> 'B', FALSE)"
-        );
         let same_partition = format!(
             "{t}.\"_cdc_kafka_topic\" = {s}.\"_cdc_kafka_topic\" AND {t}.\"_cdc_kafka_partition\" = {s}.\"_cdc_kafka_partition\""
         );
-        let kafka_stale =
-            format!("COALESCE({same_partition} AND {s}.\"_cdc_kafka_offset\" <= {t}.\"_cdc_kafka_offset\", FALSE)");
-        let kafka_newer =
-            format!("COALESCE({same_partition} AND {s}.\"_cdc_kafka_offset\" > {t}.\"_cdc_kafka_offset\", FALSE)");
+        let after_next =
+            format!("COALESCE({same_partition} AND {s}.\"_cdc_kafka_offset\" > {t}.\"_cdc_kafka_offset\" + 1, FALSE)");
+        let redundant_delete = format!(
+            "COALESCE({sp} = '' AND {s}.\"_cdc_deleted\" AND {t_deleted} AND COALESCE({s}.\"_cdc_found\", '') <> 'B' \
+             AND NOT {after_next}, FALSE)"
+        );
+        // Past the source rules with one lineage, position and commit time contradict each
+        // other and the offset breaks the tie; otherwise the commit times must not contradict it.
+        let contradiction = format!("COALESCE({same_lineage}, FALSE)");
+        let kafka_stale = format!(
+            "COALESCE({same_partition} AND {s}.\"_cdc_kafka_offset\" <= {t}.\"_cdc_kafka_offset\" \
+             AND ({contradiction} OR {times_unknown} OR {st} <= {tt}), FALSE)"
+        );
+        let kafka_newer = format!(
+            "COALESCE({same_partition} AND {s}.\"_cdc_kafka_offset\" > {t}.\"_cdc_kafka_offset\" \
+             AND ({contradiction} OR {times_unknown} OR {st} >= {tt}), FALSE)"
+        );
         OrderSql {
             stale: format!("({source_stale} OR {redundant_delete} OR (NOT {source_newer} AND {kafka_stale}))"),
             newer: format!("({source_newer} OR (NOT {source_stale} AND NOT {redundant_delete} AND {kafka_newer}))"),
@@ -433,6 +457,10 @@ pub struct Rendered {
     pub transactions: Vec<Transaction>,
     /// Indices of rows whose single `VALUES` tuple exceeds [`MAX_STATEMENT_BYTES`].
     pub oversized: Vec<usize>,
+    /// Indices of rows that cannot be rendered because a statement of their table's apply SQL
+    /// (the column lists, the carry UPDATEs) exceeds [`DATA_API_STATEMENT_BYTES`] or needs more
+    /// than [`MAX_STATEMENTS`] statements: rule [`STATEMENT_TOO_LARGE`].
+    pub too_large: Vec<usize>,
 }
 
 /// The apply SQL of a whole table plan, for a target that has every column of the plan and a
@@ -503,8 +531,8 @@ fn tail(spec: &ApplySpec<'_>, needs: &Needs, stale_statements: &mut Vec<usize>, 
     let needs_ledger = if soft { format!(" AND {stage}.\"_cdc_found\" IS NULL") } else { String::new() };
     let mut out = Vec::with_capacity(MAX_TAIL_STATEMENTS);
     out.push(format!(
-        "UPDATE {stage} SET \"_cdc_found\" = CASE WHEN {table}.\"_cdc_deleted\" THEN 'D' ELSE 'L' END FROM {table} WHERE {matched} \
-         AND {stage}.\"_cdc_found\" IS NULL"
+        "UPDATE {stage} SET \"_cdc_held\" = TRUE, \"_cdc_found\" = CASE WHEN {stage}.\"_cdc_found\" = 'B' THEN 'B' \
+         WHEN {table}.\"_cdc_deleted\" THEN 'D' ELSE 'L' END FROM {table} WHERE {matched}"
     ));
     stale_statements.push(first + out.len());
     out.push(format!("DELETE FROM {stage} USING {table} WHERE {matched} AND {}", against_target.stale));
@@ -534,32 +562,38 @@ fn tail(spec: &ApplySpec<'_>, needs: &Needs, stale_statements: &mut Vec<usize>, 
             needs_ledger.replace(&format!("{stage}."), "")
         ));
     }
-    if needs.keep.iter().any(|k| *k) {
-        let mut set = String::new();
-        for (i, column) in spec.columns.iter().enumerate().filter(|(i, _)| needs.keep[*i]) {
-            if !set.is_empty() {
-                set.push_str(", ");
-            }
-            let mut ident = String::new();
-            push_ident(&mut ident, column);
-            let flag = format!("SUBSTRING({stage}.\"_cdc_keep\", {}, 1)", i + 1);
-            let _ = write!(
-                set,
-                "{ident} = CASE WHEN {flag} = '0' OR ({flag} = 'L' AND {stage}.\"_cdc_found\" = 'L') THEN {stage}.{ident} \
-                 ELSE {table}.{ident} END"
-            );
+    out.extend(carry_updates(spec, &needs.keep, &table, &stage, &matched));
+    // Rows the target holds are updated in place, so that target columns the source does not
+    // send keep their values (and IDENTITY columns their numbers); new rows are inserted with
+    // the columns the batch sends, so that the others take their DEFAULT.
+    let data: Vec<&str> =
+        spec.columns.iter().map(|c| c.as_ref()).filter(|c| !spec.key.iter().any(|k| k.as_ref() == *c)).collect();
+    let mut set = String::new();
+    for column in data.iter().copied().chain(METADATA_COLUMNS) {
+        if !set.is_empty() {
+            set.push_str(", ");
         }
+        push_ident(&mut set, column);
+        set.push_str(" = ");
+        set.push_str(&stage);
+        set.push('.');
+        push_ident(&mut set, column);
+    }
+    if !soft && needs.deletes {
         out.push(format!(
-            "UPDATE {stage} SET {set} FROM {table} WHERE {matched} AND {stage}.\"_cdc_keep\" IS NOT NULL AND {stage}.\"_cdc_reject\" IS NULL"
+            "DELETE FROM {table} USING {stage} WHERE {matched} AND {stage}.\"_cdc_reject\" IS NULL AND {stage}.\"_cdc_deleted\""
         ));
     }
-    out.push(format!("DELETE FROM {table} USING {stage} WHERE {matched} AND {stage}.\"_cdc_reject\" IS NULL"));
+    out.push(format!(
+        "UPDATE {table} SET {set} FROM {stage} WHERE {matched} AND {stage}.\"_cdc_reject\" IS NULL{}",
+        if soft { String::new() } else { format!(" AND NOT {stage}.\"_cdc_deleted\"") }
+    ));
     let written: Vec<&str> = spec.columns.iter().map(|c| c.as_ref()).chain(METADATA_COLUMNS).collect();
     out.push(format!(
-        "INSERT INTO {table} ({}) SELECT {} FROM {stage} WHERE \"_cdc_reject\" IS NULL AND {}",
+        "INSERT INTO {table} ({}) SELECT {} FROM {stage} WHERE \"_cdc_reject\" IS NULL AND \"_cdc_held\" IS NULL AND {}",
         column_list(&written, None),
         column_list(&written, None),
-        if soft { "(NOT \"_cdc_deleted\" OR \"_cdc_found\" IS NOT NULL)" } else { "NOT \"_cdc_deleted\"" }
+        if soft { "(NOT \"_cdc_deleted\" OR \"_cdc_found\" = 'B')" } else { "NOT \"_cdc_deleted\"" }
     ));
     if needs.deletes && spec.ledger {
         out.push(format!(
@@ -574,8 +608,56 @@ fn tail(spec: &ApplySpec<'_>, needs: &Needs, stale_statements: &mut Vec<usize>, 
         ));
     }
     out.push(format!("SELECT \"_cdc_row\", \"_cdc_reject\" FROM {stage} WHERE \"_cdc_reject\" IS NOT NULL"));
-    debug_assert!(out.len() <= MAX_TAIL_STATEMENTS);
+    debug_assert!(out.len() <= MAX_TAIL_STATEMENTS + carry_statements(spec));
     out
+}
+
+/// One kept column's assignment in the carry UPDATE (step 7).
+fn carry_assignment(out: &mut String, i: usize, column: &str, table: &str, stage: &str) {
+    let mut ident = String::new();
+    push_ident(&mut ident, column);
+    let flag = format!("SUBSTRING({stage}.\"_cdc_keep\", {}, 1)", i + 1);
+    let _ = write!(
+        out,
+        "{ident} = CASE WHEN {flag} = '0' OR ({flag} = 'L' AND {stage}.\"_cdc_found\" = 'L') THEN {stage}.{ident} \
+         ELSE {table}.{ident} END"
+    );
+}
+
+/// The carry UPDATEs for the columns `keep` marks, each within [`MAX_STATEMENT_BYTES`]: a wide
+/// table's assignments take several statements.
+fn carry_updates(spec: &ApplySpec<'_>, keep: &[bool], table: &str, stage: &str, matched: &str) -> Vec<String> {
+    let head = format!("UPDATE {stage} SET ");
+    let foot = format!(
+        " FROM {table} WHERE {matched} AND {stage}.\"_cdc_keep\" IS NOT NULL AND {stage}.\"_cdc_reject\" IS NULL"
+    );
+    let mut out = Vec::new();
+    let mut set = String::new();
+    let mut assignment = String::new();
+    for (i, column) in spec.columns.iter().enumerate().filter(|(i, _)| keep.get(*i).copied().unwrap_or(false)) {
+        assignment.clear();
+        carry_assignment(&mut assignment, i, column, table, stage);
+        if !set.is_empty() && head.len() + set.len() + 2 + assignment.len() + foot.len() > MAX_STATEMENT_BYTES {
+            out.push(format!("{head}{}{foot}", std::mem::take(&mut set)));
+        }
+        if !set.is_empty() {
+            set.push_str(", ");
+        }
+        set.push_str(&assignment);
+    }
+    if !set.is_empty() {
+        out.push(format!("{head}{set}{foot}"));
+    }
+    out
+}
+
+/// The most carry UPDATEs a transaction of `spec` can need: one per [`MAX_STATEMENT_BYTES`]
+/// of assignments when every column is kept.
+fn carry_statements(spec: &ApplySpec<'_>) -> usize {
+    let table = qualified(spec.target);
+    let stage = format!("\"{STAGE_TABLE}\"");
+    let matched = key_match(spec, &table, &stage);
+    carry_updates(spec, &vec![true; spec.columns.len()], &table, &stage, &matched).len()
 }
 
 /// Render the apply SQL for `rows` (one change per key) into as few transactions as fit.
@@ -592,7 +674,13 @@ pub fn build_transactions(spec: &ApplySpec<'_>, rows: &[&Change<'_>]) -> Rendere
     let insert_header = format!("INSERT INTO {stage} ({}) VALUES ", column_list(&staged, None));
     let mut head = Vec::with_capacity(2);
     if spec.lock {
-        head.push(format!("LOCK {table}"));
+        // The ledger too: every transaction reads it. The target first, always, so that two
+        // loaders never wait for each other in opposite orders.
+        head.push(if spec.ledger {
+            format!("LOCK {table}, {}", qualified(&delete_ledger(spec.target)))
+        } else {
+            format!("LOCK {table}")
+        });
     }
     let mut create = format!(
         "CREATE TEMP TABLE {stage} AS SELECT {}",
@@ -604,7 +692,11 @@ pub fn build_transactions(spec: &ApplySpec<'_>, rows: &[&Change<'_>]) -> Rendere
     }
     let _ = write!(create, " FROM {table} WHERE 1 = 0");
     head.push(create);
-    let max_inserts = MAX_STATEMENTS - MAX_TAIL_STATEMENTS - head.len();
+    let reserved = MAX_TAIL_STATEMENTS + carry_statements(spec) + head.len();
+    let max_inserts = MAX_STATEMENTS.checked_sub(reserved).filter(|n| *n > 0);
+    let (Some(max_inserts), true) = (max_inserts, insert_header.len() < MAX_STATEMENT_BYTES) else {
+        return Rendered { too_large: (0..rows.len()).collect(), ..Rendered::default() };
+    };
     let empty = || Transaction {
         statements: head.clone(),
         rows: Vec::new(),
@@ -663,6 +755,10 @@ pub fn build_transactions(spec: &ApplySpec<'_>, rows: &[&Change<'_>]) -> Rendere
     }
     finish_statement(&mut current, &mut statement, statement_first_row);
     finish_transaction(&mut rendered, &mut current, &mut needs);
+    if rendered.transactions.iter().flat_map(|t| &t.statements).any(|s| s.len() > DATA_API_STATEMENT_BYTES) {
+        rendered.too_large.extend(rendered.transactions.drain(..).flat_map(|t| t.rows));
+        rendered.too_large.sort_unstable();
+    }
     rendered
 }
 
@@ -779,7 +875,8 @@ mod tests {
                 r#""_cdc_source_ts", "_cdc_loaded_at", "_cdc_kafka_topic", "_cdc_kafka_partition", "_cdc_kafka_offset", "#,
                 r#"CAST(NULL AS INTEGER) AS "_cdc_row", CAST(NULL AS VARCHAR(1600)) AS "_cdc_keep", "#,
                 r#"CAST(NULL AS VARCHAR(65535)) AS "_cdc_key", CAST(NULL AS CHAR(1)) AS "_cdc_found", "#,
-                r#"CAST(NULL AS VARCHAR(32)) AS "_cdc_reject" FROM "public"."patients" WHERE 1 = 0"#
+                r#"CAST(NULL AS BOOLEAN) AS "_cdc_held", CAST(NULL AS VARCHAR(32)) AS "_cdc_reject" "#,
+                r#"FROM "public"."patients" WHERE 1 = 0"#
             )
         );
         // A delete stages its key only and keeps every other column; an unavailable value
@@ -789,8 +886,14 @@ mod tests {
             r#"(2,NULL,'00000000000000000002','d',TRUE,'1970-01-01 00:00:01.000000','1970-01-01 00:00:00.000000','x.t',0,2,1,'01','2',NULL),"#,
             r#"(3,NULL,'00000000000000000003','c',FALSE,'1970-01-01 00:00:01.000000','1970-01-01 00:00:00.000000','x.t',0,3,2,'0U','3',NULL)"#
         )), "{}", s[1]);
-        assert!(s[2].starts_with(r#"UPDATE "_cdc_stage" SET "_cdc_found" = CASE WHEN "public"."patients"."_cdc_deleted" THEN 'D' ELSE 'L' END"#));
-        assert!(s[2].ends_with(r#"AND "_cdc_stage"."_cdc_found" IS NULL"#));
+        assert_eq!(
+            s[2],
+            concat!(
+                r#"UPDATE "_cdc_stage" SET "_cdc_held" = TRUE, "_cdc_found" = CASE WHEN "_cdc_stage"."_cdc_found" = 'B' THEN 'B' "#,
+                r#"WHEN "public"."patients"."_cdc_deleted" THEN 'D' ELSE 'L' END FROM "public"."patients" "#,
+                r#"WHERE "public"."patients"."id" = "_cdc_stage"."id""#
+            )
+        );
         assert_eq!(tx.stale_statements, vec![3, 4]);
         assert!(s[3].starts_with(r#"DELETE FROM "_cdc_stage" USING "public"."patients" WHERE "public"."patients"."id" = "_cdc_stage"."id" AND (COALESCE("#));
         assert!(s[4].starts_with(r#"DELETE FROM "_cdc_stage" USING "public"."_cdc_deletes" WHERE "public"."_cdc_deletes"."_cdc_table" = 'public.patients'"#));
@@ -806,13 +909,21 @@ mod tests {
                 r#"AND "_cdc_stage"."_cdc_reject" IS NULL"#
             )
         );
+        // Held rows are updated in place (key columns are not written), new ones inserted.
         assert_eq!(
             s[9],
-            r#"DELETE FROM "public"."patients" USING "_cdc_stage" WHERE "public"."patients"."id" = "_cdc_stage"."id" AND "_cdc_stage"."_cdc_reject" IS NULL"#
+            concat!(
+                r#"UPDATE "public"."patients" SET "name" = "_cdc_stage"."name", "_cdc_position" = "_cdc_stage"."_cdc_position", "#,
+                r#""_cdc_op" = "_cdc_stage"."_cdc_op", "_cdc_deleted" = "_cdc_stage"."_cdc_deleted", "#,
+                r#""_cdc_source_ts" = "_cdc_stage"."_cdc_source_ts", "_cdc_loaded_at" = "_cdc_stage"."_cdc_loaded_at", "#,
+                r#""_cdc_kafka_topic" = "_cdc_stage"."_cdc_kafka_topic", "_cdc_kafka_partition" = "_cdc_stage"."_cdc_kafka_partition", "#,
+                r#""_cdc_kafka_offset" = "_cdc_stage"."_cdc_kafka_offset" FROM "_cdc_stage" "#,
+                r#"WHERE "public"."patients"."id" = "_cdc_stage"."id" AND "_cdc_stage"."_cdc_reject" IS NULL"#
+            )
         );
         assert!(s[10].ends_with(
-            r#"FROM "_cdc_stage" WHERE "_cdc_reject" IS NULL AND (NOT "_cdc_deleted" OR "_cdc_found" IS NOT NULL)"#
-        ));
+            r#"FROM "_cdc_stage" WHERE "_cdc_reject" IS NULL AND "_cdc_held" IS NULL AND (NOT "_cdc_deleted" OR "_cdc_found" = 'B')"#
+        ), "{}", s[10]);
         assert!(
             s[11].starts_with(r#"DELETE FROM "public"."_cdc_deletes" USING "_cdc_stage""#)
                 && s[11].ends_with(r#"AND "_cdc_stage"."_cdc_found" IS NULL"#),
@@ -824,11 +935,14 @@ mod tests {
         assert_eq!((tx.report_statement, s.len()), (13, 14));
         assert_eq!(tx.stale_rows(&[0, 1, 0, 1, 1, 0]), 2);
 
-        // Hard deletes insert nothing, and every delete is recorded.
+        // Hard deletes remove the row, insert nothing, and every delete is recorded.
         let hard = build_transactions(&spec(&target, &columns, &key, DeleteMode::Hard), &refs);
         let s = &hard.transactions[0].statements;
-        assert!(s[10].ends_with(r#" WHERE "_cdc_reject" IS NULL AND NOT "_cdc_deleted""#));
-        assert!(s[12].ends_with(r#"WHERE "_cdc_reject" IS NULL AND "_cdc_deleted""#));
+        assert!(s[9].starts_with(r#"DELETE FROM "public"."patients" USING "_cdc_stage" WHERE"#), "{}", s[9]);
+        assert!(s[9].ends_with(r#"AND "_cdc_stage"."_cdc_reject" IS NULL AND "_cdc_stage"."_cdc_deleted""#));
+        assert!(s[10].ends_with(r#"AND NOT "_cdc_stage"."_cdc_deleted""#), "{}", s[10]);
+        assert!(s[11].ends_with(r#" WHERE "_cdc_reject" IS NULL AND "_cdc_held" IS NULL AND NOT "_cdc_deleted""#));
+        assert!(s[13].ends_with(r#"WHERE "_cdc_reject" IS NULL AND "_cdc_deleted""#));
         // Upserts only: no carry, no ledger writes.
         let upserts = [change(1, "a", false)];
         let refs: Vec<&Change<'_>> = upserts.iter().collect();
@@ -844,7 +958,7 @@ mod tests {
         let locked =
             build_transactions(&ApplySpec { lock: true, ..spec(&target, &columns, &key, DeleteMode::Soft) }, &refs);
         let tx = &locked.transactions[0];
-        assert_eq!(tx.statements[0], r#"LOCK "public"."patients""#);
+        assert_eq!(tx.statements[0], r#"LOCK "public"."patients", "public"."_cdc_deletes""#, "the ledger is shared");
         assert_eq!((tx.head, tx.rows_of_statement(2)), (2, Some(&[0, 1, 2][..])));
     }
 
@@ -885,6 +999,38 @@ mod tests {
         let rendered = build_transactions(&spec(&target, &columns, &key, DeleteMode::Soft), &refs);
         assert_eq!(rendered.oversized, vec![1]);
         assert_eq!(rendered.transactions[0].rows, vec![0]);
+    }
+
+    #[test]
+    fn wide_tables_split_the_carry_and_reject_what_cannot_be_said() {
+        let target = TableName { schema: "public".into(), table: "t".into() };
+        let key: Vec<Arc<str>> = vec!["id".into()];
+        // 480 columns of 24-character names: one carry UPDATE would be ~150 KB.
+        let columns: Vec<Arc<str>> = std::iter::once(Arc::from("id"))
+            .chain((1..480).map(|i| Arc::from(format!("column_number_{i:010}").as_str())))
+            .collect();
+        let mut delete = change(1, "a", true);
+        delete.columns.truncate(1);
+        let refs = [&delete];
+        let rendered = build_transactions(&spec(&target, &columns, &key, DeleteMode::Soft), &refs);
+        assert!(rendered.too_large.is_empty() && rendered.oversized.is_empty());
+        let [tx] = rendered.transactions.as_slice() else { panic!("one transaction") };
+        let carries: Vec<&String> = tx.statements.iter().filter(|s| s.contains("\"_cdc_keep\", ")).collect();
+        assert!(carries.len() >= 2, "the carry is split: {}", carries.len());
+        assert!(tx.statements.iter().all(|s| s.len() <= MAX_STATEMENT_BYTES));
+        for i in 1..480 {
+            let name = format!("\"column_number_{i:010}\" = CASE");
+            assert_eq!(carries.iter().filter(|s| s.contains(&name)).count(), 1, "column {i} carried once");
+        }
+        // 1,600 columns of 100-character names: the column list alone is over 100 KB.
+        let columns: Vec<Arc<str>> = std::iter::once(Arc::from("id"))
+            .chain((1..1600).map(|i| Arc::from(format!("{i:0>100}").as_str())))
+            .collect();
+        let rows = [change(1, "a", false), change(2, "b", false)];
+        let refs: Vec<&Change<'_>> = rows.iter().collect();
+        let rendered = build_transactions(&spec(&target, &columns, &key, DeleteMode::Soft), &refs);
+        assert!(rendered.transactions.is_empty());
+        assert_eq!(rendered.too_large, vec![0, 1]);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use super::sql::METADATA_COLUMNS;
 use crate::config::TableName;
 use crate::outcome::Change;
-use crate::value::Value;
+use crate::value::{Decimal, Value};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetColumn {
@@ -87,28 +87,104 @@ impl TargetTable {
             .collect()
     }
 
-    /// Decimals of `change` the target's `DECIMAL(p, s)` cannot hold exactly, with the rule:
-    /// `decimal_scale` for more fractional digits than `s` (after dropping trailing zeros:
-    /// `1.50` fits a scale of 1), `decimal_precision` for more integer digits than `p - s`.
-    /// Never rounded: Redshift would round an INSERT and truncate a COPY ("Numeric types",
-    /// "Data conversion parameters" in the Redshift Database Developer Guide).
-    pub fn decimal_misfits<'c>(&self, change: &'c Change<'_>) -> Vec<(&'c str, &'static str)> {
+    /// Numbers of `change` the target's column cannot hold exactly, with the rule. Never
+    /// rounded: Redshift would round an INSERT into a `DECIMAL(p, s)` or an integer column and
+    /// truncate a COPY ("Numeric types", "Data conversion parameters" in the Redshift Database
+    /// Developer Guide), and a double keeps 15–17 significant digits.
+    ///
+    /// | target | rule |
+    /// |---|---|
+    /// | `DECIMAL(p, s)` | `decimal_scale`: more fractional digits than `s` (trailing zeros dropped: `1.50` fits a scale of 1); `decimal_precision`: more integer digits than `p - s`; `not_a_number`: NaN or ±Infinity |
+    /// | `SMALLINT`, `INTEGER`, `BIGINT` | `decimal_scale`: a fraction; `integer_range`: outside the type's range; `not_a_number` |
+    /// | `REAL`, `DOUBLE PRECISION` | `float_precision`: a decimal or integer the float does not give back exactly |
+    ///
+    /// Doubles are taken at their shortest exact decimal form (`1.005`, not its binary
+    /// expansion).
+    pub fn numeric_misfits<'c>(&self, change: &'c Change<'_>) -> Vec<(&'c str, &'static str)> {
         change
             .columns
             .iter()
-            .filter_map(|c| {
-                let Value::Decimal(d) = &c.value else { return None };
-                let (precision, scale) = self.column(&c.name)?.numeric?;
-                let d = d.normalized();
-                if d.scale > scale {
-                    Some((c.name.as_ref(), "decimal_scale"))
-                } else if d.integer_digits() > precision.saturating_sub(scale) {
-                    Some((c.name.as_ref(), "decimal_precision"))
-                } else {
-                    None
-                }
-            })
+            .filter_map(|c| Some((c.name.as_ref(), misfit(self.column(&c.name)?, &c.value)?)))
             .collect()
+    }
+}
+
+/// The number kinds of target columns we check.
+enum NumericTarget {
+    Decimal { precision: u32, scale: u32 },
+    Integer { min: i128, max: i128 },
+    Real,
+    Double,
+}
+
+impl NumericTarget {
+    fn of(column: &TargetColumn) -> Option<NumericTarget> {
+        if let Some((precision, scale)) = column.numeric {
+            return Some(NumericTarget::Decimal { precision, scale });
+        }
+        let bits = |b: u32| NumericTarget::Integer { min: -(1i128 << (b - 1)), max: (1i128 << (b - 1)) - 1 };
+        Some(match column.type_name.to_ascii_lowercase().as_str() {
+            "int2" | "smallint" => bits(16),
+            "int4" | "integer" | "int" => bits(32),
+            "int8" | "bigint" => bits(64),
+            "float4" | "real" => NumericTarget::Real,
+            "float8" | "double precision" | "float" => NumericTarget::Double,
+            _ => return None,
+        })
+    }
+}
+
+/// The rule `value` breaks in `column`, if any (see [`TargetTable::numeric_misfits`]).
+fn misfit(column: &TargetColumn, value: &Value<'_>) -> Option<&'static str> {
+    let target = NumericTarget::of(column)?;
+    let exact = match value {
+        Value::Int(i) => Decimal { unscaled: i128::from(*i), scale: 0 },
+        Value::Decimal(d) => *d,
+        Value::Float(f) if !f.is_finite() => {
+            return matches!(target, NumericTarget::Decimal { .. } | NumericTarget::Integer { .. })
+                .then_some("not_a_number");
+        }
+        // The shortest decimal that reads back as this double; beyond i128 it fits no
+        // DECIMAL or integer.
+        Value::Float(f) => match Decimal::parse(&format!("{f:e}")) {
+            Some(d) => d,
+            None => {
+                return matches!(target, NumericTarget::Decimal { .. } | NumericTarget::Integer { .. })
+                    .then_some("decimal_precision");
+            }
+        },
+        _ => return None,
+    };
+    let d = exact.normalized();
+    match target {
+        NumericTarget::Decimal { precision, scale } => {
+            if d.scale > scale {
+                Some("decimal_scale")
+            } else if d.integer_digits() > precision.saturating_sub(scale) {
+                Some("decimal_precision")
+            } else {
+                None
+            }
+        }
+        NumericTarget::Integer { min, max } => {
+            if d.scale > 0 {
+                Some("decimal_scale")
+            } else if d.unscaled < min || d.unscaled > max {
+                Some("integer_range")
+            } else {
+                None
+            }
+        }
+        // A float column gives back the number when its shortest form is the number: `1.1`
+        // (Debezium's FLOAT32 in JSON) fits REAL; 16,777,217 and `1.23456789` do not.
+        NumericTarget::Real => {
+            let back = d.to_string().parse::<f32>().ok().and_then(|f| Decimal::parse(&format!("{f:e}")));
+            (back.map(Decimal::normalized) != Some(d)).then_some("float_precision")
+        }
+        NumericTarget::Double => {
+            let back = d.to_string().parse::<f64>().ok().and_then(|f| Decimal::parse(&format!("{f:e}")));
+            (back.map(Decimal::normalized) != Some(d)).then_some("float_precision")
+        }
     }
 }
 
@@ -165,6 +241,48 @@ mod tests {
         );
         assert_eq!(t.unknown(["id", "email", "name"]), vec!["email"]);
         assert!(!TargetTable::new(t.name.clone(), Vec::new()).exists());
+    }
+
+    #[test]
+    fn numbers_that_would_be_rounded_are_misfits() {
+        let col = |ty: &str, numeric: Option<(u32, u32)>| TargetColumn {
+            name: "n".into(),
+            type_name: ty.into(),
+            max_bytes: None,
+            numeric,
+        };
+        let dec = |unscaled, scale| Value::Decimal(Decimal { unscaled, scale });
+        let cases: Vec<(TargetColumn, Value<'static>, Option<&str>)> = vec![
+            (col("numeric", Some((10, 2))), dec(1005, 3), Some("decimal_scale")),
+            (col("numeric", Some((10, 2))), dec(1500, 3), None),
+            (col("numeric", Some((10, 2))), Value::Float(1.005), Some("decimal_scale")),
+            (col("numeric", Some((10, 2))), Value::Float(1.25), None),
+            (col("numeric", Some((10, 2))), Value::Float(1e300), Some("decimal_precision")),
+            (col("numeric", Some((10, 2))), Value::Float(f64::NAN), Some("not_a_number")),
+            (col("numeric", Some((4, 2))), Value::Int(100), Some("decimal_precision")),
+            (col("numeric", Some((4, 2))), Value::Int(99), None),
+            (col("int4", None), dec(150, 2), Some("decimal_scale")),
+            (col("int4", None), dec(200, 2), None),
+            (col("int4", None), Value::Float(2.0), None),
+            (col("int4", None), Value::Float(2.5), Some("decimal_scale")),
+            (col("int4", None), Value::Int(1 << 31), Some("integer_range")),
+            (col("int2", None), Value::Int(-32768), None),
+            (col("int2", None), Value::Int(-32769), Some("integer_range")),
+            (col("int8", None), dec(i128::from(i64::MAX) + 1, 0), Some("integer_range")),
+            (col("int8", None), Value::Float(f64::INFINITY), Some("not_a_number")),
+            (col("float8", None), Value::Float(0.1), None),
+            (col("float8", None), dec(12_345_678_901_234_567_890, 0), Some("float_precision")),
+            (col("float8", None), dec(1, 1), None),
+            (col("float8", None), Value::Int(1 << 53), None),
+            (col("float8", None), Value::Int((1 << 53) + 1), Some("float_precision")),
+            (col("float4", None), Value::Float(1.1), None),
+            (col("float4", None), Value::Float(1.234_567_89), Some("float_precision")),
+            (col("float4", None), Value::Int(16_777_217), Some("float_precision")),
+            (col("varchar", None), Value::Float(1.005), None),
+        ];
+        for (column, value, rule) in cases {
+            assert_eq!(misfit(&column, &value), rule, "{value:?} into {}{:?}", column.type_name, column.numeric);
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use cdc_pipeline::redshift::ddl::for_events;
+use cdc_pipeline::redshift::ddl::{for_events, line_comment};
 use cdc_pipeline::redshift::types::Dialect;
 use cdc_pipeline::{Config, MskEvent, Pipeline};
 
@@ -30,8 +30,9 @@ pub fn run(config: Option<&Path>, dialect: Dialect, event: Option<&Path>) -> Res
         // A type that cannot hold every sample value is said twice: on stderr for the person
         // running this, and in the DDL for whoever reads it later.
         for warning in &table.warnings {
-            eprintln!("cdc ddl: warning: {warning}");
-            println!("-- warning: {warning}");
+            let comment = line_comment(&format!("warning: {warning}"));
+            eprintln!("cdc ddl: {}", &comment[3..]);
+            println!("{comment}");
         }
         println!("{}\n", table.sql);
     }

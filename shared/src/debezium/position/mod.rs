@@ -12,8 +12,10 @@
 //! | connector | lineage | native form | width |
 //! |---|---|---|---|
 //! | `sqlserver` | `sqlserver` | commit_lsn (20 hex) · change_lsn (20 hex, zeros when null) · event_serial_no (16 hex) | 8 + 56 = 64 |
-//! | `postgresql` | `postgresql` | sequence\[0\] last committed LSN (16 hex) · sequence\[1\] LSN (16 hex); `lsn` for both when `sequence` is absent | 8 + 32 = 40 |
-//! | `mysql`, `mariadb` | `mysql:<server_id>:<binlog base name>` | binlog file number (10) · pos (20) · row (10) | 8 + 40 = 48 |
+//! | `postgresql` | `postgresql` | sequence\[0\] last committed LSN (16 hex) · sequence\[1\] LSN (16 hex) | 8 + 32 = 40 |
+//! | `postgresql` without a committed LSN | `postgresql-tx:<txId>` | zeros (16) · `lsn` (16 hex) | 8 + 32 = 40 |
+//! | `mysql`, `mariadb` with a GTID | `mysql-gtid:<uuid[:tag]>`, `mariadb-gtid:<domain>` | transaction number (20) · pos (20) · row (10) | 8 + 50 = 58 |
+//! | `mysql`, `mariadb` without | `mysql:<server_id>:<binlog base name>` | binlog file number (10) · pos (20) · row (10) | 8 + 40 = 48 |
 //! | anything else | — | — (empty: Kafka order decides) | 0 |
 //!
 //! All of them fit `_cdc_position VARCHAR(64)`.
@@ -73,6 +75,8 @@ pub enum PositionError {
     SqlServerLsn,
     #[error("source.file is not a binlog file name ending in a number")]
     MySqlFile,
+    #[error("source.gtid is neither a MySQL GTID (uuid:number) nor a MariaDB GTID (domain-server-seq)")]
+    MySqlGtid,
     #[error("source.sequence is not a JSON array of two LSNs")]
     PostgresSequence,
     #[error("a source position field is negative")]
@@ -137,7 +141,12 @@ mod tests {
             event_serial_no: Some(2),
             ..Source::default()
         };
-        let pg = Source { connector: Some("postgresql".into()), lsn: Some(0x1_0000_0000), ..Source::default() };
+        let pg = Source {
+            connector: Some("postgresql".into()),
+            lsn: Some(0x1_0000_0000),
+            tx_id: Some(9),
+            ..Source::default()
+        };
         let my = Source {
             connector: Some("mysql".into()),
             server_id: Some(223344),
@@ -146,7 +155,8 @@ mod tests {
             row: Some(1),
             ..Source::default()
         };
-        for (source, width) in [(sqlserver, 64), (pg, 40), (my, 48)] {
+        let gtid = Source { gtid: Some("3e11fa47-71ca-11e1-9e33-c80aa9429562:23".into()), ..my.clone() };
+        for (source, width) in [(sqlserver, 64), (pg, 40), (my, 48), (gtid, 58)] {
             let p = position(Some(&source)).unwrap();
             assert_eq!(p.as_str().len(), width, "{p}");
             assert!(p.as_str().len() <= MAX_WIDTH);

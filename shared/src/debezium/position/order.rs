@@ -16,11 +16,24 @@
 //!    (a PostgreSQL cluster restored from a dump, a MySQL `RESET MASTER`) or a clock that
 //!    stepped: positions alone cannot tell, so they do not decide.
 //! 2. **A delete without a position over a stored delete** (a tombstone after its delete): the
-//!    key is already deleted; stale.
+//!    key is already deleted; stale — unless, on the same partition, the tombstone lies beyond
+//!    the offset right after the stored delete's: records came in between, and it may be all
+//!    that is left of a later delete (its event compacted away, after a re-create that was
+//!    dead-lettered). Then Kafka order places it, and the row takes its coordinates.
 //! 3. **Kafka order within one topic-partition**: Debezium writes the changes of a key to one
 //!    partition in the order it reads them, so a later offset is a later change and an equal
-//!    offset the same record (a redelivery).
-//! 4. Otherwise — different lineages and partitions, or no evidence at all — **unknown**.
+//!    offset the same record (a redelivery). Offsets start over when a topic is recreated or
+//!    the cluster replaced, so they decide only when the commit times do not contradict them
+//!    (a later offset and a commit time not earlier; an earlier or equal offset and a commit
+//!    time not later) — except after rule 1's contradiction, where the offset is the tie-break
+//!    between a position and a commit time that disagree (a rebuilt source, a clock that
+//!    stepped back).
+//! 4. Otherwise — different lineages and partitions, signals that contradict each other, or
+//!    no evidence at all — **unknown**.
+//!
+//! A change with neither position nor commit time (a tombstone) rests on Kafka order alone:
+//! after a topic is recreated, a tombstone at a low offset is taken for an old one. Its delete
+//! event, which comes just before it, has a position.
 
 use super::Position;
 
@@ -51,9 +64,9 @@ pub enum Order {
 pub fn compare(incoming: &Evidence<'_>, stored: &Evidence<'_>) -> Order {
     let (s, t) = (incoming, stored);
     let same_lineage = s.position.is_known() && t.position.is_known() && s.position.lineage() == t.position.lineage();
+    let times = s.source_ts_ms.zip(t.source_ts_ms);
     if same_lineage {
         let (sp, tp) = (s.position.as_str(), t.position.as_str());
-        let times = s.source_ts_ms.zip(t.source_ts_ms);
         if sp == tp || (sp < tp && times.is_none_or(|(a, b)| a <= b)) {
             return Order::Stale;
         }
@@ -61,17 +74,27 @@ pub fn compare(incoming: &Evidence<'_>, stored: &Evidence<'_>) -> Order {
             return Order::Newer;
         }
     }
-    if !s.position.is_known() && s.deleted && t.deleted {
+    // Past rule 1 with one lineage, position and commit time contradict each other.
+    let contradiction = same_lineage;
+    let after_next = match (s.kafka, t.kafka) {
+        (Some((s_topic, s_partition, s_offset)), Some((t_topic, t_partition, t_offset))) => {
+            s_topic == t_topic && s_partition == t_partition && s_offset > t_offset.saturating_add(1)
+        }
+        _ => false,
+    };
+    if !s.position.is_known() && s.deleted && t.deleted && !after_next {
         return Order::Stale;
     }
     match (s.kafka, t.kafka) {
         (Some((s_topic, s_partition, s_offset)), Some((t_topic, t_partition, t_offset)))
             if s_topic == t_topic && s_partition == t_partition =>
         {
-            if s_offset > t_offset {
+            if s_offset > t_offset && (contradiction || times.is_none_or(|(a, b)| a >= b)) {
                 Order::Newer
-            } else {
+            } else if s_offset <= t_offset && (contradiction || times.is_none_or(|(a, b)| a <= b)) {
                 Order::Stale
+            } else {
+                Order::Unknown
             }
         }
         _ => Order::Unknown,
@@ -133,6 +156,25 @@ mod tests {
     }
 
     #[test]
+    fn offsets_that_contradict_commit_times_do_not_decide() {
+        // A recreated topic (or a replaced cluster): offsets start over.
+        let none = Position::none();
+        let stored = ev(&none, Some(1_000), Some(("t", 0, 1_000)));
+        let day_later = ev(&none, Some(1_000 + 86_400_000), Some(("t", 0, 3)));
+        assert_eq!(compare(&day_later, &stored), Order::Unknown, "not stale: a day newer by its commit time");
+        let older_by_time = ev(&none, Some(500), Some(("t", 0, 1_001)));
+        assert_eq!(compare(&older_by_time, &stored), Order::Unknown, "not newer: an earlier commit");
+        assert_eq!(compare(&ev(&none, Some(1_000), Some(("t", 0, 1_001))), &stored), Order::Newer, "same ms");
+        assert_eq!(compare(&ev(&none, Some(1_000), Some(("t", 0, 999))), &stored), Order::Stale);
+        assert_eq!(compare(&ev(&none, None, Some(("t", 0, 3))), &stored), Order::Stale, "no time: offsets alone");
+        // Other lineages (PostgreSQL transactions without `sequence`): Kafka order with times.
+        let (t1, t2) = (pos(A, "0100"), pos(B, "0200"));
+        let applied = ev(&t2, Some(7), Some(("t", 0, 0)));
+        assert_eq!(compare(&ev(&t1, Some(7), Some(("t", 0, 1))), &applied), Order::Newer);
+        assert_eq!(compare(&ev(&t1, Some(6), Some(("t", 0, 1))), &applied), Order::Unknown);
+    }
+
+    #[test]
     fn positionless_changes_use_kafka_order_and_tombstones_after_deletes_are_stale() {
         let none = Position::none();
         let p = pos(A, "0005");
@@ -141,6 +183,23 @@ mod tests {
         assert_eq!(compare(&tombstone, &stored_delete), Order::Stale, "the key is already deleted");
         let live = Evidence { deleted: false, ..stored_delete };
         assert_eq!(compare(&tombstone, &live), Order::Stale, "a re-create at a later offset survives");
+        let right_after = Evidence { kafka: Some(("t", 0, 10)), ..stored_delete };
+        assert_eq!(
+            compare(&Evidence { kafka: Some(("t", 0, 10)), ..tombstone }, &stored_delete),
+            Order::Stale,
+            "its own"
+        );
+        assert_eq!(
+            compare(&Evidence { kafka: Some(("t", 0, 11)), ..tombstone }, &right_after),
+            Order::Stale,
+            "the next offset"
+        );
+        assert_eq!(
+            compare(&Evidence { kafka: Some(("t", 0, 14)), ..tombstone }, &stored_delete),
+            Order::Newer,
+            "records in between: maybe a later delete"
+        );
+        assert_eq!(compare(&Evidence { kafka: Some(("t", 2, 14)), ..tombstone }, &stored_delete), Order::Stale);
         let older_live = Evidence { kafka: Some(("t", 0, 7)), ..live };
         assert_eq!(compare(&tombstone, &older_live), Order::Newer, "the tombstone deletes an older row");
         let elsewhere = Evidence { kafka: Some(("t", 3, 7)), ..live };

@@ -7,7 +7,9 @@
 //! "The first value is always the last committed LSN, the second value is always the current
 //! LSN. Either value may be `null`" (postgresql.adoc). Compared as a pair they follow the order
 //! the connector emitted. Without `sequence` (before Debezium 1.4, or a null part) the LSN
-//! stands in.
+//! orders the changes of one transaction only: the lineage is then the transaction
+//! (`source.txId`), and changes of different transactions are ordered by commit time and Kafka
+//! order ([`super::order`]). Without a transaction id either, there is no position.
 
 use serde::Deserialize;
 
@@ -34,17 +36,27 @@ fn parse_sequence(text: &str) -> Result<(Option<u64>, Option<u64>), PositionErro
     Ok((number(&parts[0])?, number(&parts[1])?))
 }
 
-/// `None` without an LSN or a sequence.
+/// `None` without an LSN or a sequence, or with an LSN alone and no transaction id.
 pub(super) fn position(source: &Source<'_>) -> Result<Option<String>, PositionError> {
     let lsn = source.lsn.map(non_negative).transpose()?;
     let (committed, current) = match source.sequence.as_deref() {
         Some(sequence) => parse_sequence(sequence)?,
         None => (None, None),
     };
-    let current = current.or(lsn);
-    let Some(current) = current else { return Ok(None) };
-    let mut out = start(b"postgresql", 40);
-    push_hex(&mut out, committed.unwrap_or(current), 16);
+    let Some(current) = current.or(lsn) else { return Ok(None) };
+    let mut out = match committed {
+        Some(committed) => {
+            let mut out = start(b"postgresql", 40);
+            push_hex(&mut out, committed, 16);
+            out
+        }
+        None => {
+            let Some(tx_id) = source.tx_id else { return Ok(None) };
+            let mut out = start(format!("postgresql-tx:{tx_id}").as_bytes(), 40);
+            push_hex(&mut out, 0, 16);
+            out
+        }
+    };
     push_hex(&mut out, current, 16);
     Ok(Some(out))
 }
@@ -77,11 +89,21 @@ mod tests {
     }
 
     #[test]
-    fn null_parts_and_missing_sequence_fall_back_to_the_lsn() {
-        let no_sequence = position(&pg(Some(0x1_0000_0000), None)).unwrap().unwrap();
-        assert_eq!(&no_sequence[8..], "00000001000000000000000100000000");
-        let null_first = position(&pg(Some(7), Some(r#"[null,"7"]"#))).unwrap().unwrap();
-        assert_eq!(null_first, no_sequence.replace("0000000100000000", "0000000000000007"));
+    fn without_a_committed_lsn_the_lsn_orders_one_transaction_only() {
+        let in_tx = |tx: Option<i64>, lsn: i64, sequence: Option<&str>| {
+            position(&Source { tx_id: tx, ..pg(Some(lsn), sequence) }).unwrap()
+        };
+        let (a1, a2) = (in_tx(Some(555), 100, None).unwrap(), in_tx(Some(555), 200, None).unwrap());
+        assert_eq!(a1[..8], a2[..8], "one transaction, one lineage");
+        assert!(a2 > a1);
+        assert_eq!(&a1[8..], format!("{:016x}{:016x}", 0, 100));
+        let b = in_tx(Some(556), 50, None).unwrap();
+        assert_ne!(a1[..8], b[..8], "another transaction: the LSNs do not say which committed first");
+        let null_first = in_tx(Some(555), 300, Some(r#"[null,"300"]"#)).unwrap();
+        assert_eq!(null_first[..8], a1[..8], "a null committed LSN is no sequence");
+        let with_sequence = in_tx(Some(555), 300, Some(r#"["90","300"]"#)).unwrap();
+        assert_ne!(with_sequence[..8], a1[..8]);
+        assert_eq!(in_tx(None, 5, None), None, "an LSN alone orders nothing");
         assert_eq!(position(&pg(None, None)), Ok(None));
         assert_eq!(position(&pg(Some(5), Some("not json"))), Err(PositionError::PostgresSequence));
         assert_eq!(position(&pg(Some(5), Some(r#"["x","5"]"#))), Err(PositionError::PostgresSequence));
