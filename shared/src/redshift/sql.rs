@@ -403,9 +403,16 @@ impl OrderSql {
             "COALESCE({same_partition} AND {s}.\"_cdc_kafka_offset\" > {t}.\"_cdc_kafka_offset\" \
              AND ({contradiction} OR {times_unknown} OR {st} >= {tt}), FALSE)"
         );
+        // A stored row without Kafka coordinates predates them: commit times alone, strictly.
+        let legacy_stale = format!("COALESCE({t}.\"_cdc_kafka_topic\" IS NULL AND {st} < {tt}, FALSE)");
+        let legacy_newer = format!("COALESCE({t}.\"_cdc_kafka_topic\" IS NULL AND {st} > {tt}, FALSE)");
         OrderSql {
-            stale: format!("({source_stale} OR {redundant_delete} OR (NOT {source_newer} AND {kafka_stale}))"),
-            newer: format!("({source_newer} OR (NOT {source_stale} AND NOT {redundant_delete} AND {kafka_newer}))"),
+            stale: format!(
+                "({source_stale} OR {redundant_delete} OR (NOT {source_newer} AND ({kafka_stale} OR {legacy_stale})))"
+            ),
+            newer: format!(
+                "({source_newer} OR (NOT {source_stale} AND NOT {redundant_delete} AND ({kafka_newer} OR {legacy_newer})))"
+            ),
         }
     }
 

@@ -28,7 +28,10 @@
 //!    time not later) — except after rule 1's contradiction, where the offset is the tie-break
 //!    between a position and a commit time that disagree (a rebuilt source, a clock that
 //!    stepped back).
-//! 4. Otherwise — different lineages and partitions, signals that contradict each other, or
+//! 4. **A stored row without Kafka coordinates** (written before they were recorded, when
+//!    positions had no lineage): a strictly later commit time is newer, a strictly earlier one
+//!    stale — so targets loaded by an older release keep working.
+//! 5. Otherwise — different lineages and partitions, signals that contradict each other, or
 //!    no evidence at all — **unknown**.
 //!
 //! A change with neither position nor commit time (a tombstone) rests on Kafka order alone:
@@ -97,6 +100,13 @@ pub fn compare(incoming: &Evidence<'_>, stored: &Evidence<'_>) -> Order {
                 Order::Unknown
             }
         }
+        // 4. A stored row without Kafka coordinates was written before they were recorded
+        //    (its position has no lineage either): commit times alone, strictly.
+        (_, None) => match times {
+            Some((a, b)) if a > b => Order::Newer,
+            Some((a, b)) if a < b => Order::Stale,
+            _ => Order::Unknown,
+        },
         _ => Order::Unknown,
     }
 }
@@ -153,6 +163,17 @@ mod tests {
         assert_eq!(compare(&after, &before), Order::Newer);
         assert_eq!(compare(&before, &after), Order::Stale);
         assert_eq!(compare(&ev(&new, Some(1_718_000_060_000), None), &before), Order::Unknown);
+    }
+
+    #[test]
+    fn rows_stored_before_kafka_coordinates_compare_by_commit_time() {
+        let legacy = Position::from_stored("0000002d0000001000000000002d0000000ffffe0000000000000001");
+        let new = pos(A, "0001");
+        let stored = ev(&legacy, Some(100), None);
+        assert_eq!(compare(&ev(&new, Some(101), Some(("t", 0, 5))), &stored), Order::Newer);
+        assert_eq!(compare(&ev(&new, Some(99), Some(("t", 0, 5))), &stored), Order::Stale);
+        assert_eq!(compare(&ev(&new, Some(100), Some(("t", 0, 5))), &stored), Order::Unknown, "a tie");
+        assert_eq!(compare(&ev(&new, None, Some(("t", 0, 5))), &stored), Order::Unknown, "no time");
     }
 
     #[test]
