@@ -55,7 +55,7 @@ async fn run(faults: &str, batches: i64, lock: bool) -> Outcome {
     let h = Harness::new(faults).await;
     let sql = h.sql().await;
     sql.batch_execute(&format!(
-        "CREATE TABLE public.load (id BIGINT NOT NULL, version BIGINT, name VARCHAR(64), {METADATA_DDL}, PRIMARY KEY (id))"
+        "CREATE TABLE public.load (id BIGINT NOT NULL, version BIGINT, name VARCHAR(64), {METADATA_DDL})"
     ))
     .await
     .unwrap();

@@ -622,7 +622,7 @@ async fn run_scenario(world: &World, seed: u64, figures: &mut Figures) {
     for table in &tables {
         sql.batch_execute(&format!(
             "CREATE TABLE public.{table} (id INTEGER NOT NULL, name VARCHAR(40), state CHAR(2), score BIGINT, ssn VARCHAR(64), \
-             notes VARCHAR(200) NOT NULL, {METADATA_DDL}, PRIMARY KEY (id))"
+             notes VARCHAR(200) NOT NULL, {METADATA_DDL})"
         ))
         .await
         .unwrap();

@@ -16,6 +16,7 @@ struct Side {
     ts_ms: Option<i64>,
     kafka: Option<(String, i64, i64)>,
     deleted: bool,
+    snapshot: bool,
 }
 
 fn side(rng: &mut SmallRng) -> Side {
@@ -32,6 +33,7 @@ fn side(rng: &mut SmallRng) -> Side {
             .random_bool(0.9)
             .then(|| (["t", "u"][rng.random_range(0..2)].to_string(), rng.random_range(0..2), rng.random_range(0..4))),
         deleted: rng.random_bool(0.3),
+        snapshot: rng.random_bool(0.2),
     }
 }
 
@@ -41,6 +43,7 @@ fn evidence(s: &Side) -> Evidence<'_> {
         source_ts_ms: s.ts_ms,
         kafka: s.kafka.as_ref().map(|(t, p, o)| (t.as_str(), *p, *o)),
         deleted: s.deleted,
+        snapshot: s.snapshot,
     }
 }
 
@@ -52,7 +55,8 @@ fn literal(s: &Side, i: usize) -> String {
         Some((t, p, o)) => (format!("'{t}'"), p.to_string(), o.to_string()),
         None => ("NULL".into(), "NULL".into(), "NULL".into()),
     };
-    format!("({i}, '{}', {ts}, {topic}, {partition}, {offset}, {})", s.position, s.deleted)
+    let op = if s.snapshot { "r" } else { "u" };
+    format!("({i}, '{}', {ts}, {topic}, {partition}, {offset}, {}, '{op}')", s.position, s.deleted)
 }
 
 #[tokio::test]
@@ -61,7 +65,7 @@ async fn rust_and_sql_order_agree_on_every_input() {
     let pairs: Vec<(Side, Side)> = (0..4_000).map(|_| (side(&mut rng), side(&mut rng))).collect();
     let client = pg().await;
     let columns = "(i INTEGER, \"_cdc_position\" VARCHAR(64), \"_cdc_source_ts\" TIMESTAMP, \"_cdc_kafka_topic\" VARCHAR(249), \
-                   \"_cdc_kafka_partition\" INTEGER, \"_cdc_kafka_offset\" BIGINT, \"_cdc_deleted\" BOOLEAN)";
+                   \"_cdc_kafka_partition\" INTEGER, \"_cdc_kafka_offset\" BIGINT, \"_cdc_deleted\" BOOLEAN, \"_cdc_op\" CHAR(1))";
     let suffix = uuid::Uuid::new_v4().simple().to_string();
     let (s_table, t_table) = (format!("order_s_{suffix}"), format!("order_t_{suffix}"));
     client
@@ -78,15 +82,19 @@ async fn rust_and_sql_order_agree_on_every_input() {
         client
             .batch_execute(&format!(
                 "INSERT INTO {s_table} (i, \"_cdc_position\", \"_cdc_source_ts\", \"_cdc_kafka_topic\", \"_cdc_kafka_partition\", \
-                 \"_cdc_kafka_offset\", \"_cdc_deleted\") VALUES {}; INSERT INTO {t_table} VALUES {}",
+                 \"_cdc_kafka_offset\", \"_cdc_deleted\", \"_cdc_op\") VALUES {}; INSERT INTO {t_table} VALUES {}",
                 stage.join(","),
                 stored.join(",")
             ))
             .await
             .unwrap();
     }
-    let order =
-        OrderSql::new(&format!("\"{t_table}\""), &format!("\"{t_table}\".\"_cdc_deleted\""), &format!("\"{s_table}\""));
+    let order = OrderSql::new(
+        &format!("\"{t_table}\""),
+        &format!("\"{t_table}\".\"_cdc_deleted\""),
+        &format!("COALESCE(\"{t_table}\".\"_cdc_op\" = 'r', FALSE)"),
+        &format!("\"{s_table}\""),
+    );
     let rows = client
         .query(
             &format!(

@@ -184,3 +184,148 @@ async fn a_schemaless_bytea_placeholder_keeps_the_stored_bytes() {
         vec![some(&["deadbeef", "b"])]
     );
 }
+
+fn notes() -> Table {
+    Table::new(
+        "pg.shop.public.notes",
+        vec![column("id", "int32"), column("title", "string"), column("body", "string")],
+        &["id"],
+    )
+}
+
+fn pg_at(lsn: i64) -> Source {
+    Source::Postgres { lsn, sequence: Some((Some(lsn - 1), Some(lsn))), tx_id: 1, ts_ms: 1_718_000_000_000 + lsn }
+}
+
+/// The target holds T50/B50 (from partition 1); a batch carries p30 from a lagging partition 0
+/// and then `latest` (p60, partition 1).
+async fn filled_from_a_lagging_partition(
+    latest: cdc_pipeline::synth::RecordSpec,
+) -> (Harness, cdc_pipeline::ingest::Processed) {
+    let t = notes();
+    let stored = msk_event_text(&[t.record(
+        1,
+        0,
+        "u",
+        None,
+        Some(json!({"id": 1, "title": "T50", "body": "B50"})),
+        &pg_at(50),
+        true,
+    )]);
+    let (h, ingestor) = world(&stored).await;
+    ingest(&ingestor, &stored).await;
+    let batch = msk_event_text(&[
+        t.record(0, 7, "u", None, Some(json!({"id": 1, "title": "T30", "body": "B30"})), &pg_at(30), true),
+        latest,
+    ]);
+    let p = ingest(&ingestor, &batch).await;
+    (h, p)
+}
+
+#[tokio::test]
+async fn values_filled_from_a_change_older_than_the_stored_row_are_never_written() {
+    let t = notes();
+    // A placeholder: its value is B50 (stored, newer than p30), not B30.
+    let placeholder = t.record(
+        1,
+        1,
+        "u",
+        None,
+        Some(json!({"id": 1, "title": "T60", "body": "__debezium_unavailable_value"})),
+        &pg_at(60),
+        true,
+    );
+    let (h, p) = filled_from_a_lagging_partition(placeholder.clone()).await;
+    // Rejected; its fall-back, p30, is stale against the stored p50.
+    assert_eq!((p.loaded, p.stale, p.dead_lettered_total()), (0, 1, 1), "{p:?}");
+    assert_eq!(h.dead_letters().await, vec![(1, "load".into(), vec![":stale_fill".into()])]);
+    assert_eq!(h.text_rows("SELECT title, body FROM public.notes").await, vec![some(&["T50", "B50"])]);
+    // Replayed alone, it keeps the stored body.
+    let r = h
+        .ingestor(Config::default_routing(), KEY)
+        .replay(&cdc_pipeline::replay::ReplayRequest::default(), &cdc_tests::harness::invocation())
+        .await
+        .expect("replay");
+    assert_eq!((r.records_loaded, r.records_rejected), (1, 0), "{r:?}");
+    assert_eq!(h.text_rows("SELECT title, body FROM public.notes").await, vec![some(&["T60", "B50"])]);
+
+    // A soft delete keeps the stored T50/B50, not p30's values.
+    let delete = t.record(1, 1, "d", Some(json!({"id": 1})), None, &pg_at(60), true);
+    let (h, p) = filled_from_a_lagging_partition(delete).await;
+    assert_eq!(p.dead_lettered_total(), 1, "{p:?}");
+    assert_eq!(
+        h.text_rows("SELECT title, body, _cdc_deleted::text FROM public.notes").await,
+        vec![some(&["T50", "B50", "false"])]
+    );
+    h.ingestor(Config::default_routing(), KEY)
+        .replay(&cdc_pipeline::replay::ReplayRequest::default(), &cdc_tests::harness::invocation())
+        .await
+        .expect("replay");
+    assert_eq!(
+        h.text_rows("SELECT title, body, _cdc_deleted::text FROM public.notes").await,
+        vec![some(&["T50", "B50", "true"])]
+    );
+
+    // In one partition, the batch's own earlier change is newer than what is stored: filled.
+    let t2 = notes();
+    let stored = msk_event_text(&[t2.record(
+        0,
+        0,
+        "u",
+        None,
+        Some(json!({"id": 1, "title": "T10", "body": "B10"})),
+        &pg_at(10),
+        true,
+    )]);
+    let (h, ingestor) = world(&stored).await;
+    ingest(&ingestor, &stored).await;
+    let p = ingest(
+        &ingestor,
+        &msk_event_text(&[
+            t2.record(0, 1, "u", None, Some(json!({"id": 1, "title": "T20", "body": "B20"})), &pg_at(20), true),
+            t2.record(
+                0,
+                2,
+                "u",
+                None,
+                Some(json!({"id": 1, "title": "T30", "body": "__debezium_unavailable_value"})),
+                &pg_at(30),
+                true,
+            ),
+        ]),
+    )
+    .await;
+    assert_eq!((p.loaded, p.dead_lettered_total()), (1, 0), "{p:?}");
+    assert_eq!(h.text_rows("SELECT title, body FROM public.notes").await, vec![some(&["T30", "B20"])]);
+}
+
+#[tokio::test]
+async fn a_change_streamed_after_a_mysql_snapshot_applies() {
+    // A snapshot row carries server_id 0, no GTID and the time its table was exported; the
+    // update streamed next committed a second before that export. The read time bounds the
+    // snapshot's state from above: it does not make the update older.
+    let t = Table::new("pg.shop.public.items", vec![column("id", "int32"), column("status", "string")], &["id"]);
+    let snapshot_source = Source::MySql {
+        server_id: 0,
+        file: "mysql-bin.000003".into(),
+        pos: 154,
+        row: 0,
+        gtid: None,
+        ts_ms: 1_718_000_005_000,
+    };
+    let streamed = Source::MySql {
+        server_id: 223_344,
+        file: "mysql-bin.000003".into(),
+        pos: 900,
+        row: 0,
+        gtid: Some("3e11fa47-71ca-11e1-9e33-c80aa9429562:24".into()),
+        ts_ms: 1_718_000_004_000,
+    };
+    let snapshot = msk_event_text(&[t.record(0, 0, "r", None, Some(status(1, "OLD")), &snapshot_source, true)]);
+    let update = msk_event_text(&[t.record(0, 1, "u", None, Some(status(1, "NEW")), &streamed, true)]);
+    let (h, ingestor) = world(&snapshot).await;
+    ingest(&ingestor, &snapshot).await;
+    let p = ingest(&ingestor, &update).await;
+    assert_eq!((p.loaded, p.dead_lettered_total()), (1, 0), "{p:?}");
+    assert_eq!(h.text_rows("SELECT status FROM public.items").await, vec![some(&["NEW"])]);
+}

@@ -268,3 +268,24 @@ async fn a_refused_change_is_dead_lettered_even_when_a_later_one_supersedes_it()
         );
     }
 }
+
+#[tokio::test]
+async fn numbers_sent_as_text_are_checked_like_numbers() {
+    // Debezium's decimal.handling.mode=string sends "1.005"; a DECIMAL(10,2) column would round it.
+    let t = Table::new("pg.shop.public.prices", vec![column("id", "int32"), column("amount", "string")], &["id"]);
+    let event = msk_event_text(&[
+        t.record(0, 0, "c", None, Some(json!({"id": 1, "amount": "1.005"})), &pg(10), true),
+        t.record(0, 1, "c", None, Some(json!({"id": 2, "amount": "1.50"})), &pg(11), true),
+    ]);
+    let h = Harness::new("").await;
+    h.create_from_event(&Config::default_routing(), event.as_bytes()).await;
+    h.sql()
+        .await
+        .batch_execute("ALTER TABLE public.prices ALTER COLUMN amount TYPE DECIMAL(10,2) USING amount::numeric")
+        .await
+        .unwrap();
+    let p = ingest(&h.ingestor(Config::default_routing(), KEY), &event).await;
+    assert_eq!((p.loaded, p.dead_lettered_total()), (1, 1), "{p:?}");
+    assert_eq!(h.dead_letters().await, vec![(0, "load".into(), vec!["amount:decimal_scale".into()])]);
+    assert_eq!(h.text_rows("SELECT id::text, amount::text FROM public.prices").await, vec![some(&["2", "1.50"])]);
+}

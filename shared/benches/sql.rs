@@ -4,7 +4,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use cdc_pipeline::plan::plan;
-use cdc_pipeline::redshift::sql::{ApplySpec, build_transactions};
+use cdc_pipeline::redshift::sql::render_plan;
 use cdc_pipeline::synth::bulk_event;
 use cdc_pipeline::{Caches, Config, DecodedBatch, MskEvent, Pipeline};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -18,17 +18,7 @@ fn render(c: &mut Criterion) {
     let outcomes = pipeline.transform(&batch, &mut Caches::default(), 1_795_521_600_000_000);
     let plans = plan(batch.records(), &outcomes);
     let table = &plans[0];
-    let changes: Vec<&cdc_pipeline::Change<'_>> = table.rows.iter().map(|r| r.change.as_ref()).collect();
-    let spec = ApplySpec {
-        target: table.target(),
-        columns: &table.columns,
-        key: table.rows[0].change.key_columns.as_ref(),
-        delete_mode: table.table.delete_mode,
-        lock: false,
-        loaded_at_micros: 1_795_521_600_000_000,
-        ledger: true,
-    };
-    let rendered = build_transactions(&spec, &changes);
+    let rendered = render_plan(table, 1_795_521_600_000_000);
     let sql_bytes: usize = rendered.transactions.iter().flat_map(|t| &t.statements).map(String::len).sum();
     eprintln!(
         "10,000 rows → {} transaction(s), {} statements, {sql_bytes} bytes of SQL",
@@ -37,8 +27,9 @@ fn render(c: &mut Criterion) {
     );
     let mut group = c.benchmark_group("sql_render");
     group.throughput(Throughput::Bytes(sql_bytes as u64));
-    group
-        .bench_function("apply_sql_10k_rows", |b| b.iter(|| build_transactions(black_box(&spec), black_box(&changes))));
+    group.bench_function("apply_sql_10k_rows", |b| {
+        b.iter(|| render_plan(black_box(table), black_box(1_795_521_600_000_000)))
+    });
     group.finish();
 }
 

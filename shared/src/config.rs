@@ -324,7 +324,9 @@ pub struct TableConfig {
     pub key: Option<Arc<[Arc<str>]>>,
     pub delete_mode: DeleteMode,
     pub drift: DriftPolicy,
-    /// Start each load transaction with `LOCK` on the target (see README, "Concurrency").
+    /// Start each load transaction with `LOCK` on the target and its schema's delete ledger
+    /// (default `true`; see README, "Concurrency and `lock`"). Without it, two loads of the
+    /// same new key under Redshift's SNAPSHOT isolation each insert a row.
     pub lock: bool,
     pub tombstones: TombstonePolicy,
     pub placeholder: Placeholder,
@@ -350,7 +352,7 @@ impl TableConfig {
             key: None,
             delete_mode: DeleteMode::default(),
             drift: DriftPolicy::default(),
-            lock: false,
+            lock: true,
             tombstones: TombstonePolicy::default(),
             placeholder: Placeholder::default(),
             columns: HashMap::new(),
@@ -479,7 +481,7 @@ impl Config {
                 key: key_columns,
                 delete_mode: table.delete_mode.unwrap_or_default(),
                 drift: table.drift.unwrap_or_default(),
-                lock: table.lock,
+                lock: table.lock.unwrap_or(true),
                 tombstones: table.tombstones.unwrap_or_default(),
                 placeholder,
                 columns,
@@ -519,8 +521,7 @@ struct RawTable {
     key: Option<Spanned<Vec<String>>>,
     delete_mode: Option<DeleteMode>,
     drift: Option<DriftPolicy>,
-    #[serde(default)]
-    lock: bool,
+    lock: Option<bool>,
     tombstones: Option<TombstonePolicy>,
     unavailable_value_placeholder: Option<Spanned<String>>,
     #[serde(default)]

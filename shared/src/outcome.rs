@@ -53,6 +53,18 @@ pub struct Change<'a> {
     pub masked: Vec<Arc<str>>,
     /// The row's Debezium schema, when the message had one (types for new columns).
     pub row_schema: Option<Arc<RowSchema>>,
+    /// Set by the plan when values of earlier changes of the batch were filled in (an
+    /// unavailable column, a soft delete's values): the oldest of those changes. The values
+    /// stand only if it is newer than the row the target holds.
+    pub filled_from: Option<FillSource>,
+}
+
+/// Where a change's filled-in values came from: the evidence of an earlier change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FillSource {
+    pub position: Position,
+    pub source_ts_ms: Option<i64>,
+    pub kafka: KafkaOrigin,
 }
 
 impl Change<'_> {
@@ -63,6 +75,7 @@ impl Change<'_> {
             source_ts_ms: self.source_ts_ms,
             kafka: Some((&self.kafka.topic, self.kafka.partition, self.kafka.offset)),
             deleted: self.deleted,
+            snapshot: self.op == Op::Read,
         }
     }
 }

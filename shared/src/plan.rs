@@ -22,7 +22,7 @@ use std::sync::Arc;
 use crate::config::{DeleteMode, TableConfig, TableName};
 use crate::debezium::{Order, compare};
 use crate::event::KafkaRecord;
-use crate::outcome::{Change, Outcome};
+use crate::outcome::{Change, FillSource, Outcome};
 use crate::value::Value;
 
 /// A change and the record it came from.
@@ -124,7 +124,8 @@ fn filled<'r, 'b>(
         // Latest first: the first value met for a column is the row's last one, unless it is
         // a placeholder and an earlier change sent the value.
         let mut placeholders: HashMap<&Arc<str>, usize> = HashMap::new();
-        for (e, _) in earlier.iter().zip(&stored).filter(|(e, stored)| **stored && !e.change.deleted) {
+        let mut oldest = None;
+        for (k, e) in earlier.iter().enumerate().filter(|(k, e)| stored[*k] && !e.change.deleted) {
             for column in &e.change.columns {
                 if seen.contains(&column.name) {
                     continue;
@@ -134,29 +135,40 @@ fn filled<'r, 'b>(
                         owned.columns.push(column.clone());
                         owned.columns.len() - 1
                     });
-                } else if let Some(at) = placeholders.remove(&column.name) {
+                    continue;
+                }
+                if let Some(at) = placeholders.remove(&column.name) {
                     owned.columns[at].value = column.value.clone();
-                    seen.insert(&column.name);
                 } else {
                     owned.columns.push(column.clone());
-                    seen.insert(&column.name);
                 }
+                seen.insert(&column.name);
+                oldest = Some(k);
             }
         }
+        owned.filled_from = oldest.map(|k| fill_source(earlier[k].change));
         return Ok(Cow::Owned(owned));
     }
+    let mut oldest = None;
     for column in owned.columns.iter_mut().filter(|c| c.value.is_unavailable()) {
-        for e in earlier {
+        for (k, e) in earlier.iter().enumerate() {
             if e.change.deleted {
                 return Err(Unknown);
             }
             if let Some(sent) = e.change.columns.iter().find(|c| c.name == column.name && !c.value.is_unavailable()) {
                 column.value = sent.value.clone();
+                oldest = oldest.max(Some(k));
                 break;
             }
         }
     }
+    owned.filled_from = oldest.map(|k| fill_source(earlier[k].change));
     Ok(Cow::Owned(owned))
+}
+
+/// The evidence of `change`, as the source of values filled into a later one.
+fn fill_source(change: &Change<'_>) -> FillSource {
+    FillSource { position: change.position.clone(), source_ts_ms: change.source_ts_ms, kafka: change.kafka.clone() }
 }
 
 /// A value the change did not send and no change before it can give: the change cannot be
@@ -227,7 +239,7 @@ impl<'r, 'b> KeyHistory<'r, 'b> {
 pub fn plan<'r, 'b>(records: &[&'r KafkaRecord<'r>], outcomes: &'r [Outcome<'b>]) -> Vec<TablePlan<'r, 'b>> {
     struct Building<'r, 'b> {
         table: Arc<TableConfig>,
-        keys: HashMap<&'r [Value<'b>], (usize, KeyHistory<'r, 'b>)>,
+        keys: HashMap<Cow<'r, [Value<'b>]>, (usize, KeyHistory<'r, 'b>)>,
         regressed: Vec<Planned<'r, 'b>>,
         redundant: Vec<Planned<'r, 'b>>,
     }
@@ -241,9 +253,10 @@ pub fn plan<'r, 'b>(records: &[&'r KafkaRecord<'r>], outcomes: &'r [Outcome<'b>]
             regressed: Vec::new(),
             redundant: Vec::new(),
         });
-        match building.keys.get_mut(change.key.as_slice()) {
+        let key = redshift_key(&change.key);
+        match building.keys.get_mut(&key) {
             None => {
-                building.keys.insert(change.key.as_slice(), (i, KeyHistory { latest: planned, earlier: Vec::new() }));
+                building.keys.insert(key, (i, KeyHistory { latest: planned, earlier: Vec::new() }));
             }
             Some((at, history)) => match history.push(planned) {
                 Ok(latest) => {
@@ -277,6 +290,25 @@ pub fn plan<'r, 'b>(records: &[&'r KafkaRecord<'r>], outcomes: &'r [Outcome<'b>]
         .collect();
     plans.sort_by(|a, b| a.table.target.cmp(&b.table.target));
     plans
+}
+
+/// The key as Redshift compares it: "Trailing spaces in VARCHAR and CHAR values are treated as
+/// semantically insignificant when values are compared" (Redshift Database Developer Guide,
+/// "Character types"), so `'AB'` and `'AB  '` are one key in the target and must be one key in
+/// the plan — else one batch would stage two rows for the row the target holds once.
+fn redshift_key<'r, 'b>(key: &'r [Value<'b>]) -> Cow<'r, [Value<'b>]> {
+    let padded = |v: &Value<'_>| matches!(v, Value::Text(t) if t.ends_with(' '));
+    if !key.iter().any(padded) {
+        return Cow::Borrowed(key);
+    }
+    Cow::Owned(
+        key.iter()
+            .map(|v| match v {
+                Value::Text(t) if t.ends_with(' ') => Value::Text(Cow::Owned(t.trim_end_matches(' ').to_string())),
+                v => v.clone(),
+            })
+            .collect(),
+    )
 }
 
 /// The columns of every change of the table (fallbacks included), key columns first.
@@ -337,6 +369,7 @@ mod tests {
             columns,
             masked: Vec::new(),
             row_schema: None,
+            filled_from: None,
         }
     }
 

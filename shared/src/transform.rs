@@ -191,6 +191,7 @@ impl Pipeline {
             columns,
             masked,
             row_schema: envelope.schema.as_ref().and_then(|s| s.row.clone()),
+            filled_from: None,
         })
     }
 
@@ -222,6 +223,7 @@ impl Pipeline {
                     columns,
                     masked,
                     row_schema: None,
+                    filled_from: None,
                 });
             }
         }

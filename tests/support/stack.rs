@@ -37,7 +37,7 @@ pub fn sdk_client(endpoint: &str) -> aws_sdk_redshiftdata::Client {
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
         .endpoint_url(endpoint)
         .retry_config(RetryConfig::disabled())
-        .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(Duration::from_secs(10)).build())
+        .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(Duration::from_secs(15)).build())
         .build();
     aws_sdk_redshiftdata::Client::from_conf(config)
 }

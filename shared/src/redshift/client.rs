@@ -64,6 +64,12 @@ pub const POLL: Backoff = Backoff { initial: Duration::from_millis(20), max: Dur
 pub const RETRY: Backoff = Backoff { initial: Duration::from_millis(100), max: Duration::from_secs(5), factor: 2.0 };
 /// At most this many attempts per transaction; the deadline usually comes first.
 pub const MAX_ATTEMPTS: u32 = 10;
+/// `WaitTimeSeconds` of `BatchExecuteStatement` and `DescribeStatement`: the call returns when
+/// the statement ends or this much later (the Data API allows up to 30 s; "The number of seconds
+/// to wait for all SQL statements in the batch to complete execution before returning the
+/// response", Data API reference). It must stay below the client's per-attempt timeout
+/// (15 s in `wiring`), and it never runs past the caller's deadline.
+pub const LONG_POLL: Duration = Duration::from_secs(10);
 
 /// A committed transaction: its statement id and the row count of every statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +86,7 @@ pub struct DataApi {
     calls: AtomicU64,
     poll: Backoff,
     retry: Backoff,
+    long_poll: Duration,
 }
 
 /// One unit of work (a load) against the Data API, counting its own calls so that
@@ -127,7 +134,13 @@ fn api_error<E: ProvideErrorMetadata>(
 
 impl DataApi {
     pub fn new(client: Client, target: Target) -> DataApi {
-        DataApi { client, target, calls: AtomicU64::new(0), poll: POLL, retry: RETRY }
+        DataApi { client, target, calls: AtomicU64::new(0), poll: POLL, retry: RETRY, long_poll: LONG_POLL }
+    }
+
+    /// Override [`LONG_POLL`] (tests whose client times out sooner use a shorter one).
+    pub fn with_long_poll(mut self, long_poll: Duration) -> DataApi {
+        self.long_poll = long_poll.min(Duration::from_secs(30));
+        self
     }
 
     /// Override the backoff schedules (tests use short ones).
@@ -222,7 +235,8 @@ impl Session<'_> {
             let request = with_target!(self.api.client.batch_execute_statement(), &self.api.target)
                 .set_sqls(Some(sqls.to_vec()))
                 .client_token(&token)
-                .statement_name("msk-redshift-cdc");
+                .statement_name("msk-redshift-cdc")
+                .wait_time_seconds(self.wait_seconds(deadline));
             let sent = tokio::time::timeout_at(deadline, request.send()).await;
             let error = match sent {
                 Err(_) => {
@@ -245,19 +259,24 @@ impl Session<'_> {
         }
     }
 
-    /// Poll `DescribeStatement` until the statement ends.
+    /// `WaitTimeSeconds` for a call made now: [`DataApi::with_long_poll`]'s, less what is left
+    /// before `deadline` (whole seconds, one kept in hand).
+    fn wait_seconds(&self, deadline: Instant) -> i32 {
+        let left = deadline.saturating_duration_since(Instant::now()).saturating_sub(Duration::from_secs(1));
+        i32::try_from(self.api.long_poll.min(left).as_secs()).unwrap_or(0)
+    }
+
+    /// Ask `DescribeStatement` (long-polling: `WaitTimeSeconds`) until the statement ends. The
+    /// submission already waited, so the first call goes at once and usually finds it ended;
+    /// the [`POLL`] schedule applies only when a call comes back early with the statement
+    /// still running (a service that does not long-poll, or a wait of 0 s near the deadline).
     async fn wait(&self, id: &str, deadline: Instant) -> Result<Committed, DataApiError> {
-        let mut attempt = 0;
+        let mut early = 0;
         loop {
-            if let Err(e) =
-                self.pause(self.api.poll.delay(attempt), deadline, "waiting for a statement", Some(id)).await
-            {
-                self.cancel(id).await;
-                return Err(e);
-            }
-            attempt += 1;
+            let asked = Instant::now();
             self.count();
-            let sent = tokio::time::timeout_at(deadline, self.api.client.describe_statement().id(id).send()).await;
+            let request = self.api.client.describe_statement().id(id).wait_time_seconds(self.wait_seconds(deadline));
+            let sent = tokio::time::timeout_at(deadline, request.send()).await;
             let output = match sent {
                 Err(_) => {
                     self.cancel(id).await;
@@ -269,11 +288,12 @@ impl Session<'_> {
                 // A failed poll does not fail the statement: keep polling if it may pass.
                 Ok(Err(e)) => {
                     let error = api_error("DescribeStatement", e);
-                    if is_retriable(&error) {
-                        self.count_retry();
-                        continue;
+                    if !is_retriable(&error) {
+                        return Err(error);
                     }
-                    return Err(error);
+                    self.count_retry();
+                    self.poll_pause(&mut early, deadline, id).await?;
+                    continue;
                 }
                 Ok(Ok(output)) => output,
             };
@@ -286,7 +306,13 @@ impl Session<'_> {
                     };
                     return Ok(Committed { statement_id: id.to_string(), rows });
                 }
-                Some(StatusString::Submitted | StatusString::Picked | StatusString::Started) => continue,
+                Some(StatusString::Submitted | StatusString::Picked | StatusString::Started) => {
+                    // Came back before its wait was up: the service did not hold the call.
+                    if asked.elapsed() < self.api.long_poll.min(Duration::from_secs(1)) {
+                        self.poll_pause(&mut early, deadline, id).await?;
+                    }
+                    continue;
+                }
                 status => {
                     let status = match status {
                         Some(StatusString::Failed) => "FAILED",
@@ -313,6 +339,17 @@ impl Session<'_> {
                 }
             }
         }
+    }
+
+    /// The next pause of the [`POLL`] schedule before asking about statement `id` again; at
+    /// the deadline the statement is cancelled and the wait fails.
+    async fn poll_pause(&self, early: &mut u32, deadline: Instant, id: &str) -> Result<(), DataApiError> {
+        if let Err(e) = self.pause(self.api.poll.delay(*early), deadline, "waiting for a statement", Some(id)).await {
+            self.cancel(id).await;
+            return Err(e);
+        }
+        *early += 1;
+        Ok(())
     }
 
     /// Best effort: stop a statement we gave up on, so it does not commit later. (If it
@@ -403,6 +440,7 @@ impl Session<'_> {
                             column.length(),
                             column.precision(),
                             column.scale(),
+                            column.nullable(),
                         ));
                     }
                     match output.next_token() {

@@ -132,7 +132,7 @@ fn decimal_type(column: &Column<'_>, ty: Option<&ColumnType>, warnings: &mut Vec
             (MAX_PRECISION, 10)
         }
     };
-    Some(format!("DECIMAL({precision}, {scale})"))
+    Some(super::types::decimal(precision, scale))
 }
 
 /// `CREATE TABLE` for `target`, from its table config and the changes routed to it.
@@ -227,21 +227,13 @@ pub fn create_table(table: &TableConfig, target: &TableName, changes: &[&Change<
     for (name, ty) in METADATA_COLUMNS_DDL {
         sql.push_str(&format!("  \"{name}\" {ty},\n"));
     }
-    if key.is_empty() {
-        sql.truncate(sql.len() - 2);
-        sql.push('\n');
-    } else {
-        // Informational in Redshift (not enforced); enforced by PostgreSQL, which the apply SQL
-        // respects: it deletes a key's rows before inserting its new row.
-        sql.push_str("  PRIMARY KEY (");
-        for (i, k) in key.iter().enumerate() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            push_ident(&mut sql, k);
-        }
-        sql.push_str(")\n");
-    }
+    // No PRIMARY KEY: Redshift does not enforce one ("uniqueness, primary key, and foreign key
+    // constraints are informational only", "Defining table constraints", Redshift Database
+    // Developer Guide) yet its planner trusts it, so a declared key would turn any duplicate
+    // into wrong query results; PostgreSQL would enforce it and hide duplicates from the tests.
+    // The loader keeps one row per key itself (`lock`, README "Concurrency and `lock`").
+    sql.truncate(sql.len() - 2);
+    sql.push('\n');
     sql.push(')');
     if dialect == Dialect::Redshift {
         sql.push_str(" DISTSTYLE AUTO SORTKEY AUTO");
@@ -307,8 +299,8 @@ mod tests {
             "CREATE TABLE \"public\".\"p\" (\n  \"dob\" TIMESTAMP,\n  \"id\" INTEGER NOT NULL,\n  \"ssn\" VARCHAR(64),\n  \
              \"_cdc_position\" VARCHAR(64) NOT NULL,\n  \"_cdc_op\" CHAR(1) NOT NULL,\n  \"_cdc_deleted\" BOOLEAN NOT NULL,\n  \
              \"_cdc_source_ts\" TIMESTAMP,\n  \"_cdc_loaded_at\" TIMESTAMP NOT NULL,\n  \"_cdc_kafka_topic\" VARCHAR(249),\n  \
-             \"_cdc_kafka_partition\" INTEGER,\n  \"_cdc_kafka_offset\" BIGINT,\n  PRIMARY KEY (\"id\")\n) DISTSTYLE AUTO SORTKEY AUTO;"
+             \"_cdc_kafka_partition\" INTEGER,\n  \"_cdc_kafka_offset\" BIGINT\n) DISTSTYLE AUTO SORTKEY AUTO;"
         );
-        assert!(create_table(table, &table.target, &[], Dialect::Postgres).sql.ends_with("PRIMARY KEY (\"id\")\n);"));
+        assert!(!create_table(table, &table.target, &[], Dialect::Postgres).sql.contains("PRIMARY KEY"));
     }
 }

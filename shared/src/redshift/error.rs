@@ -3,6 +3,17 @@
 //! A database error message can quote the offending value (e.g. PostgreSQL's
 //! `invalid input syntax for type integer: "…"`, Redshift's `Invalid digit, Value '…'`), so
 //! it is reduced to a class at once and the text is dropped: nothing here can carry a value.
+//!
+//! Redshift's `Error` texts carry no SQLSTATE: compute-node errors come back as text with a
+//! `code: NNNN` detail (over the wire their SQLSTATE is the generic `XX000`), leader-node
+//! errors as PostgreSQL-style text. Classification therefore reads Redshift's codes and texts
+//! first (Database Developer Guide: "Serializable isolation" and its troubleshooting page for
+//! `1023` and `1018`; "Numeric types" for `Numeric data overflow`; "Character types"; public
+//! reports for `Disk Full … code: 1016`, `abort query … code: 1020`, `Value too long for
+//! character type … code: 8001`, `Only ASCII characters are allowed in fixed length strings`,
+//! `Cannot insert a NULL value into column`), and a PostgreSQL SQLSTATE only where one is
+//! present (the local emulator's PostgreSQL, older texts). What it cannot recognise is
+//! [`DbErrorClass::Other`], which no row is blamed for.
 
 use std::fmt;
 
@@ -11,28 +22,42 @@ use std::fmt;
 pub enum DbErrorClass {
     /// Redshift `1023` serializable isolation violation; PostgreSQL SQLSTATE 40001.
     SerializationFailure,
-    /// Redshift Serverless snapshot isolation: "conflict with concurrent transaction".
+    /// Redshift snapshot isolation: "could not complete because of conflict with concurrent
+    /// transaction".
     ConcurrentTransaction,
     /// SQLSTATE 40P01.
     Deadlock,
-    /// A value longer than its column (SQLSTATE 22001).
+    /// Redshift `1018`: a relation the transaction's snapshot does not have (created or
+    /// dropped concurrently); run again later.
+    RelationChanged,
+    /// A value longer than its column (`value too long for type …`, `Value too long for
+    /// character type`; SQLSTATE 22001).
     ValueTooLong,
-    /// A value the column type cannot read (SQLSTATE 22P02, 22007, 22008, Redshift "Invalid digit").
+    /// A value the column type cannot read (`invalid input syntax`, `Invalid digit`,
+    /// multibyte characters in a CHAR column; SQLSTATE 22P02, 22007, 22008).
     InvalidValue,
-    /// Numeric overflow (SQLSTATE 22003).
+    /// Numeric overflow (`Numeric data overflow`, `numeric field overflow`, `out of range`;
+    /// SQLSTATE 22003).
     OutOfRange,
-    /// NULL into a NOT NULL column (SQLSTATE 23502).
+    /// NULL into a NOT NULL column (`Cannot insert a NULL value into column`; SQLSTATE 23502).
     NotNull,
     /// A unique or check constraint (SQLSTATE 23xxx).
     Constraint,
+    /// A value whose type the column cannot take (SQLSTATE 42804, `is of type … but
+    /// expression is of type`).
+    TypeMismatch,
     /// A table, column or function that does not exist (SQLSTATE 42P01, 42703, 42883, 3F000).
     UndefinedObject,
-    /// SQL the database cannot parse (SQLSTATE 42601) or types it cannot match (42804).
-    SyntaxOrType,
+    /// SQL the database cannot parse (SQLSTATE 42601): our bug, not the data's.
+    Syntax,
     /// Missing privileges (SQLSTATE 42501).
     Permission,
-    /// The statement was cancelled or aborted.
+    /// The statement was cancelled or aborted (`cancelled on user's request`, `abort query …
+    /// code: 1020`, WLM).
     Aborted,
+    /// The cluster cannot take the work now: `Disk Full … code: 1016`, resize mode, an
+    /// internal `Assert`, out of memory.
+    Capacity,
     /// Anything else.
     Other,
 }
@@ -43,15 +68,18 @@ impl DbErrorClass {
             DbErrorClass::SerializationFailure => "serialization_failure",
             DbErrorClass::ConcurrentTransaction => "concurrent_transaction",
             DbErrorClass::Deadlock => "deadlock",
+            DbErrorClass::RelationChanged => "relation_changed",
             DbErrorClass::ValueTooLong => "value_too_long",
             DbErrorClass::InvalidValue => "invalid_value",
             DbErrorClass::OutOfRange => "out_of_range",
             DbErrorClass::NotNull => "not_null_violation",
             DbErrorClass::Constraint => "constraint_violation",
+            DbErrorClass::TypeMismatch => "type_mismatch",
             DbErrorClass::UndefinedObject => "undefined_object",
-            DbErrorClass::SyntaxOrType => "syntax_or_type",
+            DbErrorClass::Syntax => "syntax_error",
             DbErrorClass::Permission => "permission_denied",
             DbErrorClass::Aborted => "aborted",
+            DbErrorClass::Capacity => "capacity",
             DbErrorClass::Other => "sql_error",
         }
     }
@@ -59,6 +87,16 @@ impl DbErrorClass {
     /// Classify a database error text (the message itself is not kept).
     pub fn classify(message: &str) -> DbErrorClass {
         let lower = message.to_ascii_lowercase();
+        // Redshift's codes first: a compute-node error's detail carries `code: NNNN`, and a
+        // leader-node one can start with the number (`ERROR: 1023 DETAIL: …`).
+        let code = redshift_code(&lower);
+        match code {
+            Some(1023) => return DbErrorClass::SerializationFailure,
+            Some(1018) => return DbErrorClass::RelationChanged,
+            Some(1016) => return DbErrorClass::Capacity,
+            Some(1020) => return DbErrorClass::Aborted,
+            _ => {}
+        }
         if let Some(code) = sqlstate(message) {
             let class = match code {
                 "40001" => Some(DbErrorClass::SerializationFailure),
@@ -68,9 +106,11 @@ impl DbErrorClass {
                 "22003" => Some(DbErrorClass::OutOfRange),
                 "23502" => Some(DbErrorClass::NotNull),
                 "42P01" | "42703" | "42883" | "3F000" | "3D000" | "42704" => Some(DbErrorClass::UndefinedObject),
-                "42601" | "42804" | "42846" => Some(DbErrorClass::SyntaxOrType),
+                "42804" | "42846" => Some(DbErrorClass::TypeMismatch),
+                "42601" => Some(DbErrorClass::Syntax),
                 "42501" => Some(DbErrorClass::Permission),
                 "57014" => Some(DbErrorClass::Aborted),
+                "53100" | "53200" | "53300" => Some(DbErrorClass::Capacity),
                 c if c.starts_with("23") => Some(DbErrorClass::Constraint),
                 _ => None,
             };
@@ -78,50 +118,69 @@ impl DbErrorClass {
                 return class;
             }
         }
-        if lower.contains("1023") && lower.contains("serializable isolation violation") {
+        let has = |needle: &str| lower.contains(needle);
+        if has("serializable isolation violation") {
             DbErrorClass::SerializationFailure
-        } else if lower.contains("conflict with concurrent transaction") || lower.contains("could not serialize access")
-        {
+        } else if has("conflict with concurrent transaction") || has("could not serialize access") {
             DbErrorClass::ConcurrentTransaction
-        } else if lower.contains("deadlock detected") {
+        } else if has("deadlock detected") {
             DbErrorClass::Deadlock
-        } else if lower.contains("value too long") {
+        } else if has("disk full") || has("resize mode") || has("out of memory") || has("error: assert") {
+            DbErrorClass::Capacity
+        } else if has("value too long") {
             DbErrorClass::ValueTooLong
-        } else if lower.contains("invalid input syntax")
-            || lower.contains("invalid digit")
-            || lower.contains("invalid timestamp")
+        } else if has("invalid input syntax")
+            || has("invalid digit")
+            || has("invalid timestamp")
+            || has("only ascii characters are allowed")
+            || has("multibyte character not supported")
+            || has("invalid characters")
         {
             DbErrorClass::InvalidValue
-        } else if lower.contains("out of range") || lower.contains("overflow") {
+        } else if has("numeric data overflow") || has("numeric field overflow") || has("out of range") {
             DbErrorClass::OutOfRange
-        } else if lower.contains("violates not-null") || lower.contains("cannot be null") {
+        } else if has("cannot insert a null value") || has("violates not-null") {
             DbErrorClass::NotNull
-        } else if lower.contains("does not exist") {
+        } else if has("but expression is of type") {
+            DbErrorClass::TypeMismatch
+        } else if has("does not exist") {
             DbErrorClass::UndefinedObject
-        } else if lower.contains("permission denied") {
+        } else if has("permission denied") || has("must be owner of") {
             DbErrorClass::Permission
-        } else if lower.contains("syntax error") {
-            DbErrorClass::SyntaxOrType
-        } else if lower.contains("cancel") || lower.contains("abort") {
+        } else if has("syntax error") {
+            DbErrorClass::Syntax
+        } else if has("cancelled") || has("canceled") || has("abort") {
             DbErrorClass::Aborted
         } else {
             DbErrorClass::Other
         }
     }
 
-    /// Errors of concurrency: the same transaction will likely succeed if run again.
-    /// Can a row's values cause this? Then bisection finds the rows to reject. Missing
-    /// privileges or a table or column dropped under us fail every row alike: bisecting would
-    /// dead-letter the whole stream one row per call, so the batch fails instead and is retried.
+    /// Can a row's values cause this? Then bisection finds the rows to reject. Everything else
+    /// — concurrency, capacity, a cancelled statement, missing privileges, a table changed
+    /// under us, a syntax error, an error we do not recognise — fails every row alike:
+    /// bisecting would dead-letter the whole batch one row per call while the cluster has an
+    /// incident, so the batch fails instead and the event source mapping retries it.
     pub fn blames_rows(self) -> bool {
-        !self.is_transient()
-            && !matches!(self, DbErrorClass::Aborted | DbErrorClass::Permission | DbErrorClass::UndefinedObject)
+        matches!(
+            self,
+            DbErrorClass::ValueTooLong
+                | DbErrorClass::InvalidValue
+                | DbErrorClass::OutOfRange
+                | DbErrorClass::NotNull
+                | DbErrorClass::Constraint
+                | DbErrorClass::TypeMismatch
+        )
     }
 
+    /// Errors of concurrency: the same transaction will likely succeed if run again.
     pub fn is_transient(self) -> bool {
         matches!(
             self,
-            DbErrorClass::SerializationFailure | DbErrorClass::ConcurrentTransaction | DbErrorClass::Deadlock
+            DbErrorClass::SerializationFailure
+                | DbErrorClass::ConcurrentTransaction
+                | DbErrorClass::Deadlock
+                | DbErrorClass::RelationChanged
         )
     }
 }
@@ -130,6 +189,19 @@ impl fmt::Display for DbErrorClass {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// Redshift's error number: `code: 1016` in a compute-node detail, or the number right after
+/// `ERROR:` (`ERROR: 1023 DETAIL: …`, `ERROR:1023 …`). `lower` is the lowercased text.
+fn redshift_code(lower: &str) -> Option<u32> {
+    let digits = |s: &str| {
+        let n: String = s.trim_start().chars().take_while(char::is_ascii_digit).collect();
+        (n.len() == 4).then(|| n.parse().ok()).flatten()
+    };
+    lower
+        .find("code:")
+        .and_then(|at| digits(&lower[at + 5..]))
+        .or_else(|| lower.find("error:").and_then(|at| digits(&lower[at + 6..])))
 }
 
 /// `(SQLSTATE 40001)` or `SQLSTATE: 40001` → `40001`.
@@ -178,6 +250,9 @@ pub fn is_retriable(error: &DataApiError) -> bool {
                     | "ServiceUnavailable"
                     | "RequestTimeout"
                     | "RequestTimeoutException"
+                    // DescribeTable and CancelStatement can time out ("The Amazon Redshift Data
+                    // API operation failed due to timeout"; Data API reference).
+                    | "QueryTimeoutException"
             ) || status.is_some_and(|s| s >= 500)
         }
         DataApiError::Transport { .. } => true,
@@ -221,6 +296,55 @@ mod tests {
         assert_eq!(c("ERROR: something new"), DbErrorClass::Other);
     }
 
+    /// Texts as Redshift's documentation and public reports show them (no SQLSTATE).
+    #[test]
+    fn classifies_redshift_texts_by_code_and_wording() {
+        let c = DbErrorClass::classify;
+        let cases = [
+            (
+                "ERROR:1023 DETAIL: Serializable isolation violation on table in Redshift",
+                DbErrorClass::SerializationFailure,
+            ),
+            ("ERROR: 1018 DETAIL: Relation does not exist.", DbErrorClass::RelationChanged),
+            (
+                "ERROR: Disk Full Detail: ----- error: Disk Full code: 1016 context: node: 3 query: 1005177 location: fdisk_api.cpp:345 process: query3_66 [pid=27629]",
+                DbErrorClass::Capacity,
+            ),
+            ("ERROR: Cannot execute query because system is in resize mode", DbErrorClass::Capacity),
+            (
+                "ERROR: abort query DETAIL: error: abort query code: 1020 context: system requested abort query: 1903 location: queryabort.cpp:347",
+                DbErrorClass::Aborted,
+            ),
+            ("ERROR:  Query (150) cancelled on user's request", DbErrorClass::Aborted),
+            ("ERROR:  Numeric data overflow (result precision)", DbErrorClass::OutOfRange),
+            ("ERROR: numeric field overflow DETAIL: The absolute value is greater than", DbErrorClass::OutOfRange),
+            ("ERROR: value too long for type character varying(275)", DbErrorClass::ValueTooLong),
+            (
+                "Value too long for character type DETAIL: error: Value too long for character type code: 8001 context: Value too long for type character varying(505)",
+                DbErrorClass::ValueTooLong,
+            ),
+            (
+                "error: Invalid characters: code: 8001 context: Only ASCII characters are allowed in fixed length strings. Invalid ASCII char: c2 b0",
+                DbErrorClass::InvalidValue,
+            ),
+            ("ERROR: Cannot insert a NULL value into column notes", DbErrorClass::NotNull),
+            ("ERROR: permission denied for relation patients", DbErrorClass::Permission),
+            ("ERROR: Assert DETAIL: error: Assert code: 1000 context: (fieldstr - curr) < len", DbErrorClass::Capacity),
+            ("ERROR: syntax error at or near \"ON\"", DbErrorClass::Syntax),
+        ];
+        for (text, class) in cases {
+            assert_eq!(c(text), class, "{text}");
+        }
+        // Only what a value can cause is bisected; the rest fails the batch.
+        for class in [DbErrorClass::Capacity, DbErrorClass::Aborted, DbErrorClass::Other, DbErrorClass::Syntax] {
+            assert!(!class.blames_rows(), "{class}");
+        }
+        for class in [DbErrorClass::ValueTooLong, DbErrorClass::InvalidValue, DbErrorClass::NotNull] {
+            assert!(class.blames_rows(), "{class}");
+        }
+        assert!(DbErrorClass::RelationChanged.is_transient());
+    }
+
     #[test]
     fn retry_classification() {
         let api =
@@ -229,6 +353,7 @@ mod tests {
         assert!(is_retriable(&api("ActiveStatementsExceededException", Some(400))));
         assert!(is_retriable(&api("InternalServerException", Some(500))));
         assert!(is_retriable(&api("SomethingNew", Some(503))));
+        assert!(is_retriable(&api("QueryTimeoutException", Some(400))));
         assert!(!is_retriable(&api("ValidationException", Some(400))));
         assert!(!is_retriable(&api("ResourceNotFoundException", Some(404))));
         assert!(is_retriable(&DataApiError::Transport { operation: "DescribeStatement", kind: "timeout" }));

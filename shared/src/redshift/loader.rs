@@ -99,6 +99,9 @@ fn check_row(
     let mut reasons: Vec<Reason> =
         target.too_long(change).into_iter().map(|c| Reason::column(Arc::from(c), "varchar_length")).collect();
     reasons.extend(target.numeric_misfits(change).into_iter().map(|(c, rule)| Reason::column(Arc::from(c), rule)));
+    reasons
+        .extend(target.multibyte_in_char(change).into_iter().map(|c| Reason::column(Arc::from(c), "char_single_byte")));
+    reasons.extend(target.nulls_in_not_null(change).into_iter().map(|c| Reason::column(Arc::from(c), "not_null")));
     if !reasons.is_empty() {
         return Err((Stage::Load, reasons));
     }
@@ -206,6 +209,10 @@ impl Loader {
         let Some(first) = plan.rows.first() else { return Ok(()) };
         let key = first.change.key_columns.clone();
         let ledger = target.exists() && self.ledger_exists(session, name, deadline).await?;
+        let super_columns: Vec<bool> = columns
+            .iter()
+            .map(|c| target.column(c).is_some_and(|t| t.type_name.eq_ignore_ascii_case("super")))
+            .collect();
         let spec = ApplySpec {
             target: name,
             columns: &columns,
@@ -214,6 +221,7 @@ impl Loader {
             lock: plan.table.lock,
             loaded_at_micros: now_micros,
             ledger,
+            super_columns: &super_columns,
         };
         let storable = |c: &Change<'_>| check_row(&target, &unknown, plan.table.drift, c).is_ok();
         // An earlier change the target refuses is rejected on its own, even when a later change
@@ -283,8 +291,12 @@ impl Loader {
         report: &mut LoadReport<'r>,
     ) -> Result<Vec<Rejected<'r, 'b>>, LoadError> {
         let mut rejected = Vec::new();
-        let mut queue = vec![(0..rows.len()).collect::<Vec<usize>>()];
-        while let Some(subset) = queue.pop() {
+        // Each subset with the split it came from (halves of one split share an id): when both
+        // halves of a split fail alike outside the stage inserts, no row is to blame.
+        let mut queue: Vec<(Vec<usize>, Option<usize>)> = vec![((0..rows.len()).collect(), None)];
+        let mut half_failures: HashMap<usize, (DbErrorClass, Option<usize>)> = HashMap::new();
+        let mut splits = 0;
+        while let Some((subset, split)) = queue.pop() {
             if subset.is_empty() {
                 continue;
             }
@@ -316,6 +328,7 @@ impl Loader {
                                 let rule = match rule.as_str() {
                                     sql::POSITION_REGRESSED => sql::POSITION_REGRESSED,
                                     sql::UNAVAILABLE_VALUE => sql::UNAVAILABLE_VALUE,
+                                    sql::STALE_FILL => sql::STALE_FILL,
                                     _ => sql::DELETE_LEDGER_MISSING,
                                 };
                                 let stage = if rule == sql::DELETE_LEDGER_MISSING { Stage::Drift } else { Stage::Load };
@@ -327,7 +340,19 @@ impl Loader {
                         report.rows_loaded += tx_rows.len().saturating_sub(stale + refused);
                         report.transactions += 1;
                     }
-                    Err(DataApiError::Statement { class, sub_statement, .. }) if class.blames_rows() => {
+                    Err(DataApiError::Statement { class, sub_statement, statement_id, status })
+                        if class.blames_rows() =>
+                    {
+                        let in_stage_insert = sub_statement.and_then(|s| tx.rows_of_statement(s)).is_some();
+                        if let Some(split) = split.filter(|_| !in_stage_insert) {
+                            let failed = (class, sub_statement.map(|s| s.saturating_sub(tx.head + tx.inserts.len())));
+                            if half_failures.get(&split) == Some(&failed) {
+                                tracing::warn!(table = %spec.target, class = %class, "both halves of a split failed alike: no row is to blame, the batch fails");
+                                let source = DataApiError::Statement { statement_id, status, sub_statement, class };
+                                return Err(LoadError { table: spec.target.clone(), source });
+                            }
+                            half_failures.insert(split, failed);
+                        }
                         if let [only] = tx_rows.as_slice() {
                             let reasons = vec![Reason::record("rejected_by_database")];
                             rejected.push((rows[*only].clone(), Stage::Load, reasons, Some(class)));
@@ -338,16 +363,18 @@ impl Loader {
                             .and_then(|s| tx.rows_of_statement(s))
                             .filter(|s| s.len() < tx.rows.len())
                             .map(|s| s.iter().map(|&j| subset[j]).collect());
+                        splits += 1;
                         match suspects {
                             Some(suspects) => {
                                 let suspect_set: HashSet<usize> = suspects.iter().copied().collect();
-                                queue.push(tx_rows.iter().copied().filter(|i| !suspect_set.contains(i)).collect());
-                                queue.push(suspects);
+                                let rest = tx_rows.iter().copied().filter(|i| !suspect_set.contains(i)).collect();
+                                queue.push((rest, Some(splits)));
+                                queue.push((suspects, Some(splits)));
                             }
                             None => {
                                 let (left, right) = tx_rows.split_at(tx_rows.len() / 2);
-                                queue.push(right.to_vec());
-                                queue.push(left.to_vec());
+                                queue.push((right.to_vec(), Some(splits)));
+                                queue.push((left.to_vec(), Some(splits)));
                             }
                         }
                     }

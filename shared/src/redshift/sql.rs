@@ -53,6 +53,8 @@ pub const MAX_STATEMENTS: usize = 40;
 /// The most statements after the stage inserts (steps 3 to 10, all of them), besides the
 /// UPDATEs that carry stored values (step 7), of which there are [`carry_statements`].
 const MAX_TAIL_STATEMENTS: usize = 13;
+/// The tail's statements that check filled-in values, when the transaction has such rows.
+const FILL_SOURCE_STATEMENTS: usize = 2;
 /// The Data API's limit on one statement: "The SQL statement text can be up to 100 KB"
 /// (ExecuteStatement, Amazon Redshift Data API reference). Statements other than the stage
 /// inserts grow with the number and length of column names only; a table whose names push one
@@ -98,11 +100,25 @@ const STAGE_COLUMNS: [(&str, &str); 6] = [
     ("_cdc_reject", "VARCHAR(32)"),
 ];
 const STAGED_BY_INSERTS: usize = 4;
+/// Prefix of the stage columns holding the evidence of the change a row's filled-in values
+/// came from ([`Change::filled_from`]); staged only by transactions that have such rows.
+const FILL_SOURCE_PREFIX: &str = "_cdc_src_";
+const FILL_SOURCE_COLUMNS: [(&str, &str); 5] = [
+    ("_cdc_src_position", "VARCHAR(64)"),
+    ("_cdc_src_source_ts", "TIMESTAMP"),
+    ("_cdc_src_kafka_topic", "VARCHAR(249)"),
+    ("_cdc_src_kafka_partition", "INTEGER"),
+    ("_cdc_src_kafka_offset", "BIGINT"),
+];
 
 /// Rule names of the rejects the apply SQL makes.
 pub const POSITION_REGRESSED: &str = "position_regressed";
 pub const UNAVAILABLE_VALUE: &str = "unavailable_value";
 pub const DELETE_LEDGER_MISSING: &str = "delete_ledger_missing";
+/// A row whose values were filled in from an earlier change of its batch that is not newer
+/// than the row the target holds (one key over two partitions): the values would be older than
+/// the stored ones. Replayed alone, the row takes the stored values instead.
+pub const STALE_FILL: &str = "stale_fill";
 
 /// Append `name` as a lowercase double-quoted identifier.
 pub fn push_ident(out: &mut String, name: &str) {
@@ -154,7 +170,13 @@ pub fn push_literal(out: &mut String, value: &Value<'_>) {
         Value::Null | Value::Unavailable => out.push_str("NULL"),
         Value::Bool(b) => out.push_str(if *b { "TRUE" } else { "FALSE" }),
         Value::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
-        Value::Float(x) if x.is_finite() => write_float(out, *x),
+        // Exponent form, the shortest that reads back exactly: a plain `1e300` would be a
+        // 301-digit numeric literal, beyond the 38 digits of Redshift's numeric type, and
+        // `1.5e0` is a float literal, not a NUMERIC ("Numeric literals", Redshift Database
+        // Developer Guide: `[ + | - ] digit ... [ . ] [ digit ...] [ e | E [ + | - ] digit ... ]`).
+        Value::Float(x) if x.is_finite() => {
+            let _ = write!(out, "{x:e}");
+        }
         // 'NaN', 'Infinity' and '-Infinity' as text, cast by the column's float type.
         Value::Float(x) => {
             let mut text = String::new();
@@ -174,23 +196,35 @@ pub fn push_literal(out: &mut String, value: &Value<'_>) {
             }
             out.push_str("', 'hex')");
         }
-        Value::Date(_) | Value::Time(_) | Value::Timestamp(_) => {
+        Value::Date(_) | Value::Time(_) => {
             out.push('\'');
             value.write_text(out);
             out.push('\'');
         }
+        // Timestamps are UTC, and say so: a TIMESTAMPTZ column reads a literal without a zone
+        // in the session's time zone (which `SET timezone` or `ALTER USER … SET timezone` can
+        // change), and a TIMESTAMP column ignores the zone ("Time zone values in input strings
+        // are ignored", "Datetime types", Redshift Database Developer Guide).
+        Value::Timestamp(_) => {
+            out.push('\'');
+            value.write_text(out);
+            out.push_str("+00'");
+        }
     }
 }
 
-/// The key of a change as one text, for the delete ledger: each key value's canonical text,
-/// `|`-separated, with `\\` and `|` escaped by a backslash.
+/// The key of a change as one text, for the delete ledger: each key value's canonical text
+/// (trailing blanks dropped, as Redshift compares text), `|`-separated, with `\\` and `|`
+/// escaped by a backslash.
 pub fn key_text(change: &Change<'_>) -> String {
     let mut out = String::new();
     for (i, value) in change.key.iter().enumerate() {
         if i > 0 {
             out.push('|');
         }
-        for c in value.text().chars() {
+        let text = value.text();
+        let text = if matches!(value, Value::Text(_)) { text.trim_end_matches(' ') } else { &text };
+        for c in text.chars() {
             if matches!(c, '\\' | '|') {
                 out.push('\\');
             }
@@ -198,6 +232,32 @@ pub fn key_text(change: &Change<'_>) -> String {
         }
     }
     out
+}
+
+/// A value for a `SUPER` column. A JSON document (a Debezium `io.debezium.data.Json` column,
+/// an array or a map; without a schema, text holding a JSON object or array) goes through
+/// `JSON_PARSE`: "If the JSON_PARSE function is missing in the query, Amazon Redshift treats
+/// the value as a single string instead of a JSON-formatted string that must be parsed"
+/// ("Ingesting and querying semistructured data", Redshift Database Developer Guide). Other
+/// text is a SUPER string; other values are scalars.
+fn push_super_literal(out: &mut String, change: &Change<'_>, column: &str, value: &Value<'_>) {
+    let Value::Text(text) = value else { return push_literal(out, value) };
+    let declared = change.row_schema.as_ref().and_then(|s| s.fields.iter().find(|f| f.column.as_ref() == column));
+    let document = match declared.map(|f| &f.ty) {
+        Some(ty) => matches!(ty, crate::debezium::ColumnType::Json | crate::debezium::ColumnType::Composite),
+        None => {
+            let trimmed = text.trim_start();
+            (trimmed.starts_with('{') || trimmed.starts_with('['))
+                && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+        }
+    };
+    if document {
+        out.push_str("JSON_PARSE(");
+        push_literal(out, value);
+        out.push(')');
+    } else {
+        push_literal(out, value);
+    }
 }
 
 /// What the apply SQL writes to: the target, its data columns, its key.
@@ -216,6 +276,8 @@ pub struct ApplySpec<'a> {
     pub loaded_at_micros: i64,
     /// The target's schema has the delete ledger ([`DELETE_LEDGER`]).
     pub ledger: bool,
+    /// `columns` that are `SUPER` in the target (empty: none).
+    pub super_columns: &'a [bool],
 }
 
 /// What a stage row does with the stored value of a column (one character of `_cdc_keep`).
@@ -267,7 +329,7 @@ fn delete_with_values(change: &Change<'_>) -> bool {
 /// Append one row as a `VALUES` tuple: the data columns in `spec.columns` order (NULL where
 /// the row keeps the stored value), the metadata columns, then the stage's own columns that
 /// inserts write. `row` is the row's index in the plan.
-pub fn push_row(out: &mut String, spec: &ApplySpec<'_>, change: &Change<'_>, row: usize) {
+pub fn push_row(out: &mut String, spec: &ApplySpec<'_>, change: &Change<'_>, row: usize, spec_has_fill_sources: bool) {
     out.push('(');
     let mut flags = String::new();
     for i in 0..spec.columns.len() {
@@ -276,6 +338,9 @@ pub fn push_row(out: &mut String, spec: &ApplySpec<'_>, change: &Change<'_>, row
         }
         let value = value_at(spec, change, i);
         match keep(change, value) {
+            Keep::Write if spec.super_columns.get(i).copied().unwrap_or(false) => {
+                push_super_literal(out, change, &spec.columns[i], value.unwrap_or(&Value::Null));
+            }
             Keep::Write => push_literal(out, value.unwrap_or(&Value::Null)),
             kept => {
                 if flags.is_empty() {
@@ -299,10 +364,7 @@ pub fn push_row(out: &mut String, spec: &ApplySpec<'_>, change: &Change<'_>, row
     out.push_str(",'");
     out.push_str(change.op.code());
     out.push_str(if change.deleted { "',TRUE," } else { "',FALSE," });
-    match change.source_ts_ms.and_then(|ms| ms.checked_mul(1_000)).filter(|m| temporal::valid_timestamp(*m)) {
-        Some(micros) => push_literal(out, &Value::Timestamp(micros)),
-        None => out.push_str("NULL"),
-    }
+    push_timestamp_ms(out, change.source_ts_ms);
     out.push(',');
     push_literal(out, &Value::Timestamp(spec.loaded_at_micros));
     out.push(',');
@@ -323,7 +385,30 @@ pub fn push_row(out: &mut String, spec: &ApplySpec<'_>, change: &Change<'_>, row
     }
     out.push(',');
     push_text_literal(out, &key_text(change));
-    out.push_str(if delete_with_values(change) { ",'B')" } else { ",NULL)" });
+    out.push_str(if delete_with_values(change) { ",'B'" } else { ",NULL" });
+    if spec_has_fill_sources {
+        match &change.filled_from {
+            Some(source) => {
+                out.push(',');
+                push_text_literal(out, source.position.as_str());
+                out.push(',');
+                push_timestamp_ms(out, source.source_ts_ms);
+                out.push(',');
+                push_text_literal(out, &source.kafka.topic);
+                let _ = write!(out, ",{},{}", source.kafka.partition, source.kafka.offset);
+            }
+            None => out.push_str(",NULL,NULL,NULL,NULL,NULL"),
+        }
+    }
+    out.push(')');
+}
+
+/// A commit time (ms since the epoch) as a timestamp literal; NULL when unknown or out of range.
+fn push_timestamp_ms(out: &mut String, ms: Option<i64>) {
+    match ms.and_then(|ms| ms.checked_mul(1_000)).filter(|m| temporal::valid_timestamp(*m)) {
+        Some(micros) => push_literal(out, &Value::Timestamp(micros)),
+        None => out.push_str("NULL"),
+    }
 }
 
 fn column_list(columns: &[&str], qualifier: Option<&str>) -> String {
@@ -370,38 +455,65 @@ pub struct OrderSql {
 }
 
 impl OrderSql {
-    pub fn new(t: &str, t_deleted: &str, s: &str) -> OrderSql {
+    /// `t_snapshot`: whether the stored row is a snapshot read (its time an upper bound).
+    pub fn new(t: &str, t_deleted: &str, t_snapshot: &str, s: &str) -> OrderSql {
+        let s_side = Side {
+            prefix: "_cdc_",
+            deleted: format!("{s}.\"_cdc_deleted\""),
+            found: format!("{s}.\"_cdc_found\""),
+            snapshot: format!("COALESCE({s}.\"_cdc_op\" = 'r', FALSE)"),
+        };
+        OrderSql::of(t, t_deleted, t_snapshot, s, &s_side)
+    }
+
+    /// The order of the change a stage row's filled-in values came from (its `_cdc_src_*`
+    /// columns, an upsert) against the stored row.
+    pub fn fill_source(t: &str, t_deleted: &str, t_snapshot: &str, s: &str) -> OrderSql {
+        let s_side = Side {
+            prefix: FILL_SOURCE_PREFIX,
+            deleted: "FALSE".into(),
+            found: "NULL".into(),
+            snapshot: "FALSE".into(),
+        };
+        OrderSql::of(t, t_deleted, t_snapshot, s, &s_side)
+    }
+
+    /// [`crate::debezium::compare`] of `s` (its columns named by `side`) against `t`.
+    fn of(t: &str, t_deleted: &str, t_snapshot: &str, s: &str, side: &Side) -> OrderSql {
+        let Side { prefix, deleted: s_deleted, found: s_found, snapshot: s_snapshot } = side;
+        let col = |name: &str| format!("{s}.\"{prefix}{name}\"");
         let tp = format!("COALESCE({t}.\"_cdc_position\", '')");
-        let sp = format!("{s}.\"_cdc_position\"");
-        let (tt, st) = (format!("{t}.\"_cdc_source_ts\""), format!("{s}.\"_cdc_source_ts\""));
+        let sp = col("position");
+        let (tt, st) = (format!("{t}.\"_cdc_source_ts\""), col("source_ts"));
         let same_lineage = format!("{tp} <> '' AND {sp} <> '' AND LEFT({tp}, 8) = LEFT({sp}, 8)");
-        let times_unknown = format!("({tt} IS NULL OR {st} IS NULL)");
-        let source_stale = format!(
-            "COALESCE({same_lineage} AND ({sp} = {tp} OR ({sp} < {tp} AND ({times_unknown} OR {st} <= {tt}))), FALSE)"
-        );
-        let source_newer =
-            format!("COALESCE({same_lineage} AND {sp} > {tp} AND ({times_unknown} OR {st} >= {tt}), FALSE)");
+        // Times contradict "s is newer" only against a stored commit time, and "s is older or
+        // the same" only with an incoming commit time (a snapshot read's is an upper bound).
+        let against_newer = format!("COALESCE({st} < {tt} AND NOT {t_snapshot}, FALSE)");
+        let against_stale = format!("COALESCE({st} > {tt} AND NOT {s_snapshot}, FALSE)");
+        let source_stale =
+            format!("COALESCE({same_lineage} AND ({sp} = {tp} OR ({sp} < {tp} AND NOT {against_stale})), FALSE)");
+        let source_newer = format!("COALESCE({same_lineage} AND {sp} > {tp} AND NOT {against_newer}, FALSE)");
         // A stage row that carries values of its batch is no bare tombstone: a create of its
         // batch came after the stored delete, and Kafka order tells it.
         let same_partition = format!(
-            "{t}.\"_cdc_kafka_topic\" = {s}.\"_cdc_kafka_topic\" AND {t}.\"_cdc_kafka_partition\" = {s}.\"_cdc_kafka_partition\""
+            "{t}.\"_cdc_kafka_topic\" = {} AND {t}.\"_cdc_kafka_partition\" = {}",
+            col("kafka_topic"),
+            col("kafka_partition")
         );
-        let after_next =
-            format!("COALESCE({same_partition} AND {s}.\"_cdc_kafka_offset\" > {t}.\"_cdc_kafka_offset\" + 1, FALSE)");
+        let so = col("kafka_offset");
+        let after_next = format!("COALESCE({same_partition} AND {so} > {t}.\"_cdc_kafka_offset\" + 1, FALSE)");
         let redundant_delete = format!(
-            "COALESCE({sp} = '' AND {s}.\"_cdc_deleted\" AND {t_deleted} AND COALESCE({s}.\"_cdc_found\", '') <> 'B' \
+            "COALESCE({sp} = '' AND {s_deleted} AND {t_deleted} AND COALESCE({s_found}, '') <> 'B' \
              AND NOT {after_next}, FALSE)"
         );
         // Past the source rules with one lineage, position and commit time contradict each
         // other and the offset breaks the tie; otherwise the commit times must not contradict it.
         let contradiction = format!("COALESCE({same_lineage}, FALSE)");
         let kafka_stale = format!(
-            "COALESCE({same_partition} AND {s}.\"_cdc_kafka_offset\" <= {t}.\"_cdc_kafka_offset\" \
-             AND ({contradiction} OR {times_unknown} OR {st} <= {tt}), FALSE)"
+            "COALESCE({same_partition} AND {so} <= {t}.\"_cdc_kafka_offset\" AND ({contradiction} OR NOT {against_stale}), FALSE)"
         );
         let kafka_newer = format!(
-            "COALESCE({same_partition} AND {s}.\"_cdc_kafka_offset\" > {t}.\"_cdc_kafka_offset\" \
-             AND ({contradiction} OR {times_unknown} OR {st} >= {tt}), FALSE)"
+            "COALESCE({same_partition} AND {so} > {t}.\"_cdc_kafka_offset\" AND ({contradiction} OR NOT {against_newer}), FALSE)"
         );
         // A stored row without Kafka coordinates predates them: commit times alone, strictly.
         let legacy_stale = format!("COALESCE({t}.\"_cdc_kafka_topic\" IS NULL AND {st} < {tt}, FALSE)");
@@ -420,6 +532,16 @@ impl OrderSql {
     pub fn unknown(&self) -> String {
         format!("(NOT {} AND NOT {})", self.stale, self.newer)
     }
+}
+
+/// How the incoming side of an [`OrderSql`] names its evidence: columns `<prefix>position`,
+/// `<prefix>source_ts`, `<prefix>kafka_topic|partition|offset`, and expressions for whether
+/// it is a delete, its `_cdc_found`, and whether it is a snapshot read.
+struct Side {
+    prefix: &'static str,
+    deleted: String,
+    found: String,
+    snapshot: String,
 }
 
 /// One `BatchExecuteStatement`: its statements and the rows they carry.
@@ -483,6 +605,7 @@ pub fn render_plan(plan: &TablePlan<'_, '_>, loaded_at_micros: i64) -> Rendered 
         lock: plan.table.lock,
         loaded_at_micros,
         ledger: true,
+        super_columns: &[],
     };
     let changes: Vec<&Change<'_>> = plan.rows.iter().map(|row| row.change.as_ref()).collect();
     build_transactions(&spec, &changes)
@@ -518,7 +641,13 @@ impl Needs {
 }
 
 /// The statements after the stage inserts (steps 3 to 10 of the module docs).
-fn tail(spec: &ApplySpec<'_>, needs: &Needs, stale_statements: &mut Vec<usize>, first: usize) -> Vec<String> {
+fn tail(
+    spec: &ApplySpec<'_>,
+    needs: &Needs,
+    fill_sources: bool,
+    stale_statements: &mut Vec<usize>,
+    first: usize,
+) -> Vec<String> {
     let table = qualified(spec.target);
     let stage = format!("\"{STAGE_TABLE}\"");
     let matched = key_match(spec, &table, &stage);
@@ -530,8 +659,10 @@ fn tail(spec: &ApplySpec<'_>, needs: &Needs, stale_statements: &mut Vec<usize>, 
         "{ledger}.\"_cdc_table\" = {table_literal} AND {ledger}.\"_cdc_key\" = {stage}.\"_cdc_key\" \
          AND COALESCE({stage}.\"_cdc_found\", 'B') = 'B'"
     );
-    let against_target = OrderSql::new(&table, &format!("{table}.\"_cdc_deleted\""), &stage);
-    let against_ledger = OrderSql::new(&ledger, "TRUE", &stage);
+    let (table_deleted, table_snapshot) =
+        (format!("{table}.\"_cdc_deleted\""), format!("COALESCE({table}.\"_cdc_op\" = 'r', FALSE)"));
+    let against_target = OrderSql::new(&table, &table_deleted, &table_snapshot, &stage);
+    let against_ledger = OrderSql::new(&ledger, "TRUE", "FALSE", &stage);
     let soft = spec.delete_mode == DeleteMode::Soft;
     // Which deletes the ledger records: every hard delete; a soft delete of a key the target
     // holds no row for (a stored row keeps the delete's position itself).
@@ -556,6 +687,38 @@ fn tail(spec: &ApplySpec<'_>, needs: &Needs, stale_statements: &mut Vec<usize>, 
             "UPDATE {stage} SET \"_cdc_reject\" = '{POSITION_REGRESSED}' FROM {ledger} WHERE {ledger_match} AND {stage}.\"_cdc_reject\" IS NULL AND {}",
             against_ledger.unknown()
         ));
+    }
+    if fill_sources {
+        // Values filled in from an earlier change of the batch stand only if that change is
+        // newer than the stored row (or the ledger's delete), or is the stored change itself.
+        let src = |name: &str| format!("{stage}.\"{FILL_SOURCE_PREFIX}{name}\"");
+        let same_change = |t: &str| {
+            format!(
+                "(COALESCE({p} <> '' AND {p} = {t}.\"_cdc_position\", FALSE) OR COALESCE({topic} = {t}.\"_cdc_kafka_topic\" \
+                 AND {partition} = {t}.\"_cdc_kafka_partition\" AND {offset} = {t}.\"_cdc_kafka_offset\", FALSE))",
+                p = src("position"),
+                topic = src("kafka_topic"),
+                partition = src("kafka_partition"),
+                offset = src("kafka_offset"),
+            )
+        };
+        let has_source = format!("{} IS NOT NULL", src("kafka_topic"));
+        let vs_target = OrderSql::fill_source(&table, &table_deleted, &table_snapshot, &stage);
+        out.push(format!(
+            "UPDATE {stage} SET \"_cdc_reject\" = '{STALE_FILL}' FROM {table} WHERE {matched} AND {stage}.\"_cdc_reject\" IS NULL \
+             AND {has_source} AND NOT {} AND NOT {}",
+            vs_target.newer,
+            same_change(&table)
+        ));
+        if spec.ledger {
+            let vs_ledger = OrderSql::fill_source(&ledger, "TRUE", "FALSE", &stage);
+            out.push(format!(
+                "UPDATE {stage} SET \"_cdc_reject\" = '{STALE_FILL}' FROM {ledger} WHERE {ledger_match} \
+                 AND {stage}.\"_cdc_reject\" IS NULL AND {has_source} AND NOT {} AND NOT {}",
+                vs_ledger.newer,
+                same_change(&ledger)
+            ));
+        }
     }
     if needs.required {
         out.push(format!(
@@ -615,7 +778,7 @@ fn tail(spec: &ApplySpec<'_>, needs: &Needs, stale_statements: &mut Vec<usize>, 
         ));
     }
     out.push(format!("SELECT \"_cdc_row\", \"_cdc_reject\" FROM {stage} WHERE \"_cdc_reject\" IS NOT NULL"));
-    debug_assert!(out.len() <= MAX_TAIL_STATEMENTS + carry_statements(spec));
+    debug_assert!(out.len() <= MAX_TAIL_STATEMENTS + FILL_SOURCE_STATEMENTS + carry_statements(spec));
     out
 }
 
@@ -671,12 +834,15 @@ fn carry_statements(spec: &ApplySpec<'_>) -> usize {
 pub fn build_transactions(spec: &ApplySpec<'_>, rows: &[&Change<'_>]) -> Rendered {
     let table = qualified(spec.target);
     let stage = format!("\"{STAGE_TABLE}\"");
+    let fill_sources = rows.iter().any(|r| r.filled_from.is_some());
+    let source_columns = if fill_sources { &FILL_SOURCE_COLUMNS[..] } else { &[] };
     let staged: Vec<&str> = spec
         .columns
         .iter()
         .map(|c| c.as_ref())
         .chain(METADATA_COLUMNS)
         .chain(STAGE_COLUMNS[..STAGED_BY_INSERTS].iter().map(|(name, _)| *name))
+        .chain(source_columns.iter().map(|(name, _)| *name))
         .collect();
     let insert_header = format!("INSERT INTO {stage} ({}) VALUES ", column_list(&staged, None));
     let mut head = Vec::with_capacity(2);
@@ -693,13 +859,16 @@ pub fn build_transactions(spec: &ApplySpec<'_>, rows: &[&Change<'_>]) -> Rendere
         "CREATE TEMP TABLE {stage} AS SELECT {}",
         column_list(&spec.columns.iter().map(|c| c.as_ref()).chain(METADATA_COLUMNS).collect::<Vec<_>>(), None)
     );
-    for (name, ty) in STAGE_COLUMNS {
+    for (name, ty) in STAGE_COLUMNS.iter().chain(source_columns) {
         let _ = write!(create, ", CAST(NULL AS {ty}) AS ");
         push_ident(&mut create, name);
     }
     let _ = write!(create, " FROM {table} WHERE 1 = 0");
     head.push(create);
-    let reserved = MAX_TAIL_STATEMENTS + carry_statements(spec) + head.len();
+    let reserved = MAX_TAIL_STATEMENTS
+        + if fill_sources { FILL_SOURCE_STATEMENTS } else { 0 }
+        + carry_statements(spec)
+        + head.len();
     let max_inserts = MAX_STATEMENTS.checked_sub(reserved).filter(|n| *n > 0);
     let (Some(max_inserts), true) = (max_inserts, insert_header.len() < MAX_STATEMENT_BYTES) else {
         return Rendered { too_large: (0..rows.len()).collect(), ..Rendered::default() };
@@ -728,7 +897,7 @@ pub fn build_transactions(spec: &ApplySpec<'_>, rows: &[&Change<'_>]) -> Rendere
         if !current.rows.is_empty() {
             let mut done = std::mem::replace(current, empty());
             let first = done.statements.len();
-            let tail = tail(spec, needs, &mut done.stale_statements, first);
+            let tail = tail(spec, needs, fill_sources, &mut done.stale_statements, first);
             done.statements.extend(tail);
             done.report_statement = done.statements.len() - 1;
             rendered.transactions.push(done);
@@ -738,7 +907,7 @@ pub fn build_transactions(spec: &ApplySpec<'_>, rows: &[&Change<'_>]) -> Rendere
     let mut tuple = String::new();
     for (index, row) in rows.iter().enumerate() {
         tuple.clear();
-        push_row(&mut tuple, spec, row, index);
+        push_row(&mut tuple, spec, row, index, fill_sources);
         if insert_header.len() + tuple.len() > MAX_STATEMENT_BYTES {
             rendered.oversized.push(index);
             continue;
@@ -801,10 +970,12 @@ mod tests {
         assert_eq!(literal(Value::Null), "NULL");
         assert_eq!(literal(Value::Bool(true)), "TRUE");
         assert_eq!(literal(Value::Int(-42)), "-42");
-        assert_eq!(literal(Value::Float(0.1)), "0.1");
+        assert_eq!(literal(Value::Float(0.1)), "1e-1");
+        assert_eq!(literal(Value::Float(1e300)), "1e300", "not 301 digits");
+        assert_eq!(literal(Value::Float(-2.5)), "-2.5e0");
         assert_eq!(literal(Value::Float(f64::NAN)), "'NaN'");
         assert_eq!(literal(Value::Decimal(crate::value::Decimal { unscaled: -4510, scale: 2 })), "-45.10");
-        assert_eq!(literal(Value::Timestamp(1_531_488_225_780_000)), "'2018-07-13 13:23:45.780000'");
+        assert_eq!(literal(Value::Timestamp(1_531_488_225_780_000)), "'2018-07-13 13:23:45.780000+00'");
         assert_eq!(literal(Value::Date(17725)), "'2018-07-13'");
         assert_eq!(literal(Value::Bytes(Cow::Borrowed(&[0, 255]))), "to_varbyte('00ff', 'hex')");
         assert!(!literal(Value::Text(Cow::Borrowed("x"))).starts_with('E'));
@@ -848,6 +1019,7 @@ mod tests {
             },
             masked: Vec::new(),
             row_schema: None,
+            filled_from: None,
         }
     }
 
@@ -857,7 +1029,16 @@ mod tests {
         key: &'a [Arc<str>],
         mode: DeleteMode,
     ) -> ApplySpec<'a> {
-        ApplySpec { target, columns, key, delete_mode: mode, lock: false, loaded_at_micros: 0, ledger: true }
+        ApplySpec {
+            target,
+            columns,
+            key,
+            delete_mode: mode,
+            lock: false,
+            loaded_at_micros: 0,
+            ledger: true,
+            super_columns: &[],
+        }
     }
 
     #[test]
@@ -889,9 +1070,9 @@ mod tests {
         // A delete stages its key only and keeps every other column; an unavailable value
         // keeps its column; the rest are written.
         assert!(s[1].ends_with(concat!(
-            r#"VALUES (1,'a','00000000000000000001','c',FALSE,'1970-01-01 00:00:01.000000','1970-01-01 00:00:00.000000','x.t',0,1,0,NULL,'1',NULL),"#,
-            r#"(2,NULL,'00000000000000000002','d',TRUE,'1970-01-01 00:00:01.000000','1970-01-01 00:00:00.000000','x.t',0,2,1,'01','2',NULL),"#,
-            r#"(3,NULL,'00000000000000000003','c',FALSE,'1970-01-01 00:00:01.000000','1970-01-01 00:00:00.000000','x.t',0,3,2,'0U','3',NULL)"#
+            r#"VALUES (1,'a','00000000000000000001','c',FALSE,'1970-01-01 00:00:01.000000+00','1970-01-01 00:00:00.000000+00','x.t',0,1,0,NULL,'1',NULL),"#,
+            r#"(2,NULL,'00000000000000000002','d',TRUE,'1970-01-01 00:00:01.000000+00','1970-01-01 00:00:00.000000+00','x.t',0,2,1,'01','2',NULL),"#,
+            r#"(3,NULL,'00000000000000000003','c',FALSE,'1970-01-01 00:00:01.000000+00','1970-01-01 00:00:00.000000+00','x.t',0,3,2,'0U','3',NULL)"#
         )), "{}", s[1]);
         assert_eq!(
             s[2],

@@ -10,7 +10,12 @@ use crate::value::{Decimal, Value};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetColumn {
-    /// Lowercase name.
+    /// The name exactly as the cluster reports it. Redshift folds unquoted and (by default)
+    /// quoted identifiers to lowercase; with `enable_case_sensitive_identifier` on it keeps
+    /// their case ("Names and identifiers", `enable_case_sensitive_identifier` in the Redshift
+    /// Database Developer Guide). The pipeline writes lowercase names, so a column named
+    /// `Email` on such a cluster is not the pipeline's `email`: it is drift, never a silent
+    /// match that the SQL would then miss.
     pub name: String,
     /// The database's type name, e.g. `varchar`, `int4`, `timestamp`.
     pub type_name: String,
@@ -18,6 +23,8 @@ pub struct TargetColumn {
     pub max_bytes: Option<usize>,
     /// For `numeric`/`decimal`: (precision, scale).
     pub numeric: Option<(u32, u32)>,
+    /// Declared NOT NULL (`ColumnMetadata.nullable` 0).
+    pub not_null: bool,
 }
 
 impl TargetColumn {
@@ -26,7 +33,14 @@ impl TargetColumn {
     /// or the column length for a non-numeric column", API reference), and AWS's examples show
     /// `varchar(200)` as `length 0, precision 200`; PostgreSQL-based tools fill `length`. Either
     /// is read.
-    pub fn described(name: &str, type_name: &str, length: i32, precision: i32, scale: i32) -> TargetColumn {
+    pub fn described(
+        name: &str,
+        type_name: &str,
+        length: i32,
+        precision: i32,
+        scale: i32,
+        nullable: i32,
+    ) -> TargetColumn {
         let lower = type_name.to_ascii_lowercase();
         let positive = |n: i32| u32::try_from(n).ok().filter(|n| *n > 0);
         let max_bytes =
@@ -34,7 +48,13 @@ impl TargetColumn {
         let numeric = matches!(lower.as_str(), "numeric" | "decimal")
             .then(|| positive(precision).map(|p| (p, u32::try_from(scale).unwrap_or(0))))
             .flatten();
-        TargetColumn { name: name.to_lowercase(), type_name: type_name.to_string(), max_bytes, numeric }
+        TargetColumn {
+            name: name.to_string(),
+            type_name: type_name.to_string(),
+            max_bytes,
+            numeric,
+            not_null: nullable == 0,
+        }
     }
 }
 
@@ -83,6 +103,31 @@ impl TargetTable {
                     other => other.text().len() > max,
                 }
             })
+            .map(|c| c.name.as_ref())
+            .collect()
+    }
+
+    /// Columns of `change` whose text a `CHAR` column cannot hold: "A CHAR column can only
+    /// contain single-byte characters" (Redshift Database Developer Guide, "Character types").
+    pub fn multibyte_in_char<'c>(&self, change: &'c Change<'_>) -> Vec<&'c str> {
+        change
+            .columns
+            .iter()
+            .filter(|c| {
+                let fixed = self.column(&c.name).is_some_and(|t| is_fixed_character_type(&t.type_name));
+                fixed && matches!(&c.value, Value::Text(s) if !s.is_ascii())
+            })
+            .map(|c| c.name.as_ref())
+            .collect()
+    }
+
+    /// Columns of `change` that set NULL into a NOT NULL column. (A column the change does not
+    /// carry is not checked: a stored row keeps its value, a new one takes the DEFAULT.)
+    pub fn nulls_in_not_null<'c>(&self, change: &'c Change<'_>) -> Vec<&'c str> {
+        change
+            .columns
+            .iter()
+            .filter(|c| c.value.is_null() && self.column(&c.name).is_some_and(|t| t.not_null))
             .map(|c| c.name.as_ref())
             .collect()
     }
@@ -140,6 +185,9 @@ fn misfit(column: &TargetColumn, value: &Value<'_>) -> Option<&'static str> {
     let exact = match value {
         Value::Int(i) => Decimal { unscaled: i128::from(*i), scale: 0 },
         Value::Decimal(d) => *d,
+        // A number sent as text (`decimal.handling.mode=string`): the column would parse and
+        // round it just the same. Text that is no number is the database's to refuse.
+        Value::Text(t) => Decimal::parse(t.trim())?,
         Value::Float(f) if !f.is_finite() => {
             return matches!(target, NumericTarget::Decimal { .. } | NumericTarget::Integer { .. })
                 .then_some("not_a_number");
@@ -158,9 +206,13 @@ fn misfit(column: &TargetColumn, value: &Value<'_>) -> Option<&'static str> {
     let d = exact.normalized();
     match target {
         NumericTarget::Decimal { precision, scale } => {
+            // 19 digits or fewer are a 64-bit integer in Redshift: 9223372036854775807 at most,
+            // wherever the point ("Numeric types", Redshift Database Developer Guide).
+            let beyond_64_bits = precision <= 19
+                && d.rescaled(scale).is_none_or(|r| r.unscaled.unsigned_abs() > u128::from(i64::MAX.unsigned_abs()));
             if d.scale > scale {
                 Some("decimal_scale")
-            } else if d.integer_digits() > precision.saturating_sub(scale) {
+            } else if d.integer_digits() > precision.saturating_sub(scale) || beyond_64_bits {
                 Some("decimal_precision")
             } else {
                 None
@@ -188,6 +240,11 @@ fn misfit(column: &TargetColumn, value: &Value<'_>) -> Option<&'static str> {
     }
 }
 
+/// `CHAR(n)`: single-byte characters only.
+pub fn is_fixed_character_type(type_name: &str) -> bool {
+    matches!(type_name.to_ascii_lowercase().as_str(), "bpchar" | "char" | "character" | "nchar")
+}
+
 /// Character types whose length limit we enforce.
 pub fn is_character_type(type_name: &str) -> bool {
     matches!(
@@ -211,6 +268,7 @@ mod tests {
             type_name: ty.into(),
             max_bytes: max,
             numeric: None,
+            not_null: false,
         };
         TargetTable::new(
             TableName { schema: "public".into(), table: "t".into() },
@@ -250,6 +308,7 @@ mod tests {
             type_name: ty.into(),
             max_bytes: None,
             numeric,
+            not_null: false,
         };
         let dec = |unscaled, scale| Value::Decimal(Decimal { unscaled, scale });
         let cases: Vec<(TargetColumn, Value<'static>, Option<&str>)> = vec![
@@ -261,6 +320,11 @@ mod tests {
             (col("numeric", Some((10, 2))), Value::Float(f64::NAN), Some("not_a_number")),
             (col("numeric", Some((4, 2))), Value::Int(100), Some("decimal_precision")),
             (col("numeric", Some((4, 2))), Value::Int(99), None),
+            // DECIMAL(19, s) is 64-bit in Redshift: 19 nines overflow, 2^63 - 1 fits.
+            (col("numeric", Some((19, 0))), dec(9_999_999_999_999_999_999, 0), Some("decimal_precision")),
+            (col("numeric", Some((19, 0))), dec(9_223_372_036_854_775_807, 0), None),
+            (col("numeric", Some((19, 18))), dec(9_223_372_036_854_775_808, 18), Some("decimal_precision")),
+            (col("numeric", Some((20, 0))), dec(9_999_999_999_999_999_999, 0), None),
             (col("int4", None), dec(150, 2), Some("decimal_scale")),
             (col("int4", None), dec(200, 2), None),
             (col("int4", None), Value::Float(2.0), None),
@@ -279,6 +343,10 @@ mod tests {
             (col("float4", None), Value::Float(1.234_567_89), Some("float_precision")),
             (col("float4", None), Value::Int(16_777_217), Some("float_precision")),
             (col("varchar", None), Value::Float(1.005), None),
+            (col("numeric", Some((10, 2))), Value::Text("1.005".into()), Some("decimal_scale")),
+            (col("numeric", Some((10, 2))), Value::Text("1.50".into()), None),
+            (col("int4", None), Value::Text("7.5".into()), Some("decimal_scale")),
+            (col("int4", None), Value::Text("not a number".into()), None),
         ];
         for (column, value, rule) in cases {
             assert_eq!(misfit(&column, &value), rule, "{value:?} into {}{:?}", column.type_name, column.numeric);
@@ -304,6 +372,7 @@ mod tests {
             ],
             masked: vec![],
             row_schema: None,
+            filled_from: None,
         };
         assert_eq!(table().too_long(&change), vec!["name"]);
         assert!(is_character_type("VARCHAR") && !is_character_type("int4"));

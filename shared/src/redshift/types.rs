@@ -28,6 +28,21 @@ fn text_type(field: Option<&FieldSchema>) -> String {
     }
 }
 
+/// `DECIMAL(p, s)` for a source decimal of that precision, as Redshift can hold it: at most
+/// 38 digits, and never 19. "DECIMAL values with 19 or fewer significant digits of precision
+/// are stored internally as 8-byte integers" — `9999999999999999999` (19 nines) overflows a
+/// DECIMAL(19,0) — "while DECIMAL values with 20 to 38 significant digits of precision are
+/// stored as 16-byte integers" (Redshift Database Developer Guide, "Numeric types"). A source
+/// DECIMAL(19, s) (SQL Server's `money` is DECIMAL(19,4)) therefore becomes DECIMAL(20, s);
+/// 18 digits or fewer always fit 64 bits.
+pub fn decimal(precision: u32, scale: u32) -> String {
+    let precision = match precision.clamp(1, 38) {
+        19 => 20,
+        p => p,
+    };
+    format!("DECIMAL({precision}, {scale})")
+}
+
 fn from_column_type(ty: &ColumnType, field: Option<&FieldSchema>, dialect: Dialect) -> Option<String> {
     Some(match ty {
         ColumnType::Boolean => "BOOLEAN".into(),
@@ -36,9 +51,7 @@ fn from_column_type(ty: &ColumnType, field: Option<&FieldSchema>, dialect: Diale
         ColumnType::Int(_) => "BIGINT".into(),
         ColumnType::Float32 => "REAL".into(),
         ColumnType::Float64 => "DOUBLE PRECISION".into(),
-        ColumnType::Decimal { scale, precision } => {
-            format!("DECIMAL({}, {scale})", precision.unwrap_or(38).clamp(1, 38))
-        }
+        ColumnType::Decimal { scale, precision } => decimal(precision.unwrap_or(38), *scale),
         ColumnType::DecimalText { scale } => format!("DECIMAL(38, {})", scale.unwrap_or(10)),
         ColumnType::VariableScaleDecimal => "DECIMAL(38, 10)".into(),
         ColumnType::Date => "DATE".into(),
@@ -107,6 +120,8 @@ mod tests {
         assert_eq!(t(ColumnType::Int(32), None), "INTEGER");
         assert_eq!(t(ColumnType::Int(16), None), "SMALLINT");
         assert_eq!(t(ColumnType::Decimal { scale: 2, precision: Some(10) }, None), "DECIMAL(10, 2)");
+        assert_eq!(t(ColumnType::Decimal { scale: 4, precision: Some(19) }, None), "DECIMAL(20, 4)", "64-bit at 19");
+        assert_eq!(t(ColumnType::Decimal { scale: 0, precision: Some(18) }, None), "DECIMAL(18, 0)");
         assert_eq!(t(ColumnType::Timestamp(TimeUnit::Nanos), None), "TIMESTAMP");
         assert_eq!(t(ColumnType::String, Some(100)), "VARCHAR(400)");
         assert_eq!(t(ColumnType::String, None), "VARCHAR(65535)");

@@ -50,6 +50,11 @@ pub struct Evidence<'a> {
     pub kafka: Option<(&'a str, i64, i64)>,
     /// The change is a delete (a stored row marked deleted, or a delete-ledger entry).
     pub deleted: bool,
+    /// A snapshot read (`op` `r`): its `ts_ms` is when the row was read, not when it was
+    /// committed, so the state it holds is from that time *or earlier* (MySQL reads each table
+    /// after the snapshot's consistent point: a change streamed next can have committed before
+    /// the read). Its time is an upper bound, not a commit time.
+    pub snapshot: bool,
 }
 
 /// The verdict on an incoming change against a stored (or earlier) one.
@@ -68,12 +73,16 @@ pub fn compare(incoming: &Evidence<'_>, stored: &Evidence<'_>) -> Order {
     let (s, t) = (incoming, stored);
     let same_lineage = s.position.is_known() && t.position.is_known() && s.position.lineage() == t.position.lineage();
     let times = s.source_ts_ms.zip(t.source_ts_ms);
+    // Does the time contradict "s is newer" (s provably earlier: needs t's time to be a commit
+    // time) or "s is older or the same" (s provably later: needs s's time to be one)?
+    let against_newer = times.is_some_and(|(a, b)| a < b && !t.snapshot);
+    let against_stale = times.is_some_and(|(a, b)| a > b && !s.snapshot);
     if same_lineage {
         let (sp, tp) = (s.position.as_str(), t.position.as_str());
-        if sp == tp || (sp < tp && times.is_none_or(|(a, b)| a <= b)) {
+        if sp == tp || (sp < tp && !against_stale) {
             return Order::Stale;
         }
-        if sp > tp && times.is_none_or(|(a, b)| a >= b) {
+        if sp > tp && !against_newer {
             return Order::Newer;
         }
     }
@@ -92,9 +101,9 @@ pub fn compare(incoming: &Evidence<'_>, stored: &Evidence<'_>) -> Order {
         (Some((s_topic, s_partition, s_offset)), Some((t_topic, t_partition, t_offset)))
             if s_topic == t_topic && s_partition == t_partition =>
         {
-            if s_offset > t_offset && (contradiction || times.is_none_or(|(a, b)| a >= b)) {
+            if s_offset > t_offset && (contradiction || !against_newer) {
                 Order::Newer
-            } else if s_offset <= t_offset && (contradiction || times.is_none_or(|(a, b)| a <= b)) {
+            } else if s_offset <= t_offset && (contradiction || !against_stale) {
                 Order::Stale
             } else {
                 Order::Unknown
@@ -120,7 +129,22 @@ mod tests {
     }
 
     fn ev<'a>(position: &'a Position, ts: Option<i64>, kafka: Option<(&'a str, i64, i64)>) -> Evidence<'a> {
-        Evidence { position, source_ts_ms: ts, kafka, deleted: false }
+        Evidence { position, source_ts_ms: ts, kafka, deleted: false, snapshot: false }
+    }
+
+    #[test]
+    fn a_snapshot_reads_time_bounds_its_state_from_above() {
+        // MySQL: the snapshot row was read at 5,000; a change streamed next committed at 4,000
+        // (after the consistent point, before the read) on another lineage.
+        let (snap_pos, stream_pos) = (pos(A, "0001"), pos(B, "0024"));
+        let snapshot = Evidence { snapshot: true, ..ev(&snap_pos, Some(5_000), Some(("t", 0, 0))) };
+        let streamed = ev(&stream_pos, Some(4_000), Some(("t", 0, 1)));
+        assert_eq!(compare(&streamed, &snapshot), Order::Newer, "not contradicted: the snapshot's state may be older");
+        assert_eq!(compare(&snapshot, &streamed), Order::Stale, "a redelivered snapshot row");
+        // A streamed change with a later time still contradicts a smaller position (a restore).
+        let lower = pos(A, "0000");
+        let restored = ev(&lower, Some(6_000), Some(("t", 0, 2)));
+        assert_eq!(compare(&restored, &snapshot), Order::Newer, "by Kafka order, as for any rebuilt source");
     }
 
     const A: &str = "aaaaaaaa";
@@ -199,8 +223,10 @@ mod tests {
     fn positionless_changes_use_kafka_order_and_tombstones_after_deletes_are_stale() {
         let none = Position::none();
         let p = pos(A, "0005");
-        let tombstone = Evidence { position: &none, source_ts_ms: None, kafka: Some(("t", 0, 8)), deleted: true };
-        let stored_delete = Evidence { position: &p, source_ts_ms: Some(1), kafka: Some(("t", 0, 9)), deleted: true };
+        let tombstone =
+            Evidence { position: &none, source_ts_ms: None, kafka: Some(("t", 0, 8)), deleted: true, snapshot: false };
+        let stored_delete =
+            Evidence { position: &p, source_ts_ms: Some(1), kafka: Some(("t", 0, 9)), deleted: true, snapshot: false };
         assert_eq!(compare(&tombstone, &stored_delete), Order::Stale, "the key is already deleted");
         let live = Evidence { deleted: false, ..stored_delete };
         assert_eq!(compare(&tombstone, &live), Order::Stale, "a re-create at a later offset survives");
