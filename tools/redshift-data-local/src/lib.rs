@@ -5,7 +5,8 @@
 //! It speaks AWS JSON 1.1 on `POST /` (`X-Amz-Target: RedshiftData.<Op>`) and implements
 //! ExecuteStatement, BatchExecuteStatement, DescribeStatement, GetStatementResult,
 //! DescribeTable, CancelStatement and ListStatements. Statements run asynchronously (SUBMITTED →
-//! STARTED → FINISHED / FAILED / ABORTED); a batch runs in one `SERIALIZABLE` transaction.
+//! STARTED → FINISHED / FAILED / ABORTED); a batch runs in one transaction at the configured
+//! [`Isolation`] (Redshift's SNAPSHOT by default, as PostgreSQL `REPEATABLE READ`).
 //! The request's `Database` picks the database on the PostgreSQL server of `database_url`.
 //! See the crate README for flags, the fault spec and the deliberate differences from AWS.
 //!
@@ -36,11 +37,57 @@ mod server;
 mod store;
 mod wire;
 
+use std::fmt;
 use std::net::SocketAddr;
+use std::str::FromStr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 pub use faults::{FaultSpec, FaultSpecError, SERIALIZATION_ERROR};
 pub use ops::{MAX_BATCH_STATEMENTS, MAX_SQL_BYTES, RESULT_PAGE_ROWS};
+
+/// The isolation level of the emulated database, which BatchExecuteStatement transactions run
+/// at. Redshift sets it per database (`CREATE DATABASE … ISOLATION LEVEL { SERIALIZABLE |
+/// SNAPSHOT }`); SNAPSHOT is the default for new clusters and workgroups.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Isolation {
+    /// Redshift SNAPSHOT: PostgreSQL `REPEATABLE READ` (write skew commits, a concurrent update
+    /// of the same row fails).
+    #[default]
+    Snapshot,
+    /// Redshift SERIALIZABLE: PostgreSQL `SERIALIZABLE` (write skew fails with `1023`).
+    Serializable,
+}
+
+impl Isolation {
+    /// The PostgreSQL level a batch transaction is opened with.
+    pub fn postgres_level(self) -> &'static str {
+        match self {
+            Isolation::Snapshot => "REPEATABLE READ",
+            Isolation::Serializable => "SERIALIZABLE",
+        }
+    }
+}
+
+impl FromStr for Isolation {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "snapshot" => Ok(Isolation::Snapshot),
+            "serializable" => Ok(Isolation::Serializable),
+            other => Err(format!("unknown isolation `{other}` (expected snapshot or serializable)")),
+        }
+    }
+}
+
+impl fmt::Display for Isolation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Isolation::Snapshot => "snapshot",
+            Isolation::Serializable => "serializable",
+        })
+    }
+}
 
 /// How to run an emulator.
 #[derive(Debug, Clone)]
@@ -50,15 +97,26 @@ pub struct EmulatorConfig {
     pub database_url: String,
     /// Faults to inject (none by default); can be replaced at runtime with `POST /__faults`.
     pub faults: FaultSpec,
+    /// The isolation level of batch transactions (SNAPSHOT by default).
+    pub isolation: Isolation,
 }
 
 impl EmulatorConfig {
     pub fn new(database_url: impl Into<String>) -> Self {
-        EmulatorConfig { database_url: database_url.into(), faults: FaultSpec::default() }
+        EmulatorConfig {
+            database_url: database_url.into(),
+            faults: FaultSpec::default(),
+            isolation: Isolation::default(),
+        }
     }
 
     pub fn with_faults(mut self, faults: FaultSpec) -> Self {
         self.faults = faults;
+        self
+    }
+
+    pub fn with_isolation(mut self, isolation: Isolation) -> Self {
+        self.isolation = isolation;
         self
     }
 }
@@ -99,6 +157,7 @@ pub(crate) struct App {
     store: Mutex<store::Store>,
     pool: executor::Pool,
     faults: faults::Faults,
+    isolation: Isolation,
 }
 
 impl App {
@@ -116,11 +175,13 @@ pub async fn serve(listener: tokio::net::TcpListener, config: EmulatorConfig) ->
         store: Mutex::new(store::Store::new()),
         pool: executor::Pool::new(pg.clone()),
         faults: faults::Faults::new(config.faults.clone()),
+        isolation: config.isolation,
     });
     tracing::info!(
         listen = %addr,
         postgres = %executor::describe_config(&pg),
         faults = %config.faults,
+        isolation = %config.isolation,
         "redshift-data-local listening"
     );
     axum::serve(listener, server::router(app)).await.map_err(|source| Error::Io { context: "serving HTTP", source })

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
-use redshift_data_local::{EmulatorConfig, FaultSpec, serve};
+use redshift_data_local::{EmulatorConfig, FaultSpec, Isolation, serve};
 
 /// A local Amazon Redshift Data API emulator that runs statements on PostgreSQL.
 #[derive(Debug, Parser)]
@@ -19,6 +19,10 @@ struct Args {
     /// Faults to inject, e.g. `throttle=0.1,server_error=0.05,serialization=0.05,latency_ms=50,seed=7`.
     #[arg(long, env = "REDSHIFT_DATA_LOCAL_FAULTS", default_value = "")]
     faults: FaultSpec,
+    /// Isolation level of BatchExecuteStatement transactions: snapshot (PostgreSQL REPEATABLE
+    /// READ) or serializable.
+    #[arg(long, env = "REDSHIFT_DATA_LOCAL_ISOLATION", default_value = "snapshot")]
+    isolation: Isolation,
     /// Log filter (tracing env-filter syntax), e.g. `debug`.
     #[arg(long, env = "REDSHIFT_DATA_LOCAL_LOG", default_value = "info")]
     log_level: String,
@@ -37,7 +41,7 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let result = async {
         let listener = tokio::net::TcpListener::bind(args.listen).await?;
-        let config = EmulatorConfig::new(args.database_url).with_faults(args.faults);
+        let config = EmulatorConfig::new(args.database_url).with_faults(args.faults).with_isolation(args.isolation);
         tokio::select! {
             served = serve(listener, config) => served.map_err(Into::into),
             _ = tokio::signal::ctrl_c() => Ok::<(), Box<dyn std::error::Error>>(()),

@@ -83,15 +83,17 @@ async fn run_single(app: &App, job: &Job, conn: &Conn) -> bool {
     !cancelled && !fatal
 }
 
-/// Runs all statements of a batch in one serializable transaction (Redshift provisioned
-/// clusters are serializable, so concurrent loaders conflict as they would there).
+/// Runs all statements of a batch in one transaction at the emulator's isolation level
+/// (Redshift SNAPSHOT as REPEATABLE READ, or SERIALIZABLE), so concurrent loaders conflict as
+/// they would on a database of that level.
 async fn run_batch(app: &App, job: &Job, conn: &Conn) -> bool {
     let client = &conn.client;
     if !app.store().start_part(&job.id, 0, conn.pid, client.cancel_token()) {
         app.store().abort_from(&job.id, 0);
         return true;
     }
-    if let Err(error) = client.batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE").await {
+    let begin = format!("BEGIN ISOLATION LEVEL {}", app.isolation.postgres_level());
+    if let Err(error) = client.batch_execute(&begin).await {
         let error = SqlError::from(error);
         app.store().fail_from(&job.id, 0, error.message);
         return false;

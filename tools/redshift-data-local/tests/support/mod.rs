@@ -44,6 +44,11 @@ impl Response {
     }
 }
 
+/// The test server's config with `faults`.
+pub fn config(faults: &str) -> EmulatorConfig {
+    EmulatorConfig::new(database_url()).with_faults(faults.parse().expect("fault spec"))
+}
+
 /// The usual auth members of a request plus `extra`.
 pub fn req(extra: Value) -> Value {
     let mut body = json!({"Database": "postgres", "ClusterIdentifier": "local-cluster", "DbUser": "awsuser"});
@@ -55,7 +60,10 @@ pub fn req(extra: Value) -> Value {
 
 impl Emulator {
     pub async fn start(faults: &str) -> Emulator {
-        let config = EmulatorConfig::new(database_url()).with_faults(faults.parse().expect("fault spec"));
+        Emulator::start_config(config(faults)).await
+    }
+
+    pub async fn start_config(config: EmulatorConfig) -> Emulator {
         Emulator { running: spawn(config).await.expect("start emulator") }
     }
 
