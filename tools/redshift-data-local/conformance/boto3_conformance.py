@@ -158,7 +158,8 @@ def main(endpoint):
     # errors: SQL errors fail the statement; API errors are ClientErrors with the right code
     failed = client.execute_statement(Sql="SELECT * FROM no_such_table_here", **TARGET)["Id"]
     described = wait(client, failed)
-    check(described["Status"] == "FAILED" and "SQLSTATE 42P01" in described["Error"], described)
+    check(described["Status"] == "FAILED", described)
+    check(described["Error"] == 'ERROR: relation "no_such_table_here" does not exist', described)
     code, message = client_error_code(client.execute_statement, Sql="SELECT '" + "x" * 102_400 + "'", **TARGET)
     check(code == "ValidationException" and "100kB" in message, (code, message))
     code, _ = client_error_code(client.describe_statement, Id=str(uuid.uuid4()))

@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 use tokio_postgres::types::{Kind, Type};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
+use crate::errors::SqlError;
 use crate::store::{Outcome, ResultSet};
 use crate::wire::{ColumnMetadata, Field};
 
@@ -45,31 +46,6 @@ BEGIN
   END;
 END
 $shim$"#;
-
-/// A statement's database error, already formatted like Redshift's `Error` text.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct SqlError {
-    pub message: String,
-    /// The connection is broken (not a plain SQL error) and must not be reused.
-    pub fatal: bool,
-    /// SQLSTATE 57014: the query was cancelled.
-    pub cancelled: bool,
-}
-
-impl From<tokio_postgres::Error> for SqlError {
-    fn from(error: tokio_postgres::Error) -> Self {
-        match error.as_db_error() {
-            // The primary message and SQLSTATE only: DETAIL can carry row values.
-            Some(db) => SqlError {
-                message: format!("ERROR: {} (SQLSTATE {})", db.message(), db.code().code()),
-                fatal: error.is_closed(),
-                cancelled: db.code().code() == "57014",
-            },
-            None => SqlError { message: format!("ERROR: {error}"), fatal: true, cancelled: false },
-        }
-    }
-}
 
 /// A connection with its backend pid (Describe's `RedshiftPid`).
 pub struct Conn {
@@ -123,15 +99,7 @@ impl Pool {
             }
         });
         client.batch_execute(SESSION_SETUP).await?;
-        let pid = client
-            .simple_query("SELECT pg_backend_pid()")
-            .await?
-            .iter()
-            .find_map(|m| match m {
-                SimpleQueryMessage::Row(row) => row.get(0).and_then(|p| p.parse().ok()),
-                _ => None,
-            })
-            .unwrap_or(0);
+        let pid = scalar(&client, "SELECT pg_backend_pid()").await?.and_then(|p| p.parse().ok()).unwrap_or(0);
         let needs_shims = !self.shimmed.lock().unwrap_or_else(PoisonError::into_inner).contains(database);
         if needs_shims {
             match client.batch_execute(SHIMS).await {
@@ -167,6 +135,14 @@ impl Pool {
             slot.push(conn);
         }
     }
+}
+
+/// The first column of the first row of a simple query, as text (`None` for no row or NULL).
+pub async fn scalar(client: &Client, sql: &str) -> Result<Option<String>, SqlError> {
+    Ok(client.simple_query(sql).await?.iter().find_map(|m| match m {
+        SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+        _ => None,
+    }))
 }
 
 /// A result column as PostgreSQL described it when the statement was prepared.
@@ -443,11 +419,5 @@ mod tests {
         assert_eq!(precision_scale(&Type::NUMERIC, ((10 << 16) | 2) + 4), (10, 2));
         assert_eq!(precision_scale(&Type::VARCHAR, 24), (20, 0));
         assert_eq!(precision_scale(&Type::NUMERIC, -1), (0, 0));
-    }
-
-    #[test]
-    fn sql_error_text_is_redshift_like() {
-        let error = SqlError { message: "ERROR: x (SQLSTATE 42P01)".into(), fatal: false, cancelled: false };
-        assert_eq!(error.to_string(), "ERROR: x (SQLSTATE 42P01)");
     }
 }

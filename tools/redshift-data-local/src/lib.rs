@@ -29,6 +29,7 @@
 //! [`serve`] runs on a listener you bound yourself and only returns on an I/O error;
 //! [`spawn`] binds `127.0.0.1:0`, runs [`serve`] on a task and returns at once.
 
+mod errors;
 mod executor;
 mod faults;
 mod ops;
@@ -42,7 +43,8 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-pub use faults::{FaultSpec, FaultSpecError, SERIALIZATION_ERROR};
+pub use errors::{CONCURRENT_TRANSACTION_ERROR, NUMERIC_OVERFLOW_ERROR};
+pub use faults::{ABORT_QUERY_ERROR, DISK_FULL_ERROR, FaultSpec, FaultSpecError, RESIZE_ERROR, SERIALIZATION_ERROR};
 pub use ops::{MAX_BATCH_STATEMENTS, MAX_SQL_BYTES, RESULT_PAGE_ROWS};
 
 /// The isolation level of the emulated database, which BatchExecuteStatement transactions run

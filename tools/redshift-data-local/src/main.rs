@@ -16,7 +16,7 @@ struct Args {
     /// PostgreSQL URL; each request's Database replaces its database name.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: String,
-    /// Faults to inject, e.g. `throttle=0.1,server_error=0.05,serialization=0.05,latency_ms=50,seed=7`.
+    /// Faults to inject, e.g. `throttle=0.1,server_error=0.05,serialization=0.05,disk_full=0.01,latency_ms=50,seed=7`.
     #[arg(long, env = "REDSHIFT_DATA_LOCAL_FAULTS", default_value = "")]
     faults: FaultSpec,
     /// Isolation level of BatchExecuteStatement transactions: snapshot (PostgreSQL REPEATABLE

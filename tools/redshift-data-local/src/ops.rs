@@ -277,20 +277,13 @@ fn submit(app: &Arc<App>, op: Operation, body: &[u8]) -> Result<Reply, ApiError>
             format!("Active statements exceeded the allowed quota ({MAX_ACTIVE_STATEMENTS})."),
         ));
     }
-    let serialization_fault = app.faults.serialization();
+    let fault = app.faults.statement();
     let id = store.insert(target, sqls.clone(), is_batch, input.statement_name, idempotency);
     let record = store.get(&id).ok_or_else(|| ApiError::new(ErrorCode::InternalServer, "statement vanished"))?;
     let mut reply = Reply::new(&submit_output(record), Some(id.clone()))?;
     reply.sql_bytes = sql_bytes;
-    let job = Job {
-        id,
-        database,
-        sqls,
-        is_batch,
-        serialization_fault,
-        latency: app.faults.latency(),
-        wake: record.cancel.wake.clone(),
-    };
+    let job =
+        Job { id, database, sqls, is_batch, fault, latency: app.faults.latency(), wake: record.cancel.wake.clone() };
     drop(store);
     tokio::spawn(runner::run(Arc::clone(app), job));
     Ok(reply)
@@ -483,8 +476,9 @@ async fn describe_table(app: &Arc<App>, body: &[u8]) -> Result<Reply, ApiError> 
     let schema = input.schema.unwrap_or_else(|| "public".to_owned());
     let key = format!("{}.{}.{}", target.database, schema, input.table.as_deref().unwrap_or(""));
     let offset = i64::try_from(decode_token(input.next_token.as_deref(), "t", &key)?).unwrap_or(i64::MAX);
-    let database_error = |e: crate::executor::SqlError| {
-        if e.fatal { ApiError::new(ErrorCode::DatabaseConnection, e.message) } else { ApiError::validation(e.message) }
+    let database_error = |e: crate::errors::SqlError| {
+        let text = e.redshift_text(&crate::errors::ErrorContext { isolation: app.isolation, ..Default::default() });
+        if e.fatal { ApiError::new(ErrorCode::DatabaseConnection, text) } else { ApiError::validation(text) }
     };
     let _permit = app
         .pool

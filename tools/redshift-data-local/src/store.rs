@@ -393,7 +393,7 @@ impl Store {
     pub fn abort_from(&mut self, id: &str, index: usize) {
         let Some(record) = self.records.get_mut(id) else { return };
         let query_id = record.parts.iter().map(|p| p.query_id).max().unwrap_or(0).max(0);
-        let message = format!("ERROR: Query ({query_id}) cancelled on user's request");
+        let message = crate::errors::cancelled_text(query_id);
         for part in record.parts.iter_mut().skip(index) {
             part.end(Status::Aborted, None);
         }
@@ -416,6 +416,11 @@ impl Store {
         record.duration = record.started.map_or(0, elapsed_nanos);
         record.cancel.token = None;
         self.active = self.active.saturating_sub(1);
+    }
+
+    /// `RedshiftQueryId` of part `index` (0 before it started).
+    pub fn query_id(&self, id: &str, index: usize) -> i64 {
+        self.records.get(id).and_then(|r| r.parts.get(index)).map_or(0, |p| p.query_id.max(0))
     }
 
     /// True if CancelStatement was called for the record.

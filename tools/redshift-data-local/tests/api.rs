@@ -217,7 +217,7 @@ async fn batch_failure_rolls_back_and_reports_sub_statuses_without_detail() {
     assert_eq!(described["Status"], "FAILED");
     let error = described["Error"].as_str().unwrap();
     assert!(error.starts_with("ERROR: duplicate key value violates unique constraint"), "{error}");
-    assert!(error.ends_with("(SQLSTATE 23505)"), "{error}");
+    assert!(!error.contains("SQLSTATE"), "{error}");
     assert!(!error.contains("Key (") && !error.contains("already exists"), "DETAIL leaked: {error}");
     let statuses: Vec<&str> =
         described["SubStatements"].as_array().unwrap().iter().map(|s| s["Status"].as_str().unwrap()).collect();
@@ -329,14 +329,14 @@ async fn sql_errors_fail_the_statement_not_the_call() {
     let id = emu.execute("SELECT * FROM no_such_table_anywhere").await;
     let described = emu.wait(&id).await;
     assert_eq!(described["Status"], "FAILED");
-    assert_eq!(described["Error"], "ERROR: relation \"no_such_table_anywhere\" does not exist (SQLSTATE 42P01)");
+    assert_eq!(described["Error"], "ERROR: relation \"no_such_table_anywhere\" does not exist");
     let result = emu.call("GetStatementResult", json!({"Id": id})).await;
     assert_eq!(result.error_type(), "ValidationException");
     // ExecuteStatement takes one statement, as Redshift's extended-protocol path does.
     let id = emu.execute("SELECT 1; SELECT 2").await;
     let described = emu.wait(&id).await;
     assert_eq!(described["Status"], "FAILED");
-    assert!(described["Error"].as_str().unwrap().contains("SQLSTATE 42601"), "{described}");
+    assert_eq!(described["Error"], "ERROR: cannot insert multiple commands into a prepared statement");
     // A missing database fails the statement with PostgreSQL's error.
     let body = json!({"Sql": "SELECT 1", "Database": "no_such_db", "ClusterIdentifier": "c"});
     let id = emu.ok("ExecuteStatement", body).await["Id"].as_str().unwrap().to_owned();
@@ -576,7 +576,8 @@ async fn serialization_fault_fails_statements_reproducibly_with_a_seed() {
     let id = all.execute(&format!("CREATE TABLE {table} (id int)")).await;
     let described = all.wait(&id).await;
     assert_eq!(described["Status"], "FAILED");
-    assert_eq!(described["Error"], redshift_data_local::SERIALIZATION_ERROR);
+    // The default SNAPSHOT database reports a conflict as Redshift's snapshot text.
+    assert_eq!(described["Error"], redshift_data_local::CONCURRENT_TRANSACTION_ERROR);
     let id = all.batch(&["SELECT 1", "SELECT 2"]).await;
     let described = all.wait(&id).await;
     assert_eq!(described["Status"], "FAILED");

@@ -3,7 +3,7 @@
 
 mod support;
 
-use redshift_data_local::Isolation;
+use redshift_data_local::{CONCURRENT_TRANSACTION_ERROR, Isolation};
 use serde_json::{Value, json};
 use support::{Emulator, config, unique};
 
@@ -59,6 +59,7 @@ async fn snapshot_refuses_a_concurrent_update_of_the_same_row() {
     assert_eq!(first["Status"], "FINISHED", "{first}");
     assert_eq!(second["Status"], "FAILED", "{second}");
     assert_eq!(second["SubStatements"][1]["Status"], "FAILED");
+    assert_eq!(second["Error"], CONCURRENT_TRANSACTION_ERROR);
     let kept = emu.query(&format!("SELECT v FROM {table}")).await;
     assert_eq!(kept["Records"][0][0], json!({"longValue": 1}));
 }
@@ -72,6 +73,17 @@ async fn serializable_refuses_write_skew() {
     assert_eq!(shown["Records"][0][0], json!({"stringValue": "serializable"}));
     let (a, b) = write_skew(&emu).await;
     assert_eq!(statuses(&a, &b), ["FAILED", "FINISHED"], "{a}\n{b}");
+    let failed = if a["Status"] == "FAILED" { &a } else { &b };
+    // ERROR: 1023 DETAIL: Serializable isolation violation on table - <oid>, transactions forming
+    // the cycle are: <xid>, 0 (pid:<RedshiftPid>)
+    let error = failed["Error"].as_str().unwrap();
+    let prefix = "ERROR: 1023 DETAIL: Serializable isolation violation on table - ";
+    let rest = error.strip_prefix(prefix).unwrap_or_else(|| panic!("{error}"));
+    let (oid, rest) = rest.split_once(", transactions forming the cycle are: ").expect(error);
+    assert!(oid.parse::<u32>().is_ok(), "{error}");
+    let (xid, pid) = rest.split_once(", 0 (pid:").expect(error);
+    assert!(xid.parse::<u64>().unwrap() > 0, "{error}");
+    assert_eq!(pid, format!("{})", failed["RedshiftPid"]), "{error}");
 }
 
 #[test]
