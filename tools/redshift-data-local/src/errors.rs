@@ -10,6 +10,15 @@ pub const CONCURRENT_TRANSACTION_ERROR: &str =
     "ERROR: could not complete because of conflict with concurrent transaction";
 /// Redshift's 64-bit and 128-bit DECIMAL overflow.
 pub const NUMERIC_OVERFLOW_ERROR: &str = "ERROR: Numeric data overflow (result precision)";
+/// A multibyte character into a CHAR column (compute-node error 8001).
+pub const ASCII_ONLY_ERROR: &str = "ERROR: Invalid characters DETAIL: error: Invalid characters code: 8001 \
+context: Only ASCII characters are allowed in fixed length strings.";
+/// Not a Redshift error: Redshift stores a string into SUPER as one string; the emulator refuses it.
+pub const SUPER_STRING_ERROR: &str = "ERROR: redshift-data-local refuses a string as a SUPER value (Redshift \
+would store it as one string): use JSON_PARSE('...')";
+/// The size of a plain `varbyte` (Redshift's default VARBYTE length).
+pub const VARBYTE_DEFAULT_BYTES: u32 = 64_000;
+
 /// A statement's database error, with what the Redshift text is made from. Row values (the
 /// DETAIL of most PostgreSQL errors) are not kept.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -57,6 +66,10 @@ impl SqlError {
             "23502" => {
                 format!("ERROR: Cannot insert a NULL value into column {}", self.column.as_deref().unwrap_or("?"))
             }
+            "23514" => match self.constraint.as_deref().and_then(rule_text) {
+                Some(text) => text,
+                None => format!("ERROR: {message}"),
+            },
             "22003" if message == "numeric field overflow" => match self.numeric_field {
                 Some((precision, scale)) => format!(
                     "ERROR: numeric field overflow DETAIL: The absolute value is greater than or equal to \
@@ -67,6 +80,7 @@ impl SqlError {
             },
             "22003" if message == "value overflows numeric format" => NUMERIC_OVERFLOW_ERROR.to_owned(),
             "42501" => format!("ERROR: {}", permission_text(message)),
+            "0A000" if message == "cannot accept a value of type any" => SUPER_STRING_ERROR.to_owned(),
             _ => format!("ERROR: {message}"),
         }
     }
@@ -140,6 +154,23 @@ fn numeric_field(detail: &str) -> Option<(u32, u32)> {
     Some((precision.parse().ok()?, scale.parse().ok()?))
 }
 
+/// The text of a CHECK constraint the emulator added for a Redshift rule (see `shims.rs`):
+/// `rdl_varbyte_max` on the `varbyte` domain, `rdl_<attnum>_<rule>` on table columns.
+fn rule_text(constraint: &str) -> Option<String> {
+    if constraint == "rdl_varbyte_max" {
+        return Some(format!("ERROR: value too long for type binary varying({VARBYTE_DEFAULT_BYTES})"));
+    }
+    let (_, rule) = constraint.strip_prefix("rdl_")?.split_once('_')?;
+    match rule {
+        "decimal19" => Some(NUMERIC_OVERFLOW_ERROR.to_owned()),
+        "ascii" => Some(ASCII_ONLY_ERROR.to_owned()),
+        _ => {
+            let bytes: u32 = rule.strip_prefix("varchar")?.parse().ok()?;
+            Some(format!("ERROR: value too long for type character varying({bytes})"))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +206,7 @@ mod tests {
             (pg("22003", "value overflows numeric format"), context, NUMERIC_OVERFLOW_ERROR),
             (pg("22003", "smallint out of range"), context, "ERROR: smallint out of range"),
             (pg("42601", "syntax error at or near \"x\""), context, "ERROR: syntax error at or near \"x\""),
+            (pg("0A000", "cannot accept a value of type any"), context, SUPER_STRING_ERROR),
             (SqlError::emulator("boom"), context, "ERROR: boom"),
         ];
         for (error, context, expected) in cases {
@@ -188,6 +220,20 @@ mod tests {
     fn not_null_names_the_column() {
         let null = SqlError { column: Some("id".into()), ..pg("23502", "null value in column \"id\" …") };
         assert_eq!(null.redshift_text(&ErrorContext::default()), "ERROR: Cannot insert a NULL value into column id");
+    }
+
+    #[test]
+    fn rule_constraints_read_as_redshift_texts() {
+        let check = |name: &str| {
+            SqlError { constraint: Some(name.into()), ..pg("23514", "new row violates check constraint") }
+                .redshift_text(&ErrorContext::default())
+        };
+        assert_eq!(check("rdl_3_varchar4"), "ERROR: value too long for type character varying(4)");
+        assert_eq!(check("rdl_1_decimal19"), NUMERIC_OVERFLOW_ERROR);
+        assert_eq!(check("rdl_12_ascii"), ASCII_ONLY_ERROR);
+        assert_eq!(check("rdl_varbyte_max"), "ERROR: value too long for type binary varying(64000)");
+        assert_eq!(check("rdl_2_unknown"), "ERROR: new row violates check constraint");
+        assert_eq!(check("user_check"), "ERROR: new row violates check constraint");
     }
 
     #[test]

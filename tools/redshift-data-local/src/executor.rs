@@ -12,7 +12,7 @@ use tokio::sync::Semaphore;
 use tokio_postgres::types::{Kind, Type};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
-use crate::errors::SqlError;
+use crate::errors::{NUMERIC_OVERFLOW_ERROR, SqlError};
 use crate::store::{Outcome, ResultSet};
 use crate::wire::{ColumnMetadata, Field};
 
@@ -30,22 +30,6 @@ SET TIME ZONE 'UTC'; SET bytea_output = 'hex'";
 /// Every Data API call without SessionId gets a fresh session: nothing may survive to the next
 /// statement on a pooled connection (open transaction, temp tables, SET values).
 const SESSION_RESET: &str = "DISCARD TEMP; RESET ALL";
-
-/// Redshift types and functions PostgreSQL lacks. Idempotent; each CREATE swallows the error a
-/// concurrent creator (another emulator on the same server) would cause.
-const SHIMS: &str = r#"DO $shim$
-BEGIN
-  BEGIN
-    CREATE DOMAIN public.varbyte AS bytea;
-  EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-  END;
-  BEGIN
-    CREATE FUNCTION public.to_varbyte(text, text) RETURNS bytea LANGUAGE sql IMMUTABLE STRICT
-      AS 'SELECT pg_catalog.decode($1, $2)';
-  EXCEPTION WHEN duplicate_function OR unique_violation THEN NULL;
-  END;
-END
-$shim$"#;
 
 /// A connection with its backend pid (Describe's `RedshiftPid`).
 pub struct Conn {
@@ -102,12 +86,17 @@ impl Pool {
         let pid = scalar(&client, "SELECT pg_backend_pid()").await?.and_then(|p| p.parse().ok()).unwrap_or(0);
         let needs_shims = !self.shimmed.lock().unwrap_or_else(PoisonError::into_inner).contains(database);
         if needs_shims {
-            match client.batch_execute(SHIMS).await {
-                Ok(()) => {
-                    self.shimmed.lock().unwrap_or_else(PoisonError::into_inner).insert(database.to_owned());
+            let mut installed = true;
+            for (shim, sql) in crate::shims::blocks() {
+                // Not fatal (e.g. no superuser): statements that need a shim fail on their own,
+                // and the next connection tries again.
+                if let Err(error) = client.batch_execute(&sql).await {
+                    tracing::warn!(database, shim, error = %SqlError::from(error), "could not install a shim");
+                    installed = false;
                 }
-                // Not fatal (e.g. no CREATE privilege): statements that need a shim fail on their own.
-                Err(error) => tracing::warn!(database, error = %SqlError::from(error), "could not install shims"),
+            }
+            if installed {
+                self.shimmed.lock().unwrap_or_else(PoisonError::into_inner).insert(database.to_owned());
             }
         }
         Ok(Conn { client, pid })
@@ -158,6 +147,9 @@ struct RawColumn {
 /// in one string like Redshift's driver does, and gives the result column types), then run as
 /// a simple query so every value arrives in PostgreSQL's text form.
 pub async fn run_statement(client: &Client, sql: &str) -> Result<Outcome, SqlError> {
+    if crate::literals::widest_numeric_literal(sql) > crate::literals::MAX_LITERAL_DIGITS {
+        return Err(SqlError::emulator(NUMERIC_OVERFLOW_ERROR.trim_start_matches("ERROR: ")));
+    }
     let statement = client.prepare(sql).await?;
     let columns: Vec<RawColumn> = statement
         .columns()

@@ -32,9 +32,11 @@
 mod errors;
 mod executor;
 mod faults;
+mod literals;
 mod ops;
 mod runner;
 mod server;
+mod shims;
 mod store;
 mod wire;
 
@@ -43,7 +45,7 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-pub use errors::{CONCURRENT_TRANSACTION_ERROR, NUMERIC_OVERFLOW_ERROR};
+pub use errors::{ASCII_ONLY_ERROR, CONCURRENT_TRANSACTION_ERROR, NUMERIC_OVERFLOW_ERROR, SUPER_STRING_ERROR};
 pub use faults::{ABORT_QUERY_ERROR, DISK_FULL_ERROR, FaultSpec, FaultSpecError, RESIZE_ERROR, SERIALIZATION_ERROR};
 pub use ops::{MAX_BATCH_STATEMENTS, MAX_SQL_BYTES, RESULT_PAGE_ROWS};
 
