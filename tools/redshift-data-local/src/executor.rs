@@ -16,7 +16,7 @@ use crate::errors::{NUMERIC_OVERFLOW_ERROR, SqlError};
 use crate::store::{Outcome, ResultSet};
 use crate::wire::{ColumnMetadata, Field};
 
-/// Statements running on PostgreSQL at once; others wait (STARTED) for a slot.
+/// Statements running on PostgreSQL at once by default; others wait (PICKED) for a slot.
 pub const MAX_RUNNING: usize = 32;
 /// Idle connections kept per database and in total.
 const MAX_IDLE_PER_DATABASE: usize = 8;
@@ -46,14 +46,14 @@ pub struct Pool {
 }
 
 impl Pool {
-    pub fn new(mut base: tokio_postgres::Config) -> Self {
+    pub fn new(mut base: tokio_postgres::Config, max_running: usize) -> Self {
         base.connect_timeout(CONNECT_TIMEOUT);
         base.application_name("redshift-data-local");
         Pool {
             base,
             idle: Mutex::new(HashMap::new()),
             shimmed: Mutex::new(HashSet::new()),
-            running: Semaphore::new(MAX_RUNNING),
+            running: Semaphore::new(max_running.max(1)),
         }
     }
 
@@ -346,7 +346,8 @@ pub async fn describe_table(
             is_currency: false,
             is_signed: signed,
             label: name.clone(),
-            length: char_length.unwrap_or(0),
+            // As GetStatementResult reports it: a CHAR/VARCHAR size is the precision; length is 0.
+            length: 0,
             name,
             nullable: if is_nullable == "YES" { 1 } else { 0 },
             precision: char_length.or(numeric_precision).or(datetime_precision).unwrap_or(0),

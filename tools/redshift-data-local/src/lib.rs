@@ -5,7 +5,7 @@
 //! It speaks AWS JSON 1.1 on `POST /` (`X-Amz-Target: RedshiftData.<Op>`) and implements
 //! ExecuteStatement, BatchExecuteStatement, DescribeStatement, GetStatementResult,
 //! DescribeTable, CancelStatement and ListStatements. Statements run asynchronously (SUBMITTED →
-//! STARTED → FINISHED / FAILED / ABORTED); a batch runs in one transaction at the configured
+//! PICKED → STARTED → FINISHED / FAILED / ABORTED); a batch runs in one transaction at the configured
 //! [`Isolation`] (Redshift's SNAPSHOT by default, as PostgreSQL `REPEATABLE READ`).
 //! The request's `Database` picks the database on the PostgreSQL server of `database_url`.
 //! See the crate README for flags, the fault spec and the deliberate differences from AWS.
@@ -46,8 +46,9 @@ use std::str::FromStr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 pub use errors::{ASCII_ONLY_ERROR, CONCURRENT_TRANSACTION_ERROR, NUMERIC_OVERFLOW_ERROR, SUPER_STRING_ERROR};
+pub use executor::MAX_RUNNING;
 pub use faults::{ABORT_QUERY_ERROR, DISK_FULL_ERROR, FaultSpec, FaultSpecError, RESIZE_ERROR, SERIALIZATION_ERROR};
-pub use ops::{MAX_BATCH_STATEMENTS, MAX_SQL_BYTES, RESULT_PAGE_ROWS};
+pub use ops::{MAX_ACTIVE_STATEMENTS, MAX_BATCH_STATEMENTS, MAX_SQL_BYTES, MAX_WAIT_SECONDS, RESULT_PAGE_ROWS};
 
 /// The isolation level of the emulated database, which BatchExecuteStatement transactions run
 /// at. Redshift sets it per database (`CREATE DATABASE … ISOLATION LEVEL { SERIALIZABLE |
@@ -103,6 +104,8 @@ pub struct EmulatorConfig {
     pub faults: FaultSpec,
     /// The isolation level of batch transactions (SNAPSHOT by default).
     pub isolation: Isolation,
+    /// Statements running on PostgreSQL at once (32 by default); others wait in PICKED.
+    pub max_running: usize,
 }
 
 impl EmulatorConfig {
@@ -111,6 +114,7 @@ impl EmulatorConfig {
             database_url: database_url.into(),
             faults: FaultSpec::default(),
             isolation: Isolation::default(),
+            max_running: MAX_RUNNING,
         }
     }
 
@@ -121,6 +125,11 @@ impl EmulatorConfig {
 
     pub fn with_isolation(mut self, isolation: Isolation) -> Self {
         self.isolation = isolation;
+        self
+    }
+
+    pub fn with_max_running(mut self, max_running: usize) -> Self {
+        self.max_running = max_running;
         self
     }
 }
@@ -177,7 +186,7 @@ pub async fn serve(listener: tokio::net::TcpListener, config: EmulatorConfig) ->
     let addr = listener.local_addr().map_err(|source| Error::Io { context: "listener address", source })?;
     let app = std::sync::Arc::new(App {
         store: Mutex::new(store::Store::new()),
-        pool: executor::Pool::new(pg.clone()),
+        pool: executor::Pool::new(pg.clone(), config.max_running),
         faults: faults::Faults::new(config.faults.clone()),
         isolation: config.isolation,
     });

@@ -23,6 +23,9 @@ struct Args {
     /// READ) or serializable.
     #[arg(long, env = "REDSHIFT_DATA_LOCAL_ISOLATION", default_value = "snapshot")]
     isolation: Isolation,
+    /// Statements running on PostgreSQL at once; others wait in PICKED.
+    #[arg(long, default_value_t = redshift_data_local::MAX_RUNNING)]
+    max_running: usize,
     /// Log filter (tracing env-filter syntax), e.g. `debug`.
     #[arg(long, env = "REDSHIFT_DATA_LOCAL_LOG", default_value = "info")]
     log_level: String,
@@ -41,7 +44,10 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let result = async {
         let listener = tokio::net::TcpListener::bind(args.listen).await?;
-        let config = EmulatorConfig::new(args.database_url).with_faults(args.faults).with_isolation(args.isolation);
+        let config = EmulatorConfig::new(args.database_url)
+            .with_faults(args.faults)
+            .with_isolation(args.isolation)
+            .with_max_running(args.max_running);
         tokio::select! {
             served = serve(listener, config) => served.map_err(Into::into),
             _ = tokio::signal::ctrl_c() => Ok::<(), Box<dyn std::error::Error>>(()),

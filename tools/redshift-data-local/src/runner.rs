@@ -1,5 +1,6 @@
-//! The task behind every accepted statement: SUBMITTED → STARTED → (latency) → run on
-//! PostgreSQL → FINISHED / FAILED / ABORTED.
+//! The task behind every accepted statement: SUBMITTED (latency) → PICKED (waiting for a
+//! running slot and a connection) → STARTED (running on PostgreSQL) → FINISHED / FAILED /
+//! ABORTED.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,17 +25,13 @@ pub struct Job {
 }
 
 pub async fn run(app: Arc<App>, job: Job) {
-    if !app.store().start(&job.id) {
-        return;
-    }
     if !job.latency.is_zero() {
         tokio::select! {
             () = tokio::time::sleep(job.latency) => {}
             () = job.wake.notified() => {}
         }
     }
-    if app.store().cancel_requested(&job.id) {
-        app.store().abort_from(&job.id, 0);
+    if !app.store().pick(&job.id) {
         return;
     }
     if let Some(fault) = job.fault {
