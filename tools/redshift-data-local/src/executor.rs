@@ -57,6 +57,11 @@ impl Pool {
         }
     }
 
+    /// The server configuration (with the emulator's own connect options).
+    pub fn config(&self) -> &tokio_postgres::Config {
+        &self.base
+    }
+
     /// An idle connection to `database`, or a new one.
     pub async fn get(&self, database: &str) -> Result<Conn, SqlError> {
         loop {

@@ -34,6 +34,7 @@ mod executor;
 mod faults;
 mod literals;
 mod ops;
+mod record;
 mod runner;
 mod server;
 mod shims;
@@ -42,6 +43,7 @@ mod wire;
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -49,6 +51,7 @@ pub use errors::{ASCII_ONLY_ERROR, CONCURRENT_TRANSACTION_ERROR, NUMERIC_OVERFLO
 pub use executor::MAX_RUNNING;
 pub use faults::{ABORT_QUERY_ERROR, DISK_FULL_ERROR, FaultSpec, FaultSpecError, RESIZE_ERROR, SERIALIZATION_ERROR};
 pub use ops::{MAX_ACTIVE_STATEMENTS, MAX_BATCH_STATEMENTS, MAX_SQL_BYTES, MAX_WAIT_SECONDS, RESULT_PAGE_ROWS};
+pub use record::RECORD_ENV;
 
 /// The isolation level of the emulated database, which BatchExecuteStatement transactions run
 /// at. Redshift sets it per database (`CREATE DATABASE … ISOLATION LEVEL { SERIALIZABLE |
@@ -106,6 +109,9 @@ pub struct EmulatorConfig {
     pub isolation: Isolation,
     /// Statements running on PostgreSQL at once (32 by default); others wait in PICKED.
     pub max_running: usize,
+    /// A file to append every received SQL statement to, as one JSON line `{"sql": "..."}`.
+    /// [`EmulatorConfig::new`] takes it from `REDSHIFT_DATA_LOCAL_RECORD` when that is set.
+    pub record: Option<PathBuf>,
 }
 
 impl EmulatorConfig {
@@ -115,6 +121,7 @@ impl EmulatorConfig {
             faults: FaultSpec::default(),
             isolation: Isolation::default(),
             max_running: MAX_RUNNING,
+            record: std::env::var_os(RECORD_ENV).filter(|v| !v.is_empty()).map(PathBuf::from),
         }
     }
 
@@ -130,6 +137,12 @@ impl EmulatorConfig {
 
     pub fn with_max_running(mut self, max_running: usize) -> Self {
         self.max_running = max_running;
+        self
+    }
+
+    /// Records received SQL to `path` (see [`EmulatorConfig::record`]); `None` turns it off.
+    pub fn with_record(mut self, path: Option<PathBuf>) -> Self {
+        self.record = path;
         self
     }
 }
@@ -171,9 +184,28 @@ pub(crate) struct App {
     pool: executor::Pool,
     faults: faults::Faults,
     isolation: Isolation,
+    recorder: Option<record::Recorder>,
 }
 
 impl App {
+    fn new(config: &EmulatorConfig) -> Result<App, Error> {
+        let pg: tokio_postgres::Config = config.database_url.parse().map_err(|e| Error::DatabaseUrl(format!("{e}")))?;
+        let recorder = match &config.record {
+            Some(path) => Some(
+                record::Recorder::open(path)
+                    .map_err(|source| Error::Io { context: "opening the record file", source })?,
+            ),
+            None => None,
+        };
+        Ok(App {
+            store: Mutex::new(store::Store::new()),
+            pool: executor::Pool::new(pg, config.max_running),
+            faults: faults::Faults::new(config.faults.clone()),
+            isolation: config.isolation,
+            recorder,
+        })
+    }
+
     /// The store lock. Never held across an await.
     fn store(&self) -> MutexGuard<'_, store::Store> {
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
@@ -182,19 +214,22 @@ impl App {
 
 /// Serves the Data API on `listener` until an I/O error.
 pub async fn serve(listener: tokio::net::TcpListener, config: EmulatorConfig) -> Result<(), Error> {
-    let pg: tokio_postgres::Config = config.database_url.parse().map_err(|e| Error::DatabaseUrl(format!("{e}")))?;
+    let app = App::new(&config)?;
+    serve_app(listener, std::sync::Arc::new(app), config).await
+}
+
+async fn serve_app(
+    listener: tokio::net::TcpListener,
+    app: std::sync::Arc<App>,
+    config: EmulatorConfig,
+) -> Result<(), Error> {
     let addr = listener.local_addr().map_err(|source| Error::Io { context: "listener address", source })?;
-    let app = std::sync::Arc::new(App {
-        store: Mutex::new(store::Store::new()),
-        pool: executor::Pool::new(pg.clone(), config.max_running),
-        faults: faults::Faults::new(config.faults.clone()),
-        isolation: config.isolation,
-    });
     tracing::info!(
         listen = %addr,
-        postgres = %executor::describe_config(&pg),
+        postgres = %executor::describe_config(app.pool.config()),
         faults = %config.faults,
         isolation = %config.isolation,
+        record = %config.record.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
         "redshift-data-local listening"
     );
     axum::serve(listener, server::router(app)).await.map_err(|source| Error::Io { context: "serving HTTP", source })
@@ -202,12 +237,12 @@ pub async fn serve(listener: tokio::net::TcpListener, config: EmulatorConfig) ->
 
 /// Binds `127.0.0.1:0`, starts [`serve`] on a task of the current runtime and returns its URL.
 pub async fn spawn(config: EmulatorConfig) -> Result<RunningEmulator, Error> {
-    // Fail here, not inside the task, on a bad URL.
-    config.database_url.parse::<tokio_postgres::Config>().map_err(|e| Error::DatabaseUrl(format!("{e}")))?;
+    // Fail here, not inside the task, on a bad URL or record file.
+    let app = std::sync::Arc::new(App::new(&config)?);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|source| Error::Io { context: "binding 127.0.0.1:0", source })?;
     let local_addr = listener.local_addr().map_err(|source| Error::Io { context: "listener address", source })?;
-    let handle = tokio::spawn(serve(listener, config));
+    let handle = tokio::spawn(serve_app(listener, app, config));
     Ok(RunningEmulator { endpoint_url: format!("http://{local_addr}"), local_addr, handle })
 }

@@ -26,6 +26,10 @@ struct Args {
     /// Statements running on PostgreSQL at once; others wait in PICKED.
     #[arg(long, default_value_t = redshift_data_local::MAX_RUNNING)]
     max_running: usize,
+    /// Append every received SQL statement to FILE as a JSON line `{"sql": "..."}` (also taken
+    /// from REDSHIFT_DATA_LOCAL_RECORD).
+    #[arg(long, value_name = "FILE")]
+    record: Option<std::path::PathBuf>,
     /// Log filter (tracing env-filter syntax), e.g. `debug`.
     #[arg(long, env = "REDSHIFT_DATA_LOCAL_LOG", default_value = "info")]
     log_level: String,
@@ -48,6 +52,11 @@ async fn main() -> ExitCode {
             .with_faults(args.faults)
             .with_isolation(args.isolation)
             .with_max_running(args.max_running);
+        // Without --record, EmulatorConfig::new took REDSHIFT_DATA_LOCAL_RECORD.
+        let config = match args.record {
+            Some(path) => config.with_record(Some(path)),
+            None => config,
+        };
         tokio::select! {
             served = serve(listener, config) => served.map_err(Into::into),
             _ = tokio::signal::ctrl_c() => Ok::<(), Box<dyn std::error::Error>>(()),

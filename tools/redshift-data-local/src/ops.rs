@@ -338,6 +338,9 @@ fn accept(
     let id = store.insert(target, sqls.clone(), is_batch, statement_name, idempotency);
     let wake = store.get(&id).map(|r| r.cancel.wake.clone()).unwrap_or_default();
     drop(store);
+    if let Some(recorder) = &app.recorder {
+        recorder.record(&sqls);
+    }
     let job = Job { id: id.clone(), database, sqls, is_batch, fault, latency: app.faults.latency(), wake };
     tokio::spawn(runner::run(Arc::clone(app), job));
     Ok(id)

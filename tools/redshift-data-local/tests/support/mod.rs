@@ -23,6 +23,16 @@ pub struct Emulator {
     pub running: RunningEmulator,
 }
 
+/// Where requests go: an in-process emulator or one at another address.
+impl Emulator {
+    /// An emulator already listening at `addr` (e.g. another process). Its handle is a task that
+    /// never ends.
+    pub fn remote(addr: std::net::SocketAddr) -> Emulator {
+        let handle = tokio::spawn(std::future::pending());
+        Emulator { running: RunningEmulator { endpoint_url: format!("http://{addr}"), local_addr: addr, handle } }
+    }
+}
+
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
