@@ -90,19 +90,11 @@ impl Pool {
         client.batch_execute(SESSION_SETUP).await?;
         let pid = scalar(&client, "SELECT pg_backend_pid()").await?.and_then(|p| p.parse().ok()).unwrap_or(0);
         let needs_shims = !self.shimmed.lock().unwrap_or_else(PoisonError::into_inner).contains(database);
-        if needs_shims {
-            let mut installed = true;
-            for (shim, sql) in crate::shims::blocks() {
-                // Not fatal (e.g. no superuser): statements that need a shim fail on their own,
-                // and the next connection tries again.
-                if let Err(error) = client.batch_execute(&sql).await {
-                    tracing::warn!(database, shim, error = %SqlError::from(error), "could not install a shim");
-                    installed = false;
-                }
-            }
-            if installed {
-                self.shimmed.lock().unwrap_or_else(PoisonError::into_inner).insert(database.to_owned());
-            }
+        if needs_shims
+            && (scalar(&client, crate::shims::INSTALLED).await?.as_deref() == Some("t")
+                || install_shims(&client, database).await)
+        {
+            self.shimmed.lock().unwrap_or_else(PoisonError::into_inner).insert(database.to_owned());
         }
         Ok(Conn { client, pid })
     }
@@ -129,6 +121,20 @@ impl Pool {
             slot.push(conn);
         }
     }
+}
+
+/// Runs every shim block (see `shims.rs`); true if all are in place. A block that fails is not
+/// fatal (e.g. no superuser): statements that need it fail on their own, and the next new
+/// connection tries again.
+async fn install_shims(client: &Client, database: &str) -> bool {
+    let mut installed = true;
+    for (shim, sql) in crate::shims::blocks() {
+        if let Err(error) = client.batch_execute(&sql).await {
+            tracing::warn!(database, shim, error = %SqlError::from(error), "could not install a shim");
+            installed = false;
+        }
+    }
+    installed
 }
 
 /// The first column of the first row of a simple query, as text (`None` for no row or NULL).

@@ -51,7 +51,8 @@ const SUPER: &str = r#"
 /// step with its columns, and refuses column types Redshift refuses. `errors::rule_text` maps
 /// a violated constraint's name to Redshift's text.
 const COLUMN_RULES: &str = r#"
-  CREATE OR REPLACE FUNCTION public.rdl_column_rules_v1() RETURNS event_trigger LANGUAGE plpgsql AS $fn$
+  IF to_regprocedure('public.rdl_column_rules_v1()') IS NULL THEN
+  CREATE FUNCTION public.rdl_column_rules_v1() RETURNS event_trigger LANGUAGE plpgsql AS $fn$
   DECLARE
     rel oid;
     col record;
@@ -127,12 +128,22 @@ const COLUMN_RULES: &str = r#"
     END LOOP;
   END
   $fn$;
+  END IF;
   IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname = 'rdl_column_rules_v1') THEN
     CREATE EVENT TRIGGER rdl_column_rules_v1 ON ddl_command_end
       WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE')
       EXECUTE FUNCTION public.rdl_column_rules_v1();
   END IF;
 "#;
+
+/// True (`t`) when every shim is in place, so a new emulator's first connection to a database
+/// costs one query rather than the blocks and their lock.
+pub const INSTALLED: &str = "SELECT to_regtype('public.varbyte') IS NOT NULL \
+    AND to_regprocedure('public.to_varbyte(text, text)') IS NOT NULL \
+    AND EXISTS (SELECT 1 FROM pg_catalog.pg_constraint WHERE conname = 'rdl_varbyte_max') \
+    AND to_regprocedure('public.json_parse(text)') IS NOT NULL \
+    AND to_regprocedure('public.json_serialize(public.super)') IS NOT NULL \
+    AND EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname = 'rdl_column_rules_v1')";
 
 /// The blocks to run, each as one `DO` statement, with a name for logs.
 pub fn blocks() -> [(&'static str, String); 3] {
