@@ -78,6 +78,12 @@ def main(endpoint):
     check(described["HasResultSet"] is False, described)
     print("execute/describe: ok")
 
+    # WaitTimeSeconds: the call returns once the statement ended, with its status
+    waited = client.execute_statement(Sql="SELECT pg_sleep(0.2)", WaitTimeSeconds=5, **TARGET)
+    check(waited["Status"] == "FINISHED" and waited["HasResultSet"] is True, waited)
+    check(client.describe_statement(Id=waited["Id"], WaitTimeSeconds=1)["Status"] == "FINISHED", waited)
+    print("wait_time_seconds: ok")
+
     # batch_execute_statement with sub-statements
     batch = client.batch_execute_statement(
         Sqls=[
@@ -128,7 +134,8 @@ def main(endpoint):
     table_description = client.describe_table(Table=table, Schema="public", **TARGET)
     column_list = table_description["ColumnList"]
     check([c["name"] for c in column_list] == ["id", "label", "amount", "ok", "score", "at", "raw"], column_list)
-    check(column_list[1]["typeName"] == "varchar" and column_list[1]["length"] == 20, column_list[1])
+    check(column_list[1]["typeName"] == "varchar" and column_list[1]["precision"] == 20, column_list[1])
+    check(column_list[1]["length"] == 0, column_list[1])
     check(column_list[0]["nullable"] == 0 and column_list[1]["nullable"] == 1, column_list[:2])
     check(column_list[6]["typeName"] == "varbyte", column_list[6])
     check(client.describe_table(Table="no_such_table", **TARGET)["ColumnList"] == [], "unknown table")
@@ -158,7 +165,8 @@ def main(endpoint):
     # errors: SQL errors fail the statement; API errors are ClientErrors with the right code
     failed = client.execute_statement(Sql="SELECT * FROM no_such_table_here", **TARGET)["Id"]
     described = wait(client, failed)
-    check(described["Status"] == "FAILED" and "SQLSTATE 42P01" in described["Error"], described)
+    check(described["Status"] == "FAILED", described)
+    check(described["Error"] == 'ERROR: relation "no_such_table_here" does not exist', described)
     code, message = client_error_code(client.execute_statement, Sql="SELECT '" + "x" * 102_400 + "'", **TARGET)
     check(code == "ValidationException" and "100kB" in message, (code, message))
     code, _ = client_error_code(client.describe_statement, Id=str(uuid.uuid4()))

@@ -12,10 +12,11 @@ use tokio::sync::Semaphore;
 use tokio_postgres::types::{Kind, Type};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
+use crate::errors::{NUMERIC_OVERFLOW_ERROR, SqlError};
 use crate::store::{Outcome, ResultSet};
 use crate::wire::{ColumnMetadata, Field};
 
-/// Statements running on PostgreSQL at once; others wait (STARTED) for a slot.
+/// Statements running on PostgreSQL at once by default; others wait (PICKED) for a slot.
 pub const MAX_RUNNING: usize = 32;
 /// Idle connections kept per database and in total.
 const MAX_IDLE_PER_DATABASE: usize = 8;
@@ -29,47 +30,6 @@ SET TIME ZONE 'UTC'; SET bytea_output = 'hex'";
 /// Every Data API call without SessionId gets a fresh session: nothing may survive to the next
 /// statement on a pooled connection (open transaction, temp tables, SET values).
 const SESSION_RESET: &str = "DISCARD TEMP; RESET ALL";
-
-/// Redshift types and functions PostgreSQL lacks. Idempotent; each CREATE swallows the error a
-/// concurrent creator (another emulator on the same server) would cause.
-const SHIMS: &str = r#"DO $shim$
-BEGIN
-  BEGIN
-    CREATE DOMAIN public.varbyte AS bytea;
-  EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-  END;
-  BEGIN
-    CREATE FUNCTION public.to_varbyte(text, text) RETURNS bytea LANGUAGE sql IMMUTABLE STRICT
-      AS 'SELECT pg_catalog.decode($1, $2)';
-  EXCEPTION WHEN duplicate_function OR unique_violation THEN NULL;
-  END;
-END
-$shim$"#;
-
-/// A statement's database error, already formatted like Redshift's `Error` text.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct SqlError {
-    pub message: String,
-    /// The connection is broken (not a plain SQL error) and must not be reused.
-    pub fatal: bool,
-    /// SQLSTATE 57014: the query was cancelled.
-    pub cancelled: bool,
-}
-
-impl From<tokio_postgres::Error> for SqlError {
-    fn from(error: tokio_postgres::Error) -> Self {
-        match error.as_db_error() {
-            // The primary message and SQLSTATE only: DETAIL can carry row values.
-            Some(db) => SqlError {
-                message: format!("ERROR: {} (SQLSTATE {})", db.message(), db.code().code()),
-                fatal: error.is_closed(),
-                cancelled: db.code().code() == "57014",
-            },
-            None => SqlError { message: format!("ERROR: {error}"), fatal: true, cancelled: false },
-        }
-    }
-}
 
 /// A connection with its backend pid (Describe's `RedshiftPid`).
 pub struct Conn {
@@ -86,15 +46,20 @@ pub struct Pool {
 }
 
 impl Pool {
-    pub fn new(mut base: tokio_postgres::Config) -> Self {
+    pub fn new(mut base: tokio_postgres::Config, max_running: usize) -> Self {
         base.connect_timeout(CONNECT_TIMEOUT);
         base.application_name("redshift-data-local");
         Pool {
             base,
             idle: Mutex::new(HashMap::new()),
             shimmed: Mutex::new(HashSet::new()),
-            running: Semaphore::new(MAX_RUNNING),
+            running: Semaphore::new(max_running.max(1)),
         }
+    }
+
+    /// The server configuration (with the emulator's own connect options).
+    pub fn config(&self) -> &tokio_postgres::Config {
+        &self.base
     }
 
     /// An idle connection to `database`, or a new one.
@@ -123,24 +88,13 @@ impl Pool {
             }
         });
         client.batch_execute(SESSION_SETUP).await?;
-        let pid = client
-            .simple_query("SELECT pg_backend_pid()")
-            .await?
-            .iter()
-            .find_map(|m| match m {
-                SimpleQueryMessage::Row(row) => row.get(0).and_then(|p| p.parse().ok()),
-                _ => None,
-            })
-            .unwrap_or(0);
+        let pid = scalar(&client, "SELECT pg_backend_pid()").await?.and_then(|p| p.parse().ok()).unwrap_or(0);
         let needs_shims = !self.shimmed.lock().unwrap_or_else(PoisonError::into_inner).contains(database);
-        if needs_shims {
-            match client.batch_execute(SHIMS).await {
-                Ok(()) => {
-                    self.shimmed.lock().unwrap_or_else(PoisonError::into_inner).insert(database.to_owned());
-                }
-                // Not fatal (e.g. no CREATE privilege): statements that need a shim fail on their own.
-                Err(error) => tracing::warn!(database, error = %SqlError::from(error), "could not install shims"),
-            }
+        if needs_shims
+            && (scalar(&client, crate::shims::INSTALLED).await?.as_deref() == Some("t")
+                || install_shims(&client, database).await)
+        {
+            self.shimmed.lock().unwrap_or_else(PoisonError::into_inner).insert(database.to_owned());
         }
         Ok(Conn { client, pid })
     }
@@ -169,6 +123,28 @@ impl Pool {
     }
 }
 
+/// Runs every shim block (see `shims.rs`); true if all are in place. A block that fails is not
+/// fatal (e.g. no superuser): statements that need it fail on their own, and the next new
+/// connection tries again.
+async fn install_shims(client: &Client, database: &str) -> bool {
+    let mut installed = true;
+    for (shim, sql) in crate::shims::blocks() {
+        if let Err(error) = client.batch_execute(&sql).await {
+            tracing::warn!(database, shim, error = %SqlError::from(error), "could not install a shim");
+            installed = false;
+        }
+    }
+    installed
+}
+
+/// The first column of the first row of a simple query, as text (`None` for no row or NULL).
+pub async fn scalar(client: &Client, sql: &str) -> Result<Option<String>, SqlError> {
+    Ok(client.simple_query(sql).await?.iter().find_map(|m| match m {
+        SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+        _ => None,
+    }))
+}
+
 /// A result column as PostgreSQL described it when the statement was prepared.
 struct RawColumn {
     name: String,
@@ -182,6 +158,9 @@ struct RawColumn {
 /// in one string like Redshift's driver does, and gives the result column types), then run as
 /// a simple query so every value arrives in PostgreSQL's text form.
 pub async fn run_statement(client: &Client, sql: &str) -> Result<Outcome, SqlError> {
+    if crate::literals::widest_numeric_literal(sql) > crate::literals::MAX_LITERAL_DIGITS {
+        return Err(SqlError::emulator(NUMERIC_OVERFLOW_ERROR.trim_start_matches("ERROR: ")));
+    }
     let statement = client.prepare(sql).await?;
     let columns: Vec<RawColumn> = statement
         .columns()
@@ -378,7 +357,8 @@ pub async fn describe_table(
             is_currency: false,
             is_signed: signed,
             label: name.clone(),
-            length: char_length.unwrap_or(0),
+            // As GetStatementResult reports it: a CHAR/VARCHAR size is the precision; length is 0.
+            length: 0,
             name,
             nullable: if is_nullable == "YES" { 1 } else { 0 },
             precision: char_length.or(numeric_precision).or(datetime_precision).unwrap_or(0),
@@ -443,11 +423,5 @@ mod tests {
         assert_eq!(precision_scale(&Type::NUMERIC, ((10 << 16) | 2) + 4), (10, 2));
         assert_eq!(precision_scale(&Type::VARCHAR, 24), (20, 0));
         assert_eq!(precision_scale(&Type::NUMERIC, -1), (0, 0));
-    }
-
-    #[test]
-    fn sql_error_text_is_redshift_like() {
-        let error = SqlError { message: "ERROR: x (SQLSTATE 42P01)".into(), fatal: false, cancelled: false };
-        assert_eq!(error.to_string(), "ERROR: x (SQLSTATE 42P01)");
     }
 }

@@ -1,5 +1,6 @@
-//! Fault injection: the spec (`throttle=0.1,server_error=0.05,serialization=0.05,latency_ms=50,seed=7`),
-//! one seeded RNG for every decision, and counters of injected faults and API calls.
+//! Fault injection: the spec (`throttle=0.1,server_error=0.05,serialization=0.05,disk_full=0.01,
+//! abort=0.01,resize=0.01,latency_ms=50,seed=7`), one seeded RNG for every decision, and counters
+//! of injected faults and API calls.
 //!
 //! All decisions come from one `SmallRng` behind a mutex, drawn in request order, so a seed
 //! reproduces a run as long as the requests arrive in the same order.
@@ -14,9 +15,58 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
-/// Redshift's message for a serializable isolation violation (`ERROR: 1023`).
+use crate::Isolation;
+use crate::errors::CONCURRENT_TRANSACTION_ERROR;
+
+/// Redshift's message for a serializable isolation violation (`ERROR: 1023`), injected by
+/// `serialization` on a SERIALIZABLE emulator.
 pub const SERIALIZATION_ERROR: &str = "ERROR: 1023 DETAIL: Serializable isolation violation on table - 100341, \
 transactions forming the cycle are: 19402, 19389 (pid:14620)";
+/// A full cluster (`code: 1016`), injected by `disk_full`.
+pub const DISK_FULL_ERROR: &str = "ERROR: Disk Full DETAIL: error: Disk Full code: 1016 context: node: 3 \
+query: 1005177 location: fdisk_api.cpp:345 process: query3_66 [pid=27629]";
+/// A query the system aborted (`code: 1020`), injected by `abort`.
+pub const ABORT_QUERY_ERROR: &str = "ERROR: abort query DETAIL: error: abort query code: 1020 context: system \
+requested abort query: 1903 location: queryabort.cpp:347 process: padbmaster [pid=13787]";
+/// A cluster being resized, injected by `resize`.
+pub const RESIZE_ERROR: &str = "ERROR: Cannot execute query because system is in resize mode DETAIL: System is in \
+resize mode, and ONLY read-only queries are allowed to execute.";
+
+/// A fault that fails an accepted statement before it runs anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatementFault {
+    Serialization,
+    DiskFull,
+    Abort,
+    Resize,
+}
+
+impl StatementFault {
+    /// In the order the RNG draws them.
+    const ALL: [StatementFault; 4] =
+        [StatementFault::Serialization, StatementFault::DiskFull, StatementFault::Abort, StatementFault::Resize];
+
+    /// The spec key and counter name.
+    pub fn name(self) -> &'static str {
+        match self {
+            StatementFault::Serialization => "serialization",
+            StatementFault::DiskFull => "disk_full",
+            StatementFault::Abort => "abort",
+            StatementFault::Resize => "resize",
+        }
+    }
+
+    /// The statement's `Error`. A serialization conflict reads as the database's level reports it.
+    pub fn text(self, isolation: Isolation) -> &'static str {
+        match (self, isolation) {
+            (StatementFault::Serialization, Isolation::Serializable) => SERIALIZATION_ERROR,
+            (StatementFault::Serialization, Isolation::Snapshot) => CONCURRENT_TRANSACTION_ERROR,
+            (StatementFault::DiskFull, _) => DISK_FULL_ERROR,
+            (StatementFault::Abort, _) => ABORT_QUERY_ERROR,
+            (StatementFault::Resize, _) => RESIZE_ERROR,
+        }
+    }
+}
 
 /// What to inject. Probabilities are in `0..=1`; all default to zero.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -26,8 +76,14 @@ pub struct FaultSpec {
     /// Probability that an API call answers `InternalServerException` (HTTP 500).
     pub server_error: f64,
     /// Probability that an accepted Execute/BatchExecute statement fails with Redshift's
-    /// serializable isolation violation without running anything.
+    /// conflict text of the isolation level without running anything.
     pub serialization: f64,
+    /// Probability that an accepted statement fails with Redshift's `Disk Full` (1016) text.
+    pub disk_full: f64,
+    /// Probability that an accepted statement fails with Redshift's `abort query` (1020) text.
+    pub abort: f64,
+    /// Probability that an accepted statement fails with Redshift's resize-mode text.
+    pub resize: f64,
     /// How long statements stay STARTED before they run.
     pub latency_ms: u64,
     /// RNG seed; `None` seeds from the clock (the seed used is shown by `GET /__faults`).
@@ -38,7 +94,9 @@ pub struct FaultSpec {
 pub enum FaultSpecError {
     #[error("fault item `{0}` is not of the form key=value")]
     NotKeyValue(String),
-    #[error("unknown fault `{0}` (known: throttle, server_error, serialization, latency_ms, seed)")]
+    #[error(
+        "unknown fault `{0}` (known: throttle, server_error, serialization, disk_full, abort, resize, latency_ms, seed)"
+    )]
     UnknownKey(String),
     #[error("fault item `{0}`: expected a probability between 0 and 1")]
     BadProbability(String),
@@ -70,6 +128,9 @@ impl FromStr for FaultSpec {
                 "throttle" => spec.throttle = probability()?,
                 "server_error" => spec.server_error = probability()?,
                 "serialization" => spec.serialization = probability()?,
+                "disk_full" => spec.disk_full = probability()?,
+                "abort" => spec.abort = probability()?,
+                "resize" => spec.resize = probability()?,
                 "latency_ms" => spec.latency_ms = integer()?,
                 "seed" => spec.seed = Some(integer()?),
                 _ => return Err(FaultSpecError::UnknownKey(item.to_owned())),
@@ -82,8 +143,8 @@ impl FromStr for FaultSpec {
 impl fmt::Display for FaultSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut items = Vec::new();
-        for (name, p) in
-            [("throttle", self.throttle), ("server_error", self.server_error), ("serialization", self.serialization)]
+        let statement = StatementFault::ALL.map(|fault| (fault.name(), self.probability(fault)));
+        for (name, p) in [("throttle", self.throttle), ("server_error", self.server_error)].into_iter().chain(statement)
         {
             if p > 0.0 {
                 items.push(format!("{name}={p}"));
@@ -96,6 +157,18 @@ impl fmt::Display for FaultSpec {
             items.push(format!("seed={seed}"));
         }
         f.write_str(&items.join(","))
+    }
+}
+
+impl FaultSpec {
+    /// The probability of a statement fault.
+    pub fn probability(&self, fault: StatementFault) -> f64 {
+        match fault {
+            StatementFault::Serialization => self.serialization,
+            StatementFault::DiskFull => self.disk_full,
+            StatementFault::Abort => self.abort,
+            StatementFault::Resize => self.resize,
+        }
     }
 }
 
@@ -124,7 +197,11 @@ impl State {
         let seed = spec
             .seed
             .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0));
-        let injected = ["throttle", "server_error", "serialization"].into_iter().map(|k| (k, 0)).collect();
+        let injected = ["throttle", "server_error"]
+            .into_iter()
+            .chain(StatementFault::ALL.map(StatementFault::name))
+            .map(|k| (k, 0))
+            .collect();
         State { spec, seed, rng: SmallRng::seed_from_u64(seed), injected, calls: BTreeMap::new() }
     }
 
@@ -175,11 +252,14 @@ impl Faults {
         }
     }
 
-    /// Decides whether an accepted statement fails with a serialization error.
-    pub fn serialization(&self) -> bool {
+    /// Decides whether an accepted statement fails, and how, before it runs. Faults are drawn in
+    /// a fixed order and only when switched on, so adding one keeps older seeds reproducible.
+    pub fn statement(&self) -> Option<StatementFault> {
         let mut state = self.lock();
-        let p = state.spec.serialization;
-        state.draw(p, "serialization")
+        StatementFault::ALL.into_iter().find(|&fault| {
+            let p = state.spec.probability(fault);
+            state.draw(p, fault.name())
+        })
     }
 
     pub fn latency(&self) -> Duration {
@@ -203,12 +283,23 @@ mod tests {
 
     #[test]
     fn parses_a_full_spec_and_prints_it_back() {
-        let spec: FaultSpec = "throttle=0.1, server_error=0.05,serialization=1,latency_ms=50,seed=7".parse().unwrap();
+        let text =
+            "throttle=0.1, server_error=0.05,serialization=1,disk_full=0.2,abort=0.3,resize=0.4,latency_ms=50,seed=7";
+        let spec: FaultSpec = text.parse().unwrap();
         assert_eq!(
             spec,
-            FaultSpec { throttle: 0.1, server_error: 0.05, serialization: 1.0, latency_ms: 50, seed: Some(7) }
+            FaultSpec {
+                throttle: 0.1,
+                server_error: 0.05,
+                serialization: 1.0,
+                disk_full: 0.2,
+                abort: 0.3,
+                resize: 0.4,
+                latency_ms: 50,
+                seed: Some(7)
+            }
         );
-        assert_eq!(spec.to_string(), "throttle=0.1,server_error=0.05,serialization=1,latency_ms=50,seed=7");
+        assert_eq!(spec.to_string(), text.replace(' ', ""));
         assert_eq!("".parse::<FaultSpec>().unwrap(), FaultSpec::default());
     }
 
@@ -235,7 +326,7 @@ mod tests {
         let run = || {
             let faults = Faults::new(spec.clone());
             let decisions: Vec<_> =
-                (0..200).map(|_| (faults.on_call("ExecuteStatement"), faults.serialization())).collect();
+                (0..200).map(|_| (faults.on_call("ExecuteStatement"), faults.statement())).collect();
             (decisions, faults.snapshot())
         };
         let (first, snapshot) = run();
@@ -249,12 +340,28 @@ mod tests {
     }
 
     #[test]
+    fn statement_faults_are_drawn_in_order_and_counted() {
+        let faults = Faults::new("disk_full=1,abort=1,seed=1".parse().unwrap());
+        assert_eq!(faults.statement(), Some(StatementFault::DiskFull));
+        assert_eq!(Faults::new("resize=1".parse().unwrap()).statement(), Some(StatementFault::Resize));
+        assert_eq!(Faults::new("abort=1".parse().unwrap()).statement(), Some(StatementFault::Abort));
+        let snapshot = faults.snapshot();
+        assert_eq!((snapshot.injected["disk_full"], snapshot.injected["abort"]), (1, 0));
+        for fault in StatementFault::ALL {
+            assert!(fault.text(Isolation::Snapshot).starts_with("ERROR: "));
+            assert!(!fault.text(Isolation::Serializable).contains("SQLSTATE"));
+        }
+        assert_eq!(StatementFault::Serialization.text(Isolation::Serializable), SERIALIZATION_ERROR);
+        assert_eq!(StatementFault::Serialization.text(Isolation::Snapshot), CONCURRENT_TRANSACTION_ERROR);
+    }
+
+    #[test]
     fn replace_resets_counters_and_zero_probabilities_never_fire() {
         let faults = Faults::new("throttle=1".parse().unwrap());
         assert_eq!(faults.on_call("DescribeStatement"), Some(CallFault::Throttle));
         faults.replace(FaultSpec::default());
         assert_eq!(faults.snapshot().injected["throttle"], 0);
         assert!(faults.snapshot().calls.is_empty());
-        assert!((0..100).all(|_| faults.on_call("DescribeStatement").is_none() && !faults.serialization()));
+        assert!((0..100).all(|_| faults.on_call("DescribeStatement").is_none() && faults.statement().is_none()));
     }
 }

@@ -5,7 +5,8 @@
 //! It speaks AWS JSON 1.1 on `POST /` (`X-Amz-Target: RedshiftData.<Op>`) and implements
 //! ExecuteStatement, BatchExecuteStatement, DescribeStatement, GetStatementResult,
 //! DescribeTable, CancelStatement and ListStatements. Statements run asynchronously (SUBMITTED →
-//! STARTED → FINISHED / FAILED / ABORTED); a batch runs in one `SERIALIZABLE` transaction.
+//! PICKED → STARTED → FINISHED / FAILED / ABORTED); a batch runs in one transaction at the configured
+//! [`Isolation`] (Redshift's SNAPSHOT by default, as PostgreSQL `REPEATABLE READ`).
 //! The request's `Database` picks the database on the PostgreSQL server of `database_url`.
 //! See the crate README for flags, the fault spec and the deliberate differences from AWS.
 //!
@@ -28,19 +29,73 @@
 //! [`serve`] runs on a listener you bound yourself and only returns on an I/O error;
 //! [`spawn`] binds `127.0.0.1:0`, runs [`serve`] on a task and returns at once.
 
+mod errors;
 mod executor;
 mod faults;
+mod literals;
 mod ops;
+mod record;
 mod runner;
 mod server;
+mod shims;
 mod store;
 mod wire;
 
+use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-pub use faults::{FaultSpec, FaultSpecError, SERIALIZATION_ERROR};
-pub use ops::{MAX_BATCH_STATEMENTS, MAX_SQL_BYTES, RESULT_PAGE_ROWS};
+pub use errors::{ASCII_ONLY_ERROR, CONCURRENT_TRANSACTION_ERROR, NUMERIC_OVERFLOW_ERROR, SUPER_STRING_ERROR};
+pub use executor::MAX_RUNNING;
+pub use faults::{ABORT_QUERY_ERROR, DISK_FULL_ERROR, FaultSpec, FaultSpecError, RESIZE_ERROR, SERIALIZATION_ERROR};
+pub use ops::{MAX_ACTIVE_STATEMENTS, MAX_BATCH_STATEMENTS, MAX_SQL_BYTES, MAX_WAIT_SECONDS, RESULT_PAGE_ROWS};
+pub use record::RECORD_ENV;
+
+/// The isolation level of the emulated database, which BatchExecuteStatement transactions run
+/// at. Redshift sets it per database (`CREATE DATABASE … ISOLATION LEVEL { SERIALIZABLE |
+/// SNAPSHOT }`); SNAPSHOT is the default for new clusters and workgroups.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Isolation {
+    /// Redshift SNAPSHOT: PostgreSQL `REPEATABLE READ` (write skew commits, a concurrent update
+    /// of the same row fails).
+    #[default]
+    Snapshot,
+    /// Redshift SERIALIZABLE: PostgreSQL `SERIALIZABLE` (write skew fails with `1023`).
+    Serializable,
+}
+
+impl Isolation {
+    /// The PostgreSQL level a batch transaction is opened with.
+    pub fn postgres_level(self) -> &'static str {
+        match self {
+            Isolation::Snapshot => "REPEATABLE READ",
+            Isolation::Serializable => "SERIALIZABLE",
+        }
+    }
+}
+
+impl FromStr for Isolation {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "snapshot" => Ok(Isolation::Snapshot),
+            "serializable" => Ok(Isolation::Serializable),
+            other => Err(format!("unknown isolation `{other}` (expected snapshot or serializable)")),
+        }
+    }
+}
+
+impl fmt::Display for Isolation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Isolation::Snapshot => "snapshot",
+            Isolation::Serializable => "serializable",
+        })
+    }
+}
 
 /// How to run an emulator.
 #[derive(Debug, Clone)]
@@ -50,15 +105,44 @@ pub struct EmulatorConfig {
     pub database_url: String,
     /// Faults to inject (none by default); can be replaced at runtime with `POST /__faults`.
     pub faults: FaultSpec,
+    /// The isolation level of batch transactions (SNAPSHOT by default).
+    pub isolation: Isolation,
+    /// Statements running on PostgreSQL at once (32 by default); others wait in PICKED.
+    pub max_running: usize,
+    /// A file to append every received SQL statement to, as one JSON line `{"sql": "..."}`.
+    /// [`EmulatorConfig::new`] takes it from `REDSHIFT_DATA_LOCAL_RECORD` when that is set.
+    pub record: Option<PathBuf>,
 }
 
 impl EmulatorConfig {
     pub fn new(database_url: impl Into<String>) -> Self {
-        EmulatorConfig { database_url: database_url.into(), faults: FaultSpec::default() }
+        EmulatorConfig {
+            database_url: database_url.into(),
+            faults: FaultSpec::default(),
+            isolation: Isolation::default(),
+            max_running: MAX_RUNNING,
+            record: std::env::var_os(RECORD_ENV).filter(|v| !v.is_empty()).map(PathBuf::from),
+        }
     }
 
     pub fn with_faults(mut self, faults: FaultSpec) -> Self {
         self.faults = faults;
+        self
+    }
+
+    pub fn with_isolation(mut self, isolation: Isolation) -> Self {
+        self.isolation = isolation;
+        self
+    }
+
+    pub fn with_max_running(mut self, max_running: usize) -> Self {
+        self.max_running = max_running;
+        self
+    }
+
+    /// Records received SQL to `path` (see [`EmulatorConfig::record`]); `None` turns it off.
+    pub fn with_record(mut self, path: Option<PathBuf>) -> Self {
+        self.record = path;
         self
     }
 }
@@ -99,9 +183,29 @@ pub(crate) struct App {
     store: Mutex<store::Store>,
     pool: executor::Pool,
     faults: faults::Faults,
+    isolation: Isolation,
+    recorder: Option<record::Recorder>,
 }
 
 impl App {
+    fn new(config: &EmulatorConfig) -> Result<App, Error> {
+        let pg: tokio_postgres::Config = config.database_url.parse().map_err(|e| Error::DatabaseUrl(format!("{e}")))?;
+        let recorder = match &config.record {
+            Some(path) => Some(
+                record::Recorder::open(path)
+                    .map_err(|source| Error::Io { context: "opening the record file", source })?,
+            ),
+            None => None,
+        };
+        Ok(App {
+            store: Mutex::new(store::Store::new()),
+            pool: executor::Pool::new(pg, config.max_running),
+            faults: faults::Faults::new(config.faults.clone()),
+            isolation: config.isolation,
+            recorder,
+        })
+    }
+
     /// The store lock. Never held across an await.
     fn store(&self) -> MutexGuard<'_, store::Store> {
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
@@ -110,17 +214,22 @@ impl App {
 
 /// Serves the Data API on `listener` until an I/O error.
 pub async fn serve(listener: tokio::net::TcpListener, config: EmulatorConfig) -> Result<(), Error> {
-    let pg: tokio_postgres::Config = config.database_url.parse().map_err(|e| Error::DatabaseUrl(format!("{e}")))?;
+    let app = App::new(&config)?;
+    serve_app(listener, std::sync::Arc::new(app), config).await
+}
+
+async fn serve_app(
+    listener: tokio::net::TcpListener,
+    app: std::sync::Arc<App>,
+    config: EmulatorConfig,
+) -> Result<(), Error> {
     let addr = listener.local_addr().map_err(|source| Error::Io { context: "listener address", source })?;
-    let app = std::sync::Arc::new(App {
-        store: Mutex::new(store::Store::new()),
-        pool: executor::Pool::new(pg.clone()),
-        faults: faults::Faults::new(config.faults.clone()),
-    });
     tracing::info!(
         listen = %addr,
-        postgres = %executor::describe_config(&pg),
+        postgres = %executor::describe_config(app.pool.config()),
         faults = %config.faults,
+        isolation = %config.isolation,
+        record = %config.record.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
         "redshift-data-local listening"
     );
     axum::serve(listener, server::router(app)).await.map_err(|source| Error::Io { context: "serving HTTP", source })
@@ -128,12 +237,12 @@ pub async fn serve(listener: tokio::net::TcpListener, config: EmulatorConfig) ->
 
 /// Binds `127.0.0.1:0`, starts [`serve`] on a task of the current runtime and returns its URL.
 pub async fn spawn(config: EmulatorConfig) -> Result<RunningEmulator, Error> {
-    // Fail here, not inside the task, on a bad URL.
-    config.database_url.parse::<tokio_postgres::Config>().map_err(|e| Error::DatabaseUrl(format!("{e}")))?;
+    // Fail here, not inside the task, on a bad URL or record file.
+    let app = std::sync::Arc::new(App::new(&config)?);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|source| Error::Io { context: "binding 127.0.0.1:0", source })?;
     let local_addr = listener.local_addr().map_err(|source| Error::Io { context: "listener address", source })?;
-    let handle = tokio::spawn(serve(listener, config));
+    let handle = tokio::spawn(serve_app(listener, app, config));
     Ok(RunningEmulator { endpoint_url: format!("http://{local_addr}"), local_addr, handle })
 }

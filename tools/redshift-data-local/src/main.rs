@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
-use redshift_data_local::{EmulatorConfig, FaultSpec, serve};
+use redshift_data_local::{EmulatorConfig, FaultSpec, Isolation, serve};
 
 /// A local Amazon Redshift Data API emulator that runs statements on PostgreSQL.
 #[derive(Debug, Parser)]
@@ -16,9 +16,20 @@ struct Args {
     /// PostgreSQL URL; each request's Database replaces its database name.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: String,
-    /// Faults to inject, e.g. `throttle=0.1,server_error=0.05,serialization=0.05,latency_ms=50,seed=7`.
+    /// Faults to inject, e.g. `throttle=0.1,server_error=0.05,serialization=0.05,disk_full=0.01,latency_ms=50,seed=7`.
     #[arg(long, env = "REDSHIFT_DATA_LOCAL_FAULTS", default_value = "")]
     faults: FaultSpec,
+    /// Isolation level of BatchExecuteStatement transactions: snapshot (PostgreSQL REPEATABLE
+    /// READ) or serializable.
+    #[arg(long, env = "REDSHIFT_DATA_LOCAL_ISOLATION", default_value = "snapshot")]
+    isolation: Isolation,
+    /// Statements running on PostgreSQL at once; others wait in PICKED.
+    #[arg(long, default_value_t = redshift_data_local::MAX_RUNNING)]
+    max_running: usize,
+    /// Append every received SQL statement to FILE as a JSON line `{"sql": "..."}` (also taken
+    /// from REDSHIFT_DATA_LOCAL_RECORD).
+    #[arg(long, value_name = "FILE")]
+    record: Option<std::path::PathBuf>,
     /// Log filter (tracing env-filter syntax), e.g. `debug`.
     #[arg(long, env = "REDSHIFT_DATA_LOCAL_LOG", default_value = "info")]
     log_level: String,
@@ -37,7 +48,15 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let result = async {
         let listener = tokio::net::TcpListener::bind(args.listen).await?;
-        let config = EmulatorConfig::new(args.database_url).with_faults(args.faults);
+        let config = EmulatorConfig::new(args.database_url)
+            .with_faults(args.faults)
+            .with_isolation(args.isolation)
+            .with_max_running(args.max_running);
+        // Without --record, EmulatorConfig::new took REDSHIFT_DATA_LOCAL_RECORD.
+        let config = match args.record {
+            Some(path) => config.with_record(Some(path)),
+            None => config,
+        };
         tokio::select! {
             served = serve(listener, config) => served.map_err(Into::into),
             _ = tokio::signal::ctrl_c() => Ok::<(), Box<dyn std::error::Error>>(()),

@@ -23,8 +23,11 @@ pub const MAX_SQL_BYTES: usize = 102_400;
 pub const MAX_BATCH_STATEMENTS: usize = 40;
 /// Rows per GetStatementResult page.
 pub const RESULT_PAGE_ROWS: usize = 1_000;
-/// Statements SUBMITTED or STARTED at once before ActiveStatementsExceededException.
-pub const MAX_ACTIVE_STATEMENTS: usize = 500;
+/// Statements SUBMITTED, PICKED or STARTED at once; one more gets
+/// ActiveStatementsExceededException (the Management Guide's quota).
+pub const MAX_ACTIVE_STATEMENTS: usize = 200;
+/// The largest `WaitTimeSeconds`.
+pub const MAX_WAIT_SECONDS: i64 = 30;
 const LIST_DEFAULT_RESULTS: usize = 100;
 const DESCRIBE_TABLE_MAX_RESULTS: i64 = 1_000;
 
@@ -85,9 +88,9 @@ impl Reply {
 
 pub async fn dispatch(app: &Arc<App>, op: Operation, body: &[u8]) -> Result<Reply, ApiError> {
     match op {
-        Operation::ExecuteStatement | Operation::BatchExecuteStatement => submit(app, op, body),
-        Operation::DescribeStatement => describe_statement(app, body),
-        Operation::GetStatementResult => get_statement_result(app, body),
+        Operation::ExecuteStatement | Operation::BatchExecuteStatement => submit(app, op, body).await,
+        Operation::DescribeStatement => describe_statement(app, body).await,
+        Operation::GetStatementResult => get_statement_result(app, body).await,
         Operation::DescribeTable => describe_table(app, body).await,
         Operation::CancelStatement => cancel_statement(app, body).await,
         Operation::ListStatements => list_statements(app, body),
@@ -225,9 +228,49 @@ fn idempotency(
     Ok(Some(Idempotency { token: token.to_owned(), fingerprint: hasher.finish() }))
 }
 
-fn submit_output(record: &Record) -> SubmitOutput {
+/// `WaitTimeSeconds`, validated (0 to 30).
+fn wait_seconds(value: Option<i64>) -> Result<Option<u64>, ApiError> {
+    match value {
+        None => Ok(None),
+        Some(n) if n < 0 => {
+            Err(constraint("waitTimeSeconds", &n.to_string(), "Member must have value greater than or equal to 0"))
+        }
+        Some(n) if n > MAX_WAIT_SECONDS => Err(constraint(
+            "waitTimeSeconds",
+            &n.to_string(),
+            &format!("Member must have value less than or equal to {MAX_WAIT_SECONDS}"),
+        )),
+        Some(n) => Ok(Some(n.unsigned_abs())),
+    }
+}
+
+/// Waits up to `seconds` for statement `uuid` (or its sub-statement `sub`) to end.
+async fn wait_for(app: &Arc<App>, uuid: &str, sub: Option<usize>, seconds: Option<u64>) {
+    let Some(seconds) = seconds.filter(|&s| s > 0) else { return };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    let Some(mut progress) = app.store().get(uuid).map(|r| r.progress.subscribe()) else { return };
+    loop {
+        {
+            let store = app.store();
+            let Some(record) = store.get(uuid) else { return };
+            let status = sub.and_then(|i| record.parts.get(i)).map_or(record.status, |part| part.status);
+            if status.is_done() {
+                return;
+            }
+        }
+        // A timeout, or the record was evicted.
+        if !matches!(tokio::time::timeout_at(deadline, progress.changed()).await, Ok(Ok(()))) {
+            return;
+        }
+    }
+}
+
+fn submit_output(record: &Record, waited: bool) -> SubmitOutput {
     SubmitOutput {
         id: record.id.clone(),
+        status: record.status.as_str(),
+        redshift_pid: waited.then_some(record.redshift_pid),
+        has_result_set: waited.then(|| record.has_result_set()),
         created_at: record.created_at,
         database: record.target.database.clone(),
         db_user: record.target.db_user.clone(),
@@ -237,8 +280,9 @@ fn submit_output(record: &Record) -> SubmitOutput {
     }
 }
 
-/// ExecuteStatement and BatchExecuteStatement: validate, record, start the runner, answer.
-fn submit(app: &Arc<App>, op: Operation, body: &[u8]) -> Result<Reply, ApiError> {
+/// ExecuteStatement and BatchExecuteStatement: validate, record, start the runner, wait
+/// (`WaitTimeSeconds`), answer.
+async fn submit(app: &Arc<App>, op: Operation, body: &[u8]) -> Result<Reply, ApiError> {
     let (input, raw): (SubmitInput, _) = parse(body)?;
     refuse_unsupported(&input)?;
     let sqls = statements(op, &input)?;
@@ -248,27 +292,40 @@ fn submit(app: &Arc<App>, op: Operation, body: &[u8]) -> Result<Reply, ApiError>
     {
         return Err(constraint("statementName", name, "Member must have length less than or equal to 500"));
     }
+    let wait = wait_seconds(input.wait_time_seconds)?;
     let idempotency = idempotency(op, input.client_token.as_deref(), raw)?;
     let target = validate_target(input.target)?;
+    let id = accept(app, op, target, sqls, input.statement_name, idempotency)?;
+    wait_for(app, &id, None, wait).await;
+    let store = app.store();
+    let record = store.get(&id).ok_or_else(|| ApiError::new(ErrorCode::InternalServer, "statement vanished"))?;
+    let mut reply = Reply::new(&submit_output(record, wait.is_some()), Some(id.clone()))?;
+    reply.sql_bytes = sql_bytes;
+    Ok(reply)
+}
+
+/// Records a new statement and starts its runner, or finds the statement of a repeated
+/// ClientToken. Returns the statement id.
+fn accept(
+    app: &Arc<App>,
+    op: Operation,
+    target: Target,
+    sqls: Vec<String>,
+    statement_name: Option<String>,
+    idempotency: Option<Idempotency>,
+) -> Result<String, ApiError> {
     let database = target.database.clone();
     let is_batch = op == Operation::BatchExecuteStatement;
-
     let mut store = app.store();
     if let Some(idempotency) = &idempotency {
         match store.lookup_token(idempotency) {
-            TokenLookup::Seen(id) => {
-                if let Some(record) = store.get(&id) {
-                    let mut reply = Reply::new(&submit_output(record), Some(id))?;
-                    reply.sql_bytes = sql_bytes;
-                    return Ok(reply);
-                }
-            }
+            TokenLookup::Seen(id) if store.get(&id).is_some() => return Ok(id),
             TokenLookup::Mismatch => {
                 return Err(ApiError::validation(
                     "ClientToken was already used with a different request; use a new ClientToken",
                 ));
             }
-            TokenLookup::New => {}
+            TokenLookup::Seen(_) | TokenLookup::New => {}
         }
     }
     if store.active() >= MAX_ACTIVE_STATEMENTS {
@@ -277,23 +334,16 @@ fn submit(app: &Arc<App>, op: Operation, body: &[u8]) -> Result<Reply, ApiError>
             format!("Active statements exceeded the allowed quota ({MAX_ACTIVE_STATEMENTS})."),
         ));
     }
-    let serialization_fault = app.faults.serialization();
-    let id = store.insert(target, sqls.clone(), is_batch, input.statement_name, idempotency);
-    let record = store.get(&id).ok_or_else(|| ApiError::new(ErrorCode::InternalServer, "statement vanished"))?;
-    let mut reply = Reply::new(&submit_output(record), Some(id.clone()))?;
-    reply.sql_bytes = sql_bytes;
-    let job = Job {
-        id,
-        database,
-        sqls,
-        is_batch,
-        serialization_fault,
-        latency: app.faults.latency(),
-        wake: record.cancel.wake.clone(),
-    };
+    let fault = app.faults.statement();
+    let id = store.insert(target, sqls.clone(), is_batch, statement_name, idempotency);
+    let wake = store.get(&id).map(|r| r.cancel.wake.clone()).unwrap_or_default();
     drop(store);
+    if let Some(recorder) = &app.recorder {
+        recorder.record(&sqls);
+    }
+    let job = Job { id: id.clone(), database, sqls, is_batch, fault, latency: app.faults.latency(), wake };
     tokio::spawn(runner::run(Arc::clone(app), job));
-    Ok(reply)
+    Ok(id)
 }
 
 /// Splits `<uuid>` or `<uuid>:<n>` (n 1-based) after checking AWS's id pattern.
@@ -356,9 +406,11 @@ fn sub_data(record: &Record, index: usize, part: &Part) -> SubStatementData {
     }
 }
 
-fn describe_statement(app: &Arc<App>, body: &[u8]) -> Result<Reply, ApiError> {
+async fn describe_statement(app: &Arc<App>, body: &[u8]) -> Result<Reply, ApiError> {
     let (input, _): (IdInput, _) = parse(body)?;
-    parse_id(input.id.as_deref())?;
+    let (uuid, sub) = parse_id(input.id.as_deref())?;
+    let wait = wait_seconds(input.wait_time_seconds)?;
+    wait_for(app, &uuid, sub.map(|n| n.saturating_sub(1)), wait).await;
     let id = input.id.unwrap_or_default();
     let store = app.store();
     let (record, sub) = find(&store, &id)?;
@@ -423,9 +475,11 @@ fn decode_token(token: Option<&str>, kind: &str, id: &str) -> Result<u64, ApiErr
     }
 }
 
-fn get_statement_result(app: &Arc<App>, body: &[u8]) -> Result<Reply, ApiError> {
+async fn get_statement_result(app: &Arc<App>, body: &[u8]) -> Result<Reply, ApiError> {
     let (input, _): (IdInput, _) = parse(body)?;
-    parse_id(input.id.as_deref())?;
+    let (uuid, sub) = parse_id(input.id.as_deref())?;
+    let wait = wait_seconds(input.wait_time_seconds)?;
+    wait_for(app, &uuid, sub.map(|n| n.saturating_sub(1)), wait).await;
     let id = input.id.unwrap_or_default();
     let result = {
         let store = app.store();
@@ -483,8 +537,9 @@ async fn describe_table(app: &Arc<App>, body: &[u8]) -> Result<Reply, ApiError> 
     let schema = input.schema.unwrap_or_else(|| "public".to_owned());
     let key = format!("{}.{}.{}", target.database, schema, input.table.as_deref().unwrap_or(""));
     let offset = i64::try_from(decode_token(input.next_token.as_deref(), "t", &key)?).unwrap_or(i64::MAX);
-    let database_error = |e: crate::executor::SqlError| {
-        if e.fatal { ApiError::new(ErrorCode::DatabaseConnection, e.message) } else { ApiError::validation(e.message) }
+    let database_error = |e: crate::errors::SqlError| {
+        let text = e.redshift_text(&crate::errors::ErrorContext { isolation: app.isolation, ..Default::default() });
+        if e.fatal { ApiError::new(ErrorCode::DatabaseConnection, text) } else { ApiError::validation(text) }
     };
     let _permit = app
         .pool
@@ -648,6 +703,17 @@ mod tests {
         assert!(target(r#"{"Database":"dev"}"#).is_err());
         assert!(target(r#"{"Database":"dev","ClusterIdentifier":"Bad_Name"}"#).is_err());
         assert!(target(r#"{"Database":"dev","ClusterIdentifier":"c","WorkgroupName":"w"}"#).is_err());
+    }
+
+    #[test]
+    fn wait_time_seconds_is_between_0_and_30() {
+        assert_eq!(wait_seconds(None).unwrap(), None);
+        assert_eq!(wait_seconds(Some(0)).unwrap(), Some(0));
+        assert_eq!(wait_seconds(Some(30)).unwrap(), Some(30));
+        let error = wait_seconds(Some(31)).unwrap_err();
+        assert_eq!(error.code, ErrorCode::Validation);
+        assert!(error.message.contains("'31' at 'waitTimeSeconds'"), "{}", error.message);
+        assert!(wait_seconds(Some(-1)).unwrap_err().message.contains("greater than or equal to 0"));
     }
 
     #[test]

@@ -1,14 +1,16 @@
-//! The task behind every accepted statement: SUBMITTED → STARTED → (latency) → run on
-//! PostgreSQL → FINISHED / FAILED / ABORTED.
+//! The task behind every accepted statement: SUBMITTED (latency) → PICKED (waiting for a
+//! running slot and a connection) → STARTED (running on PostgreSQL) → FINISHED / FAILED /
+//! ABORTED.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::App;
-use crate::executor::{self, Conn, SqlError};
-use crate::faults::SERIALIZATION_ERROR;
+use crate::errors::{ErrorContext, SqlError};
+use crate::executor::{self, Conn};
+use crate::faults::StatementFault;
+use crate::{App, Isolation};
 
 /// What the runner needs to know about an accepted statement.
 pub struct Job {
@@ -16,28 +18,24 @@ pub struct Job {
     pub database: String,
     pub sqls: Vec<String>,
     pub is_batch: bool,
-    /// Fail with Redshift's serialization error instead of running (fault injection).
-    pub serialization_fault: bool,
+    /// Fail with this fault's text instead of running (fault injection).
+    pub fault: Option<StatementFault>,
     pub latency: Duration,
     pub wake: Arc<Notify>,
 }
 
 pub async fn run(app: Arc<App>, job: Job) {
-    if !app.store().start(&job.id) {
-        return;
-    }
     if !job.latency.is_zero() {
         tokio::select! {
             () = tokio::time::sleep(job.latency) => {}
             () = job.wake.notified() => {}
         }
     }
-    if app.store().cancel_requested(&job.id) {
-        app.store().abort_from(&job.id, 0);
+    if !app.store().pick(&job.id) {
         return;
     }
-    if job.serialization_fault {
-        app.store().fail_from(&job.id, 0, SERIALIZATION_ERROR.to_owned());
+    if let Some(fault) = job.fault {
+        app.store().fail_from(&job.id, 0, fault.text(app.isolation).to_owned());
         return;
     }
     let permit = tokio::select! {
@@ -54,7 +52,8 @@ pub async fn run(app: Arc<App>, job: Job) {
     let conn = match app.pool.get(&job.database).await {
         Ok(conn) => conn,
         Err(error) => {
-            app.store().fail_from(&job.id, 0, error.message);
+            let text = error.redshift_text(&ErrorContext { isolation: app.isolation, ..Default::default() });
+            app.store().fail_from(&job.id, 0, text);
             return;
         }
     };
@@ -76,25 +75,32 @@ async fn run_single(app: &App, job: &Job, conn: &Conn) -> bool {
     let fatal = result.as_ref().is_err_and(|e| e.fatal);
     match result {
         Ok(outcome) => store.finish_part(&job.id, 0, outcome),
-        Err(error) if error.cancelled && cancelled => store.abort_from(&job.id, 0),
-        Err(error) => store.fail_from(&job.id, 0, error.message),
+        Err(error) if error.is_cancel() && cancelled => store.abort_from(&job.id, 0),
+        Err(error) => {
+            let context = ErrorContext { query_id: store.query_id(&job.id, 0), ..session(app, conn) };
+            store.fail_from(&job.id, 0, error.redshift_text(&context));
+        }
     }
     // A cancel request may still be on its way to this backend: never hand it to another statement.
     !cancelled && !fatal
 }
 
-/// Runs all statements of a batch in one serializable transaction (Redshift provisioned
-/// clusters are serializable, so concurrent loaders conflict as they would there).
+/// Runs all statements of a batch in one transaction at the emulator's isolation level
+/// (Redshift SNAPSHOT as REPEATABLE READ, or SERIALIZABLE), so concurrent loaders conflict as
+/// they would on a database of that level.
 async fn run_batch(app: &App, job: &Job, conn: &Conn) -> bool {
     let client = &conn.client;
     if !app.store().start_part(&job.id, 0, conn.pid, client.cancel_token()) {
         app.store().abort_from(&job.id, 0);
         return true;
     }
-    if let Err(error) = client.batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE").await {
-        let error = SqlError::from(error);
-        app.store().fail_from(&job.id, 0, error.message);
-        return false;
+    let mut context = session(app, conn);
+    match begin(client, app.isolation).await {
+        Ok(xid) => context.xid = xid,
+        Err(error) => {
+            app.store().fail_from(&job.id, 0, error.redshift_text(&context));
+            return false;
+        }
     }
     for (index, sql) in job.sqls.iter().enumerate() {
         if index > 0 && !app.store().start_part(&job.id, index, conn.pid, client.cancel_token()) {
@@ -110,10 +116,11 @@ async fn run_batch(app: &App, job: &Job, conn: &Conn) -> bool {
                 let rolled_back = !error.fatal && client.batch_execute("ROLLBACK").await.is_ok();
                 let mut store = app.store();
                 let cancelled = store.cancel_requested(&job.id);
-                if error.cancelled && cancelled {
+                if error.is_cancel() && cancelled {
                     store.abort_from(&job.id, index);
                 } else {
-                    store.fail_from(&job.id, index, error.message);
+                    let context = ErrorContext { query_id: store.query_id(&job.id, index), ..context };
+                    store.fail_from(&job.id, index, error.redshift_text(&context));
                 }
                 return rolled_back && !cancelled;
             }
@@ -123,6 +130,9 @@ async fn run_batch(app: &App, job: &Job, conn: &Conn) -> bool {
         let _ = client.batch_execute("ROLLBACK").await;
         app.store().abort_from(&job.id, job.sqls.len());
         return false;
+    }
+    if app.isolation == Isolation::Serializable {
+        context.table_oid = written_table(client).await;
     }
     let committed = client.batch_execute("COMMIT").await;
     let mut store = app.store();
@@ -135,8 +145,34 @@ async fn run_batch(app: &App, job: &Job, conn: &Conn) -> bool {
         Err(error) => {
             // A failed COMMIT (e.g. a serialization failure) is charged to the last statement.
             let error = SqlError::from(error);
-            store.fail_from(&job.id, job.sqls.len() - 1, error.message);
+            let last = job.sqls.len() - 1;
+            let context = ErrorContext { query_id: store.query_id(&job.id, last), ..context };
+            store.fail_from(&job.id, last, error.redshift_text(&context));
             !cancelled && !error.fatal
         }
     }
+}
+
+/// The error context of a statement on `conn`.
+fn session(app: &App, conn: &Conn) -> ErrorContext {
+    ErrorContext { isolation: app.isolation, pid: conn.pid, ..Default::default() }
+}
+
+/// Opens the batch transaction. A serializable one also returns its transaction id, which
+/// Redshift's `1023` text names.
+async fn begin(client: &tokio_postgres::Client, isolation: Isolation) -> Result<Option<i64>, SqlError> {
+    let begin = format!("BEGIN ISOLATION LEVEL {}", isolation.postgres_level());
+    if isolation == Isolation::Snapshot {
+        client.batch_execute(&begin).await?;
+        return Ok(None);
+    }
+    let xid = executor::scalar(client, &format!("{begin}; SELECT txid_current()")).await?;
+    Ok(xid.and_then(|x| x.parse().ok()))
+}
+
+/// The lowest OID of a user table the open transaction writes, for the `1023` text.
+async fn written_table(client: &tokio_postgres::Client) -> Option<u32> {
+    let sql = "SELECT min(relation::int8) FROM pg_catalog.pg_locks WHERE pid = pg_backend_pid() \
+               AND locktype = 'relation' AND mode = 'RowExclusiveLock' AND relation::int8 >= 16384";
+    executor::scalar(client, sql).await.ok().flatten().and_then(|oid| oid.parse().ok())
 }

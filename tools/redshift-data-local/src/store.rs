@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tokio_postgres::CancelToken;
 
 use crate::wire::{ColumnMetadata, Epoch, Field};
@@ -157,9 +157,15 @@ pub struct Record {
     pub redshift_pid: i64,
     pub parts: Vec<Part>,
     pub cancel: Cancel,
+    /// Bumped whenever a part or the record ends, for calls with `WaitTimeSeconds`.
+    pub progress: watch::Sender<u64>,
 }
 
 impl Record {
+    fn bump(&self) {
+        self.progress.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
     pub fn result_rows(&self) -> i64 {
         if !self.status.is_done() {
             return -1;
@@ -280,6 +286,7 @@ impl Store {
             redshift_pid: 0,
             parts: sqls.into_iter().map(|sql| Part::new(sql, now)).collect(),
             cancel: Cancel::default(),
+            progress: watch::Sender::new(0),
         };
         self.records.insert(id.clone(), record);
         self.order.insert(seq, id.clone());
@@ -326,21 +333,21 @@ impl Store {
             .filter_map(|(seq, id)| self.records.get(id).map(|r| (*seq, r)))
     }
 
-    /// SUBMITTED → STARTED. Returns false if a cancel came first (the record is then ABORTED).
-    pub fn start(&mut self, id: &str) -> bool {
+    /// SUBMITTED → PICKED: chosen to run, waiting for a slot and a connection. Returns false if a
+    /// cancel came first (the record is then ABORTED).
+    pub fn pick(&mut self, id: &str) -> bool {
         let Some(record) = self.records.get_mut(id) else { return false };
         if record.cancel.requested {
             self.abort_from(id, 0);
             return false;
         }
-        record.status = Status::Started;
-        record.started = Some(Instant::now());
+        record.status = Status::Picked;
         record.updated_at = Epoch::now();
         true
     }
 
-    /// Marks part `index` STARTED on a connection of backend `pid`, unless a cancel was
-    /// requested; `token` lets CancelStatement interrupt it.
+    /// Marks part `index` (and the record) STARTED on a connection of backend `pid`, unless a
+    /// cancel was requested; `token` lets CancelStatement interrupt it.
     pub fn start_part(&mut self, id: &str, index: usize, pid: i32, token: CancelToken) -> bool {
         let query_id = self.next_query_id;
         let Some(record) = self.records.get_mut(id) else { return false };
@@ -352,6 +359,8 @@ impl Store {
         record.redshift_pid = i64::from(pid);
         let now = Epoch::now();
         record.updated_at = now;
+        record.status = Status::Started;
+        record.started.get_or_insert_with(Instant::now);
         if let Some(part) = record.parts.get_mut(index) {
             part.status = Status::Started;
             part.started = Some(Instant::now());
@@ -371,6 +380,7 @@ impl Store {
             part.result_size = outcome.result.as_ref().map_or(0, |r| r.size);
             part.result = outcome.result.map(Arc::new);
         }
+        record.bump();
         if !record.is_batch {
             self.end_record(id, Status::Finished, None);
         }
@@ -386,6 +396,7 @@ impl Store {
                 part.end(Status::Aborted, None);
             }
         }
+        record.bump();
         self.end_record(id, Status::Failed, Some(error));
     }
 
@@ -393,13 +404,14 @@ impl Store {
     pub fn abort_from(&mut self, id: &str, index: usize) {
         let Some(record) = self.records.get_mut(id) else { return };
         let query_id = record.parts.iter().map(|p| p.query_id).max().unwrap_or(0).max(0);
-        let message = format!("ERROR: Query ({query_id}) cancelled on user's request");
+        let message = crate::errors::cancelled_text(query_id);
         for part in record.parts.iter_mut().skip(index) {
             part.end(Status::Aborted, None);
         }
         if !record.is_batch {
             record.parts[0].error = Some(message.clone());
         }
+        record.bump();
         self.end_record(id, Status::Aborted, Some(message));
     }
 
@@ -415,7 +427,13 @@ impl Store {
         record.updated_at = Epoch::now();
         record.duration = record.started.map_or(0, elapsed_nanos);
         record.cancel.token = None;
+        record.bump();
         self.active = self.active.saturating_sub(1);
+    }
+
+    /// `RedshiftQueryId` of part `index` (0 before it started).
+    pub fn query_id(&self, id: &str, index: usize) -> i64 {
+        self.records.get(id).and_then(|r| r.parts.get(index)).map_or(0, |p| p.query_id.max(0))
     }
 
     /// True if CancelStatement was called for the record.
@@ -450,7 +468,7 @@ mod tests {
         let mut store = Store::new();
         let sqls = vec!["a".into(), "b".into(), "c".into()];
         let id = store.insert(target(), sqls, true, None, None);
-        assert!(store.start(&id));
+        assert!(store.pick(&id));
         store.finish_part(&id, 0, Outcome { rows: 2, result: None });
         store.fail_from(&id, 1, "ERROR: boom (SQLSTATE XX000)".into());
         let record = store.get(&id).unwrap();
@@ -494,7 +512,7 @@ mod tests {
         let mut store = Store::new();
         let id = store.insert(target(), vec!["x".into()], false, None, None);
         store.get_mut(&id).unwrap().cancel.requested = true;
-        assert!(!store.start(&id));
+        assert!(!store.pick(&id));
         let record = store.get(&id).unwrap();
         assert_eq!(record.status, Status::Aborted);
         assert!(record.error.as_deref().unwrap().contains("cancelled"));

@@ -4,8 +4,7 @@
 //! Every request member is an `Option` so that a missing member becomes our own
 //! `ValidationException` (as AWS answers) while only unparsable JSON or a wrong JSON type
 //! becomes a `SerializationException`. Members that change nothing here (`WithEvent`,
-//! `WaitTimeSeconds`, `RoleLevel`, `ConnectedDatabase`) are not declared: unknown members are
-//! ignored.
+//! `RoleLevel`, `ConnectedDatabase`) are not declared: unknown members are ignored.
 
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -53,6 +52,7 @@ pub struct SubmitInput {
     pub session_keep_alive_seconds: Option<i64>,
     pub result_format: Option<String>,
     pub execution_mode: Option<String>,
+    pub wait_time_seconds: Option<i64>,
 }
 
 /// DescribeStatement, GetStatementResult and CancelStatement.
@@ -61,6 +61,7 @@ pub struct SubmitInput {
 pub struct IdInput {
     pub id: Option<String>,
     pub next_token: Option<String>,
+    pub wait_time_seconds: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -90,6 +91,15 @@ pub struct ListStatementsInput {
 #[serde(rename_all = "PascalCase")]
 pub struct SubmitOutput {
     pub id: String,
+    /// The status when the call returns (after `WaitTimeSeconds`, if any). There is no `Error`
+    /// member: DescribeStatement gives the error of a FAILED statement.
+    pub status: &'static str,
+    /// Only with `WaitTimeSeconds`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redshift_pid: Option<i64>,
+    /// Only with `WaitTimeSeconds`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub has_result_set: Option<bool>,
     pub created_at: Epoch,
     pub database: String,
     #[serde(skip_serializing_if = "Option::is_none")]

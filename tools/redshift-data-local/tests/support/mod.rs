@@ -23,6 +23,16 @@ pub struct Emulator {
     pub running: RunningEmulator,
 }
 
+/// Where requests go: an in-process emulator or one at another address.
+impl Emulator {
+    /// An emulator already listening at `addr` (e.g. another process). Its handle is a task that
+    /// never ends.
+    pub fn remote(addr: std::net::SocketAddr) -> Emulator {
+        let handle = tokio::spawn(std::future::pending());
+        Emulator { running: RunningEmulator { endpoint_url: format!("http://{addr}"), local_addr: addr, handle } }
+    }
+}
+
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
@@ -44,6 +54,11 @@ impl Response {
     }
 }
 
+/// The test server's config with `faults`.
+pub fn config(faults: &str) -> EmulatorConfig {
+    EmulatorConfig::new(database_url()).with_faults(faults.parse().expect("fault spec"))
+}
+
 /// The usual auth members of a request plus `extra`.
 pub fn req(extra: Value) -> Value {
     let mut body = json!({"Database": "postgres", "ClusterIdentifier": "local-cluster", "DbUser": "awsuser"});
@@ -55,7 +70,10 @@ pub fn req(extra: Value) -> Value {
 
 impl Emulator {
     pub async fn start(faults: &str) -> Emulator {
-        let config = EmulatorConfig::new(database_url()).with_faults(faults.parse().expect("fault spec"));
+        Emulator::start_config(config(faults)).await
+    }
+
+    pub async fn start_config(config: EmulatorConfig) -> Emulator {
         Emulator { running: spawn(config).await.expect("start emulator") }
     }
 
