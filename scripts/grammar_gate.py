@@ -20,15 +20,16 @@ accepts much that Redshift does not):
 
 Statements are de-duplicated first, so that tens of thousands of statements and 90 KB INSERTs
 take seconds. A statement's shape is the statement with each string literal and quoted
-identifier reduced to its skeleton (runs of ordinary characters become `x`; quotes and
-backslashes are kept), the digits of numbers made `9` and whitespace collapsed: two statements
-of one shape lex and parse alike, because the characters a skeleton drops are ones neither
-lexing rule treats specially. Comma lists whose items parse each on its own (the tuples of a
-VALUES list, the assignments of an UPDATE's SET) are taken item by item: a statement is new if
-its shape with those lists left out (its template) is, or if one of its list items has a shape
-not seen before in that place. Each new statement is parsed once, as a probe: as written, its
-lists cut to their new items (the first item of each shape). What sqlfluff sees is never a
-skeleton: every literal form and list item is parsed exactly as the tests sent it at least once.
+identifier reduced to its form (its first unit, the set of its units and its last unit, a unit
+being a run of ordinary characters, a doubled quote or a backslash escape), the digits of
+numbers made `9` and runs of whitespace one space: two statements of one shape lex and parse
+alike under both rules above, which treat only quotes and backslashes specially. Comma lists
+whose items parse each on its own are taken apart: the tuples of a VALUES list down to their
+values, the assignments of an UPDATE's SET whole. A statement is new if its shape with those
+lists left out (its template) is, or if one of its values or assignments has a shape not seen
+in that place before; each new statement is parsed once, as a probe: as written, its lists cut
+to the items that bring something new. What sqlfluff sees is never a form: every literal form,
+value and assignment is parsed exactly as the tests sent it, at least once.
 
 Exit status: 0 every statement parses; 1 some shape failed (each listed with its parse error);
 2 bad usage, or a recording that is missing, empty or not JSON lines.
@@ -58,22 +59,42 @@ _RS_STRING = r"'[^'\\]*(?:(?:\\.|'')[^'\\]*)*'"
 _QUOTED_ID = r'"[^"]*(?:""[^"]*)*"'
 _TOKEN = re.compile(
     rf"""
-      (?P<ws>\s+)
+    (?=[\s'"/-])  # a cheap first test: most characters start no token
+    (?:
+      (?P<ws>\s\s+|[^\S ])
     | (?P<line_comment>--[^\n]*)
     | (?P<block_comment>/\*.*?\*/)
     | (?P<string>{_RS_STRING})
     | (?P<ident>{_QUOTED_ID})
-    | (?P<number>(?<![\w$])(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)
     | (?P<open>(?:['"]|/\*).*)
+    )
     """,
     re.S | re.X,
 )
 # sqlfluff's redshift dialect lexes '...' with the standard rule: '' is a quote, \ is ordinary.
 _STANDARD_STRING = re.compile(r"'(?:[^']|'')*'", re.S)
-_STRING_ORDINARY = re.compile(r"[^'\\]+")
-_IDENT_ORDINARY = re.compile(r'[^"\\]+')
+_STRING_UNIT = re.compile(r"\\.|''|[^'\\]+", re.S)
+_IDENT_UNIT = re.compile(r'""|\\|[^"\\]+')
 _COMMENT_ORDINARY = re.compile(r"[^*/\-\n]+")
-_DIGITS = re.compile(r"\d+")
+# The digit runs of a number (not those of a name such as INT8), after _TOKEN.
+_NUMBER = re.compile(r"(?<![\w$])\d+|(?<=\d[eE])\d+|(?<=\d[eE][-+])\d+")
+
+
+def _form(text: str, units: re.Pattern) -> str:
+    """A quoted literal or identifier reduced to its form: its first unit, the set of its units
+    and its last unit, a unit being a run of ordinary characters (`x`), a doubled quote, or a
+    backslash with the character it escapes (`\\c` for one that is not a backslash or quote)."""
+    quote, inner = text[0], text[1:-1]
+    if "\\" not in inner and quote * 2 not in inner:
+        return f"{quote}x{quote}" if inner else text
+    found = []
+    for unit in units.findall(inner):
+        if unit[0] == "\\":
+            unit = unit if unit[1:] in ("", "\\", "'") else "\\c"
+        elif unit != quote * 2:
+            unit = "x"
+        found.append(unit)
+    return quote + found[0] + "".join(sorted(set(found))) + found[-1] + quote
 
 
 def _normalize(match: re.Match) -> str:
@@ -81,11 +102,9 @@ def _normalize(match: re.Match) -> str:
     if kind == "ws":
         return " "
     if kind == "string":
-        return _STRING_ORDINARY.sub("x", text)
+        return _form(text, _STRING_UNIT)
     if kind == "ident":
-        return _IDENT_ORDINARY.sub("x", text)
-    if kind == "number":
-        return _DIGITS.sub("9", text)
+        return _form(text, _IDENT_UNIT)
     if kind in ("line_comment", "block_comment"):
         return _COMMENT_ORDINARY.sub("x", text)
     return text  # an unclosed literal, identifier or comment: the rest, as written
@@ -125,29 +144,46 @@ def _items(key: str, pos: int, item: re.Pattern, separator: re.Pattern) -> list[
 
 def _lists(key: str):
     """The comma lists of a normalized statement whose items parse each on its own: each VALUES
-    list (its tuples) and the SET list of an UPDATE (its assignments). Yields (start, end,
-    [(item start, item end)])."""
+    list (its tuples) and the SET list of an UPDATE (its assignments). Yields (kind, start,
+    end, [(item start, item end)])."""
     update = _UPDATE_SET.match(key)
     if update:
         items = _items(key, update.end(), _ASSIGNMENT, _ASSIGNMENT_SEPARATOR)
         # Only a list that ends where the SET clause does: a cut never leaves half an item.
         if items and _SET_END.match(key, items[-1][1]):
-            yield items[0][0], items[-1][1], items
+            yield "set", items[0][0], items[-1][1], items
     for found in _VALUES.finditer(key):
         tuples = _items(key, found.end(), _TUPLE, _TUPLE_SEPARATOR)
         if tuples:
-            yield tuples[0][0], tuples[-1][1], tuples
+            yield "values", tuples[0][0], tuples[-1][1], tuples
 
 
-def split(sql: str) -> tuple[str, list[list[str]]]:
+# A value of a tuple: no comma outside parentheses.
+_VALUE = re.compile(rf"""(?:[^,()'"]++|{_K_STRING}|{_QUOTED_ID}|{_K_TUPLE})++""")
+
+
+def units(kind: str, item: str) -> set[str]:
+    """What of a list item must have been parsed in its place for the item to parse: each
+    value of a VALUES tuple (a tuple of values that each parse parses, whatever their number
+    and order), an assignment whole."""
+    if kind == "values":
+        return {value.strip() for value in _VALUE.findall(item, 1, len(item) - 1)} or {item}
+    return {item}
+
+
+def _normalized(sql: str) -> str:
+    return _NUMBER.sub("9", _TOKEN.sub(_normalize, sql))
+
+
+def split(sql: str) -> tuple[str, list[tuple[str, list[str]]]]:
     """The statement's template (its shape with each list of `_lists` replaced by a mark, and
-    the number of lists) and, for each list, the shapes of its items in order."""
-    key = _TOKEN.sub(_normalize, sql)
+    the number of lists) and, for each list, its kind and the shapes of its items in order."""
+    key = _normalized(sql)
     out, lists, last = [], [], 0
-    for start, end, items in _lists(key):
+    for kind, start, end, items in _lists(key):
         out.append(key[last:start])
         out.append("\0")
-        lists.append([key[a:b] for a, b in items])
+        lists.append((kind, [key[a:b] for a, b in items]))
         last = end
     out.append(key[last:])
     out.append(f"\0{len(lists)}")
@@ -155,45 +191,57 @@ def split(sql: str) -> tuple[str, list[list[str]]]:
 
 
 def shape(sql: str) -> str:
-    """The statement's shape: its template and the set of each list's item shapes. Statements
-    of one shape lex and parse alike (see the module docs)."""
+    """The statement's shape: its template and, for each list, the units of its items.
+    Statements of one shape lex and parse alike (see the module docs)."""
     template, lists = split(sql)
-    return "\n".join([template] + [",".join(sorted(set(items))) for items in lists])
+    return "\n".join(
+        [template] + [",".join(sorted(set().union(*(units(kind, i) for i in items)))) for kind, items in lists]
+    )
+
+
+def _tracked(pattern: re.Pattern, replace, text: str):
+    """`pattern.sub(replace, text)`, and a function from its positions back to `text`'s for a
+    position that starts or ends a replacement or lies outside every one."""
+    pieces, anchors_out, anchors_in = [], [], []
+    out_len, last = 0, 0
+    for match in pattern.finditer(text):
+        gap = text[last : match.start()]
+        pieces.append(gap)
+        out_len += len(gap)
+        anchors_out.append(out_len)
+        anchors_in.append(match.start())
+        piece = replace(match)
+        pieces.append(piece)
+        out_len += len(piece)
+        anchors_out.append(out_len)
+        anchors_in.append(match.end())
+        last = match.end()
+    pieces.append(text[last:])
+
+    def back(pos: int) -> int:
+        i = bisect.bisect_right(anchors_out, pos) - 1
+        return pos if i < 0 else anchors_in[i] + (pos - anchors_out[i])
+
+    return "".join(pieces), back
 
 
 def cut(sql: str, keep) -> str:
     """`sql` as written with each list of `_lists` cut to the items for which keep(list index,
-    item shape) is true, the first of each item shape only (the list's first item when none is
-    kept: a list needs one)."""
-    pieces, anchors_key, anchors_raw = [], [], []
-    key_len, last = 0, 0
-    for match in _TOKEN.finditer(sql):
-        gap = sql[last : match.start()]
-        pieces.append(gap)
-        key_len += len(gap)
-        anchors_key.append(key_len)
-        anchors_raw.append(match.start())
-        piece = _normalize(match)
-        pieces.append(piece)
-        key_len += len(piece)
-        anchors_key.append(key_len)
-        anchors_raw.append(match.end())
-        last = match.end()
-    pieces.append(sql[last:])
-    key = "".join(pieces)
+    kind, item shape) is true, the first of each item shape only (the list's first item when
+    none is kept: a list needs one)."""
+    normalized, back = _tracked(_TOKEN, _normalize, sql)
+    key, back_numbers = _tracked(_NUMBER, lambda _: "9", normalized)
+    assert key == _normalized(sql), "the tracked normalization must be split's"
 
     def raw(pos: int) -> int:
-        # `pos` starts or ends a list item: a token boundary, or outside every token, where it
-        # maps to the raw text by its distance from the last token boundary before it.
-        i = bisect.bisect_right(anchors_key, pos) - 1
-        return pos if i < 0 else anchors_raw[i] + (pos - anchors_key[i])
+        return back(back_numbers(pos))
 
     out, last = [], 0
-    for index, (start, end, items) in enumerate(_lists(key)):
+    for index, (kind, start, end, items) in enumerate(_lists(key)):
         seen, kept = set(), []
         for a, b in items:
             item = key[a:b]
-            if item not in seen and keep(index, item):
+            if item not in seen and keep(index, kind, item):
                 seen.add(item)
                 kept.append(sql[raw(a) : raw(b)])
         if not kept:
@@ -209,8 +257,16 @@ def cut(sql: str, keep) -> str:
 
 
 def representative(sql: str) -> str:
-    """The statement as written, each list cut to the first item of each item shape."""
-    return cut(sql, lambda _list, _item: True)
+    """The statement as written, each list cut to the items that bring a unit the items before
+    them did not."""
+    done = set()
+
+    def keep(index, kind, item):
+        new = {(index, unit) for unit in units(kind, item)} - done
+        done.update(new)
+        return bool(new)
+
+    return cut(sql, keep)
 
 
 def literal_errors(sql: str) -> list[str]:
@@ -322,16 +378,18 @@ class Recordings:
     probes: list[Probe] = field(default_factory=list)
     # Statements per template (a template is a statement shape with its lists left out).
     templates: dict[str, int] = field(default_factory=dict)
-    items: int = 0  # distinct (template, list, item shape)
+    items: int = 0  # distinct (template, list, unit): tuple values, SET assignments
 
 
 def read(paths: list[str]) -> Recordings:
     """Read the recordings and make the probes that cover every statement in them.
 
-    A list parses when each of its items does in its place, so a statement whose template
-    and list items were all in earlier probes needs no probe of its own."""
+    A list parses when each of its items does in its place, and a VALUES tuple when each of its
+    values does, so a statement whose template and list units were all in earlier probes needs
+    no probe of its own."""
     out = Recordings()
-    seen_items: set[tuple[str, int, str]] = set()
+    seen_units: set[tuple[str, int, str]] = set()
+    seen_items: set[tuple[str, int, str]] = set()  # items whose units are all in seen_units
     templates_of_text: dict[bytes, str] = {}
     for path in paths:
         if not os.path.isfile(path):
@@ -360,15 +418,34 @@ def read(paths: list[str]) -> Recordings:
                 templates_of_text[digest] = template
                 new_template = template not in out.templates
                 out.templates[template] = out.templates.get(template, 0) + 1
-                new = {(template, i, t) for i, items in enumerate(lists) for t in items} - seen_items
+                new = set()
+                for i, (kind, items) in enumerate(lists):
+                    for item in set(items):
+                        if (template, i, item) not in seen_items:
+                            seen_items.add((template, i, item))
+                            new.update((template, i, unit) for unit in units(kind, item))
+                new -= seen_units
                 if new_template or new:
-                    seen_items |= new
+                    seen_units |= new
                     out.items += len(new)
-                    sql = cut(sql, lambda i, t: (template, i, t) in new) if lists else sql
+                    if lists:
+                        sql = cut(sql, _keeper(template, new))
                     out.probes.append(Probe(sql=sql, origin=f"{path}:{number}", template=template))
         if in_file == 0:
             raise UsageError(f"{path}: the recording holds no statement. {RECORDING_HELP}")
     return out
+
+
+def _keeper(template: str, pending: set):
+    """keep() for `cut`: an item is kept when it brings a unit of `pending` not yet kept."""
+    pending = set(pending)
+
+    def keep(index, kind, item):
+        brings = {(template, index, unit) for unit in units(kind, item)} & pending
+        pending.difference_update(brings)
+        return bool(brings)
+
+    return keep
 
 
 def check(probes: list[Probe], jobs: int, progress) -> None:
@@ -409,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     probes = recorded.probes
     import sqlfluff
 
-    shapes = f"{len(recorded.templates)} statement shapes, {recorded.items} list-item shapes"
+    shapes = f"{len(recorded.templates)} statement shapes, {recorded.items} value and assignment shapes"
     print(
         f"grammar gate: {recorded.statements} statements, {shapes} (read in {time.monotonic() - started:.1f} s); "
         f"parsing {len(probes)} probes with sqlfluff {sqlfluff.__version__} (dialect redshift, {args.jobs} jobs)",

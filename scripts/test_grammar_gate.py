@@ -193,6 +193,31 @@ def test_a_bad_tuple_deep_in_a_large_insert_is_not_collapsed_away():
     assert "backslash.jsonl:3" in out and "escapes a quote with a backslash" in out, out
 
 
+def carry_update(columns=400, bad=None):
+    """A carry UPDATE of a wide table (carry_assignment); `bad` = (column, expression) replaces
+    that column's stored value."""
+    assignments = []
+    for i in range(columns):
+        stored = f'"public"."wide"."c{i}"' if not bad or bad[0] != i else bad[1]
+        assignments.append(
+            f'"c{i}" = CASE WHEN SUBSTRING("_cdc_stage"."_cdc_keep", {i + 1}, 1) = \'0\' OR '
+            f'(SUBSTRING("_cdc_stage"."_cdc_keep", {i + 1}, 1) = \'L\' AND "_cdc_stage"."_cdc_found" = \'L\') '
+            f'THEN "_cdc_stage"."c{i}" ELSE {stored} END'
+        )
+    return (
+        'UPDATE "_cdc_stage" SET ' + ", ".join(assignments) + ' FROM "public"."wide" WHERE "public"."wide"."id" = '
+        '"_cdc_stage"."id" AND "_cdc_stage"."_cdc_keep" IS NOT NULL AND "_cdc_stage"."_cdc_reject" IS NULL'
+    )
+
+
+def test_a_bad_assignment_deep_in_a_wide_update_is_not_collapsed_away():
+    good = carry_update()
+    assert len(good) > 80 * 1024, len(good)
+    bad = carry_update(bad=(300, '"public"."wide"."c300"::jsonb'))
+    code, out = run(recording("carry.jsonl", [good, bad]))
+    assert code == 1 and "carry.jsonl:2" in out and "jsonb" in out, out
+
+
 def test_a_backslash_escaped_quote_fails():
     code, out = run(recording("quote.jsonl", ["SELECT 'it\\'s'"]))
     assert code == 1 and "escapes a quote with a backslash" in out, out
@@ -228,11 +253,11 @@ def test_shapes_merge_what_parses_alike_and_keep_literal_forms_apart():
     assert gate.shape('SELECT "a" FROM "t"') == gate.shape('SELECT "bb" FROM "other"')
     assert gate.shape("SELECT 1.5, 42") == gate.shape("SELECT 2.0, 7")
     assert gate.shape("SELECT 1.5") != gate.shape("SELECT 15")
-    # Each tuple shape once, as written, first of its shape.
+    # A tuple is kept, as written, when it brings a value form the tuples before it did not:
+    # row 2's NULL and row 3's plain text are in row 1 already.
     rows = [stage_row(1, "'a'"), stage_row(2, "NULL"), stage_row(3, "'b'"), stage_row(4, "'c\\\\d'")]
-    assert gate.representative(STAGE_INSERT + ",".join(rows)) == STAGE_INSERT + ", ".join(
-        [rows[0], rows[1], rows[3]]
-    )
+    assert gate.representative(STAGE_INSERT + ",".join(rows)) == STAGE_INSERT + ", ".join([rows[0], rows[3]])
+    assert gate.shape(STAGE_INSERT + ",".join(rows)) == gate.shape(STAGE_INSERT + ",".join([rows[3], rows[0]]))
     # SET assignments likewise; the FROM and WHERE stay.
     update = 'UPDATE "s" SET "a" = CASE WHEN "x" THEN 1 ELSE 2 END, "b" = CASE WHEN "y" THEN 3 ELSE 4 END FROM "t" WHERE z'
     assert gate.representative(update) == 'UPDATE "s" SET "a" = CASE WHEN "x" THEN 1 ELSE 2 END FROM "t" WHERE z'
@@ -241,13 +266,18 @@ def test_shapes_merge_what_parses_alike_and_keep_literal_forms_apart():
         assert gate.representative(sql) == sql, sql
 
 
-def test_a_statement_is_parsed_for_its_new_items_only():
+def test_a_statement_is_parsed_for_its_new_values_only():
     first = STAGE_INSERT + stage_row(1, "'a'")
-    second = STAGE_INSERT + stage_row(2, "'b'") + "," + stage_row(3, "NULL")
-    third = STAGE_INSERT + stage_row(4, "NULL") + "," + stage_row(5, "'c'")
-    recorded = gate.read([recording("items.jsonl", [first, second, third])])
-    assert recorded.statements == 3 and len(recorded.templates) == 1 and recorded.items == 2
-    assert [p.sql for p in recorded.probes] == [first, STAGE_INSERT + stage_row(3, "NULL")]
+    second = STAGE_INSERT + stage_row(2, "'b'") + "," + stage_row(3, "to_varbyte('00ff', 'hex')")
+    third = STAGE_INSERT + stage_row(4, "NULL") + "," + stage_row(5, "'O''Brien'")
+    fourth = STAGE_INSERT + stage_row(6, "to_varbyte('abcd', 'hex')") + "," + stage_row(7, "'d''Arc'")
+    recorded = gate.read([recording("items.jsonl", [first, second, third, fourth])])
+    assert recorded.statements == 4 and len(recorded.templates) == 1
+    assert [p.sql for p in recorded.probes] == [
+        first,
+        STAGE_INSERT + stage_row(3, "to_varbyte('00ff', 'hex')"),
+        STAGE_INSERT + stage_row(5, "'O''Brien'"),
+    ]
 
 
 def main():
