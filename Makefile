@@ -10,12 +10,23 @@ DEMO_MASKING_KEY ?= local-demo-masking-key
 
 .PHONY: test demo explain bench soak fuzz deps fmt lint events sam-build deploy
 
+# Every SQL statement the tests send through the Data API emulator (one JSON line each), for
+# the grammar gate. Absolute: the emulator runs in test processes with other working directories.
+SQL_RECORDING ?= $(abspath $(or $(CARGO_TARGET_DIR),target))/grammar-gate/emulator-sql.jsonl
+
 ## Everything CI runs: formatting, lints, unit, property and integration tests (the
-## integration tests run against a throwaway PostgreSQL behind the Data API emulator).
+## integration tests run against a throwaway PostgreSQL behind the Data API emulator), then the
+## grammar gate: every statement the tests sent through the emulator must parse as Redshift SQL
+## (sqlfluff's redshift dialect; scripts/grammar_gate.py). The emulator's own tests, which send
+## PostgreSQL SQL on purpose, run unrecorded (scripts/cargo-test-runner.sh).
 test: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
-	scripts/with-local-pg.sh $(CARGO) test --workspace --locked
+	"$(VENV)/bin/python" scripts/test_grammar_gate.py
+	mkdir -p "$(dir $(SQL_RECORDING))" && rm -f "$(SQL_RECORDING)"
+	REDSHIFT_DATA_LOCAL_RECORD="$(SQL_RECORDING)" scripts/with-local-pg.sh $(CARGO) test --workspace --locked \
+	  --config 'target."cfg(all())".runner = ["$(CURDIR)/scripts/cargo-test-runner.sh"]'
+	"$(VENV)/bin/python" scripts/grammar_gate.py "$(SQL_RECORDING)"
 	scripts/check-cargo-lambda.sh
 	scripts/check-template.sh
 
