@@ -8,7 +8,7 @@ CONFIG ?= config/pipeline.toml
 # Local demo key only; in AWS the key comes from Secrets Manager.
 DEMO_MASKING_KEY ?= local-demo-masking-key
 
-.PHONY: test demo explain bench soak fuzz deps fmt lint events sam-build deploy
+.PHONY: test contract demo explain bench soak fuzz deps fmt lint events sam-build deploy
 
 # Every SQL statement the tests send through the Data API emulator (one JSON line each), for
 # the grammar gate. Absolute: the emulator runs in test processes with other working directories.
@@ -29,6 +29,12 @@ test: deps
 	"$(VENV)/bin/python" scripts/grammar_gate.py "$(SQL_RECORDING)"
 	scripts/check-cargo-lambda.sh
 	scripts/check-template.sh
+
+## Opt-in: the contract suite against a REAL Redshift (never part of `test`): what the
+## emulator assumes, checked and recorded in tests/contract/observed.json. Needs
+## CONTRACT_DATABASE and CONTRACT_WORKGROUP or CONTRACT_CLUSTER_ID (README "Contract suite").
+contract:
+	$(CARGO) test -p cdc-tests --test contract -- --test-threads 1 --nocapture
 
 ## The local loop end to end: stack up, every sample ingested, table and dead letters shown,
 ## a replay (dry run, then real with relaxed rules), stack down. See scripts/demo.sh.

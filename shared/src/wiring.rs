@@ -60,22 +60,28 @@ fn custom_s3_endpoint() -> bool {
     ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"].iter().any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
 }
 
+/// The Data API client the functions use (and the contract suite, `make contract`). The
+/// pipeline retries Data API calls itself, within the invocation's deadline, so the SDK's
+/// retries are off; an attempt may take 15 s (above the 10 s long poll).
+pub fn data_api_client(sdk: &aws_config::SdkConfig) -> aws_sdk_redshiftdata::Client {
+    let config = aws_sdk_redshiftdata::config::Builder::from(sdk)
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(Duration::from_secs(15)).build())
+        .build();
+    aws_sdk_redshiftdata::Client::from_conf(config)
+}
+
 /// Build everything a function needs. Clients are built once and shared by invocations.
 pub async fn build(settings: &Settings, metrics: Arc<dyn MetricsSink>) -> Result<Ingestor, StartError> {
     let config = load_config(&settings.config)?;
     let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
     let key = masking_key(&sdk, &settings.masking_key).await?;
     let pipeline = Pipeline::new(Arc::new(config), key.as_deref())?;
-    // The pipeline retries Data API calls itself, within the invocation's deadline.
-    let data_api = aws_sdk_redshiftdata::config::Builder::from(&sdk)
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(Duration::from_secs(15)).build())
-        .build();
     let s3 = aws_sdk_s3::config::Builder::from(&sdk)
         .force_path_style(custom_s3_endpoint())
         .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(Duration::from_secs(15)).build())
         .build();
-    let loader = Loader::new(DataApi::new(aws_sdk_redshiftdata::Client::from_conf(data_api), settings.target.clone()));
+    let loader = Loader::new(DataApi::new(data_api_client(&sdk), settings.target.clone()));
     let store = Store {
         client: aws_sdk_s3::Client::from_conf(s3),
         bucket: settings.dlq_bucket.clone(),

@@ -82,6 +82,7 @@ pub fn hmac_hex(key: &[u8], data: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+pub mod contract;
 pub mod debezium;
 pub mod faults;
 pub mod harness;
