@@ -252,8 +252,8 @@ pub fn read(body: &str) -> Result<Contents<'_>, ReadError> {
     }
     let mut lines = Vec::new();
     for (i, line) in body.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let record: DeadLetter<'_> =
-            serde_json::from_str(line).map_err(|e| ReadError::Line { line: i + 1, message: e.to_string() })?;
+        let record: DeadLetter<'_> = serde_json::from_str(line)
+            .map_err(|e| ReadError::Line { line: i + 1, message: crate::event::value_free_message(&e) })?;
         lines.push(record);
     }
     if lines.is_empty() {

@@ -9,16 +9,20 @@ use cdc_pipeline::ingest::Invocation;
 use cdc_pipeline::replay::ReplayRequest;
 use cdc_pipeline::wiring;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use serde_json::value::RawValue;
 
 fn main() -> ExitCode {
     // SAFETY: the first thing in main: the process has no other thread yet.
     unsafe {
         wiring::function_main("replay", |ingestor| {
-            run(service_fn(move |event: LambdaEvent<ReplayRequest>| {
+            // Raw JSON, read by `ReplayRequest::parse`: lambda_runtime's own deserialization
+            // error would quote the offending value in the log and the error response.
+            run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
                 let ingestor = ingestor.clone();
                 async move {
                     let invocation = Invocation::from_lambda(event.context.request_id, event.context.deadline);
-                    Ok::<_, Error>(ingestor.replay(&event.payload, &invocation).await?)
+                    let request = ReplayRequest::parse(event.payload.get().as_bytes())?;
+                    Ok::<_, Error>(ingestor.replay(&request, &invocation).await?)
                 }
             }))
         })
