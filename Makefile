@@ -6,7 +6,7 @@ CARGO ?= cargo
 export VENV ?= $(CURDIR)/.venv
 CONFIG ?= config/pipeline.toml
 # Local demo key only; in AWS the key comes from Secrets Manager.
-DEMO_MASKING_KEY ?= local-demo-masking-key
+DEMO_MASKING_KEY ?= local-demo-masking-key-0123456789abcdef
 
 .PHONY: test contract demo explain bench soak fuzz deps fmt lint events sam-build deploy
 

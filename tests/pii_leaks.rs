@@ -2,27 +2,12 @@
 //! an error message or a dead-letter reason. Its own test binary: the log capture needs a
 //! process where no other test races the tracing dispatcher.
 
-use std::sync::{Arc, Mutex};
-
 use cdc_pipeline::dlq::{Contents, read};
 use cdc_pipeline::replay::ReplayRequest;
+use cdc_tests::LogBuffer;
 use cdc_tests::event_files;
 use cdc_tests::events_dir;
 use cdc_tests::harness::{Harness, KEY, config, invocation, relaxed_config};
-
-/// A writer that keeps what the JSON log layer writes.
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// Every SSN, date of birth and name the samples carry, raw.
 fn raw_sensitive_values() -> Vec<String> {
@@ -99,7 +84,7 @@ fn no_raw_value_reaches_logs_metrics_errors_or_dead_letter_reasons() {
             }
         }
     });
-    captured.push(String::from_utf8(logs.0.lock().unwrap().clone()).unwrap());
+    captured.push(logs.text());
     let everything = captured.join("\n");
     assert!(everything.contains("batch processed"), "the summary log lines were captured");
     assert!(everything.contains("RecordsReceived"), "the metrics were captured");

@@ -85,6 +85,7 @@ impl<'a> KafkaRecord<'a> {
 pub struct EventParseError {
     /// JSON path of the offending field, e.g. `records.mytopic-0[3].timestamp`.
     pub path: String,
+    /// What is wrong there, by kind and position only (see [`crate::redact`]): never a value.
     pub message: String,
 }
 
@@ -100,14 +101,14 @@ impl<'a> MskEvent<'a> {
                     Err(err) => err,
                     // The event itself parsed: what failed is whatever follows it.
                     Ok(_) => {
-                        let message = de.end().err().unwrap_or(first).to_string();
+                        let message = crate::redact::parser_message(&de.end().err().unwrap_or(first).to_string());
                         return Err(EventParseError { path: "(event)".into(), message });
                     }
                 };
                 let path = err.path().to_string();
                 Err(EventParseError {
                     path: if path.is_empty() || path == "." { "(event)".into() } else { path },
-                    message: err.into_inner().to_string(),
+                    message: crate::redact::parser_message(&err.into_inner().to_string()),
                 })
             }
         }

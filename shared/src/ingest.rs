@@ -120,6 +120,10 @@ pub struct Processed {
     /// could not be known (`position_regressed`).
     #[serde(skip_serializing_if = "is_zero")]
     pub positions_regressed: usize,
+    /// Of `dead_lettered`: records past the replay attempts cap, written under the
+    /// quarantine prefix instead of the dead-letter prefix.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub quarantined: usize,
     /// Now minus the oldest source commit time in the batch.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_source_lag_ms: Option<i64>,
@@ -156,6 +160,7 @@ impl Processed {
         self.transactions += other.transactions;
         self.retries += other.retries;
         self.positions_regressed += other.positions_regressed;
+        self.quarantined += other.quarantined;
         self.max_source_lag_ms = self.max_source_lag_ms.max(other.max_source_lag_ms);
     }
 }
@@ -181,7 +186,14 @@ pub struct Ingestor {
     pub metrics_namespace: String,
     pub function_name: String,
     pub metrics: Arc<dyn MetricsSink>,
+    /// A record dead-lettered this many times goes to quarantine when it fails once more
+    /// (`REPLAY_MAX_ATTEMPTS`, default [`DEFAULT_MAX_ATTEMPTS`]).
+    pub max_attempts: u32,
 }
+
+/// Dead-letter attempts before quarantine: enough for a fix and a replay or two, few enough
+/// that an undecodable record stops being copied on every replay.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 
 /// Record coordinates as a map key.
 type Coordinates<'a> = (&'a str, i64, i64);
@@ -197,6 +209,7 @@ impl Ingestor {
             metrics_namespace: "MskRedshiftCdc".into(),
             function_name: "ingest".into(),
             metrics,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
         }
     }
 
@@ -205,7 +218,15 @@ impl Ingestor {
         let started = Instant::now();
         let span = tracing::info_span!("ingest", request_id = %invocation.request_id);
         let _entered = span.enter();
-        let event = MskEvent::parse(event_json)?;
+        let event = match MskEvent::parse(event_json) {
+            Ok(event) => event,
+            Err(error) => {
+                // The message names a JSON path, a kind and a position, never a value.
+                tracing::error!(request_id = %invocation.request_id, error = %error, "the invocation payload is not an MSK event; nothing was loaded and the event source mapping will retry it");
+                self.emit_metrics(&[Metric::count("BatchesFailed", 1), Metric::count("EventsMalformed", 1)]);
+                return Err(error.into());
+            }
+        };
         let records = event.records_in_order();
         let result = self.process(records.clone(), &HashMap::new(), invocation, Mode::Apply).await;
         let duration_ms = started.elapsed().as_millis() as u64;
@@ -288,6 +309,7 @@ impl Ingestor {
             for f in &failed {
                 *processed.dead_lettered.entry(f.stage.as_str()).or_default() += 1;
             }
+            processed.quarantined = failed.iter().filter(|f| f.previous_attempts >= self.max_attempts).count();
             return Ok(processed);
         }
         let report = self.loader.load(&plans, deadline, now).await?;
@@ -323,8 +345,24 @@ impl Ingestor {
                 request_id: &invocation.request_id,
                 failed_at_micros: now,
                 key_suffix: invocation.batch_tag.as_deref(),
+                mask_key_version: self.pipeline.key_version.as_deref(),
             };
-            let objects = dlq::objects(&self.store.prefix, &writer, &failed);
+            // Past the cap a record leaves the dead-letter prefix, and with it every default
+            // replay, for the quarantine prefix; it is still stored, never dropped.
+            let (quarantined, again): (Vec<Failed<'_>>, Vec<Failed<'_>>) =
+                failed.into_iter().partition(|f| f.previous_attempts >= self.max_attempts);
+            processed.quarantined = quarantined.len();
+            for f in &quarantined {
+                tracing::warn!(
+                    topic = %f.record.topic,
+                    partition = f.record.partition,
+                    offset = f.record.offset,
+                    attempts = f.previous_attempts + 1,
+                    "record quarantined: dead-lettered more often than REPLAY_MAX_ATTEMPTS allows"
+                );
+            }
+            let mut objects = dlq::objects(&self.store.prefix, &writer, &again);
+            objects.extend(dlq::objects(&self.store.quarantine_prefix, &writer, &quarantined));
             self.store.put_all(&objects).await?;
             processed.dead_letter_objects = objects.into_iter().map(|o| o.key).collect();
         }
@@ -367,6 +405,7 @@ impl Ingestor {
             Metric::count("DataApiCalls", processed.data_api_calls as usize),
             Metric::count("DataApiRetries", processed.retries as usize),
             Metric::count("PositionsRegressed", processed.positions_regressed),
+            Metric::count("RecordsQuarantined", processed.quarantined),
             Metric::millis("BatchDuration", duration_ms as f64),
         ];
         for (stage, name) in [

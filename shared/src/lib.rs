@@ -19,6 +19,7 @@ pub mod mask;
 pub mod metrics;
 pub mod outcome;
 pub mod plan;
+pub mod redact;
 pub mod redshift;
 pub mod replay;
 pub mod settings;

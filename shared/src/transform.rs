@@ -18,6 +18,8 @@ use crate::value::Value;
 pub struct Pipeline {
     pub config: Arc<Config>,
     pub masker: Masker,
+    /// The masking key's version (Secrets Manager `VersionId`), recorded with dead letters.
+    pub key_version: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -26,20 +28,33 @@ pub enum PipelineError {
         "the config uses an hmac mask but no masking key is set (set MASKING_KEY, or MASKING_KEY_SECRET_ARN in AWS)"
     )]
     MissingMaskingKey,
-    #[error("the masking key is empty")]
-    EmptyMaskingKey,
+    #[error(
+        "the masking key is {bytes} bytes; it must be at least {} (generate one with `openssl rand -base64 48`)",
+        crate::mask::MIN_KEY_BYTES
+    )]
+    ShortMaskingKey { bytes: usize },
 }
 
 impl Pipeline {
     /// Refuses a config that needs a masking key when none is given.
     pub fn new(config: Arc<Config>, masking_key: Option<&[u8]>) -> Result<Pipeline, PipelineError> {
-        if masking_key.is_some_and(|k| k.is_empty()) {
-            return Err(PipelineError::EmptyMaskingKey);
+        if let Some(key) = masking_key.filter(|k| k.len() < crate::mask::MIN_KEY_BYTES) {
+            return Err(PipelineError::ShortMaskingKey { bytes: key.len() });
         }
         if config.uses_hmac() && masking_key.is_none() {
             return Err(PipelineError::MissingMaskingKey);
         }
-        Ok(Pipeline { config, masker: Masker::new(masking_key) })
+        let salts: Vec<&Arc<str>> = config
+            .tables
+            .iter()
+            .flat_map(|t| t.columns.values())
+            .filter_map(|c| match &c.mask {
+                Some(crate::config::Mask::Hmac { salt: Some(salt), .. }) => Some(salt),
+                _ => None,
+            })
+            .collect();
+        let masker = Masker::with_salts(masking_key, salts);
+        Ok(Pipeline { config, masker, key_version: None })
     }
 
     /// Transform every record of a batch. `now_micros` is the reference for `not_future`.
@@ -154,6 +169,19 @@ impl Pipeline {
         if !reasons.is_empty() {
             let stage = if reasons.iter().all(|r| r.rule == "missing_key") { Stage::Validate } else { Stage::Decode };
             return reject(stage, Some(&table), Some(op), Some(position), reasons);
+        }
+        if !deleted {
+            // A configured column the row does not have is a misspelling until shown otherwise:
+            // under it a mask would guard nothing while the real column loads raw.
+            for name in table.columns.keys() {
+                if !columns.iter().any(|c| &c.name == name) {
+                    reasons.push(Reason::column(name.clone(), UNKNOWN_COLUMN));
+                }
+            }
+            if !reasons.is_empty() {
+                reasons.sort_by(|a, b| a.column.cmp(&b.column));
+                return reject(Stage::Validate, Some(&table), Some(op), Some(position), reasons);
+            }
         }
         if !deleted {
             let mut failed = Vec::new();
@@ -400,6 +428,9 @@ impl Caches {
         KafkaOrigin { topic, partition: record.partition, offset: record.offset }
     }
 }
+
+/// Rule of a record that lacks a column its table's config names (`[tables.columns.<name>]`).
+pub const UNKNOWN_COLUMN: &str = "unknown_column";
 
 /// Rule of a tombstone whose Kafka key does not carry its table's configured `key`.
 pub const TOMBSTONE_KEY: &str = "tombstone_key";
