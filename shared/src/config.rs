@@ -339,6 +339,8 @@ pub struct TableConfig {
     pub placeholder: Placeholder,
     /// Per-column settings, by lowercase column name.
     pub columns: HashMap<Arc<str>, ColumnConfig>,
+    /// `[tables.detect]`: scan unmasked text columns for sensitive-looking values.
+    pub detect: Option<crate::detect::Detect>,
 }
 
 impl TableConfig {
@@ -348,6 +350,10 @@ impl TableConfig {
 
     pub fn uses_hmac(&self) -> bool {
         self.columns.values().any(|c| matches!(c.mask, Some(Mask::Hmac { .. })))
+            || matches!(
+                self.detect,
+                Some(crate::detect::Detect { policy: crate::detect::DetectPolicy::Mask(Mask::Hmac { .. }), .. })
+            )
     }
 
     /// The table a topic gets without a config file: `public.<last segment, lowercased>`.
@@ -363,6 +369,7 @@ impl TableConfig {
             tombstones: TombstonePolicy::default(),
             placeholder: Placeholder::default(),
             columns: HashMap::new(),
+            detect: None,
         })
     }
 }
@@ -483,6 +490,13 @@ impl Config {
                     .map_err(|m| locate(setting.span(), at("unavailable_value_placeholder"), m))?,
                 None => Placeholder::default(),
             };
+            let detect = match table.detect {
+                Some(raw) => {
+                    let span = raw.span();
+                    Some(raw.into_inner().build().map_err(|m| locate(span, at("detect"), m))?)
+                }
+                None => None,
+            };
             tables.push(Arc::new(TableConfig {
                 topic,
                 target,
@@ -493,6 +507,7 @@ impl Config {
                 tombstones: table.tombstones.unwrap_or_default(),
                 placeholder,
                 columns,
+                detect,
             }));
         }
         Ok(Config { source: None, pipeline, tables })
@@ -534,6 +549,50 @@ struct RawTable {
     unavailable_value_placeholder: Option<Spanned<String>>,
     #[serde(default)]
     columns: BTreeMap<String, Spanned<RawColumn>>,
+    detect: Option<Spanned<RawDetect>>,
+}
+
+/// `[tables.detect]`: `policy = "reject"`, or `policy = "mask"` with a `mask`; optional
+/// `kinds` (default all) and `exempt` columns.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDetect {
+    kinds: Option<Vec<String>>,
+    policy: String,
+    mask: Option<RawMask>,
+    #[serde(default)]
+    exempt: Vec<String>,
+}
+
+impl RawDetect {
+    fn build(self) -> Result<crate::detect::Detect, String> {
+        use crate::detect::{Detect, DetectPolicy, SensitiveKind};
+        let kinds = match self.kinds {
+            None => SensitiveKind::ALL.to_vec(),
+            Some(names) if names.is_empty() => return Err("`kinds` lists nothing to detect".into()),
+            Some(names) => {
+                let mut kinds = Vec::new();
+                for name in &names {
+                    let kind = SensitiveKind::parse(name)
+                        .ok_or_else(|| format!("unknown kind `{name}`; expected ssn, email, phone or date"))?;
+                    if !kinds.contains(&kind) {
+                        kinds.push(kind);
+                    }
+                }
+                kinds.sort();
+                kinds
+            }
+        };
+        let policy = match (self.policy.as_str(), self.mask) {
+            ("reject", None) => DetectPolicy::Reject,
+            ("reject", Some(_)) => return Err("`mask` applies only with `policy = \"mask\"`".into()),
+            ("mask", Some(mask)) => DetectPolicy::Mask(mask.build()?),
+            ("mask", None) => return Err("`policy = \"mask\"` needs a `mask` (e.g. `mask = \"redact\"`)".into()),
+            _ => return Err("`policy` must be \"reject\" or \"mask\"".into()),
+        };
+        let exempt = self.exempt.iter().map(|c| Arc::from(c.to_lowercase())).collect();
+        Ok(Detect { kinds, policy, exempt })
+    }
 }
 
 #[derive(Deserialize)]
@@ -806,6 +865,30 @@ mask = { type = "partial", keep_last = 1, char = "#" }
             Some(Mask::Partial { keep_last: 1, mask_char: '#' })
         ));
         assert!(config.uses_hmac());
+    }
+
+    #[test]
+    fn detect_needs_a_policy_it_can_carry_out() {
+        let table = "[[tables]]\ntopic = \"t\"\ntarget = \"a.b\"\n[tables.detect]\n";
+        let ok = parse(&format!(
+            "{table}policy = \"mask\"\nmask = \"hmac\"\nkinds = [\"ssn\", \"date\"]\nexempt = [\"Notes\"]\n"
+        ))
+        .unwrap();
+        let detect = ok.tables[0].detect.as_ref().unwrap();
+        assert_eq!(detect.kinds, vec![crate::detect::SensitiveKind::Ssn, crate::detect::SensitiveKind::Date]);
+        assert!(detect.exempt.contains("notes"));
+        assert!(ok.uses_hmac(), "an hmac detection mask needs the masking key");
+        for (body, expected) in [
+            ("policy = \"mask\"\n", "needs a `mask`"),
+            ("policy = \"reject\"\nmask = \"null\"\n", "only with"),
+            ("policy = \"warn\"\n", "must be"),
+            ("policy = \"reject\"\nkinds = [\"passport\"]\n", "unknown kind"),
+            ("policy = \"reject\"\nkinds = []\n", "nothing to detect"),
+            ("kinds = [\"ssn\"]\n", "policy"),
+        ] {
+            let err = parse(&format!("{table}{body}")).unwrap_err();
+            assert!(err.to_string().contains(expected), "{body}: {err}");
+        }
     }
 
     #[test]

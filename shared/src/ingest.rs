@@ -77,6 +77,16 @@ fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
+/// `[{"table": …, "column": …, "kind": …, "records": n}]`: JSON maps need string keys.
+fn detections_as_list<S: serde::Serializer>(
+    detections: &BTreeMap<(String, Arc<str>, &'static str), usize>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(detections.iter().map(|((table, column, kind), records)| {
+        serde_json::json!({"table": table, "column": column.as_ref(), "kind": kind, "records": records})
+    }))
+}
+
 pub fn now_micros() -> i64 {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(now.as_micros()).unwrap_or(i64::MAX)
@@ -124,6 +134,9 @@ pub struct Processed {
     /// quarantine prefix instead of the dead-letter prefix.
     #[serde(skip_serializing_if = "is_zero")]
     pub quarantined: usize,
+    /// `[tables.detect]` findings: (target table, column, kind) → records, masked or rejected.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", serialize_with = "detections_as_list")]
+    pub detections: BTreeMap<(String, Arc<str>, &'static str), usize>,
     /// Now minus the oldest source commit time in the batch.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_source_lag_ms: Option<i64>,
@@ -161,6 +174,9 @@ impl Processed {
         self.retries += other.retries;
         self.positions_regressed += other.positions_regressed;
         self.quarantined += other.quarantined;
+        for (k, v) in &other.detections {
+            *self.detections.entry(k.clone()).or_default() += v;
+        }
         self.max_source_lag_ms = self.max_source_lag_ms.max(other.max_source_lag_ms);
     }
 }
@@ -274,14 +290,30 @@ impl Ingestor {
         for (record, outcome) in batch.records().iter().zip(&outcomes) {
             match outcome {
                 Outcome::Skip(reason) => *processed.skipped.entry(reason.as_str()).or_default() += 1,
-                Outcome::Reject(reject) => failed.push(Failed {
-                    record,
-                    stage: reject.stage,
-                    reasons: reject.reasons.clone(),
-                    error_class: None,
-                    previous_attempts: previous(record),
-                }),
+                Outcome::Reject(reject) => {
+                    if let Some(table) = &reject.table {
+                        for reason in &reject.reasons {
+                            if let (Some(column), Some(kind)) =
+                                (&reason.column, crate::detect::SensitiveKind::from_rule(&reason.rule))
+                            {
+                                let at = (table.target.to_string(), column.clone(), kind.name());
+                                *processed.detections.entry(at).or_default() += 1;
+                            }
+                        }
+                    }
+                    failed.push(Failed {
+                        record,
+                        stage: reject.stage,
+                        reasons: reject.reasons.clone(),
+                        error_class: None,
+                        previous_attempts: previous(record),
+                    })
+                }
                 Outcome::Change(change) => {
+                    for (column, kind) in &change.detected {
+                        let at = (change.table.target.to_string(), column.clone(), kind.name());
+                        *processed.detections.entry(at).or_default() += 1;
+                    }
                     if let Some(ts) = change.source_ts_ms {
                         processed.max_source_lag_ms = processed.max_source_lag_ms.max(Some(now / 1_000 - ts));
                     }
@@ -417,10 +449,35 @@ impl Ingestor {
         ] {
             metrics.push(Metric::count(name, processed.dead_lettered.get(stage).copied().unwrap_or(0)));
         }
+        self.emit_detections(processed);
         if let Some(lag) = processed.max_source_lag_ms {
             metrics.push(Metric::millis("SourceLag", lag as f64));
         }
         self.emit_metrics(&metrics);
+    }
+
+    /// `[tables.detect]` findings: a warning and a `SensitiveValuesDetected` metric per
+    /// (table, column, kind), dimensions `FunctionName`, `Table`, `Column`, `Kind`. Names and
+    /// counts only, never a value.
+    pub fn emit_detections(&self, processed: &Processed) {
+        for ((table, column, kind), records) in &processed.detections {
+            tracing::warn!(
+                table,
+                column = column.as_ref(),
+                kind,
+                records,
+                "sensitive-looking values detected ([tables.detect])"
+            );
+            let dimensions =
+                [("FunctionName", self.function_name.as_str()), ("Table", table), ("Column", column), ("Kind", kind)];
+            let line = emf_line(
+                &self.metrics_namespace,
+                &dimensions,
+                &[Metric::count("SensitiveValuesDetected", *records)],
+                now_micros() / 1_000,
+            );
+            self.metrics.emit(&line);
+        }
     }
 
     pub fn emit_metrics(&self, metrics: &[Metric]) {

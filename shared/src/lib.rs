@@ -10,6 +10,7 @@
 pub mod batch;
 pub mod config;
 pub mod debezium;
+pub mod detect;
 pub mod digits;
 pub mod dlq;
 pub mod event;

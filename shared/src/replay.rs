@@ -320,6 +320,7 @@ impl Ingestor {
         response.records_skipped += processed.skipped_total();
         response.records_rejected += processed.dead_lettered_total();
         response.records_quarantined += processed.quarantined;
+        self.emit_detections(&processed);
         report.dead_letter_objects = processed.dead_letter_objects;
         if dry_run {
             report.outcome = "would_archive";

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::batch::{DecodedBatch, Payload};
 use crate::config::{Config, OpPolicy, TableConfig, TombstonePolicy, UnroutablePolicy};
 use crate::debezium::{self, ColumnNames, ColumnType, Key, Message, Op, Position, SchemaCache};
+use crate::detect::{Detect, DetectPolicy, SensitiveKind};
 use crate::event::KafkaRecord;
 use crate::mask::Masker;
 use crate::outcome::{Change, Column, KafkaOrigin, Outcome, Reason, Reject, SkipReason, Stage};
@@ -202,7 +203,12 @@ impl Pipeline {
                 return reject(Stage::Validate, Some(&table), Some(op), Some(position), reasons);
             }
         }
-        let masked = self.mask(&table, &key_columns, &mut columns, &mut reasons);
+        let detected = detect(&table, &columns);
+        if !detected.is_empty() && matches!(table.detect, Some(Detect { policy: DetectPolicy::Reject, .. })) {
+            reasons.extend(detected.iter().map(|(column, kind)| Reason::column(column.clone(), kind.rule())));
+            return reject(Stage::Validate, Some(&table), Some(op), Some(position), reasons);
+        }
+        let masked = self.mask(&table, &key_columns, &mut columns, &detected, &mut reasons);
         if !reasons.is_empty() {
             return reject(Stage::Validate, Some(&table), Some(op), Some(position), reasons);
         }
@@ -218,6 +224,7 @@ impl Pipeline {
             key_columns,
             columns,
             masked,
+            detected,
             row_schema: envelope.schema.as_ref().and_then(|s| s.row.clone()),
             filled_from: None,
         })
@@ -235,8 +242,13 @@ impl Pipeline {
         let mut reasons = Vec::new();
         let key_columns =
             self.key_columns(&table, key, &mut columns, caches, &mut reasons).unwrap_or_else(|| Arc::from(Vec::new()));
+        let detected = detect(&table, &columns);
+        if !detected.is_empty() && matches!(table.detect, Some(Detect { policy: DetectPolicy::Reject, .. })) {
+            let reasons = detected.iter().map(|(column, kind)| Reason::column(column.clone(), kind.rule())).collect();
+            return reject(Stage::Validate, Some(&table), Some(Op::Delete), None, reasons);
+        }
         if reasons.is_empty() {
-            let masked = self.mask(&table, &key_columns, &mut columns, &mut reasons);
+            let masked = self.mask(&table, &key_columns, &mut columns, &detected, &mut reasons);
             if reasons.is_empty() {
                 return Outcome::Change(Change {
                     key: key_values(&key_columns, &columns),
@@ -250,6 +262,7 @@ impl Pipeline {
                     key_columns,
                     columns,
                     masked,
+                    detected,
                     row_schema: None,
                     filled_from: None,
                 });
@@ -264,18 +277,26 @@ impl Pipeline {
     }
 
     /// Apply the table's masks to `columns` (after validation, before anything is written or
-    /// shown); returns the masked column names. A mask that cannot keep keys distinct on a key
-    /// column, or that cannot apply to a value, adds a reason.
+    /// shown), and `[tables.detect]`'s mask to the `detected` columns; returns the masked
+    /// column names. A mask that cannot keep keys distinct on a key column, or that cannot
+    /// apply to a value, adds a reason.
     fn mask(
         &self,
         table: &TableConfig,
         key_columns: &[Arc<str>],
         columns: &mut [Column<'_>],
+        detected: &[(Arc<str>, SensitiveKind)],
         reasons: &mut Vec<Reason>,
     ) -> Vec<Arc<str>> {
         let mut masked = Vec::new();
+        let detect_mask = match &table.detect {
+            Some(Detect { policy: DetectPolicy::Mask(mask), .. }) => Some(mask),
+            _ => None,
+        };
         for column in columns.iter_mut() {
-            let Some(mask) = table.column(&column.name).and_then(|c| c.mask.as_ref()) else { continue };
+            let configured = table.column(&column.name).and_then(|c| c.mask.as_ref());
+            let found = || detected.iter().any(|(name, _)| *name == column.name);
+            let Some(mask) = configured.or_else(|| detect_mask.filter(|_| found())) else { continue };
             // Config refuses such a mask on a declared `key`; keys taken from the Kafka key are
             // only known here. Masking one would merge distinct keys (or make it NULL).
             if !mask.keeps_keys_distinct() && key_columns.contains(&column.name) {
@@ -427,6 +448,21 @@ impl Caches {
         };
         KafkaOrigin { topic, partition: record.partition, offset: record.offset }
     }
+}
+
+/// Text columns of `columns` that hold a sensitive-looking value, by `[tables.detect]`: those
+/// without a configured mask, not exempt, with the kind found. Empty when the table does not
+/// detect.
+fn detect(table: &TableConfig, columns: &[Column<'_>]) -> Vec<(Arc<str>, SensitiveKind)> {
+    let Some(detect) = &table.detect else { return Vec::new() };
+    columns
+        .iter()
+        .filter(|c| !detect.exempt.contains(&c.name) && table.column(&c.name).is_none_or(|cc| cc.mask.is_none()))
+        .filter_map(|c| match &c.value {
+            Value::Text(text) => detect.scan(text).map(|kind| (c.name.clone(), kind)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Rule of a record that lacks a column its table's config names (`[tables.columns.<name>]`).
