@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Offline checks of template.yaml (part of `make test`): cfn-lint; `sam validate --lint`;
 # `sam validate` with a region (only the SAM translator catches unknown MSK event
-# properties); and our own IAM and bucket rules (scripts/check_template_policy.py), which
-# first prove on known-bad templates that they can fail.
+# properties); and our own IAM, encryption, retention, replay, alarm and dashboard rules
+# (scripts/check_template_policy.py), which first prove on templates made bad (known-bad
+# snippets, and template.yaml with each guarded setting removed) that they fail.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -14,5 +15,5 @@ done
 cfn-lint template.yaml
 sam validate --lint --template template.yaml
 AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}" sam validate --template template.yaml
-python scripts/check_template_policy.py --self-test
+python scripts/check_template_policy.py --self-test template.yaml
 python scripts/check_template_policy.py template.yaml
