@@ -20,7 +20,8 @@ The pipeline's template (a template with a DLQ_BUCKET function variable):
 - alarms: on every signal the pipeline promises (REQUIRED_ALARMS), each with an action; every
   custom metric an alarm or the dashboard reads is one the code emits (read from the Rust
   sources) in the namespace the functions are given;
-- a dashboard showing every alarm and every alarmed metric.
+- a dashboard showing every alarm and every alarmed metric;
+- README.md (beside the template) names every parameter, in backquotes.
 
 Usage: check_template_policy.py [TEMPLATE ...]   (default: template.yaml)
        check_template_policy.py --self-test       (each check fails on a template made bad)
@@ -369,9 +370,29 @@ def pipeline_problems(template, emitted):
     return key_problems(p) + bucket_problems(p) + replay_problems(p) + alarm_problems(p, emitted)
 
 
+def readme_problems(template, readme):
+    """Parameters the README does not name (`Name`); none when there is no README."""
+    if readme is None:
+        return []
+    return [
+        f"parameter {name} is not documented in README.md"
+        for name in template.get("Parameters", {})
+        if f"`{name}`" not in readme
+    ]
+
+
+def readme_beside(path):
+    readme = Path(path).resolve().parent / "README.md"
+    return readme.read_text(encoding="utf-8") if readme.exists() else None
+
+
 def check(path, emitted=None):
     template = cfn_yaml.load(path)
-    return generic_problems(template) + pipeline_problems(template, emitted_metrics() if emitted is None else emitted)
+    return (
+        generic_problems(template)
+        + pipeline_problems(template, emitted_metrics() if emitted is None else emitted)
+        + readme_problems(template, readme_beside(path))
+    )
 
 
 BAD = {
@@ -527,6 +548,10 @@ MUTATIONS = [
     ("alarm without AlarmActions", lambda t: props(t, "PositionsRegressedAlarm").pop("AlarmActions")),
     ("is not emitted by the functions", misname_alarm_metric),
     ("no dashboard", lambda t: t["Resources"].pop("PipelineDashboard")),
+    (
+        "parameter UndocumentedThreshold is not documented",
+        lambda t: t["Parameters"].update(UndocumentedThreshold={"Type": "Number", "Default": 1}),
+    ),
     ("dashboard does not show alarm", lambda t: dashboard_replace(t, '"${SourceLagAlarm.Arn}",', "")),
     (
         "dashboard does not graph AWS/Lambda OffsetLag",
@@ -549,7 +574,12 @@ def self_test(template_path):
             failures += 1
     original = cfn_yaml.load(template_path)
     emitted = emitted_metrics()
-    baseline = set(pipeline_problems(original, emitted))
+    readme = readme_beside(template_path) or ""
+
+    def problems(template):
+        return pipeline_problems(template, emitted) + readme_problems(template, readme)
+
+    baseline = set(problems(original))
     for expected, mutate in MUTATIONS:
         template = copy.deepcopy(original)
         try:
@@ -558,7 +588,7 @@ def self_test(template_path):
             print(f"self-test: the mutation for {expected!r} no longer applies to {template_path}: {e!r}")
             failures += 1
             continue
-        new = [p for p in pipeline_problems(template, emitted) if p not in baseline]
+        new = [p for p in problems(template) if p not in baseline]
         if not any(expected in p for p in new):
             print(f"self-test: {template_path} mutated ({expected}) was not flagged: {new}")
             failures += 1
