@@ -18,7 +18,9 @@ SQL_RECORDING ?= $(abspath $(or $(CARGO_TARGET_DIR),target))/grammar-gate/emulat
 ## integration tests run against a throwaway PostgreSQL behind the Data API emulator), then the
 ## grammar gate: every statement the tests sent through the emulator must parse as Redshift SQL
 ## (sqlfluff's redshift dialect; scripts/grammar_gate.py). The emulator's own tests, which send
-## PostgreSQL SQL on purpose, run unrecorded (scripts/cargo-test-runner.sh).
+## PostgreSQL SQL on purpose, run unrecorded (scripts/cargo-test-runner.sh). Last, the
+## template checks (scripts/check-template.sh): cfn-lint, SAM validation, our rules and
+## checkov on the SAM-translated template, each gate first proving that it fails.
 test: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
