@@ -57,9 +57,7 @@ REQUIRED_ALARMS = [
     ("AWS/SNS", "NumberOfMessagesPublished", None),
 ]
 # Custom metrics the template may read before the code emits them, with why.
-PENDING_METRICS = {
-    "RecordsQuarantined": "counted by replay's attempts cap (quarantine/), issue 12; not merged yet",
-}
+PENDING_METRICS = {}
 
 
 def as_list(value):
