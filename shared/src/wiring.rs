@@ -73,7 +73,7 @@ pub fn load_config(source: &ConfigSource) -> Result<Config, ConfigError> {
 /// The masking key and its version. A cold start reads the key once and keeps it: every
 /// invocation of a container masks with one version. Pinning `MASKING_KEY_VERSION` makes every
 /// container use the same one (README, "Masking key rotation").
-async fn masking_key(
+pub async fn masking_key(
     sdk: &aws_config::SdkConfig,
     source: &MaskingKeySource,
 ) -> Result<(Option<Vec<u8>>, Option<String>), StartError> {
