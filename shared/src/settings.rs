@@ -15,8 +15,8 @@ pub enum ConfigSource {
     DefaultRouting,
 }
 
-/// Where the HMAC masking key comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the HMAC masking key comes from. Its `Debug` never prints an inline key.
+#[derive(Clone, PartialEq, Eq)]
 pub enum MaskingKeySource {
     /// Secrets Manager: the secret's `SecretString` (or `SecretBinary`) is the key; `version`
     /// pins a `VersionId` or a staging label (`MASKING_KEY_VERSION`; default `AWSCURRENT`).
@@ -27,6 +27,18 @@ pub enum MaskingKeySource {
     /// The key itself (`MASKING_KEY`), for local use only.
     Inline(Vec<u8>),
     None,
+}
+
+impl std::fmt::Debug for MaskingKeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MaskingKeySource::Secret { arn, version } => {
+                f.debug_struct("Secret").field("arn", arn).field("version", version).finish()
+            }
+            MaskingKeySource::Inline(key) => write!(f, "Inline(<{} bytes withheld>)", key.len()),
+            MaskingKeySource::None => f.write_str("None"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,6 +250,15 @@ mod tests {
         ("REDSHIFT_WORKGROUP", "wg"),
         ("DLQ_BUCKET", "b"),
     ];
+
+    #[test]
+    fn debug_output_withholds_an_inline_key() {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("MASKING_KEY", "an-inline-key-that-must-never-be-printed"));
+        let shown = format!("{:?}", settings(&pairs).unwrap());
+        assert!(shown.contains("Inline(<40 bytes withheld>)"), "{shown}");
+        assert!(!shown.contains("never-be-printed"), "{shown}");
+    }
 
     #[test]
     fn minimal_settings_and_defaults() {
