@@ -6,6 +6,9 @@
 //! batch per key; [`explain`] shows the result; [`redshift`] loads plans; [`dlq`] stores
 //! rejects in S3; [`ingest`] runs a batch and keeps the invariant, [`replay`] re-runs
 //! dead letters; [`settings`] and [`wiring`] build it all at cold start.
+//!
+//! Architecture (data flow, module map with the imports that break this order, contracts, tests):
+//! `docs/ARCHITECTURE.md` in the repository.
 
 pub mod batch;
 pub mod config;
