@@ -42,8 +42,9 @@ pub struct DeadLetter<'a> {
     pub value: Option<Cow<'a, str>>,
     #[serde(default, with = "headers_format")]
     pub headers: Vec<(String, Vec<u8>)>,
-    /// `decode`, `validate`, `route`, `drift`, `load`, or `esm_on_failure` for records read
-    /// from an event source mapping's on-failure destination.
+    /// The stage that rejected the record: `decode`, `route`, `validate`, `drift` or `load`
+    /// (records replayed from an on-failure destination are dead-lettered by the stage that
+    /// rejects them in the replay).
     pub stage: Cow<'a, str>,
     pub reasons: Vec<Reason>,
     #[serde(default)]
