@@ -6,7 +6,7 @@ CARGO ?= cargo
 export VENV ?= $(CURDIR)/.venv
 CONFIG ?= config/pipeline.toml
 # Local demo key only; in AWS the key comes from Secrets Manager.
-DEMO_MASKING_KEY ?= local-demo-masking-key
+DEMO_MASKING_KEY ?= local-demo-masking-key-0123456789abcdef
 
 .PHONY: test contract demo explain bench soak fuzz deps fmt lint events sam-build deploy
 
@@ -22,7 +22,9 @@ FUNCTION_BINARIES ?= $(abspath $(or $(CARGO_TARGET_DIR),target))/release
 ## throwaway PostgreSQL behind the Data API emulator), then the
 ## grammar gate: every statement the tests sent through the emulator must parse as Redshift SQL
 ## (sqlfluff's redshift dialect; scripts/grammar_gate.py). The emulator's own tests, which send
-## PostgreSQL SQL on purpose, run unrecorded (scripts/cargo-test-runner.sh).
+## PostgreSQL SQL on purpose, run unrecorded (scripts/cargo-test-runner.sh). Last, the
+## template checks (scripts/check-template.sh): cfn-lint, SAM validation, our rules and
+## checkov on the SAM-translated template, each gate first proving that it fails.
 test: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings

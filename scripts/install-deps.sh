@@ -36,6 +36,20 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/requirements-dev.txt"
   echo "$want" >"$stamp"
 fi
+# checkov, in a venv of its own: it pins boto3 and other packages exactly, against ours
+# (requirements-checkov.txt). Reinstalled only when that file changes.
+checkov_venv="$venv/checkov"
+checkov_stamp="$checkov_venv/.requirements-sha256"
+checkov_want="$(sha256sum "$root/requirements-checkov.txt" | cut -d' ' -f1)"
+if [ ! -x "$checkov_venv/bin/python" ]; then
+  echo "install-deps: creating the checkov venv at $checkov_venv"
+  python3 -m venv "$checkov_venv"
+fi
+if [ "$(cat "$checkov_stamp" 2>/dev/null)" != "$checkov_want" ]; then
+  echo "install-deps: installing requirements-checkov.txt into $checkov_venv"
+  "$checkov_venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/requirements-checkov.txt"
+  echo "$checkov_want" >"$checkov_stamp"
+fi
 
 # PostgreSQL 15 server binaries for the throwaway clusters of scripts/local-pg.sh.
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! need initdb; then

@@ -11,7 +11,7 @@ use cdc_pipeline::{Caches, Config, DecodedBatch, MskEvent, Pipeline};
 use cdc_tests::{RawRecord, event_files, events_dir, example_config, hmac_hex, raw_records};
 use serde_json::{Value, json};
 
-const KEY: &[u8] = b"fixture-test-key";
+const KEY: &[u8] = b"fixture-test-masking-key-0123456789abcdef";
 /// 2026-11-24T12:00:00Z: the reference for `not_future`.
 const NOW_MICROS: i64 = 1_795_521_600_000_000;
 

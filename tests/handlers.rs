@@ -243,16 +243,21 @@ async fn replay_of_an_event_source_mapping_on_failure_record() {
     assert_eq!(h.objects("archive/aws/lambda/").await.len(), 1);
 }
 
-#[tokio::test]
-async fn a_replay_cut_short_resumes_from_next_key_without_loss() {
+/// A stack holding five `validate` dead-letter objects: five invocations of the invalid sample.
+async fn five_validate_objects() -> Harness {
     let h = Harness::new("").await;
     h.create_targets(&config(), &event_files()).await;
     let ingestor = h.ingestor(config(), KEY);
-    // Five invocations, five validate objects.
     let bytes = std::fs::read(events_dir().join("06-patientinfo-invalid.json")).unwrap();
     for _ in 0..5 {
         ingestor.ingest(&bytes, &invocation()).await.unwrap();
     }
+    h
+}
+
+#[tokio::test]
+async fn a_replay_cut_short_resumes_from_next_key_without_loss() {
+    let h = five_validate_objects().await;
     let keys: BTreeSet<String> = h.objects("dead-letter/validate/").await.into_iter().map(|o| o.0).collect();
     assert_eq!(keys.len(), 5);
     let replayer = h.ingestor(relaxed_config(), KEY);
@@ -286,4 +291,103 @@ async fn a_replay_cut_short_resumes_from_next_key_without_loss() {
     assert_eq!(h.objects("archive/dead-letter/validate/").await.len(), 5);
     let ids: Vec<i32> = table(&h).await.iter().map(|r| r.0).collect();
     assert_eq!(ids, vec![2001, 2002, 2003, 2007, 2008]);
+}
+
+#[tokio::test]
+async fn a_record_that_keeps_failing_is_quarantined_after_the_attempts_cap() {
+    let h = Harness::new("").await;
+    h.create_targets(&config(), &event_files()).await;
+    let bytes = std::fs::read(events_dir().join("06-patientinfo-invalid.json")).unwrap();
+    h.ingestor(config(), KEY).ingest(&bytes, &invocation()).await.unwrap();
+    // With the relaxed rules, the two undecodable records and the name too long for its
+    // VARCHAR fail on every replay; the rest load on the first.
+    let mut replayer = h.ingestor(relaxed_config(), KEY);
+    replayer.max_attempts = 2;
+    let first = replayer.replay(&ReplayRequest::default(), &invocation()).await.unwrap();
+    assert_eq!(first.records_quarantined, 0, "attempt 2 is within the cap");
+    let undecodable = |objects: &[(String, String)]| -> Vec<u32> {
+        let mut attempts = Vec::new();
+        for (_, body) in objects {
+            let Contents::DeadLetters(lines) = read(body).unwrap() else { panic!("a dead-letter object") };
+            attempts.extend(lines.iter().filter(|l| l.stage == "decode").map(|l| l.attempts));
+        }
+        attempts
+    };
+    assert_eq!(undecodable(&h.objects("dead-letter/").await), vec![2, 2]);
+
+    let second = replayer.replay(&ReplayRequest::default(), &invocation()).await.unwrap();
+    assert_eq!((second.records_rejected, second.records_quarantined), (3, 3), "{second:?}");
+    assert!(undecodable(&h.objects("dead-letter/").await).is_empty(), "left the dead-letter prefix");
+    let quarantined = h.objects("quarantine/").await;
+    let stages: BTreeSet<&str> = quarantined.iter().map(|(k, _)| k.split('/').nth(1).unwrap()).collect();
+    assert_eq!(stages, BTreeSet::from(["decode", "load"]), "{quarantined:?}");
+    assert_eq!(undecodable(&quarantined), vec![3, 3], "stored with their attempts, never dropped");
+    let counted: usize = h
+        .metrics
+        .lines()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|m| m["RecordsQuarantined"].as_f64())
+        .map(|n| n as usize)
+        .sum();
+    assert_eq!(counted, 3, "RecordsQuarantined counts them");
+
+    // A default replay no longer reaches them; one that names the prefix does.
+    let third = replayer.replay(&ReplayRequest::default(), &invocation()).await.unwrap();
+    assert_eq!(third.objects_scanned, 0, "{third:?}");
+    let named = replayer
+        .replay(&ReplayRequest { prefix: Some("quarantine/".into()), ..ReplayRequest::default() }, &invocation())
+        .await
+        .unwrap();
+    assert_eq!((named.objects_scanned, named.records_quarantined), (2, 3), "still failing: back to quarantine");
+    assert_eq!(h.objects("quarantine/").await.len(), 2, "the replayed ones archived, new ones written");
+}
+
+#[tokio::test]
+async fn a_replay_reads_only_its_own_bucket() {
+    let h = Harness::new("").await;
+    let replayer = h.ingestor(config(), KEY);
+    let other = ReplayRequest { bucket: Some("someone-elses-phi".into()), ..ReplayRequest::default() };
+    let err = replayer.replay(&other, &invocation()).await.unwrap_err();
+    assert!(matches!(err, cdc_pipeline::replay::ReplayError::Request(_)), "{err}");
+    assert!(err.to_string().contains("DLQ_BUCKET"), "{err}");
+    let own = ReplayRequest { bucket: Some(h.bucket.clone()), ..ReplayRequest::default() };
+    assert_eq!(replayer.replay(&own, &invocation()).await.unwrap().objects_scanned, 0);
+}
+
+#[tokio::test]
+async fn a_replay_walks_the_listing_page_by_page() {
+    let h = five_validate_objects().await;
+    let replayer = h.ingestor(relaxed_config(), KEY);
+    // `max_objects = 2` lists three keys a page: an `until` that excludes every object makes
+    // the replay read both pages (five objects) and take none.
+    let prefix = Some("dead-letter/validate/".to_string());
+    let past = ReplayRequest {
+        prefix: prefix.clone(),
+        max_objects: Some(2),
+        until: Some("2000-01-01T00:00:00Z".into()),
+        ..ReplayRequest::default()
+    };
+    let none = replayer.replay(&past, &invocation()).await.unwrap();
+    assert_eq!((none.objects_scanned, none.next_key.as_deref()), (0, None), "{none:?}");
+    // Without it, two objects per call across page boundaries until none is left.
+    let mut cursor = None;
+    let mut archived = 0;
+    loop {
+        let request = ReplayRequest {
+            prefix: prefix.clone(),
+            max_objects: Some(2),
+            next_key: cursor.clone(),
+            ..ReplayRequest::default()
+        };
+        let response = replayer.replay(&request, &invocation()).await.unwrap();
+        archived += response.objects_archived;
+        match response.next_key {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(archived, 5, "every object archived exactly once");
+    assert!(h.objects("dead-letter/validate/").await.is_empty());
+    assert_eq!(h.objects("archive/dead-letter/validate/").await.len(), 5);
 }

@@ -57,7 +57,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
-const KEY: &[u8] = b"model-masking-key";
+const KEY: &[u8] = b"model-masking-key-0123456789abcdef0123456";
 const PARTITIONS: i64 = 3;
 const TOPICS: [&str; 2] = ["src.db.dbo.alpha", "src.db.dbo.beta"];
 const STATES: [&str; 5] = ["CA", "NY", "TX", "WA", "DC"];
@@ -592,6 +592,7 @@ impl World {
             bucket: bucket.into(),
             prefix: "dead-letter".into(),
             archive_prefix: "archive".into(),
+            quarantine_prefix: "quarantine".into(),
             kms_key_id: None,
         };
         let mut ingestor = Ingestor::new(pipeline, loader, store, Arc::new(Captured::default()));

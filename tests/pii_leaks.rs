@@ -7,29 +7,15 @@
 //! `RUST_LOG=trace`: what they write on stdout and stderr must hold no identifier, in any
 //! encoding, and still hold our own lines.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cdc_pipeline::dlq::{Contents, read};
 use cdc_pipeline::replay::ReplayRequest;
+use cdc_tests::LogBuffer;
 use cdc_tests::event_files;
 use cdc_tests::events_dir;
 use cdc_tests::harness::{Harness, KEY, config, invocation, relaxed_config};
 use cdc_tests::leaks::{find_leaks, sample_sensitive_values};
-
-/// A writer that keeps what the JSON log layer writes.
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[test]
 fn no_raw_value_reaches_logs_metrics_errors_or_dead_letter_reasons() {
@@ -81,7 +67,7 @@ fn no_raw_value_reaches_logs_metrics_errors_or_dead_letter_reasons() {
             }
         }
     });
-    captured.push(String::from_utf8(logs.0.lock().unwrap().clone()).unwrap());
+    captured.push(logs.text());
     let everything = captured.join("\n");
     assert!(everything.contains("batch processed"), "the summary log lines were captured");
     assert!(everything.contains("RecordsReceived"), "the metrics were captured");
@@ -99,8 +85,29 @@ fn no_raw_value_reaches_logs_metrics_errors_or_dead_letter_reasons() {
 // The release binaries, as Lambda runs them, at every log level the template allows.
 // ---------------------------------------------------------------------------------------------
 
-/// A masking key of the length the pipeline requires (at least 32 bytes).
+/// The masking key, of the length the pipeline requires (at least 32 bytes), read by the
+/// functions from Secrets Manager (moto's) as in Lambda; it must never be logged either.
 const FUNCTION_MASKING_KEY: &str = "log-safety-test-masking-key-0123456789abcdef";
+
+/// Store [`FUNCTION_MASKING_KEY`] as a secret of the local moto server; its ARN.
+async fn masking_key_secret() -> String {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new("test", "test", None, None, "tests")))
+        .endpoint_url(cdc_tests::harness::s3_endpoint())
+        .build();
+    let name = format!("log-safety-masking-key-{}", uuid::Uuid::new_v4());
+    let created = aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name(&name)
+        .secret_string(FUNCTION_MASKING_KEY)
+        .send()
+        .await
+        .expect("moto serves Secrets Manager at the local S3 endpoint (LOCAL_S3_ENDPOINT, when set, must be moto)");
+    created.arn().expect("an ARN").to_string()
+}
 
 /// Made-up identifiers that only the malformed payloads carry (the samples' own are read from
 /// the samples).
@@ -214,10 +221,11 @@ fn replay_payloads() -> Vec<Payload> {
 }
 
 /// Everything the runs must never write: the samples' SSNs, names and dates of birth (epoch
-/// milliseconds and `YYYY-MM-DD`), and the made-up ones of the malformed payloads.
+/// milliseconds and `YYYY-MM-DD`), the made-up ones of the malformed payloads, and the
+/// masking key.
 fn values_never_logged() -> Vec<String> {
     let mut values = sample_sensitive_values();
-    values.extend([EXTRA_SSN, EXTRA_FIRST, EXTRA_LAST, EXTRA_DOB].map(String::from));
+    values.extend([EXTRA_SSN, EXTRA_FIRST, EXTRA_LAST, EXTRA_DOB, FUNCTION_MASKING_KEY].map(String::from));
     values.sort();
     values.dedup();
     values
@@ -244,6 +252,7 @@ fn function_environment(
     api: &cdc_tests::lambda_api::RuntimeApi,
     h: &Harness,
     config: &str,
+    key_secret: &str,
     logs: &LogSettings,
 ) -> std::collections::BTreeMap<String, String> {
     let mut env = cdc_tests::functions::lambda_environment(name, api);
@@ -253,10 +262,11 @@ fn function_environment(
         ("REDSHIFT_DATABASE", h.database.as_str()),
         ("REDSHIFT_WORKGROUP", "local"),
         ("DLQ_BUCKET", h.bucket.as_str()),
-        ("MASKING_KEY", FUNCTION_MASKING_KEY),
+        ("MASKING_KEY_SECRET_ARN", key_secret),
         ("DEADLINE_MARGIN_MS", "1000"),
         ("AWS_ENDPOINT_URL_REDSHIFT_DATA", h.emulator.endpoint_url.as_str()),
         ("AWS_ENDPOINT_URL_S3", cdc_tests::harness::s3_endpoint()),
+        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", cdc_tests::harness::s3_endpoint()),
     ] {
         env.insert(key.into(), value.into());
     }
@@ -287,7 +297,7 @@ struct Run {
 
 /// Ingest every payload, one batch while every transaction conflicts (retries, then the batch
 /// fails), then replay the dead letters (dry run, real, malformed requests).
-async fn run_functions(logs: LogSettings) -> Run {
+async fn run_functions(logs: LogSettings, key_secret: String) -> Run {
     use cdc_tests::functions::Function;
     use cdc_tests::lambda_api::RuntimeApi;
     let ready = Duration::from_secs(30);
@@ -296,9 +306,12 @@ async fn run_functions(logs: LogSettings) -> Run {
     let mut outputs = Vec::new();
 
     let api = RuntimeApi::start().await;
-    let ingest = Function::spawn("ingest", &function_environment("ingest", &api, &h, "config/pipeline.toml", &logs))
-        .ready(&api, ready)
-        .await;
+    let ingest = Function::spawn(
+        "ingest",
+        &function_environment("ingest", &api, &h, "config/pipeline.toml", &key_secret, &logs),
+    )
+    .ready(&api, ready)
+    .await;
     let mut rows_loaded = 0;
     for payload in ingest_payloads() {
         let outcome = api.invoke(payload.body.clone(), Duration::from_secs(60)).await;
@@ -317,10 +330,12 @@ async fn run_functions(logs: LogSettings) -> Run {
     let dead_letters = h.objects("dead-letter/").await.len();
 
     let api = RuntimeApi::start().await;
-    let replay =
-        Function::spawn("replay", &function_environment("replay", &api, &h, "config/replay-relaxed.toml", &logs))
-            .ready(&api, ready)
-            .await;
+    let replay = Function::spawn(
+        "replay",
+        &function_environment("replay", &api, &h, "config/replay-relaxed.toml", &key_secret, &logs),
+    )
+    .ready(&api, ready)
+    .await;
     let mut replayed = 0;
     for payload in replay_payloads() {
         let outcome = api.invoke(payload.body.clone(), Duration::from_secs(60)).await;
@@ -372,7 +387,10 @@ fn release_functions_log_no_identifier_at_any_allowed_level() {
     assert!(settings.iter().any(|s| s.label == "LOG_LEVEL=info"), "template.yaml allows info: {settings:?}");
 
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let runs = runtime.block_on(futures_util::future::join_all(settings.into_iter().map(run_functions)));
+    let runs = runtime.block_on(async {
+        let key_secret = masking_key_secret().await;
+        futures_util::future::join_all(settings.into_iter().map(|logs| run_functions(logs, key_secret.clone()))).await
+    });
 
     let mut failures = Vec::new();
     for run in &runs {
@@ -398,6 +416,7 @@ fn release_functions_log_no_identifier_at_any_allowed_level() {
             }
             if level >= tracing::Level::INFO {
                 expected.push("logging configured");
+                expected.push("masking key loaded");
                 expected.push(if output.name == "ingest" { "batch processed" } else { "replay finished" });
             }
             if output.name == "ingest" {

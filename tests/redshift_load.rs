@@ -14,7 +14,7 @@ use cdc_tests::stack::{create_patient_table, emulator, loader, pg, unique_table}
 use serde_json::json;
 use tokio::time::Instant;
 
-const KEY: &[u8] = b"load-test-key";
+const KEY: &[u8] = b"load-test-masking-key-0123456789abcdef012";
 
 /// What a load did, with owned data (the report borrows the event).
 #[derive(Debug, Default)]

@@ -289,3 +289,29 @@ async fn numbers_sent_as_text_are_checked_like_numbers() {
     assert_eq!(h.dead_letters().await, vec![(0, "load".into(), vec!["amount:decimal_scale".into()])]);
     assert_eq!(h.text_rows("SELECT id::text, amount::text FROM public.prices").await, vec![some(&["2", "1.50"])]);
 }
+
+#[tokio::test]
+async fn a_mask_under_a_misspelt_column_never_lets_the_real_column_load_raw() {
+    let t = Table::new("pg.shop.public.people", vec![column("id", "int32"), column("ssn", "string")], &["id"]);
+    let good = config(
+        "[[tables]]\ntopic = \"pg.*\"\ntarget = \"public.people\"\nkey = [\"id\"]\n[tables.columns.ssn]\nmask = \"hmac\"\n",
+    );
+    let misspelt = config(
+        "[[tables]]\ntopic = \"pg.*\"\ntarget = \"public.people\"\nkey = [\"id\"]\n[tables.columns.snn]\nmask = \"hmac\"\n",
+    );
+    let event =
+        msk_event_text(&[t.record(0, 0, "c", None, Some(json!({"id": 1, "ssn": "123-45-6789"})), &pg(10), true)]);
+    let h = Harness::new("").await;
+    // Cold start: the target exists and has no `snn`.
+    h.create_from_event(&good, event.as_bytes()).await;
+    let api =
+        || cdc_pipeline::redshift::DataApi::new(cdc_tests::stack::sdk_client(&h.emulator.endpoint_url), h.target());
+    let err = cdc_pipeline::wiring::check_configured_columns(&api(), &misspelt).await.unwrap_err().to_string();
+    assert!(err.contains("public.people") && err.contains("snn"), "{err}");
+    cdc_pipeline::wiring::check_configured_columns(&api(), &good).await.expect("the right name passes");
+    // Record by record (a target not created yet, or `drift = "add"`): rejected, never loaded.
+    let p = ingest(&h.ingestor(misspelt, KEY), &event).await;
+    assert_eq!((p.loaded, p.dead_lettered_total()), (0, 1), "{p:?}");
+    assert_eq!(h.dead_letters().await, vec![(0, "validate".into(), vec!["snn:unknown_column".into()])]);
+    assert!(h.text_rows("SELECT ssn FROM public.people").await.is_empty());
+}

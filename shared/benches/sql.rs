@@ -11,7 +11,9 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn render(c: &mut Criterion) {
     let path = test_services::repo_root().join("config/pipeline.toml");
-    let pipeline = Pipeline::new(Arc::new(Config::load(&path).unwrap()), Some(b"benchmark-masking-key")).unwrap();
+    let pipeline =
+        Pipeline::new(Arc::new(Config::load(&path).unwrap()), Some(b"benchmark-masking-key-0123456789abcdef012"))
+            .unwrap();
     let bytes = bulk_event(10_000, 4, true);
     let event = MskEvent::parse(&bytes).unwrap();
     let batch = DecodedBatch::from_event(&event);

@@ -26,7 +26,7 @@ const NOW_MICROS: i64 = 1_795_521_600_000_000;
 fn pipeline() -> Pipeline {
     let path = test_services::repo_root().join("config/pipeline.toml");
     let config = Config::load(&path).expect("example config");
-    Pipeline::new(Arc::new(config), Some(b"benchmark-masking-key")).expect("pipeline")
+    Pipeline::new(Arc::new(config), Some(b"benchmark-masking-key-0123456789abcdef012")).expect("pipeline")
 }
 
 /// The most records whose event stays within the payload limit.

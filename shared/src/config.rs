@@ -253,8 +253,10 @@ pub enum Mask {
     /// longer than `keep_last` is masked entirely.
     Partial { keep_last: usize, mask_char: char },
     /// HMAC-SHA256 under the masking key, lowercase hex, optionally cut to `length` chars.
-    /// Deterministic, so joins and key columns still work.
-    Hmac { length: Option<usize> },
+    /// Deterministic, so joins and key columns still work. With a `salt`, under a key derived
+    /// from the masking key and the salt: one SSN then has different pseudonyms in tables with
+    /// different salts (no join across them), the same within a salt.
+    Hmac { length: Option<usize>, salt: Option<Arc<str>> },
     /// Dates and timestamps become January 1 of their year.
     Year,
 }
@@ -270,11 +272,16 @@ impl Mask {
         }
     }
 
-    /// Safe on a key column: deterministic and keeps distinct keys distinct.
+    /// Safe on a key column: deterministic and keeps distinct keys distinct — an HMAC of at
+    /// least [`MIN_KEY_HMAC_LENGTH`] hex characters (64 bits: the chance that two of a billion
+    /// keys collide is under 3 %; at 8 characters two patients merge after ~77,000 keys).
     pub fn keeps_keys_distinct(&self) -> bool {
-        matches!(self, Mask::Hmac { .. })
+        matches!(self, Mask::Hmac { length, .. } if length.is_none_or(|n| n >= MIN_KEY_HMAC_LENGTH))
     }
 }
+
+/// The shortest HMAC (hex characters) allowed on a key column.
+pub const MIN_KEY_HMAC_LENGTH: usize = 16;
 
 /// A `min`/`max` bound.
 #[derive(Debug, Clone, PartialEq)]
@@ -332,6 +339,8 @@ pub struct TableConfig {
     pub placeholder: Placeholder,
     /// Per-column settings, by lowercase column name.
     pub columns: HashMap<Arc<str>, ColumnConfig>,
+    /// `[tables.detect]`: scan unmasked text columns for sensitive-looking values.
+    pub detect: Option<crate::detect::Detect>,
 }
 
 impl TableConfig {
@@ -341,6 +350,10 @@ impl TableConfig {
 
     pub fn uses_hmac(&self) -> bool {
         self.columns.values().any(|c| matches!(c.mask, Some(Mask::Hmac { .. })))
+            || matches!(
+                self.detect,
+                Some(crate::detect::Detect { policy: crate::detect::DetectPolicy::Mask(Mask::Hmac { .. }), .. })
+            )
     }
 
     /// The table a topic gets without a config file: `public.<last segment, lowercased>`.
@@ -356,6 +369,7 @@ impl TableConfig {
             tombstones: TombstonePolicy::default(),
             placeholder: Placeholder::default(),
             columns: HashMap::new(),
+            detect: None,
         })
     }
 }
@@ -407,7 +421,7 @@ impl Config {
             file: file.to_string(),
             line: e.span().map(|s| line_of(text, s.start)),
             key: "(syntax)".into(),
-            message: e.message().trim().to_string(),
+            message: crate::redact::config_message(e.message().trim()),
         })?;
         let locate = |span: std::ops::Range<usize>, key: String, message: String| ConfigError {
             file: file.to_string(),
@@ -463,7 +477,8 @@ impl Config {
                             mask_spans.get(name).cloned().unwrap_or(0..0),
                             at(&format!("columns.{name}.mask")),
                             format!(
-                                "`{}` cannot mask key column `{name}`: it would merge distinct keys; only `hmac` keeps them distinct",
+                                "`{}` cannot mask key column `{name}`: it would merge distinct keys; only `hmac` (with a `length` of \
+                                 at least {MIN_KEY_HMAC_LENGTH}, or none) keeps them distinct",
                                 mask.name()
                             ),
                         ));
@@ -475,6 +490,13 @@ impl Config {
                     .map_err(|m| locate(setting.span(), at("unavailable_value_placeholder"), m))?,
                 None => Placeholder::default(),
             };
+            let detect = match table.detect {
+                Some(raw) => {
+                    let span = raw.span();
+                    Some(raw.into_inner().build().map_err(|m| locate(span, at("detect"), m))?)
+                }
+                None => None,
+            };
             tables.push(Arc::new(TableConfig {
                 topic,
                 target,
@@ -485,6 +507,7 @@ impl Config {
                 tombstones: table.tombstones.unwrap_or_default(),
                 placeholder,
                 columns,
+                detect,
             }));
         }
         Ok(Config { source: None, pipeline, tables })
@@ -526,6 +549,50 @@ struct RawTable {
     unavailable_value_placeholder: Option<Spanned<String>>,
     #[serde(default)]
     columns: BTreeMap<String, Spanned<RawColumn>>,
+    detect: Option<Spanned<RawDetect>>,
+}
+
+/// `[tables.detect]`: `policy = "reject"`, or `policy = "mask"` with a `mask`; optional
+/// `kinds` (default all) and `exempt` columns.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDetect {
+    kinds: Option<Vec<String>>,
+    policy: String,
+    mask: Option<RawMask>,
+    #[serde(default)]
+    exempt: Vec<String>,
+}
+
+impl RawDetect {
+    fn build(self) -> Result<crate::detect::Detect, String> {
+        use crate::detect::{Detect, DetectPolicy, SensitiveKind};
+        let kinds = match self.kinds {
+            None => SensitiveKind::ALL.to_vec(),
+            Some(names) if names.is_empty() => return Err("`kinds` lists nothing to detect".into()),
+            Some(names) => {
+                let mut kinds = Vec::new();
+                for name in &names {
+                    let kind = SensitiveKind::parse(name)
+                        .ok_or_else(|| format!("unknown kind `{name}`; expected ssn, email, phone or date"))?;
+                    if !kinds.contains(&kind) {
+                        kinds.push(kind);
+                    }
+                }
+                kinds.sort();
+                kinds
+            }
+        };
+        let policy = match (self.policy.as_str(), self.mask) {
+            ("reject", None) => DetectPolicy::Reject,
+            ("reject", Some(_)) => return Err("`mask` applies only with `policy = \"mask\"`".into()),
+            ("mask", Some(mask)) => DetectPolicy::Mask(mask.build()?),
+            ("mask", None) => return Err("`policy = \"mask\"` needs a `mask` (e.g. `mask = \"redact\"`)".into()),
+            _ => return Err("`policy` must be \"reject\" or \"mask\"".into()),
+        };
+        let exempt = self.exempt.iter().map(|c| Arc::from(c.to_lowercase())).collect();
+        Ok(Detect { kinds, policy, exempt })
+    }
 }
 
 #[derive(Deserialize)]
@@ -644,6 +711,7 @@ struct RawMask {
     keep_last: Option<usize>,
     mask_char: Option<String>,
     length: Option<usize>,
+    salt: Option<String>,
 }
 
 impl RawMask {
@@ -655,6 +723,7 @@ impl RawMask {
                 ("keep_last", self.keep_last.is_some()),
                 ("char", self.mask_char.is_some()),
                 ("length", self.length.is_some()),
+                ("salt", self.salt.is_some()),
             ] {
                 if present && !fields.contains(&name) {
                     return Err(unexpected(name));
@@ -679,10 +748,13 @@ impl RawMask {
                 Ok(Mask::Partial { keep_last: self.keep_last.unwrap_or(4), mask_char })
             }
             "hmac" => {
-                allow(&["length"])?;
+                allow(&["length", "salt"])?;
+                if self.salt.as_deref().is_some_and(str::is_empty) {
+                    return Err("hmac `salt` must not be empty".into());
+                }
                 match self.length {
                     Some(n) if !(8..=64).contains(&n) => Err("hmac `length` must be 8 to 64 hex characters".into()),
-                    length => Ok(Mask::Hmac { length }),
+                    length => Ok(Mask::Hmac { length, salt: self.salt.map(Arc::from) }),
                 }
             }
             other => Err(format!("unknown mask type `{other}`; expected redact, null, partial, hmac or year")),
@@ -699,11 +771,24 @@ impl<'de> Deserialize<'de> for RawMask {
                 f.write_str("a mask name or a table with `type`")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<RawMask, E> {
-                Ok(RawMask { kind: v.to_string(), with: None, keep_last: None, mask_char: None, length: None })
+                Ok(RawMask {
+                    kind: v.to_string(),
+                    with: None,
+                    keep_last: None,
+                    mask_char: None,
+                    length: None,
+                    salt: None,
+                })
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawMask, A::Error> {
-                let mut mask =
-                    RawMask { kind: String::new(), with: None, keep_last: None, mask_char: None, length: None };
+                let mut mask = RawMask {
+                    kind: String::new(),
+                    with: None,
+                    keep_last: None,
+                    mask_char: None,
+                    length: None,
+                    salt: None,
+                };
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
                         "type" => mask.kind = map.next_value()?,
@@ -711,10 +796,11 @@ impl<'de> Deserialize<'de> for RawMask {
                         "keep_last" => mask.keep_last = Some(map.next_value()?),
                         "char" => mask.mask_char = Some(map.next_value()?),
                         "length" => mask.length = Some(map.next_value()?),
+                        "salt" => mask.salt = Some(map.next_value()?),
                         other => {
                             return Err(de::Error::unknown_field(
                                 other,
-                                &["type", "with", "keep_last", "char", "length"],
+                                &["type", "with", "keep_last", "char", "length", "salt"],
                             ));
                         }
                     }
@@ -772,13 +858,37 @@ mask = { type = "partial", keep_last = 1, char = "#" }
         assert_eq!(table.delete_mode, DeleteMode::Hard);
         assert!(table.topic.matches("sqlsrv.sampledb.dbo.patientinfo"));
         assert!(!table.topic.matches("sqlsrv.sampledb.dbo.patientinfo2"));
-        assert!(matches!(table.column("ssn").unwrap().mask, Some(Mask::Hmac { length: None })));
+        assert!(matches!(table.column("ssn").unwrap().mask, Some(Mask::Hmac { length: None, salt: None })));
         assert_eq!(table.column("dob").unwrap().rules.min, temporal::parse_date("1900-01-01").map(Bound::Date));
         assert!(matches!(
             table.column("firstname").unwrap().mask,
             Some(Mask::Partial { keep_last: 1, mask_char: '#' })
         ));
         assert!(config.uses_hmac());
+    }
+
+    #[test]
+    fn detect_needs_a_policy_it_can_carry_out() {
+        let table = "[[tables]]\ntopic = \"t\"\ntarget = \"a.b\"\n[tables.detect]\n";
+        let ok = parse(&format!(
+            "{table}policy = \"mask\"\nmask = \"hmac\"\nkinds = [\"ssn\", \"date\"]\nexempt = [\"Notes\"]\n"
+        ))
+        .unwrap();
+        let detect = ok.tables[0].detect.as_ref().unwrap();
+        assert_eq!(detect.kinds, vec![crate::detect::SensitiveKind::Ssn, crate::detect::SensitiveKind::Date]);
+        assert!(detect.exempt.contains("notes"));
+        assert!(ok.uses_hmac(), "an hmac detection mask needs the masking key");
+        for (body, expected) in [
+            ("policy = \"mask\"\n", "needs a `mask`"),
+            ("policy = \"reject\"\nmask = \"null\"\n", "only with"),
+            ("policy = \"warn\"\n", "must be"),
+            ("policy = \"reject\"\nkinds = [\"passport\"]\n", "unknown kind"),
+            ("policy = \"reject\"\nkinds = []\n", "nothing to detect"),
+            ("kinds = [\"ssn\"]\n", "policy"),
+        ] {
+            let err = parse(&format!("{table}{body}")).unwrap_err();
+            assert!(err.to_string().contains(expected), "{body}: {err}");
+        }
     }
 
     #[test]
@@ -806,6 +916,15 @@ mask = { type = "partial", keep_last = 1, char = "#" }
         .unwrap_err();
         assert_eq!(err.key, "tables[0].columns.ssn.mask", "{err}");
         assert!(err.message.contains("only `hmac`"), "{err}");
+        let short = parse(
+            "[[tables]]\ntopic = \"t\"\ntarget = \"a.b\"\nkey = [\"ssn\"]\n[tables.columns.ssn]\nmask = { type = \"hmac\", length = 8 }\n",
+        )
+        .unwrap_err();
+        assert!(short.to_string().contains("at least 16"), "{short}");
+        assert!(parse(
+            "[[tables]]\ntopic = \"t\"\ntarget = \"a.b\"\nkey = [\"ssn\"]\n[tables.columns.ssn]\nmask = { type = \"hmac\", length = 16, salt = \"p\" }\n"
+        )
+        .is_ok());
         parse("[[tables]]\ntopic = \"t\"\ntarget = \"a.b\"\nkey = [\"ssn\"]\n[tables.columns.ssn]\nmask = \"hmac\"\n")
             .unwrap();
     }

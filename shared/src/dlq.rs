@@ -42,8 +42,9 @@ pub struct DeadLetter<'a> {
     pub value: Option<Cow<'a, str>>,
     #[serde(default, with = "headers_format")]
     pub headers: Vec<(String, Vec<u8>)>,
-    /// `decode`, `validate`, `route`, `drift`, `load`, or `esm_on_failure` for records read
-    /// from an event source mapping's on-failure destination.
+    /// The stage that rejected the record: `decode`, `route`, `validate`, `drift` or `load`
+    /// (records replayed from an on-failure destination are dead-lettered by the stage that
+    /// rejects them in the replay).
     pub stage: Cow<'a, str>,
     pub reasons: Vec<Reason>,
     #[serde(default)]
@@ -54,6 +55,10 @@ pub struct DeadLetter<'a> {
     pub failed_at: Cow<'a, str>,
     pub function: Cow<'a, str>,
     pub request_id: Cow<'a, str>,
+    /// The masking key's version (Secrets Manager `VersionId`) the writer masked with: the
+    /// raw record is here, and a replay masks it with the key of its own cold start.
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none", deserialize_with = "borrowed_opt_str")]
+    pub mask_key_version: Option<Cow<'a, str>>,
 }
 
 mod headers_format {
@@ -110,6 +115,8 @@ pub struct Writer<'c> {
     /// (a replay, one batch per object): the same record range from two objects must not
     /// land on one key.
     pub key_suffix: Option<&'c str>,
+    /// The masking key's version, when known.
+    pub mask_key_version: Option<&'c str>,
 }
 
 /// A record that failed, with everything its dead-letter line needs.
@@ -194,6 +201,7 @@ pub fn objects(prefix: &str, writer: &Writer<'_>, failed: &[Failed<'_>]) -> Vec<
                     failed_at: Cow::Borrowed(&failed_at),
                     function: Cow::Borrowed(writer.function),
                     request_id: Cow::Borrowed(writer.request_id),
+                    mask_key_version: writer.mask_key_version.map(Cow::Borrowed),
                 };
                 body.push_str(&serde_json::to_string(&line).expect("dead letters serialise"));
                 body.push('\n');
@@ -253,7 +261,7 @@ pub fn read(body: &str) -> Result<Contents<'_>, ReadError> {
     let mut lines = Vec::new();
     for (i, line) in body.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let record: DeadLetter<'_> = serde_json::from_str(line)
-            .map_err(|e| ReadError::Line { line: i + 1, message: crate::event::value_free_message(&e) })?;
+            .map_err(|e| ReadError::Line { line: i + 1, message: crate::redact::parser_message(&e.to_string()) })?;
         lines.push(record);
     }
     if lines.is_empty() {
@@ -275,8 +283,22 @@ pub struct Store {
     pub prefix: String,
     /// Replayed objects move here (`<archive prefix>/<original key>`).
     pub archive_prefix: String,
-    /// SSE-KMS key; SSE-S3 (AES256) when `None`.
+    /// Records dead-lettered more than the replay's attempts cap go here instead of `prefix`,
+    /// out of every default replay's way (`<quarantine prefix>/<stage>/…`).
+    pub quarantine_prefix: String,
+    /// SSE-KMS with this key (and an S3 Bucket Key) on every write. `None`: no encryption
+    /// header, so the bucket's default encryption applies — the template's SSE-KMS key; S3
+    /// encrypts every new object with SSE-S3 at least
+    /// (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/default-encryption-faq.html>).
     pub kms_key_id: Option<String>,
+}
+
+/// One page of a listing: keys in key order with their last-modified time (epoch seconds),
+/// and the token of the next page.
+#[derive(Debug, Default)]
+pub struct Page {
+    pub keys: Vec<(String, i64)>,
+    pub next: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -311,8 +333,10 @@ impl Store {
         request: aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder,
     ) -> aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder {
         match &self.kms_key_id {
-            Some(key) => request.server_side_encryption(ServerSideEncryption::AwsKms).ssekms_key_id(key),
-            None => request.server_side_encryption(ServerSideEncryption::Aes256),
+            Some(key) => {
+                request.server_side_encryption(ServerSideEncryption::AwsKms).ssekms_key_id(key).bucket_key_enabled(true)
+            }
+            None => request,
         }
     }
 
@@ -388,50 +412,51 @@ impl Store {
         let target = format!("{}/{key}", self.archive_prefix.trim_end_matches('/'));
         let source = format!("{bucket}/{}", url_encode_key(key));
         let request = self.client.copy_object().bucket(bucket).key(&target).copy_source(source);
+        // Without an encryption header the copy takes the bucket's default encryption, not the
+        // source object's (CopyObject, "Server-side encryption").
         let request = match &self.kms_key_id {
-            Some(kms) => request.server_side_encryption(ServerSideEncryption::AwsKms).ssekms_key_id(kms),
-            None => request.server_side_encryption(ServerSideEncryption::Aes256),
+            Some(kms) => {
+                request.server_side_encryption(ServerSideEncryption::AwsKms).ssekms_key_id(kms).bucket_key_enabled(true)
+            }
+            None => request,
         };
         request.send().await.map_err(|e| s3_error("CopyObject", bucket, &target, e))?;
         self.delete(bucket, key).await?;
         Ok(target)
     }
 
-    /// Keys under `prefix` after `start_after`, in key order, with their last-modified
-    /// time (epoch seconds), at most `limit`.
-    pub async fn list(
+    /// One page (at most `max_keys`; S3 caps a page at 1,000) of the keys under `prefix` after
+    /// `start_after`, from the page `token` names (`None`: the first). Pages, not the whole
+    /// listing: a replay starts on the first page however many objects wait.
+    pub async fn list_page(
         &self,
         bucket: &str,
         prefix: &str,
         start_after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<(String, i64)>, StoreError> {
-        let mut keys = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let output = self
-                .client
-                .list_objects_v2()
-                .bucket(bucket)
-                .prefix(prefix)
-                .set_start_after(start_after.map(str::to_string))
-                .set_continuation_token(token.clone())
-                .send()
-                .await
-                .map_err(|e| s3_error("ListObjectsV2", bucket, prefix, e))?;
-            for object in output.contents() {
-                if let Some(key) = object.key() {
-                    keys.push((key.to_string(), object.last_modified().map_or(0, |t| t.secs())));
-                    if keys.len() >= limit {
-                        return Ok(keys);
-                    }
-                }
-            }
-            match output.next_continuation_token() {
-                Some(next) if output.is_truncated() == Some(true) => token = Some(next.to_string()),
-                _ => return Ok(keys),
-            }
-        }
+        token: Option<&str>,
+        max_keys: i32,
+    ) -> Result<Page, StoreError> {
+        let output = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_start_after(start_after.map(str::to_string))
+            .set_continuation_token(token.map(str::to_string))
+            .max_keys(max_keys)
+            .send()
+            .await
+            .map_err(|e| s3_error("ListObjectsV2", bucket, prefix, e))?;
+        let keys = output
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(|k| (k.to_string(), o.last_modified().map_or(0, |t| t.secs()))))
+            .collect();
+        let next = match output.next_continuation_token() {
+            Some(next) if output.is_truncated() == Some(true) => Some(next.to_string()),
+            _ => None,
+        };
+        Ok(Page { keys, next })
     }
 }
 
@@ -496,6 +521,7 @@ mod tests {
             request_id: "req-1",
             failed_at_micros: 1_795_521_600_000_000,
             key_suffix: None,
+            mask_key_version: Some("v-7"),
         };
         let objects = objects("dead-letter/", &writer, &failed);
         assert_eq!(objects.len(), 2);

@@ -85,93 +85,8 @@ impl<'a> KafkaRecord<'a> {
 pub struct EventParseError {
     /// JSON path of the offending field, e.g. `records.mytopic-0[3].timestamp`.
     pub path: String,
+    /// What is wrong there, by kind and position only (see [`crate::redact`]): never a value.
     pub message: String,
-}
-
-/// What went wrong in a JSON document, without any of the document's content: serde's
-/// messages quote the offending input (`invalid type: string "123-45-6789", expected i64`,
-/// `unknown variant `…``), and these messages end up in error responses and log lines. Syntax
-/// errors (serde_json quotes nothing there) are kept whole; data errors keep their kind and
-/// what was expected, with the input left out; anything else is reduced to its category.
-pub fn value_free_message(error: &serde_json::Error) -> String {
-    use serde_json::error::Category;
-    let full = error.to_string();
-    let message = match error.line() {
-        0 => full.as_str(),
-        line => full.strip_suffix(&format!(" at line {line} column {}", error.column())).unwrap_or(&full),
-    };
-    let position =
-        if error.line() == 0 { String::new() } else { format!(" at line {} column {}", error.line(), error.column()) };
-    let kept = match error.classify() {
-        Category::Syntax | Category::Eof | Category::Io => message.to_string(),
-        Category::Data => value_free_data_message(message),
-    };
-    format!("{kept}{position}")
-}
-
-/// The messages of this module's deserializers: they quote nothing.
-const OWN_MESSAGES: [&str; 5] = [
-    INVALID_UTF8,
-    "integer out of range",
-    "expected an integer, found a fractional number",
-    "expected an integer, found a non-numeric string",
-    "header byte out of range -128..=255",
-];
-const INVALID_UTF8: &str = "invalid UTF-8 in a string";
-
-/// How serde names an unexpected input (`serde::de::Unexpected`, and serde_json's `null`).
-const UNEXPECTED_KINDS: [&str; 17] = [
-    "floating point",
-    "string",
-    "integer",
-    "boolean",
-    "character",
-    "null",
-    "unit value",
-    "map",
-    "sequence",
-    "byte array",
-    "option",
-    "newtype struct",
-    "enum",
-    "unit variant",
-    "newtype variant",
-    "tuple variant",
-    "struct variant",
-];
-
-/// `invalid type: string "x", expected a boolean` → `invalid type: string, expected a boolean`.
-fn value_free_data_message(message: &str) -> String {
-    for prefix in ["invalid type: ", "invalid value: "] {
-        if let Some(rest) = message.strip_prefix(prefix) {
-            // The last `, expected `: the input quoted before it may hold one too.
-            let (unexpected, expected) = rest.rsplit_once(", expected ").unwrap_or((rest, ""));
-            // The kind comes first (`string "…"`, `integer `…``, `map`): keep a known kind only.
-            let kind = UNEXPECTED_KINDS.into_iter().find(|kind| unexpected.starts_with(kind)).unwrap_or("value");
-            return match expected {
-                "" => format!("{prefix}{kind}"),
-                expected => format!("{prefix}{kind}, expected {expected}"),
-            };
-        }
-    }
-    for (prefix, what) in [("unknown field `", "unknown field"), ("unknown variant `", "unknown variant")] {
-        if let Some(rest) = message.strip_prefix(prefix) {
-            // What follows the name: `, expected one of `a`, `b`` or `, there are no fields`.
-            let tail = [", expected ", ", there are no "].into_iter().filter_map(|t| rest.rfind(t)).max();
-            return match tail {
-                Some(at) => format!("{what}{}", &rest[at..]),
-                None => what.to_string(),
-            };
-        }
-    }
-    // `missing field `x``, `duplicate field `x``, `invalid length 3, …` name the shape only, and
-    // so do this module's own messages.
-    if ["missing field `", "duplicate field `", "invalid length "].iter().any(|p| message.starts_with(p))
-        || OWN_MESSAGES.contains(&message)
-    {
-        return message.to_string();
-    }
-    "a value of the wrong shape".to_string()
 }
 
 impl<'a> MskEvent<'a> {
@@ -186,14 +101,14 @@ impl<'a> MskEvent<'a> {
                     Err(err) => err,
                     // The event itself parsed: what failed is whatever follows it.
                     Ok(_) => {
-                        let message = value_free_message(&de.end().err().unwrap_or(first));
+                        let message = crate::redact::parser_message(&de.end().err().unwrap_or(first).to_string());
                         return Err(EventParseError { path: "(event)".into(), message });
                     }
                 };
                 let path = err.path().to_string();
                 Err(EventParseError {
                     path: if path.is_empty() || path == "." { "(event)".into() } else { path },
-                    message: value_free_message(&err.into_inner()),
+                    message: crate::redact::parser_message(&err.into_inner().to_string()),
                 })
             }
         }
@@ -293,10 +208,12 @@ fn borrowed_opt_base64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Opt
             deserializer.deserialize_bytes(OptBase64)
         }
         fn visit_borrowed_bytes<E: de::Error>(self, v: &'de [u8]) -> Result<Self::Value, E> {
-            std::str::from_utf8(v).map(|s| Some(Cow::Borrowed(s))).map_err(|_| E::custom(INVALID_UTF8))
+            std::str::from_utf8(v).map(|s| Some(Cow::Borrowed(s))).map_err(|_| E::custom("invalid UTF-8 in a string"))
         }
         fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
-            std::str::from_utf8(v).map(|s| Some(Cow::Owned(s.to_owned()))).map_err(|_| E::custom(INVALID_UTF8))
+            std::str::from_utf8(v)
+                .map(|s| Some(Cow::Owned(s.to_owned())))
+                .map_err(|_| E::custom("invalid UTF-8 in a string"))
         }
         fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
             Ok(Some(Cow::Borrowed(v)))
@@ -418,49 +335,6 @@ mod tests {
         "timestampType":"CREATE_TIME","key":"abcDEFghiJKLmnoPQRstuVWXyz1234==",
         "value":"SGVsbG8sIHRoaXMgaXMgYSB0ZXN0Lg==",
         "headers":[{"headerKey":[104,101,97,100,101,114,86,97,108,117,101]}]}]}}"#;
-
-    #[test]
-    fn json_error_messages_quote_no_input() {
-        #[derive(Debug, serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
-        #[allow(dead_code)]
-        struct Shape {
-            flag: Option<bool>,
-            count: Option<u32>,
-            kind: Option<Kind>,
-        }
-        #[derive(Debug, serde::Deserialize)]
-        enum Kind {
-            A,
-        }
-        let secret = "123-45-6789 Bartholomew, expected `x`, expected 1961-07-04";
-        let cases = [
-            (format!(r#"{{"flag": "{secret}"}}"#), "invalid type: string, expected a boolean at line 1 column"),
-            (r#"{"count": -5}"#.to_string(), "invalid value: integer, expected u32 at line 1 column"),
-            (r#"{"count": 12.5}"#.to_string(), "invalid type: floating point, expected u32"),
-            (format!(r#"{{"kind": "{secret}"}}"#), "unknown variant, expected `A` at line 1 column"),
-            (format!(r#"{{"{secret}": 1}}"#), "unknown field, expected one of `flag`, `count`, `kind` at line"),
-            (format!(r#"{{"flag": true, "flag": "{secret}"}}"#), "duplicate field `flag` at line 1"),
-            (format!(r#"{{"flag": "{secret}"#), "EOF while parsing a string at line 1"),
-            (format!(r#"{{"flag": tru "{secret}"}}"#), "expected ident at line 1 column"),
-        ];
-        for (json, expected) in cases {
-            let error = serde_json::from_str::<Shape>(&json).unwrap_err();
-            let message = value_free_message(&error);
-            assert!(message.starts_with(expected), "{json}: {message}");
-            for part in ["123-45-6789", "Bartholomew", "1961-07-04", "-5", "12.5"] {
-                assert!(!message.contains(part), "{json}: {message}");
-            }
-        }
-        // Through MskEvent::parse: an envelope field of the wrong type.
-        let event = AWS_SAMPLE.replace(r#""offset":15"#, &format!(r#""offset":"{secret}""#));
-        let error = MskEvent::parse(event.as_bytes()).unwrap_err().to_string();
-        assert!(
-            error.contains("records.mytopic-0[0].offset: expected an integer, found a non-numeric string"),
-            "{error}"
-        );
-        assert!(!error.contains("123-45-6789"), "{error}");
-    }
 
     #[test]
     fn parses_the_aws_sample_exactly() {

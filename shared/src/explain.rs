@@ -3,6 +3,8 @@
 //! A rejected record shows no key and no row: its values were never masked, so they must
 //! not be printed.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
@@ -26,6 +28,9 @@ pub struct ExplainLine<'a> {
     /// keeps the value it holds.
     pub unchanged: Vec<&'a str>,
     pub masked: Vec<&'a str>,
+    /// `[tables.detect]` findings that were masked: column → kind.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub detected: BTreeMap<&'a str, &'static str>,
     pub reasons: &'a [Reason],
     pub skip_reason: Option<&'static str>,
     /// Only for rejects: the pipeline stage that rejected the record.
@@ -64,6 +69,7 @@ pub fn explain<'a>(record: &'a KafkaRecord<'a>, outcome: &'a Outcome<'a>) -> Exp
         row: None,
         unchanged: Vec::new(),
         masked: Vec::new(),
+        detected: BTreeMap::new(),
         reasons: &[],
         skip_reason: None,
         stage: None,
@@ -80,6 +86,7 @@ pub fn explain<'a>(record: &'a KafkaRecord<'a>, outcome: &'a Outcome<'a>) -> Exp
             line.unchanged =
                 change.columns.iter().filter(|c| c.value.is_unavailable()).map(|c| c.name.as_ref()).collect();
             line.masked = change.masked.iter().map(|m| m.as_ref()).collect();
+            line.detected = change.detected.iter().map(|(c, k)| (c.as_ref(), k.name())).collect();
         }
         Outcome::Skip(reason) => line.skip_reason = Some(reason.as_str()),
         Outcome::Reject(reject) => {

@@ -77,6 +77,16 @@ fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
+/// `[{"table": …, "column": …, "kind": …, "records": n}]`: JSON maps need string keys.
+fn detections_as_list<S: serde::Serializer>(
+    detections: &BTreeMap<(String, Arc<str>, &'static str), usize>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(detections.iter().map(|((table, column, kind), records)| {
+        serde_json::json!({"table": table, "column": column.as_ref(), "kind": kind, "records": records})
+    }))
+}
+
 pub fn now_micros() -> i64 {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(now.as_micros()).unwrap_or(i64::MAX)
@@ -120,6 +130,13 @@ pub struct Processed {
     /// could not be known (`position_regressed`).
     #[serde(skip_serializing_if = "is_zero")]
     pub positions_regressed: usize,
+    /// Of `dead_lettered`: records past the replay attempts cap, written under the
+    /// quarantine prefix instead of the dead-letter prefix.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub quarantined: usize,
+    /// `[tables.detect]` findings: (target table, column, kind) → records, masked or rejected.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", serialize_with = "detections_as_list")]
+    pub detections: BTreeMap<(String, Arc<str>, &'static str), usize>,
     /// Now minus the oldest source commit time in the batch.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_source_lag_ms: Option<i64>,
@@ -156,6 +173,10 @@ impl Processed {
         self.transactions += other.transactions;
         self.retries += other.retries;
         self.positions_regressed += other.positions_regressed;
+        self.quarantined += other.quarantined;
+        for (k, v) in &other.detections {
+            *self.detections.entry(k.clone()).or_default() += v;
+        }
         self.max_source_lag_ms = self.max_source_lag_ms.max(other.max_source_lag_ms);
     }
 }
@@ -181,7 +202,14 @@ pub struct Ingestor {
     pub metrics_namespace: String,
     pub function_name: String,
     pub metrics: Arc<dyn MetricsSink>,
+    /// A record dead-lettered this many times goes to quarantine when it fails once more
+    /// (`REPLAY_MAX_ATTEMPTS`, default [`DEFAULT_MAX_ATTEMPTS`]).
+    pub max_attempts: u32,
 }
+
+/// Dead-letter attempts before quarantine: enough for a fix and a replay or two, few enough
+/// that an undecodable record stops being copied on every replay.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 
 /// Record coordinates as a map key.
 type Coordinates<'a> = (&'a str, i64, i64);
@@ -197,6 +225,7 @@ impl Ingestor {
             metrics_namespace: "MskRedshiftCdc".into(),
             function_name: "ingest".into(),
             metrics,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
         }
     }
 
@@ -205,7 +234,15 @@ impl Ingestor {
         let started = Instant::now();
         let span = tracing::info_span!("ingest", request_id = %invocation.request_id);
         let _entered = span.enter();
-        let event = MskEvent::parse(event_json)?;
+        let event = match MskEvent::parse(event_json) {
+            Ok(event) => event,
+            Err(error) => {
+                // The message names a JSON path, a kind and a position, never a value.
+                tracing::error!(request_id = %invocation.request_id, error = %error, "the invocation payload is not an MSK event; nothing was loaded and the event source mapping will retry it");
+                self.emit_metrics(&[Metric::count("BatchesFailed", 1), Metric::count("EventsMalformed", 1)]);
+                return Err(error.into());
+            }
+        };
         let records = event.records_in_order();
         let result = self.process(records.clone(), &HashMap::new(), invocation, Mode::Apply).await;
         let duration_ms = started.elapsed().as_millis() as u64;
@@ -253,14 +290,30 @@ impl Ingestor {
         for (record, outcome) in batch.records().iter().zip(&outcomes) {
             match outcome {
                 Outcome::Skip(reason) => *processed.skipped.entry(reason.as_str()).or_default() += 1,
-                Outcome::Reject(reject) => failed.push(Failed {
-                    record,
-                    stage: reject.stage,
-                    reasons: reject.reasons.clone(),
-                    error_class: None,
-                    previous_attempts: previous(record),
-                }),
+                Outcome::Reject(reject) => {
+                    if let Some(table) = &reject.table {
+                        for reason in &reject.reasons {
+                            if let (Some(column), Some(kind)) =
+                                (&reason.column, crate::detect::SensitiveKind::from_rule(&reason.rule))
+                            {
+                                let at = (table.target.to_string(), column.clone(), kind.name());
+                                *processed.detections.entry(at).or_default() += 1;
+                            }
+                        }
+                    }
+                    failed.push(Failed {
+                        record,
+                        stage: reject.stage,
+                        reasons: reject.reasons.clone(),
+                        error_class: None,
+                        previous_attempts: previous(record),
+                    })
+                }
                 Outcome::Change(change) => {
+                    for (column, kind) in &change.detected {
+                        let at = (change.table.target.to_string(), column.clone(), kind.name());
+                        *processed.detections.entry(at).or_default() += 1;
+                    }
                     if let Some(ts) = change.source_ts_ms {
                         processed.max_source_lag_ms = processed.max_source_lag_ms.max(Some(now / 1_000 - ts));
                     }
@@ -288,6 +341,7 @@ impl Ingestor {
             for f in &failed {
                 *processed.dead_lettered.entry(f.stage.as_str()).or_default() += 1;
             }
+            processed.quarantined = failed.iter().filter(|f| f.previous_attempts >= self.max_attempts).count();
             return Ok(processed);
         }
         let report = self.loader.load(&plans, deadline, now).await?;
@@ -323,8 +377,24 @@ impl Ingestor {
                 request_id: &invocation.request_id,
                 failed_at_micros: now,
                 key_suffix: invocation.batch_tag.as_deref(),
+                mask_key_version: self.pipeline.key_version.as_deref(),
             };
-            let objects = dlq::objects(&self.store.prefix, &writer, &failed);
+            // Past the cap a record leaves the dead-letter prefix, and with it every default
+            // replay, for the quarantine prefix; it is still stored, never dropped.
+            let (quarantined, again): (Vec<Failed<'_>>, Vec<Failed<'_>>) =
+                failed.into_iter().partition(|f| f.previous_attempts >= self.max_attempts);
+            processed.quarantined = quarantined.len();
+            for f in &quarantined {
+                tracing::warn!(
+                    topic = %f.record.topic,
+                    partition = f.record.partition,
+                    offset = f.record.offset,
+                    attempts = f.previous_attempts + 1,
+                    "record quarantined: dead-lettered more often than REPLAY_MAX_ATTEMPTS allows"
+                );
+            }
+            let mut objects = dlq::objects(&self.store.prefix, &writer, &again);
+            objects.extend(dlq::objects(&self.store.quarantine_prefix, &writer, &quarantined));
             self.store.put_all(&objects).await?;
             processed.dead_letter_objects = objects.into_iter().map(|o| o.key).collect();
         }
@@ -367,6 +437,7 @@ impl Ingestor {
             Metric::count("DataApiCalls", processed.data_api_calls as usize),
             Metric::count("DataApiRetries", processed.retries as usize),
             Metric::count("PositionsRegressed", processed.positions_regressed),
+            Metric::count("RecordsQuarantined", processed.quarantined),
             Metric::millis("BatchDuration", duration_ms as f64),
         ];
         for (stage, name) in [
@@ -378,10 +449,35 @@ impl Ingestor {
         ] {
             metrics.push(Metric::count(name, processed.dead_lettered.get(stage).copied().unwrap_or(0)));
         }
+        self.emit_detections(processed);
         if let Some(lag) = processed.max_source_lag_ms {
             metrics.push(Metric::millis("SourceLag", lag as f64));
         }
         self.emit_metrics(&metrics);
+    }
+
+    /// `[tables.detect]` findings: a warning and a `SensitiveValuesDetected` metric per
+    /// (table, column, kind), dimensions `FunctionName`, `Table`, `Column`, `Kind`. Names and
+    /// counts only, never a value.
+    pub fn emit_detections(&self, processed: &Processed) {
+        for ((table, column, kind), records) in &processed.detections {
+            tracing::warn!(
+                table,
+                column = column.as_ref(),
+                kind,
+                records,
+                "sensitive-looking values detected ([tables.detect])"
+            );
+            let dimensions =
+                [("FunctionName", self.function_name.as_str()), ("Table", table), ("Column", column), ("Kind", kind)];
+            let line = emf_line(
+                &self.metrics_namespace,
+                &dimensions,
+                &[Metric::count("SensitiveValuesDetected", *records)],
+                now_micros() / 1_000,
+            );
+            self.metrics.emit(&line);
+        }
     }
 
     pub fn emit_metrics(&self, metrics: &[Metric]) {

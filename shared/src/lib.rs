@@ -6,10 +6,14 @@
 //! batch per key; [`explain`] shows the result; [`redshift`] loads plans; [`dlq`] stores
 //! rejects in S3; [`ingest`] runs a batch and keeps the invariant, [`replay`] re-runs
 //! dead letters; [`settings`] and [`wiring`] build it all at cold start.
+//!
+//! Architecture (data flow, module map with the imports that break this order, contracts, tests):
+//! `docs/ARCHITECTURE.md` in the repository.
 
 pub mod batch;
 pub mod config;
 pub mod debezium;
+pub mod detect;
 pub mod digits;
 pub mod dlq;
 pub mod event;
@@ -19,6 +23,7 @@ pub mod mask;
 pub mod metrics;
 pub mod outcome;
 pub mod plan;
+pub mod redact;
 pub mod redshift;
 pub mod replay;
 pub mod settings;

@@ -4,7 +4,9 @@
 //! value (e.g. `year` on text that is no date) is an error, never a pass-through.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -13,10 +15,16 @@ use crate::config::Mask;
 use crate::temporal;
 use crate::value::Value;
 
-/// Holds the HMAC key, pre-keyed once so each value costs one clone and two hash passes.
+/// The shortest masking key accepted: 32 bytes, SHA-256's output size (RFC 2104 §3: "less
+/// than L bytes is strongly discouraged as it would decrease the security strength").
+pub const MIN_KEY_BYTES: usize = 32;
+
+/// Holds the HMAC key, pre-keyed once so each value costs one clone and two hash passes; and
+/// the key derived for each salt in use.
 #[derive(Clone)]
 pub struct Masker {
     hmac: Option<Hmac<Sha256>>,
+    salted: HashMap<Arc<str>, Hmac<Sha256>>,
 }
 
 impl fmt::Debug for Masker {
@@ -44,9 +52,28 @@ impl MaskError {
 }
 
 impl Masker {
-    /// `key`: the HMAC secret's bytes (empty keys are refused by the caller).
+    /// `key`: the HMAC secret's bytes (short keys are refused by the caller).
     pub fn new(key: Option<&[u8]>) -> Masker {
-        Masker { hmac: key.map(|k| Hmac::<Sha256>::new_from_slice(k).expect("HMAC accepts keys of any length")) }
+        Masker::with_salts(key, std::iter::empty())
+    }
+
+    /// A masker that also holds, for each of `salts`, the key HMAC(key, "cdc-mask-salt:" ‖ salt).
+    pub fn with_salts<'s>(key: Option<&[u8]>, salts: impl IntoIterator<Item = &'s Arc<str>>) -> Masker {
+        let keyed = |k: &[u8]| Hmac::<Sha256>::new_from_slice(k).expect("HMAC accepts keys of any length");
+        let hmac = key.map(keyed);
+        let salted = match &hmac {
+            Some(base) => salts
+                .into_iter()
+                .map(|salt| {
+                    let mut mac = base.clone();
+                    mac.update(b"cdc-mask-salt:");
+                    mac.update(salt.as_bytes());
+                    (salt.clone(), keyed(&mac.finalize().into_bytes()))
+                })
+                .collect(),
+            None => HashMap::new(),
+        };
+        Masker { hmac, salted }
     }
 
     pub fn has_key(&self) -> bool {
@@ -55,7 +82,16 @@ impl Masker {
 
     /// Lowercase hex HMAC-SHA256 of `data`.
     pub fn hmac_hex(&self, data: &[u8]) -> Result<String, MaskError> {
-        let mut mac = self.hmac.clone().ok_or(MaskError::NoKey)?;
+        self.hmac_hex_salted(data, None)
+    }
+
+    /// Lowercase hex HMAC-SHA256 of `data`, under the key of `salt` when there is one.
+    fn hmac_hex_salted(&self, data: &[u8], salt: Option<&Arc<str>>) -> Result<String, MaskError> {
+        let keyed = match salt {
+            Some(salt) => self.salted.get(salt),
+            None => self.hmac.as_ref(),
+        };
+        let mut mac = keyed.cloned().ok_or(MaskError::NoKey)?;
         mac.update(data);
         let mut out = String::with_capacity(64);
         for byte in mac.finalize().into_bytes() {
@@ -80,8 +116,8 @@ impl Masker {
                 out.extend(text.chars().skip(count - keep));
                 Value::Text(Cow::Owned(out))
             }
-            Mask::Hmac { length } => {
-                let mut digest = self.hmac_hex(value.text().as_bytes())?;
+            Mask::Hmac { length, salt } => {
+                let mut digest = self.hmac_hex_salted(value.text().as_bytes(), salt.as_ref())?;
                 if let Some(length) = length {
                     digest.truncate(*length);
                 }
@@ -128,13 +164,13 @@ mod tests {
     #[test]
     fn hmac_is_deterministic_and_truncates() {
         let masker = Masker::new(Some(b"k"));
-        let a = masker.apply(&Mask::Hmac { length: None }, text("123-45-6789")).unwrap();
-        let b = masker.apply(&Mask::Hmac { length: None }, text("123-45-6789")).unwrap();
+        let a = masker.apply(&Mask::Hmac { length: None, salt: None }, text("123-45-6789")).unwrap();
+        let b = masker.apply(&Mask::Hmac { length: None, salt: None }, text("123-45-6789")).unwrap();
         assert_eq!(a, b);
         assert_eq!(a.text().len(), 64);
-        let short = masker.apply(&Mask::Hmac { length: Some(16) }, text("123-45-6789")).unwrap();
+        let short = masker.apply(&Mask::Hmac { length: Some(16), salt: None }, text("123-45-6789")).unwrap();
         assert_eq!(short.text(), &a.text()[..16]);
-        assert_eq!(Masker::new(None).apply(&Mask::Hmac { length: None }, text("x")), Err(MaskError::NoKey));
+        assert_eq!(Masker::new(None).apply(&Mask::Hmac { length: None, salt: None }, text("x")), Err(MaskError::NoKey));
     }
 
     #[test]
@@ -164,5 +200,17 @@ mod tests {
     #[test]
     fn debug_never_prints_the_key() {
         assert_eq!(format!("{:?}", Masker::new(Some(b"secret-key"))), "Masker { has_key: true }");
+    }
+
+    #[test]
+    fn salts_give_each_table_its_own_pseudonyms() {
+        let (a, b): (Arc<str>, Arc<str>) = (Arc::from("patients"), Arc::from("claims"));
+        let masker = Masker::with_salts(Some(&[7u8; 32]), [&a, &b]);
+        let mask = |salt: Option<&Arc<str>>| Mask::Hmac { length: None, salt: salt.cloned() };
+        let plain = masker.apply(&mask(None), text("123-45-6789")).unwrap();
+        let in_a = masker.apply(&mask(Some(&a)), text("123-45-6789")).unwrap();
+        let in_b = masker.apply(&mask(Some(&b)), text("123-45-6789")).unwrap();
+        assert!(plain != in_a && in_a != in_b && plain != in_b);
+        assert_eq!(masker.apply(&mask(Some(&a)), text("123-45-6789")).unwrap(), in_a, "stable within a salt");
     }
 }

@@ -51,6 +51,9 @@ pub struct Change<'a> {
     pub columns: Vec<Column<'a>>,
     /// Columns whose value was masked.
     pub masked: Vec<Arc<str>>,
+    /// Columns `[tables.detect]` found a sensitive-looking value in (and masked, under
+    /// `policy = "mask"`), with what it looked like.
+    pub detected: Vec<(Arc<str>, crate::detect::SensitiveKind)>,
     /// The row's Debezium schema, when the message had one (types for new columns).
     pub row_schema: Option<Arc<RowSchema>>,
     /// Set by the plan when values of earlier changes of the batch were filled in (an
@@ -173,6 +176,9 @@ impl SkipReason {
     }
 }
 
+/// Most records of a batch are changes; boxing them to shrink the rare skips and rejects
+/// would add an allocation per record on the hot path.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Outcome<'a> {
     Change(Change<'a>),

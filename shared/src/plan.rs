@@ -368,6 +368,7 @@ mod tests {
             key_columns: Arc::from(vec![Arc::from("id")]),
             columns,
             masked: Vec::new(),
+            detected: Vec::new(),
             row_schema: None,
             filled_from: None,
         }

@@ -19,9 +19,11 @@ use crate::ingest::{IngestError, Ingestor, Invocation, Mode, Processed};
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayRequest {
-    /// Default: the function's dead-letter bucket.
+    /// Must be the function's own dead-letter bucket (`DLQ_BUCKET`) when given: a replay
+    /// reads no other bucket, so that its role and its writes stay within the stack's own.
     pub bucket: Option<String>,
-    /// Default: the dead-letter prefix. Use `aws/lambda/<ESM id>/` for on-failure records.
+    /// Default: the dead-letter prefix. Use `aws/lambda/<ESM id>/` for on-failure records,
+    /// the quarantine prefix for records past the attempts cap.
     pub prefix: Option<String>,
     /// Replay exactly these keys (in key order) instead of listing a prefix.
     pub keys: Option<Vec<String>>,
@@ -42,7 +44,7 @@ pub struct ReplayRequest {
 pub struct ReplayRequestError {
     /// JSON path of the offending field, or `(request)`.
     pub path: String,
-    /// serde's message with the input left out ([`crate::event::value_free_message`]).
+    /// serde's message with the input left out ([`crate::redact::parser_message`]).
     pub message: String,
 }
 
@@ -53,7 +55,7 @@ impl ReplayRequest {
     pub fn parse(json: &[u8]) -> Result<ReplayRequest, ReplayRequestError> {
         let mut de = serde_json::Deserializer::from_slice(json);
         let request = serde_path_to_error::deserialize::<_, ReplayRequest>(&mut de).map_err(|err| {
-            let message = crate::event::value_free_message(err.inner());
+            let message = crate::redact::parser_message(&err.inner().to_string());
             let path = err.path().to_string();
             // The path of an unknown field is that field's name: input, left out too.
             let unnamed = path.is_empty() || path == "." || message.starts_with("unknown field");
@@ -61,7 +63,7 @@ impl ReplayRequest {
         })?;
         de.end().map_err(|e| ReplayRequestError {
             path: "(request)".into(),
-            message: crate::event::value_free_message(&e),
+            message: crate::redact::parser_message(&e.to_string()),
         })?;
         Ok(request)
     }
@@ -94,6 +96,9 @@ pub struct ReplayResponse {
     pub records_skipped: usize,
     /// Dead-lettered again (in a dry run: would be rejected by the transform).
     pub records_rejected: usize,
+    /// Of `records_rejected`: past the attempts cap (`REPLAY_MAX_ATTEMPTS`), so written under
+    /// the quarantine prefix, where only a replay that names it reaches them.
+    pub records_quarantined: usize,
     pub objects: Vec<ObjectReport>,
     /// Set when the replay stopped before the end (deadline or `max_objects`): resume with
     /// `{"next_key": …}`.
@@ -109,6 +114,47 @@ pub enum ReplayError {
 }
 
 const DEFAULT_MAX_OBJECTS: usize = 100;
+
+/// The objects a replay works through, in key order: given keys, or a listing read one page
+/// at a time as the replay reaches it.
+enum Candidates {
+    Keys(std::collections::VecDeque<String>),
+    Listing {
+        prefix: String,
+        /// Keys per page: one more than the objects a call may take, at most S3's 1,000.
+        page_size: i32,
+        /// Key prefixes the listing passes over.
+        skip: Vec<String>,
+        start_after: Option<String>,
+        page: std::collections::VecDeque<(String, i64)>,
+        token: Option<String>,
+        done: bool,
+    },
+}
+
+impl Candidates {
+    async fn next(&mut self, store: &dlq::Store, bucket: &str) -> Result<Option<(String, Option<i64>)>, ReplayError> {
+        match self {
+            Candidates::Keys(keys) => Ok(keys.pop_front().map(|k| (k, None))),
+            Candidates::Listing { prefix, page_size, skip, start_after, page, token, done } => loop {
+                if let Some((key, modified)) = page.pop_front() {
+                    if skip.iter().any(|s| key.starts_with(s.as_str())) {
+                        continue;
+                    }
+                    return Ok(Some((key, Some(modified))));
+                }
+                if *done {
+                    return Ok(None);
+                }
+                let next =
+                    store.list_page(bucket, prefix, start_after.as_deref(), token.as_deref(), *page_size).await?;
+                page.extend(next.keys);
+                *done = next.next.is_none();
+                *token = next.next;
+            },
+        }
+    }
+}
 /// Do not start an object with less time than this before the deadline margin.
 const MIN_TIME_PER_OBJECT: Duration = Duration::from_secs(5);
 
@@ -131,40 +177,51 @@ impl Ingestor {
     ) -> Result<ReplayResponse, ReplayError> {
         let span = tracing::info_span!("replay", request_id = %invocation.request_id);
         let _entered = span.enter();
-        let bucket = request.bucket.clone().unwrap_or_else(|| self.store.bucket.clone());
+        if request.bucket.as_ref().is_some_and(|b| *b != self.store.bucket) {
+            return Err(ReplayError::Request(
+                "`bucket` must be the function's own dead-letter bucket (DLQ_BUCKET), or left out".into(),
+            ));
+        }
+        let bucket = self.store.bucket.clone();
         let since = parse_time("since", &request.since)?;
         let until = parse_time("until", &request.until)?;
         let max_objects = request.max_objects.unwrap_or(DEFAULT_MAX_OBJECTS);
         if max_objects == 0 {
             return Err(ReplayError::Request("`max_objects` must be at least 1".into()));
         }
-        let archive = format!("{}/", self.store.archive_prefix.trim_end_matches('/'));
-        // One more than needed tells whether more objects remain.
-        let candidates: Vec<(String, Option<i64>)> = match &request.keys {
+        let mut candidates = match &request.keys {
             Some(keys) => {
                 let mut keys = keys.clone();
                 keys.sort();
                 keys.dedup();
-                keys.into_iter()
-                    .filter(|k| request.next_key.as_ref().is_none_or(|after| k > after))
-                    .map(|k| (k, None))
-                    .collect()
+                keys.retain(|k| request.next_key.as_ref().is_none_or(|after| k > after));
+                Candidates::Keys(keys.into_iter().collect())
             }
             None => {
                 let prefix =
                     request.prefix.clone().unwrap_or_else(|| format!("{}/", self.store.prefix.trim_end_matches('/')));
-                self.store
-                    .list(&bucket, &prefix, request.next_key.as_deref(), usize::MAX)
-                    .await?
-                    .into_iter()
-                    .filter(|(k, _)| !k.starts_with(&archive))
-                    .map(|(k, modified)| (k, Some(modified)))
-                    .collect()
+                // Archived objects are done, and quarantined ones wait for an operator: a
+                // listing reaches them only when its prefix names them.
+                let mut skip = vec![format!("{}/", self.store.archive_prefix.trim_end_matches('/'))];
+                let quarantine = format!("{}/", self.store.quarantine_prefix.trim_end_matches('/'));
+                if !prefix.starts_with(&quarantine) {
+                    skip.push(quarantine);
+                }
+                skip.retain(|s| !prefix.starts_with(s.as_str()));
+                Candidates::Listing {
+                    prefix,
+                    page_size: i32::try_from(max_objects.saturating_add(1)).unwrap_or(i32::MAX).min(1000),
+                    skip,
+                    start_after: request.next_key.clone(),
+                    page: Default::default(),
+                    token: None,
+                    done: false,
+                }
             }
         };
         let mut response = ReplayResponse { dry_run: request.dry_run, ..ReplayResponse::default() };
         let mut last_done: Option<String> = None;
-        for (key, modified) in candidates {
+        while let Some((key, modified)) = candidates.next(&self.store, &bucket).await? {
             if modified.is_some_and(|m| since.is_some_and(|s| m < s) || until.is_some_and(|u| m >= u)) {
                 last_done = Some(key);
                 continue;
@@ -207,6 +264,7 @@ impl Ingestor {
             records_loaded = response.records_loaded,
             records_stale = response.records_stale,
             records_rejected = response.records_rejected,
+            records_quarantined = response.records_quarantined,
             more = response.next_key.is_some(),
             "replay finished"
         );
@@ -216,6 +274,7 @@ impl Ingestor {
             crate::metrics::Metric::count("ReplayObjectsFailed", response.objects_failed),
             crate::metrics::Metric::count("RecordsLoaded", response.records_loaded),
             crate::metrics::Metric::count("RecordsDeadLettered", response.records_rejected),
+            crate::metrics::Metric::count("RecordsQuarantined", response.records_quarantined),
         ]);
         response
     }
@@ -291,6 +350,8 @@ impl Ingestor {
         response.records_superseded += processed.superseded;
         response.records_skipped += processed.skipped_total();
         response.records_rejected += processed.dead_lettered_total();
+        response.records_quarantined += processed.quarantined;
+        self.emit_detections(&processed);
         report.dead_letter_objects = processed.dead_letter_objects;
         if dry_run {
             report.outcome = "would_archive";
@@ -329,7 +390,7 @@ mod tests {
         assert!(error.message.starts_with("invalid type: string, expected a boolean"), "{error}");
         assert!(!error.to_string().contains("123-45-6789"), "{error}");
         let error = ReplayRequest::parse(br#"{"Bartholomew":1}"#).unwrap_err().to_string();
-        assert!(error.contains("(request): unknown field, expected one of `bucket`"), "{error}");
+        assert!(error.contains("(request): unknown field"), "{error}");
         assert!(!error.contains("Bartholomew"), "{error}");
         assert_eq!(ReplayRequest::parse(b"{} x").unwrap_err().path, "(request)");
         assert!(parse_time("since", &Some("yesterday".into())).is_err());

@@ -15,14 +15,30 @@ pub enum ConfigSource {
     DefaultRouting,
 }
 
-/// Where the HMAC masking key comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the HMAC masking key comes from. Its `Debug` never prints an inline key.
+#[derive(Clone, PartialEq, Eq)]
 pub enum MaskingKeySource {
-    /// Secrets Manager: the secret's `SecretString` (or `SecretBinary`) is the key.
-    Secret(String),
+    /// Secrets Manager: the secret's `SecretString` (or `SecretBinary`) is the key; `version`
+    /// pins a `VersionId` or a staging label (`MASKING_KEY_VERSION`; default `AWSCURRENT`).
+    Secret {
+        arn: String,
+        version: Option<String>,
+    },
     /// The key itself (`MASKING_KEY`), for local use only.
     Inline(Vec<u8>),
     None,
+}
+
+impl std::fmt::Debug for MaskingKeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MaskingKeySource::Secret { arn, version } => {
+                f.debug_struct("Secret").field("arn", arn).field("version", version).finish()
+            }
+            MaskingKeySource::Inline(key) => write!(f, "Inline(<{} bytes withheld>)", key.len()),
+            MaskingKeySource::None => f.write_str("None"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +48,9 @@ pub struct Settings {
     pub dlq_bucket: String,
     pub dlq_prefix: String,
     pub archive_prefix: String,
+    pub quarantine_prefix: String,
+    /// Dead-letter attempts after which a failing record is quarantined.
+    pub max_attempts: u32,
     pub kms_key_id: Option<String>,
     pub masking_key: MaskingKeySource,
     /// Time kept back from the Lambda deadline for dead-letter writes and the response.
@@ -60,9 +79,12 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("DLQ_BUCKET", "dead-letter bucket"),
     ("DLQ_PREFIX", "dead-letter key prefix (default `dead-letter`)"),
     ("DLQ_ARCHIVE_PREFIX", "where replayed objects move (default `archive`)"),
-    ("DLQ_KMS_KEY_ID", "KMS key for SSE-KMS (default SSE-S3)"),
+    ("DLQ_QUARANTINE_PREFIX", "where records past REPLAY_MAX_ATTEMPTS go (default `quarantine`)"),
+    ("REPLAY_MAX_ATTEMPTS", "dead-letter attempts before a record is quarantined, 1–100 (default 5)"),
+    ("DLQ_KMS_KEY_ID", "KMS key for SSE-KMS on every write (default: the bucket's default encryption)"),
     ("MASKING_KEY_SECRET_ARN", "Secrets Manager secret holding the HMAC masking key"),
-    ("MASKING_KEY", "the HMAC masking key itself — local use only"),
+    ("MASKING_KEY_VERSION", "the secret's VersionId (or staging label) to use; default AWSCURRENT"),
+    ("MASKING_KEY", "the HMAC masking key itself — local use only, refused in Lambda"),
     ("DEADLINE_MARGIN_MS", "time kept back from the Lambda deadline, ms (default 5000)"),
     ("METRICS_NAMESPACE", "CloudWatch namespace of the EMF metrics (default `MskRedshiftCdc`)"),
     ("LOG_LEVEL", "log level: error, warn, info (default), debug, trace"),
@@ -128,10 +150,25 @@ impl Settings {
                     problem: "set MASKING_KEY_SECRET_ARN or MASKING_KEY, not both".into(),
                 });
             }
-            (Some(arn), None) => MaskingKeySource::Secret(arn),
+            (Some(arn), None) => MaskingKeySource::Secret { arn, version: get("MASKING_KEY_VERSION") },
+            // An environment variable is readable by anyone who can read the function's
+            // configuration: inside Lambda (which sets AWS_LAMBDA_INITIALIZATION_TYPE for every
+            // runtime) the key must come from Secrets Manager.
+            (None, Some(_)) if get("AWS_LAMBDA_INITIALIZATION_TYPE").is_some() => {
+                return Err(SettingsError::Invalid {
+                    name: "MASKING_KEY",
+                    problem: "an inline key is for local use only; in Lambda set MASKING_KEY_SECRET_ARN".into(),
+                });
+            }
             (None, Some(key)) => MaskingKeySource::Inline(key.into_bytes()),
             (None, None) => MaskingKeySource::None,
         };
+        if get("MASKING_KEY_VERSION").is_some() && !matches!(masking_key, MaskingKeySource::Secret { .. }) {
+            return Err(SettingsError::Invalid {
+                name: "MASKING_KEY_VERSION",
+                problem: "names a version of MASKING_KEY_SECRET_ARN, which is not set".into(),
+            });
+        }
         let deadline_margin = match get("DEADLINE_MARGIN_MS") {
             Some(ms) => Duration::from_millis(ms.parse().map_err(|_| SettingsError::Invalid {
                 name: "DEADLINE_MARGIN_MS",
@@ -159,12 +196,34 @@ impl Settings {
                     .into(),
             });
         }
+        let quarantine_prefix = prefix("DLQ_QUARANTINE_PREFIX", "quarantine");
+        let inside = |outer: &str, inner: &str| inner == outer || inner.starts_with(&format!("{outer}/"));
+        if quarantine_prefix.is_empty()
+            || inside(&dlq_prefix, &quarantine_prefix)
+            || inside(&quarantine_prefix, &dlq_prefix)
+            || inside(&archive_prefix, &quarantine_prefix)
+            || inside(&quarantine_prefix, &archive_prefix)
+        {
+            return Err(SettingsError::Invalid {
+                name: "DLQ_QUARANTINE_PREFIX",
+                problem: "must be non-empty and apart from DLQ_PREFIX and DLQ_ARCHIVE_PREFIX, or replays would take quarantined records up again".into(),
+            });
+        }
+        let max_attempts = match get("REPLAY_MAX_ATTEMPTS") {
+            None => crate::ingest::DEFAULT_MAX_ATTEMPTS,
+            Some(text) => text.parse().ok().filter(|n| (1..=100).contains(n)).ok_or(SettingsError::Invalid {
+                name: "REPLAY_MAX_ATTEMPTS",
+                problem: "expected a whole number from 1 to 100".into(),
+            })?,
+        };
         Ok(Settings {
             config,
             target: Target { auth, database },
             dlq_bucket: required("DLQ_BUCKET", "the S3 bucket for dead-letter objects")?,
             dlq_prefix,
             archive_prefix,
+            quarantine_prefix,
+            max_attempts,
             kms_key_id: get("DLQ_KMS_KEY_ID"),
             masking_key,
             deadline_margin,
@@ -193,6 +252,15 @@ mod tests {
     ];
 
     #[test]
+    fn debug_output_withholds_an_inline_key() {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("MASKING_KEY", "an-inline-key-that-must-never-be-printed"));
+        let shown = format!("{:?}", settings(&pairs).unwrap());
+        assert!(shown.contains("Inline(<40 bytes withheld>)"), "{shown}");
+        assert!(!shown.contains("never-be-printed"), "{shown}");
+    }
+
+    #[test]
     fn minimal_settings_and_defaults() {
         let s = settings(BASE).unwrap();
         assert_eq!(s.target.auth, Auth::Workgroup { name: "wg".into(), secret_arn: None });
@@ -200,6 +268,7 @@ mod tests {
         assert_eq!(s.deadline_margin, Duration::from_secs(5));
         assert_eq!(s.masking_key, MaskingKeySource::None);
         assert_eq!(s.function_name, "ingest");
+        assert_eq!((s.quarantine_prefix.as_str(), s.max_attempts), ("quarantine", 5));
     }
 
     #[test]
@@ -226,6 +295,38 @@ mod tests {
         let mut archive = BASE.to_vec();
         archive.push(("DLQ_ARCHIVE_PREFIX", "dead-letter/archive"));
         assert!(settings(&archive).unwrap_err().to_string().contains("DLQ_ARCHIVE_PREFIX"));
+        for quarantine in ["dead-letter/q", "archive", "archive/q", "/", ""] {
+            let mut pairs = BASE.to_vec();
+            pairs.push(("DLQ_QUARANTINE_PREFIX", quarantine));
+            assert!(settings(&pairs).unwrap_err().to_string().contains("DLQ_QUARANTINE_PREFIX"), "{quarantine}");
+        }
+        for attempts in ["0", "101", "-1", "five"] {
+            let mut pairs = BASE.to_vec();
+            pairs.push(("REPLAY_MAX_ATTEMPTS", attempts));
+            assert!(settings(&pairs).unwrap_err().to_string().contains("REPLAY_MAX_ATTEMPTS"), "{attempts}");
+        }
+        let mut three = BASE.to_vec();
+        three.push(("REPLAY_MAX_ATTEMPTS", "3"));
+        assert_eq!(settings(&three).unwrap().max_attempts, 3);
+    }
+
+    #[test]
+    fn the_masking_key_comes_from_secrets_manager_in_lambda_and_may_be_pinned() {
+        let mut inline = BASE.to_vec();
+        inline.push(("MASKING_KEY", "local-key-0123456789abcdef0123456789"));
+        assert!(matches!(settings(&inline).unwrap().masking_key, MaskingKeySource::Inline(_)), "locally");
+        inline.push(("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"));
+        let err = settings(&inline).unwrap_err().to_string();
+        assert!(err.contains("MASKING_KEY") && err.contains("local use only"), "{err}");
+        let mut pinned = BASE.to_vec();
+        pinned.extend([("MASKING_KEY_SECRET_ARN", "arn:s"), ("MASKING_KEY_VERSION", "AWSCURRENT")]);
+        assert_eq!(
+            settings(&pinned).unwrap().masking_key,
+            MaskingKeySource::Secret { arn: "arn:s".into(), version: Some("AWSCURRENT".into()) }
+        );
+        let mut orphan = BASE.to_vec();
+        orphan.push(("MASKING_KEY_VERSION", "AWSCURRENT"));
+        assert!(settings(&orphan).unwrap_err().to_string().contains("MASKING_KEY_VERSION"));
     }
 
     #[test]

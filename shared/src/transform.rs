@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::batch::{DecodedBatch, Payload};
 use crate::config::{Config, OpPolicy, TableConfig, TombstonePolicy, UnroutablePolicy};
 use crate::debezium::{self, ColumnNames, ColumnType, Key, Message, Op, Position, SchemaCache};
+use crate::detect::{Detect, DetectPolicy, SensitiveKind};
 use crate::event::KafkaRecord;
 use crate::mask::Masker;
 use crate::outcome::{Change, Column, KafkaOrigin, Outcome, Reason, Reject, SkipReason, Stage};
@@ -18,6 +19,8 @@ use crate::value::Value;
 pub struct Pipeline {
     pub config: Arc<Config>,
     pub masker: Masker,
+    /// The masking key's version (Secrets Manager `VersionId`), recorded with dead letters.
+    pub key_version: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -26,20 +29,33 @@ pub enum PipelineError {
         "the config uses an hmac mask but no masking key is set (set MASKING_KEY, or MASKING_KEY_SECRET_ARN in AWS)"
     )]
     MissingMaskingKey,
-    #[error("the masking key is empty")]
-    EmptyMaskingKey,
+    #[error(
+        "the masking key is {bytes} bytes; it must be at least {} (generate one with `openssl rand -base64 48`)",
+        crate::mask::MIN_KEY_BYTES
+    )]
+    ShortMaskingKey { bytes: usize },
 }
 
 impl Pipeline {
     /// Refuses a config that needs a masking key when none is given.
     pub fn new(config: Arc<Config>, masking_key: Option<&[u8]>) -> Result<Pipeline, PipelineError> {
-        if masking_key.is_some_and(|k| k.is_empty()) {
-            return Err(PipelineError::EmptyMaskingKey);
+        if let Some(key) = masking_key.filter(|k| k.len() < crate::mask::MIN_KEY_BYTES) {
+            return Err(PipelineError::ShortMaskingKey { bytes: key.len() });
         }
         if config.uses_hmac() && masking_key.is_none() {
             return Err(PipelineError::MissingMaskingKey);
         }
-        Ok(Pipeline { config, masker: Masker::new(masking_key) })
+        let salts: Vec<&Arc<str>> = config
+            .tables
+            .iter()
+            .flat_map(|t| t.columns.values())
+            .filter_map(|c| match &c.mask {
+                Some(crate::config::Mask::Hmac { salt: Some(salt), .. }) => Some(salt),
+                _ => None,
+            })
+            .collect();
+        let masker = Masker::with_salts(masking_key, salts);
+        Ok(Pipeline { config, masker, key_version: None })
     }
 
     /// Transform every record of a batch. `now_micros` is the reference for `not_future`.
@@ -156,6 +172,19 @@ impl Pipeline {
             return reject(stage, Some(&table), Some(op), Some(position), reasons);
         }
         if !deleted {
+            // A configured column the row does not have is a misspelling until shown otherwise:
+            // under it a mask would guard nothing while the real column loads raw.
+            for name in table.columns.keys() {
+                if !columns.iter().any(|c| &c.name == name) {
+                    reasons.push(Reason::column(name.clone(), UNKNOWN_COLUMN));
+                }
+            }
+            if !reasons.is_empty() {
+                reasons.sort_by(|a, b| a.column.cmp(&b.column));
+                return reject(Stage::Validate, Some(&table), Some(op), Some(position), reasons);
+            }
+        }
+        if !deleted {
             let mut failed = Vec::new();
             for (name, column_config) in &table.columns {
                 if column_config.rules.is_empty() {
@@ -174,7 +203,12 @@ impl Pipeline {
                 return reject(Stage::Validate, Some(&table), Some(op), Some(position), reasons);
             }
         }
-        let masked = self.mask(&table, &key_columns, &mut columns, &mut reasons);
+        let detected = detect(&table, &columns);
+        if !detected.is_empty() && matches!(table.detect, Some(Detect { policy: DetectPolicy::Reject, .. })) {
+            reasons.extend(detected.iter().map(|(column, kind)| Reason::column(column.clone(), kind.rule())));
+            return reject(Stage::Validate, Some(&table), Some(op), Some(position), reasons);
+        }
+        let masked = self.mask(&table, &key_columns, &mut columns, &detected, &mut reasons);
         if !reasons.is_empty() {
             return reject(Stage::Validate, Some(&table), Some(op), Some(position), reasons);
         }
@@ -190,6 +224,7 @@ impl Pipeline {
             key_columns,
             columns,
             masked,
+            detected,
             row_schema: envelope.schema.as_ref().and_then(|s| s.row.clone()),
             filled_from: None,
         })
@@ -207,8 +242,13 @@ impl Pipeline {
         let mut reasons = Vec::new();
         let key_columns =
             self.key_columns(&table, key, &mut columns, caches, &mut reasons).unwrap_or_else(|| Arc::from(Vec::new()));
+        let detected = detect(&table, &columns);
+        if !detected.is_empty() && matches!(table.detect, Some(Detect { policy: DetectPolicy::Reject, .. })) {
+            let reasons = detected.iter().map(|(column, kind)| Reason::column(column.clone(), kind.rule())).collect();
+            return reject(Stage::Validate, Some(&table), Some(Op::Delete), None, reasons);
+        }
         if reasons.is_empty() {
-            let masked = self.mask(&table, &key_columns, &mut columns, &mut reasons);
+            let masked = self.mask(&table, &key_columns, &mut columns, &detected, &mut reasons);
             if reasons.is_empty() {
                 return Outcome::Change(Change {
                     key: key_values(&key_columns, &columns),
@@ -222,6 +262,7 @@ impl Pipeline {
                     key_columns,
                     columns,
                     masked,
+                    detected,
                     row_schema: None,
                     filled_from: None,
                 });
@@ -236,18 +277,26 @@ impl Pipeline {
     }
 
     /// Apply the table's masks to `columns` (after validation, before anything is written or
-    /// shown); returns the masked column names. A mask that cannot keep keys distinct on a key
-    /// column, or that cannot apply to a value, adds a reason.
+    /// shown), and `[tables.detect]`'s mask to the `detected` columns; returns the masked
+    /// column names. A mask that cannot keep keys distinct on a key column, or that cannot
+    /// apply to a value, adds a reason.
     fn mask(
         &self,
         table: &TableConfig,
         key_columns: &[Arc<str>],
         columns: &mut [Column<'_>],
+        detected: &[(Arc<str>, SensitiveKind)],
         reasons: &mut Vec<Reason>,
     ) -> Vec<Arc<str>> {
         let mut masked = Vec::new();
+        let detect_mask = match &table.detect {
+            Some(Detect { policy: DetectPolicy::Mask(mask), .. }) => Some(mask),
+            _ => None,
+        };
         for column in columns.iter_mut() {
-            let Some(mask) = table.column(&column.name).and_then(|c| c.mask.as_ref()) else { continue };
+            let configured = table.column(&column.name).and_then(|c| c.mask.as_ref());
+            let found = || detected.iter().any(|(name, _)| *name == column.name);
+            let Some(mask) = configured.or_else(|| detect_mask.filter(|_| found())) else { continue };
             // Config refuses such a mask on a declared `key`; keys taken from the Kafka key are
             // only known here. Masking one would merge distinct keys (or make it NULL).
             if !mask.keeps_keys_distinct() && key_columns.contains(&column.name) {
@@ -400,6 +449,24 @@ impl Caches {
         KafkaOrigin { topic, partition: record.partition, offset: record.offset }
     }
 }
+
+/// Text columns of `columns` that hold a sensitive-looking value, by `[tables.detect]`: those
+/// without a configured mask, not exempt, with the kind found. Empty when the table does not
+/// detect.
+fn detect(table: &TableConfig, columns: &[Column<'_>]) -> Vec<(Arc<str>, SensitiveKind)> {
+    let Some(detect) = &table.detect else { return Vec::new() };
+    columns
+        .iter()
+        .filter(|c| !detect.exempt.contains(&c.name) && table.column(&c.name).is_none_or(|cc| cc.mask.is_none()))
+        .filter_map(|c| match &c.value {
+            Value::Text(text) => detect.scan(text).map(|kind| (c.name.clone(), kind)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Rule of a record that lacks a column its table's config names (`[tables.columns.<name>]`).
+pub const UNKNOWN_COLUMN: &str = "unknown_column";
 
 /// Rule of a tombstone whose Kafka key does not carry its table's configured `key`.
 pub const TOMBSTONE_KEY: &str = "tombstone_key";

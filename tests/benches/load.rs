@@ -32,7 +32,7 @@ async fn run() {
             "bench.toml",
         )
         .unwrap();
-        let pipeline = Pipeline::new(Arc::new(config), Some(b"bench-key")).unwrap();
+        let pipeline = Pipeline::new(Arc::new(config), Some(b"bench-masking-key-0123456789abcdef0123")).unwrap();
         let loader = loader(&emulator.endpoint_url);
         for pass in [&mut fresh, &mut redelivered] {
             let started = Instant::now();

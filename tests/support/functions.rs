@@ -117,6 +117,7 @@ pub fn lambda_environment(name: &str, api: &RuntimeApi) -> BTreeMap<String, Stri
     [
         ("AWS_LAMBDA_RUNTIME_API", api.address.as_str()),
         ("AWS_LAMBDA_FUNCTION_NAME", name),
+        ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024"),
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
         ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/cdc-test"),

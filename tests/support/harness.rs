@@ -21,7 +21,7 @@ use crate::{event_files, example_config};
 use cdc_pipeline::ingest::Invocation;
 use std::time::Duration;
 
-pub const KEY: &[u8] = b"handler-test-masking-key";
+pub const KEY: &[u8] = b"handler-test-masking-key-0123456789abcdef";
 
 pub fn config() -> Config {
     Config::load(&example_config()).unwrap()
@@ -106,7 +106,8 @@ impl Harness {
     pub async fn create_targets(&self, config: &Config, event_files: &[std::path::PathBuf]) {
         let texts: Vec<Vec<u8>> = event_files.iter().map(|p| std::fs::read(p).expect("event file")).collect();
         let events: Vec<MskEvent<'_>> = texts.iter().map(|t| MskEvent::parse(t).expect("event")).collect();
-        let pipeline = Pipeline::new(Arc::new(config.clone()), Some(b"ddl")).unwrap();
+        let pipeline =
+            Pipeline::new(Arc::new(config.clone()), Some(b"ddl-only-key-never-masks-0123456789abcdef")).unwrap();
         let sql = self.sql().await;
         for ddl in cdc_pipeline::redshift::ddl::for_events(&pipeline, &events, Dialect::Postgres) {
             sql.batch_execute(&ddl.sql).await.unwrap_or_else(|e| panic!("{}: {e}", ddl.sql));
@@ -119,6 +120,7 @@ impl Harness {
             bucket: self.bucket.clone(),
             prefix: "dead-letter".into(),
             archive_prefix: "archive".into(),
+            quarantine_prefix: "quarantine".into(),
             kms_key_id: None,
         }
     }
@@ -145,7 +147,8 @@ impl Harness {
     /// Create the targets `cdc ddl` makes for the tables `event`'s records route to.
     pub async fn create_from_event(&self, config: &Config, event: &[u8]) {
         let event = MskEvent::parse(event).expect("event");
-        let pipeline = Pipeline::new(Arc::new(config.clone()), Some(b"ddl")).unwrap();
+        let pipeline =
+            Pipeline::new(Arc::new(config.clone()), Some(b"ddl-only-key-never-masks-0123456789abcdef")).unwrap();
         let sql = self.sql().await;
         for table in cdc_pipeline::redshift::ddl::for_events(&pipeline, &[event], Dialect::Postgres) {
             sql.batch_execute(&table.sql).await.unwrap_or_else(|e| panic!("{}: {e}", table.sql));

@@ -244,6 +244,24 @@ pub fn create_table(table: &TableConfig, target: &TableName, changes: &[&Change<
 
 /// `CREATE TABLE` for every configured target and every target the events' records route
 /// to, typed from those records, then the delete ledger of each schema they are in.
+/// Columns the config names that a record of `events` routed to their table lacks, by target
+/// (`target: col, col`): a misspelt name under a mask would guard nothing, and a table made
+/// from it would hold both columns.
+pub fn configured_columns_missing(pipeline: &Pipeline, events: &[MskEvent<'_>]) -> Vec<String> {
+    let mut missing: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for event in events {
+        let batch = DecodedBatch::from_event(event);
+        for outcome in pipeline.transform(&batch, &mut Caches::default(), crate::ingest::now_micros()) {
+            let Outcome::Reject(reject) = outcome else { continue };
+            for reason in reject.reasons.iter().filter(|r| r.rule == crate::transform::UNKNOWN_COLUMN) {
+                let table = reject.table.as_ref().map_or_else(String::new, |t| t.target.to_string());
+                missing.entry(table).or_default().extend(reason.column.as_deref().map(str::to_string));
+            }
+        }
+    }
+    missing.into_iter().map(|(table, columns)| format!("{table}: {}", Vec::from_iter(columns).join(", "))).collect()
+}
+
 pub fn for_events(pipeline: &Pipeline, events: &[MskEvent<'_>], dialect: Dialect) -> Vec<TableDdl> {
     let batches: Vec<DecodedBatch<'_>> = events.iter().map(DecodedBatch::from_event).collect();
     // Rules such as `not_future` are judged now, as the pipeline would judge these records.

@@ -1018,6 +1018,7 @@ mod tests {
                 ]
             },
             masked: Vec::new(),
+            detected: Vec::new(),
             row_schema: None,
             filled_from: None,
         }

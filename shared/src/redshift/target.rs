@@ -371,6 +371,7 @@ mod tests {
                 Column { name: "name".into(), value: Value::Text(Cow::Borrowed("éèê")) },
             ],
             masked: vec![],
+            detected: Vec::new(),
             row_schema: None,
             filled_from: None,
         };

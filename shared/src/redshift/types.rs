@@ -92,7 +92,7 @@ pub fn column_type(
     dialect: Dialect,
 ) -> String {
     match mask {
-        Some(Mask::Hmac { length }) => return varchar(length.unwrap_or(64) as u32),
+        Some(Mask::Hmac { length, .. }) => return varchar(length.unwrap_or(64) as u32),
         Some(Mask::Redact { with }) => return varchar(with.len() as u32),
         // The mask character may be wider than what it replaces.
         Some(Mask::Partial { .. }) => return text_type(field),
@@ -132,9 +132,12 @@ mod tests {
     #[test]
     fn masks_decide_the_type_of_masked_columns() {
         let ssn = field(ColumnType::String, Some(10));
-        assert_eq!(column_type(Some(&ssn), None, Some(&Mask::Hmac { length: None }), Dialect::Redshift), "VARCHAR(64)");
         assert_eq!(
-            column_type(Some(&ssn), None, Some(&Mask::Hmac { length: Some(16) }), Dialect::Redshift),
+            column_type(Some(&ssn), None, Some(&Mask::Hmac { length: None, salt: None }), Dialect::Redshift),
+            "VARCHAR(64)"
+        );
+        assert_eq!(
+            column_type(Some(&ssn), None, Some(&Mask::Hmac { length: Some(16), salt: None }), Dialect::Redshift),
             "VARCHAR(16)"
         );
         let dob = field(ColumnType::Timestamp(TimeUnit::Millis), None);

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use cdc_pipeline::redshift::ddl::{for_events, line_comment};
+use cdc_pipeline::redshift::ddl::{configured_columns_missing, for_events, line_comment};
 use cdc_pipeline::redshift::types::Dialect;
 use cdc_pipeline::{Config, MskEvent, Pipeline};
 
@@ -13,7 +13,8 @@ pub fn run(config: Option<&Path>, dialect: Dialect, event: Option<&Path>) -> Res
         None => Config::default_routing(),
     };
     // Masked values are never printed here; any key gives the masked columns their type.
-    let pipeline = Pipeline::new(Arc::new(config), Some(b"ddl")).map_err(|e| e.to_string())?;
+    let pipeline = Pipeline::new(Arc::new(config), Some(b"ddl-only-key-never-masks-0123456789abcdef"))
+        .map_err(|e| e.to_string())?;
     let bytes = match event {
         Some(path) => std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?,
         None => Vec::new(),
@@ -22,6 +23,13 @@ pub fn run(config: Option<&Path>, dialect: Dialect, event: Option<&Path>) -> Res
         Some(path) => vec![MskEvent::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))?],
         None => Vec::new(),
     };
+    let missing = configured_columns_missing(&pipeline, &events);
+    if !missing.is_empty() {
+        return Err(format!(
+            "the config names columns the event's records do not have (a misspelt name would leave the real column unmasked): {}",
+            missing.join("; ")
+        ));
+    }
     let tables = for_events(&pipeline, &events, dialect);
     if tables.is_empty() {
         return Err("no tables: give a config with [[tables]] or an event whose topics route somewhere".into());

@@ -22,7 +22,10 @@ fn stderr(output: &Output) -> String {
 
 #[test]
 fn prints_one_json_object_per_record_and_exits_0() {
-    let out = cdc(&["explain", "--config", "config/pipeline.toml", "events/06-patientinfo-invalid.json"], Some("k"));
+    let out = cdc(
+        &["explain", "--config", "config/pipeline.toml", "events/06-patientinfo-invalid.json"],
+        Some("explain-test-masking-key-0123456789abcdef"),
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let lines: Vec<serde_json::Value> =
         String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -63,7 +66,9 @@ fn a_bad_config_names_file_line_and_key() {
     assert_eq!(out.status.code(), Some(2));
     let message = stderr(&out);
     assert!(message.contains("bad.toml:4:"), "{message}");
-    assert!(message.contains("sometimes"), "{message}");
+    // The key's line and what it accepts; the value itself is withheld like every value.
+    assert!(message.contains("unknown variant, expected "), "{message}");
+    assert!(!message.contains("sometimes"), "{message}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -148,4 +153,38 @@ fn ddl_says_when_no_decimal_holds_the_sample() {
     assert!(sql.contains("-- warning: column `ratio`: no DECIMAL holds every sample value"), "{sql}");
     assert!(stderr(&out).contains("warning: column `ratio`"), "{}", stderr(&out));
     assert!(sql.contains("CREATE TABLE IF NOT EXISTS \"public\".\"_cdc_deletes\""), "{sql}");
+}
+
+/// A config whose mask sits under a misspelt column, written next to the test's target dir.
+fn misspelt_config() -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("cdc-misspelt-{}.toml", std::process::id()));
+    std::fs::write(
+        &path,
+        "[[tables]]\ntopic = \"sqlsrv.sampledb.dbo.patientinfo\"\ntarget = \"public.patientinfo\"\nkey = [\"id\"]\n\
+         [tables.columns.snn]\nmask = \"hmac\"\n",
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn a_mask_under_a_misspelt_column_stops_ddl_and_rejects_in_explain() {
+    let config = misspelt_config();
+    let config = config.to_str().unwrap();
+    let key = Some("explain-test-masking-key-0123456789abcdef");
+    let out = cdc(&["ddl", "--config", config, "events/02-patientinfo-create.json"], key);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("public.patientinfo: snn"), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).is_empty(), "no DDL is printed");
+    let out = cdc(&["explain", "--config", config, "events/02-patientinfo-create.json"], key);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\"unknown_column\"") && text.contains("\"snn\""), "{text}");
+    assert!(!text.contains("\"action\":\"upsert\""), "nothing would be written: {text}");
+}
+
+#[test]
+fn a_short_masking_key_is_refused() {
+    let out = cdc(&["explain", "--config", "config/pipeline.toml", "events/02-patientinfo-create.json"], Some("short"));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("at least 32"), "{}", stderr(&out));
 }

@@ -1,0 +1,204 @@
+//! Sensitive-data detection: an opt-in, per-table scan of the *unmasked text* columns of each
+//! change for values shaped like an SSN, an e-mail address, a phone number or a calendar date
+//! (a date of birth kept as text). It is a safety net under the masks, for columns nobody
+//! thought to mask — including columns that appear later through schema drift — in the spirit
+//! of AWS Glue's "Detect PII" transform. It is pattern matching, not proof: it finds values
+//! *shaped* like these, misses others (a 9-digit SSN without separators, a date in words), and
+//! never sees columns typed by their schema (Debezium dates and numbers are not text).
+//!
+//! Patterns (checked in this order; the first that matches names the finding):
+//! - `ssn`: `AAA-GG-SSSS` or `AAA GG SSSS`, not inside a longer run of digits, with the SSA's
+//!   never-issued numbers excluded: area 000, 666 or 900–999, group 00, serial 0000
+//!   (<https://www.ssa.gov/employer/randomization.html>).
+//! - `email`: `local@domain.tld` (RFC 5322's common subset).
+//! - `phone`: a North American number `(NPA) NXX-XXXX` with separators (`555-867-5309`,
+//!   `(555) 867 5309`, `+1 555.867.5309`), or E.164 (`+` and 8 to 15 digits).
+//! - `date`: `YYYY-MM-DD` (years 1900–2099), `MM/DD/YYYY` or `DD.MM.YYYY`, with a valid month
+//!   and day.
+
+use std::collections::HashSet;
+use std::sync::{Arc, OnceLock};
+
+use regex::Regex;
+
+use crate::config::Mask;
+
+/// What a value looked like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SensitiveKind {
+    Ssn,
+    Email,
+    Phone,
+    Date,
+}
+
+impl SensitiveKind {
+    pub const ALL: [SensitiveKind; 4] =
+        [SensitiveKind::Ssn, SensitiveKind::Email, SensitiveKind::Phone, SensitiveKind::Date];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SensitiveKind::Ssn => "ssn",
+            SensitiveKind::Email => "email",
+            SensitiveKind::Phone => "phone",
+            SensitiveKind::Date => "date",
+        }
+    }
+
+    /// The reject rule of a finding under `policy = "reject"`.
+    pub fn rule(self) -> &'static str {
+        match self {
+            SensitiveKind::Ssn => "detected_ssn",
+            SensitiveKind::Email => "detected_email",
+            SensitiveKind::Phone => "detected_phone",
+            SensitiveKind::Date => "detected_date",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<SensitiveKind> {
+        SensitiveKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The kind a reject rule names, if it is a detection rule.
+    pub fn from_rule(rule: &str) -> Option<SensitiveKind> {
+        SensitiveKind::ALL.into_iter().find(|k| k.rule() == rule)
+    }
+}
+
+/// What happens to a change with a finding.
+#[derive(Debug, Clone)]
+pub enum DetectPolicy {
+    /// Dead-letter the record (stage `validate`, rule `detected_<kind>`).
+    Reject,
+    /// Apply this mask to the column, then load.
+    Mask(Mask),
+}
+
+/// A table's `[tables.detect]`.
+#[derive(Debug, Clone)]
+pub struct Detect {
+    pub kinds: Vec<SensitiveKind>,
+    pub policy: DetectPolicy,
+    /// Lowercase column names never scanned (free text known to hold, say, phone numbers of
+    /// clinics rather than patients).
+    pub exempt: HashSet<Arc<str>>,
+}
+
+impl Detect {
+    /// The first of the table's kinds that `text` holds.
+    pub fn scan(&self, text: &str) -> Option<SensitiveKind> {
+        // Every pattern needs a digit or an `@`: most text is passed over at this check.
+        if !text.bytes().any(|b| b.is_ascii_digit() || b == b'@') {
+            return None;
+        }
+        self.kinds.iter().copied().find(|kind| holds(*kind, text))
+    }
+}
+
+struct Patterns {
+    ssn: Regex,
+    email: Regex,
+    phone: Regex,
+    e164: Regex,
+    iso_date: Regex,
+    us_date: Regex,
+    eu_date: Regex,
+}
+
+fn patterns() -> &'static Patterns {
+    static PATTERNS: OnceLock<Patterns> = OnceLock::new();
+    PATTERNS.get_or_init(|| {
+        let re = |p: &str| Regex::new(p).expect("the detection patterns are valid");
+        Patterns {
+            ssn: re(r"(?:^|[^0-9])([0-9]{3})([- ])([0-9]{2})([- ])([0-9]{4})(?:$|[^0-9])"),
+            email: re(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
+            phone: re(r"(?:^|[^0-9])(?:\+?1[-. ]?)?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[-. ])[2-9][0-9]{2}[-. ][0-9]{4}(?:$|[^0-9])"),
+            e164: re(r"(?:^|[^0-9+])\+[1-9][0-9]{7,14}(?:$|[^0-9])"),
+            iso_date: re(r"(?:^|[^0-9])(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(?:$|[^0-9])"),
+            us_date: re(r"(?:^|[^0-9])(0?[1-9]|1[0-2])/(0?[1-9]|[12][0-9]|3[01])/(19|20)[0-9]{2}(?:$|[^0-9])"),
+            eu_date: re(r"(?:^|[^0-9])(0?[1-9]|[12][0-9]|3[01])\.(0?[1-9]|1[0-2])\.(19|20)[0-9]{2}(?:$|[^0-9])"),
+        }
+    })
+}
+
+fn holds(kind: SensitiveKind, text: &str) -> bool {
+    let p = patterns();
+    match kind {
+        SensitiveKind::Ssn => p.ssn.captures_iter(text).any(|c| {
+            let (area, group, serial) = (&c[1], &c[3], &c[5]);
+            // One separator style throughout: `123-45 6789` is not an SSN's shape.
+            c[2] == c[4]
+                && area != "000"
+                && area != "666"
+                && !area.starts_with('9')
+                && group != "00"
+                && serial != "0000"
+        }),
+        SensitiveKind::Email => p.email.is_match(text),
+        SensitiveKind::Phone => p.phone.is_match(text) || p.e164.is_match(text),
+        SensitiveKind::Date => p.iso_date.is_match(text) || p.us_date.is_match(text) || p.eu_date.is_match(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all() -> Detect {
+        Detect { kinds: SensitiveKind::ALL.to_vec(), policy: DetectPolicy::Reject, exempt: HashSet::new() }
+    }
+
+    #[test]
+    fn finds_each_kind_in_the_shapes_people_type() {
+        let d = all();
+        for (text, kind) in [
+            ("123-45-6789", SensitiveKind::Ssn),
+            ("SSN 078 05 1120 on file", SensitiveKind::Ssn),
+            ("jane.doe+intake@example-clinic.org", SensitiveKind::Email),
+            ("call 555-867-5309", SensitiveKind::Phone),
+            ("(212) 555 0147", SensitiveKind::Phone),
+            ("+1 415.555.0132", SensitiveKind::Phone),
+            ("+442071838750", SensitiveKind::Phone),
+            ("1984-03-02", SensitiveKind::Date),
+            ("born 3/2/1984", SensitiveKind::Date),
+            ("02.03.1984", SensitiveKind::Date),
+        ] {
+            assert_eq!(d.scan(text), Some(kind), "{text}");
+        }
+    }
+
+    #[test]
+    fn passes_over_lookalikes() {
+        let d = all();
+        for text in [
+            "Marisol",
+            "000-12-3456",      // area 000 is never issued
+            "666-12-3456",      // nor 666
+            "912-34-5678",      // nor 9xx (ITINs)
+            "123-00-4567",      // nor group 00
+            "123-45-0000",      // nor serial 0000
+            "123-45 6789",      // mixed separators
+            "1123-45-67890",    // inside a longer run of digits
+            "123456789",        // nine digits: an id as often as an SSN
+            "order 2024-13-01", // month 13
+            "1884-03-02",       // year out of range
+            "v1.2.3",
+            "user@localhost",
+            "room 555-1234", // seven digits: no area code
+            "ICD-10 E11.9",
+        ] {
+            assert_eq!(d.scan(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn only_the_table_s_kinds_are_sought() {
+        let d = Detect { kinds: vec![SensitiveKind::Email], ..all() };
+        assert_eq!(d.scan("123-45-6789"), None);
+        assert_eq!(d.scan("a@b.io"), Some(SensitiveKind::Email));
+        for kind in SensitiveKind::ALL {
+            assert_eq!(SensitiveKind::parse(kind.name()), Some(kind));
+            assert_eq!(SensitiveKind::from_rule(kind.rule()), Some(kind));
+        }
+    }
+}
