@@ -172,10 +172,12 @@ impl Pipeline {
             return reject(stage, Some(&table), Some(op), Some(position), reasons);
         }
         if !deleted {
-            // A configured column the row does not have is a misspelling until shown otherwise:
-            // under it a mask would guard nothing while the real column loads raw.
-            for name in table.columns.keys() {
-                if !columns.iter().any(|c| &c.name == name) {
+            // A masked column the row does not have is a misspelling until shown otherwise:
+            // the mask would guard nothing while the real column loads raw. (Debezium sends
+            // every column of the row image, nulls included; a column with only rules or a
+            // type hint guards nothing, and `required` catches its absence.)
+            for (name, column) in &table.columns {
+                if column.mask.is_some() && !columns.iter().any(|c| &c.name == name) {
                     reasons.push(Reason::column(name.clone(), UNKNOWN_COLUMN));
                 }
             }
@@ -465,7 +467,8 @@ fn detect(table: &TableConfig, columns: &[Column<'_>]) -> Vec<(Arc<str>, Sensiti
         .collect()
 }
 
-/// Rule of a record that lacks a column its table's config names (`[tables.columns.<name>]`).
+/// Rule of an upsert that lacks a column its table's config masks (`[tables.columns.<name>]`
+/// with a `mask`).
 pub const UNKNOWN_COLUMN: &str = "unknown_column";
 
 /// Rule of a tombstone whose Kafka key does not carry its table's configured `key`.
