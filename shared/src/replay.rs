@@ -215,7 +215,12 @@ impl Ingestor {
             let report = self.replay_object(&bucket, &key, request.dry_run, &batch, &mut response).await;
             match report.outcome {
                 "archived" => response.objects_archived += 1,
-                "failed" => response.objects_failed += 1,
+                "failed" => {
+                    response.objects_failed += 1;
+                    // The object stays where it is; its error names codes, coordinates and
+                    // field names, never content.
+                    tracing::warn!(key = %report.key, error = report.error.as_deref().unwrap_or(""), "replay object failed");
+                }
                 _ => {}
             }
             response.objects.push(report);
