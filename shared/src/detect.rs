@@ -191,6 +191,17 @@ mod tests {
         }
     }
 
+    /// Review (issue 12): a never-issued SSN-shaped value one separator before a real SSN
+    /// hides it. The SSN regex consumes the non-digit that ends its first (rejected) match, so
+    /// the next search cannot find the boundary the real SSN needs in front of it.
+    #[test]
+    fn review_an_invalid_ssn_just_before_a_real_one_does_not_hide_it() {
+        let d = all();
+        for text in ["912-34-5678 123-45-6789", "ITIN/SSN 912-34-5678/123-45-6789", "000-00-0000,219-09-9999"] {
+            assert_eq!(d.scan(text), Some(SensitiveKind::Ssn), "{text}");
+        }
+    }
+
     #[test]
     fn only_the_table_s_kinds_are_sought() {
         let d = Detect { kinds: vec![SensitiveKind::Email], ..all() };
