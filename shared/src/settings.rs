@@ -310,6 +310,19 @@ mod tests {
         assert_eq!(settings(&three).unwrap().max_attempts, 3);
     }
 
+    /// Review (issue 12): `DLQ_PREFIX=/` trims to an empty prefix. Dead letters are then written
+    /// at the bucket's root (`decode/…`, `validate/…`) while a default replay lists `/` and finds
+    /// nothing; and the root also holds `archive/`, `quarantine/` and `aws/lambda/`.
+    #[test]
+    fn review_an_empty_dead_letter_prefix_is_refused() {
+        for empty in ["/", "//"] {
+            let mut pairs = BASE.to_vec();
+            pairs.push(("DLQ_PREFIX", empty));
+            let result = settings(&pairs);
+            assert!(result.is_err(), "DLQ_PREFIX={empty:?} accepted: {:?}", result.map(|s| s.dlq_prefix));
+        }
+    }
+
     #[test]
     fn the_masking_key_comes_from_secrets_manager_in_lambda_and_may_be_pinned() {
         let mut inline = BASE.to_vec();
