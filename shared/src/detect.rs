@@ -124,16 +124,26 @@ fn patterns() -> &'static Patterns {
 fn holds(kind: SensitiveKind, text: &str) -> bool {
     let p = patterns();
     match kind {
-        SensitiveKind::Ssn => p.ssn.captures_iter(text).any(|c| {
-            let (area, group, serial) = (&c[1], &c[3], &c[5]);
-            // One separator style throughout: `123-45 6789` is not an SSN's shape.
-            c[2] == c[4]
-                && area != "000"
-                && area != "666"
-                && !area.starts_with('9')
-                && group != "00"
-                && serial != "0000"
-        }),
+        SensitiveKind::Ssn => {
+            // Each search resumes right after the serial of the last candidate, not after the
+            // non-digit that ended it: that character may be the boundary the next one needs.
+            let mut at = 0;
+            while let Some(c) = p.ssn.captures_at(text, at) {
+                let (area, group, serial) = (&c[1], &c[3], &c[5]);
+                // One separator style throughout: `123-45 6789` is not an SSN's shape.
+                if c[2] == c[4]
+                    && area != "000"
+                    && area != "666"
+                    && !area.starts_with('9')
+                    && group != "00"
+                    && serial != "0000"
+                {
+                    return true;
+                }
+                at = c.get(5).map_or(text.len(), |m| m.end());
+            }
+            false
+        }
         SensitiveKind::Email => p.email.is_match(text),
         SensitiveKind::Phone => p.phone.is_match(text) || p.e164.is_match(text),
         SensitiveKind::Date => p.iso_date.is_match(text) || p.us_date.is_match(text) || p.eu_date.is_match(text),
