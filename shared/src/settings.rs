@@ -185,6 +185,14 @@ impl Settings {
         }
         let prefix = |name, default: &str| get(name).unwrap_or_else(|| default.into()).trim_matches('/').to_string();
         let dlq_prefix = prefix("DLQ_PREFIX", "dead-letter");
+        if dlq_prefix.is_empty() {
+            return Err(SettingsError::Invalid {
+                name: "DLQ_PREFIX",
+                problem: "must name a prefix: dead letters at the bucket's root would mix with archive/, \
+                          quarantine/ and on-failure records, and a default replay would list none of them"
+                    .into(),
+            });
+        }
         let archive_prefix = prefix("DLQ_ARCHIVE_PREFIX", "archive");
         if archive_prefix.is_empty()
             || archive_prefix == dlq_prefix
