@@ -148,3 +148,26 @@ async fn review_a_quarantine_prefix_without_its_slash_is_replayed_or_refused() {
         Ok(response) => assert_eq!(response.objects_scanned, 1, "{response:?}"),
     }
 }
+
+/// A dry run changes nothing, yet `finish` emits its "would" counts as the real metrics:
+/// `RecordsDeadLettered`, `RecordsQuarantined` (which the `<stack>-records-quarantined` alarm
+/// watches) and `RecordsLoaded`. An operator previewing a replay pages the on-call.
+#[tokio::test]
+async fn review_a_dry_run_emits_no_dead_letter_or_quarantine_metrics() {
+    let h = Harness::new("").await;
+    let ingestor = h.ingestor(Config::default_routing(), KEY);
+    ingestor.ingest(undecodable_event().as_bytes(), &invocation("a-ingest")).await.unwrap();
+    let before = h.metrics.lines().len();
+    let mut replayer = h.ingestor(Config::default_routing(), KEY);
+    replayer.max_attempts = 1;
+    let request = ReplayRequest { dry_run: true, ..ReplayRequest::default() };
+    let response = replayer.replay(&request, &invocation("b-replay")).await.unwrap();
+    assert_eq!((response.records_rejected, response.records_quarantined), (1, 1), "{response:?}");
+    assert_eq!(h.objects("quarantine/").await.len(), 0, "a dry run writes nothing");
+    let emitted: Vec<String> = h.metrics.lines()[before..]
+        .iter()
+        .filter(|l| ["RecordsDeadLettered\":1", "RecordsQuarantined\":1"].iter().any(|m| l.contains(m)))
+        .cloned()
+        .collect();
+    assert!(emitted.is_empty(), "a dry run counted as real dead letters:\n{}", emitted.join("\n"));
+}
