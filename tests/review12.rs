@@ -48,7 +48,9 @@ fn review_a_salted_hmac_detection_mask_masks_instead_of_rejecting() {
         Outcome::Change(change) => {
             assert_eq!(change.masked.iter().map(|m| m.as_ref()).collect::<Vec<_>>(), vec!["notes"]);
         }
-        Outcome::Reject(reject) => panic!("the finding should be masked and loaded, got a reject: {:?}", reject.reasons),
+        Outcome::Reject(reject) => {
+            panic!("the finding should be masked and loaded, got a reject: {:?}", reject.reasons)
+        }
         Outcome::Skip(reason) => panic!("the finding should be masked and loaded, got a skip: {reason:?}"),
     }
 }
@@ -170,4 +172,33 @@ async fn review_a_dry_run_emits_no_dead_letter_or_quarantine_metrics() {
         .cloned()
         .collect();
     assert!(emitted.is_empty(), "a dry run counted as real dead letters:\n{}", emitted.join("\n"));
+}
+
+/// Pre-existing, found on the way: `transform_record` skips every record of a topic whose name
+/// ends in `.transaction` before routing, as Debezium transaction metadata. A source table
+/// named `transaction` (billing) has exactly such a topic; its changes are skipped — counted
+/// as `skipped: transaction`, never loaded, never dead-lettered — even when a `[[tables]]`
+/// entry names that topic. `decode_message` already recognises real transaction metadata by
+/// its content.
+#[test]
+fn review_a_table_named_transaction_is_loaded_not_skipped() {
+    let text =
+        "[[tables]]\ntopic = \"pg.billing.public.transaction\"\ntarget = \"public.transaction\"\nkey = [\"id\"]\n";
+    let config = Config::parse(text, "billing.toml").unwrap();
+    let pipeline = Pipeline::new(Arc::new(config), None).unwrap();
+    let t =
+        Table::new("pg.billing.public.transaction", vec![column("id", "int32"), column("amount", "string")], &["id"]);
+    let event = msk_event_text(&[t.record(0, 0, "c", None, Some(json!({"id": 1, "amount": "12.50"})), &pg(10), true)]);
+    let parsed = MskEvent::parse(event.as_bytes()).unwrap();
+    let batch = DecodedBatch::from_event(&parsed);
+    let outcomes = pipeline.transform(&batch, &mut Caches::default(), 1_800_000_000_000_000);
+    assert!(
+        matches!(&outcomes[0], Outcome::Change(_)),
+        "{:?}",
+        match &outcomes[0] {
+            Outcome::Skip(reason) => format!("skipped: {reason:?}"),
+            Outcome::Reject(reject) => format!("rejected: {:?}", reject.reasons),
+            Outcome::Change(_) => String::new(),
+        }
+    );
 }
