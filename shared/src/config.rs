@@ -980,9 +980,7 @@ mask = { type = "partial", keep_last = 1, char = "#" }
             let routed = config.table_for_topic("sqlsrv.db.dbo.patientinfo").unwrap();
             assert!(routed.columns.is_empty(), "the unmasked table takes the topic");
         }
-        let Err(err) = parsed else {
-            panic!("accepted: the second table, with its mask, can never receive a record")
-        };
+        let Err(err) = parsed else { panic!("accepted: the second table, with its mask, can never receive a record") };
         assert_eq!(err.key, "tables[1].topic", "{err}");
     }
 

@@ -214,10 +214,8 @@ mod tests {
         let unsalted = Mask::Hmac { length: None, salt: None };
         let salted = Mask::Hmac { length: None, salt: Some(salt.clone()) };
         let stored = masker.apply(&unsalted, text("cdc-mask-salt:visits")).unwrap();
-        let derived: Vec<u8> = (0..64)
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&stored.text()[i..i + 2], 16).unwrap())
-            .collect();
+        let derived: Vec<u8> =
+            (0..64).step_by(2).map(|i| u8::from_str_radix(&stored.text()[i..i + 2], 16).unwrap()).collect();
         let from_the_table = Masker::new(Some(&derived)).apply(&unsalted, text("219-09-9999")).unwrap();
         let in_the_salted_column = masker.apply(&salted, text("219-09-9999")).unwrap();
         assert_ne!(from_the_table, in_the_salted_column, "the salted key was read back from an unsalted pseudonym");
