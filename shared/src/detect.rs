@@ -212,6 +212,21 @@ mod tests {
         }
     }
 
+    /// Review (issue 12), low: North American numbers with separators as people type them that
+    /// the documented `(NPA) NXX-XXXX with separators` shape should cover, and an SSN typed with
+    /// the non-breaking hyphen a word processor substitutes.
+    #[test]
+    fn review_common_typed_forms_of_documented_shapes_are_found() {
+        let d = all();
+        for (text, kind) in [
+            ("(212)-555-0147", SensitiveKind::Phone),
+            ("212/555-0147", SensitiveKind::Phone),
+            ("123\u{2011}45\u{2011}6789", SensitiveKind::Ssn),
+        ] {
+            assert_eq!(d.scan(text), Some(kind), "{text}");
+        }
+    }
+
     #[test]
     fn only_the_table_s_kinds_are_sought() {
         let d = Detect { kinds: vec![SensitiveKind::Email], ..all() };
