@@ -967,6 +967,23 @@ mask = { type = "partial", keep_last = 1, char = "#" }
         assert!(parse("[[tables]]\ntopic = \"a\"\ntarget = \"a.b\"\ntombstones = \"maybe\"\n").is_err());
     }
 
+    /// Review (issue 12): a table whose topic an earlier table's pattern already matches is never
+    /// routed to (the first match wins), so its masks guard nothing: the records load through the
+    /// earlier table, unmasked, and nothing says so — not the parse, not the cold start.
+    #[test]
+    fn review_a_masked_table_shadowed_by_an_earlier_pattern_is_refused() {
+        let text = "[[tables]]\ntopic = \"*.patientinfo\"\ntarget = \"staging.patientinfo\"\n\
+                    [[tables]]\ntopic = \"sqlsrv.db.dbo.patientinfo\"\ntarget = \"public.patientinfo\"\n\
+                    [tables.columns.ssn]\nmask = \"hmac\"\n";
+        let parsed = parse(text);
+        if let Ok(config) = &parsed {
+            let routed = config.table_for_topic("sqlsrv.db.dbo.patientinfo").unwrap();
+            assert!(routed.columns.is_empty(), "the unmasked table takes the topic");
+        }
+        let Err(err) = parsed else { panic!("accepted: the second table, with its mask, can never receive a record") };
+        assert_eq!(err.key, "tables[1].topic", "{err}");
+    }
+
     #[test]
     fn default_routing_uses_last_segment() {
         let table = TableConfig::default_for_topic("sqlsrv.sampledb.dbo.PatientInfo").unwrap();

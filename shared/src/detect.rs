@@ -124,16 +124,26 @@ fn patterns() -> &'static Patterns {
 fn holds(kind: SensitiveKind, text: &str) -> bool {
     let p = patterns();
     match kind {
-        SensitiveKind::Ssn => p.ssn.captures_iter(text).any(|c| {
-            let (area, group, serial) = (&c[1], &c[3], &c[5]);
-            // One separator style throughout: `123-45 6789` is not an SSN's shape.
-            c[2] == c[4]
-                && area != "000"
-                && area != "666"
-                && !area.starts_with('9')
-                && group != "00"
-                && serial != "0000"
-        }),
+        SensitiveKind::Ssn => {
+            // Each search resumes right after the serial of the last candidate, not after the
+            // non-digit that ended it: that character may be the boundary the next one needs.
+            let mut at = 0;
+            while let Some(c) = p.ssn.captures_at(text, at) {
+                let (area, group, serial) = (&c[1], &c[3], &c[5]);
+                // One separator style throughout: `123-45 6789` is not an SSN's shape.
+                if c[2] == c[4]
+                    && area != "000"
+                    && area != "666"
+                    && !area.starts_with('9')
+                    && group != "00"
+                    && serial != "0000"
+                {
+                    return true;
+                }
+                at = c.get(5).map_or(text.len(), |m| m.end());
+            }
+            false
+        }
         SensitiveKind::Email => p.email.is_match(text),
         SensitiveKind::Phone => p.phone.is_match(text) || p.e164.is_match(text),
         SensitiveKind::Date => p.iso_date.is_match(text) || p.us_date.is_match(text) || p.eu_date.is_match(text),
@@ -188,6 +198,32 @@ mod tests {
             "ICD-10 E11.9",
         ] {
             assert_eq!(d.scan(text), None, "{text}");
+        }
+    }
+
+    /// Review (issue 12): a never-issued SSN-shaped value one separator before a real SSN
+    /// hides it. The SSN regex consumes the non-digit that ends its first (rejected) match, so
+    /// the next search cannot find the boundary the real SSN needs in front of it.
+    #[test]
+    fn review_an_invalid_ssn_just_before_a_real_one_does_not_hide_it() {
+        let d = all();
+        for text in ["912-34-5678 123-45-6789", "ITIN/SSN 912-34-5678/123-45-6789", "000-00-0000,219-09-9999"] {
+            assert_eq!(d.scan(text), Some(SensitiveKind::Ssn), "{text}");
+        }
+    }
+
+    /// Review (issue 12), low: North American numbers with separators as people type them that
+    /// the documented `(NPA) NXX-XXXX with separators` shape should cover, and an SSN typed with
+    /// the non-breaking hyphen a word processor substitutes.
+    #[test]
+    fn review_common_typed_forms_of_documented_shapes_are_found() {
+        let d = all();
+        for (text, kind) in [
+            ("(212)-555-0147", SensitiveKind::Phone),
+            ("212/555-0147", SensitiveKind::Phone),
+            ("123\u{2011}45\u{2011}6789", SensitiveKind::Ssn),
+        ] {
+            assert_eq!(d.scan(text), Some(kind), "{text}");
         }
     }
 

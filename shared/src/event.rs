@@ -415,6 +415,16 @@ mod tests {
         assert_eq!(err.path, "(event)");
     }
 
+    /// Review (issue 12): the redaction covers the message, not the path. serde_path_to_error
+    /// names every map key on the way, and a header name is a map key the producer chose.
+    #[test]
+    fn review_the_error_path_does_not_echo_a_header_name() {
+        let json = r#"{"records":{"t-0":[{"topic":"t","partition":0,"offset":1,"timestamp":1,
+            "headers":[{"patient-123-45-6789":[70000]}]}]}}"#;
+        let err = MskEvent::parse(json.as_bytes()).unwrap_err();
+        assert!(!err.to_string().contains("123-45-6789"), "{err}");
+    }
+
     #[test]
     fn orders_records_by_partition_then_offset() {
         let json = r#"{"records":{

@@ -202,6 +202,25 @@ mod tests {
         assert_eq!(format!("{:?}", Masker::new(Some(b"secret-key"))), "Masker { has_key: true }");
     }
 
+    /// Review (issue 12): a salt's key is HMAC(key, "cdc-mask-salt:" ‖ salt) — the very function
+    /// an unsalted `hmac` mask applies to column values. Whoever can put the text
+    /// `cdc-mask-salt:<salt>` into any column masked by an unsalted, untruncated `hmac` (a name a
+    /// patient types in a portal) reads the salt's key in hex from the masked table, and with it
+    /// computes the salted pseudonym of every SSN (10^9 candidates) to undo the salted column.
+    #[test]
+    fn review_an_unsalted_pseudonym_never_reveals_a_salted_key() {
+        let salt: Arc<str> = Arc::from("visits");
+        let masker = Masker::with_salts(Some(&[7u8; 32]), [&salt]);
+        let unsalted = Mask::Hmac { length: None, salt: None };
+        let salted = Mask::Hmac { length: None, salt: Some(salt.clone()) };
+        let stored = masker.apply(&unsalted, text("cdc-mask-salt:visits")).unwrap();
+        let derived: Vec<u8> =
+            (0..64).step_by(2).map(|i| u8::from_str_radix(&stored.text()[i..i + 2], 16).unwrap()).collect();
+        let from_the_table = Masker::new(Some(&derived)).apply(&unsalted, text("219-09-9999")).unwrap();
+        let in_the_salted_column = masker.apply(&salted, text("219-09-9999")).unwrap();
+        assert_ne!(from_the_table, in_the_salted_column, "the salted key was read back from an unsalted pseudonym");
+    }
+
     #[test]
     fn salts_give_each_table_its_own_pseudonyms() {
         let (a, b): (Arc<str>, Arc<str>) = (Arc::from("patients"), Arc::from("claims"));

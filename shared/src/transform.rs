@@ -45,12 +45,19 @@ impl Pipeline {
         if config.uses_hmac() && masking_key.is_none() {
             return Err(PipelineError::MissingMaskingKey);
         }
+        // Every salt in use: of `[tables.columns]` masks and of `[tables.detect]`'s mask.
         let salts: Vec<&Arc<str>> = config
             .tables
             .iter()
-            .flat_map(|t| t.columns.values())
-            .filter_map(|c| match &c.mask {
-                Some(crate::config::Mask::Hmac { salt: Some(salt), .. }) => Some(salt),
+            .flat_map(|t| {
+                let detect = match &t.detect {
+                    Some(Detect { policy: DetectPolicy::Mask(mask), .. }) => Some(mask),
+                    _ => None,
+                };
+                t.columns.values().filter_map(|c| c.mask.as_ref()).chain(detect)
+            })
+            .filter_map(|mask| match mask {
+                crate::config::Mask::Hmac { salt: Some(salt), .. } => Some(salt),
                 _ => None,
             })
             .collect();
