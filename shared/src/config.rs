@@ -440,6 +440,23 @@ impl Config {
             let at = |field: &str| format!("tables[{t}].{field}");
             let topic =
                 TopicPattern::new(table.topic.get_ref()).map_err(|m| locate(table.topic.span(), at("topic"), m))?;
+            // The first table whose pattern matches a topic wins: a table an earlier pattern
+            // already covers would never receive a record, and its masks would guard nothing
+            // while the earlier table loads the records. (An earlier pattern that matches the
+            // later one's text matches every topic the later one does.)
+            if let Some((earlier, _)) =
+                tables.iter().enumerate().find(|(_, e): &(usize, &Arc<TableConfig>)| e.topic.matches(&topic.glob))
+            {
+                return Err(locate(
+                    table.topic.span(),
+                    at("topic"),
+                    format!(
+                        "tables[{earlier}]'s topic pattern `{}` already matches every topic this one does, so this table \
+                         would never receive a record: list the more specific table first",
+                        tables[earlier].topic.glob
+                    ),
+                ));
+            }
             let target =
                 TableName::parse(table.target.get_ref()).map_err(|m| locate(table.target.span(), at("target"), m))?;
             let mut columns = HashMap::new();

@@ -99,7 +99,10 @@ impl Pipeline {
         if topic.starts_with("__debezium-heartbeat") {
             return Outcome::Skip(SkipReason::Heartbeat);
         }
-        if topic.ends_with(".transaction") {
+        // Debezium's transaction metadata topic is `<prefix>.transaction`; a source table named
+        // `transaction` that a configured table routes is data (its BEGIN/END messages are
+        // still recognised by their content below).
+        if topic.ends_with(".transaction") && !self.config.tables.iter().any(|t| t.topic.matches(topic)) {
             return Outcome::Skip(SkipReason::Transaction);
         }
         let bytes = match value {
