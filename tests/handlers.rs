@@ -216,31 +216,140 @@ async fn replay_after_fixing_the_cause_loads_and_archives_and_is_idempotent() {
     assert_eq!(h.sql().await.query("SELECT * FROM public.patientinfo ORDER BY id", &[]).await.unwrap().len(), before);
 }
 
+fn on_failure_fixture(name: &str) -> String {
+    std::fs::read_to_string(events_dir().join("on-failure").join(name)).unwrap()
+}
+
+/// Where Lambda puts an on-failure record in the destination bucket, as AWS documents it for
+/// stream event source mappings: `aws/lambda/<ESM-UUID>/<shardID>/YYYY/MM/DD/
+/// YYYY-MM-DDTHH.MM.SS-<Random UUID>` (no extension); for Kafka, the topic-partition in the
+/// shard's place.
+fn on_failure_key(topic_partition: &str, time: &str, random: &str) -> String {
+    let (date, _) = time.split_once('T').unwrap();
+    format!("aws/lambda/{ESM_UUID}/{topic_partition}/{}/{time}-{random}", date.replace('-', "/"))
+}
+
+const ESM_UUID: &str = "f89f8514-cdd9-4602-9e1f-01a5b77d449b";
+
+async fn put(h: &Harness, key: &str, body: &str) {
+    h.s3.put_object().bucket(&h.bucket).key(key).body(body.as_bytes().to_vec().into()).send().await.unwrap();
+}
+
 #[tokio::test]
-async fn replay_of_an_event_source_mapping_on_failure_record() {
+async fn replay_of_the_documented_s3_on_failure_record_loads_its_batch_and_archives_it() {
     let h = Harness::new("").await;
     h.create_targets(&config(), &event_files()).await;
-    let event = std::fs::read_to_string(events_dir().join("02-patientinfo-create.json")).unwrap();
-    let record = json!({
-        "requestContext": {"requestId": "316aa6d0-8154-4b5c-9af7-85d5f4a6bc81", "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:ingest",
-                           "condition": "RetryAttemptsExhausted", "approximateInvokeCount": 3},
-        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
-        "version": "1.0",
-        "timestamp": "2026-11-24T10:00:00.000Z",
-        "KafkaBatchInfo": {"batchSize": 1, "eventSourceArn": "arn:aws:kafka:us-east-1:123456789012:cluster/cdc-demo/x",
-                           "recordsInfo": {"sqlsrv.sampledb.dbo.patientinfo-0": {"firstRecordOffset": "3", "lastRecordOffset": "3"}}},
-        "payload": event,
-    });
-    let key = "aws/lambda/8f3c1a2b-esm/sqlsrv.sampledb.dbo.patientinfo-0/2026/11/24/2026-11-24T10.00.00-1.json";
-    h.s3.put_object().bucket(&h.bucket).key(key).body(record.to_string().into_bytes().into()).send().await.unwrap();
-    let replay = h.ingestor(config(), KEY);
-    let response = replay
-        .replay(&ReplayRequest { prefix: Some("aws/lambda/".into()), ..ReplayRequest::default() }, &invocation())
+    // AWS's S3 example record (pretty-printed, as documented), and the same record on one line.
+    let pretty = on_failure_fixture("s3-retry-attempts-exhausted.json");
+    let compact = serde_json::to_string(&serde_json::from_str::<serde_json::Value>(&pretty).unwrap()).unwrap();
+    let first = on_failure_key(
+        "sqlsrv.sampledb.dbo.patientinfo-0",
+        "2026-11-20T14.00.06",
+        "0b6f6a5e-3c1d-4e8a-9f2b-7d5c4a3b2e10",
+    );
+    let second = on_failure_key(
+        "sqlsrv.sampledb.dbo.patientinfo-0",
+        "2026-11-20T14.05.06",
+        "5d2e1f0a-9b8c-4d7e-a6f5-e4d3c2b1a090",
+    );
+    put(&h, &first, &pretty).await;
+    put(&h, &second, &compact).await;
+    let replayer = h.ingestor(config(), KEY);
+    let prefix = format!("aws/lambda/{ESM_UUID}/");
+
+    let dry = replayer
+        .replay(
+            &ReplayRequest { prefix: Some(prefix.clone()), dry_run: true, ..ReplayRequest::default() },
+            &invocation(),
+        )
         .await
         .unwrap();
-    assert_eq!((response.objects_archived, response.records_loaded), (1, 1));
-    assert_eq!(table(&h).await.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1004]);
-    assert_eq!(h.objects("archive/aws/lambda/").await.len(), 1);
+    assert_eq!((dry.objects_scanned, dry.objects_failed, dry.objects[0].records), (2, 0, 7), "{dry:?}");
+    assert!(table(&h).await.is_empty(), "a dry run loads nothing");
+
+    let once = ReplayRequest { prefix: Some(prefix.clone()), max_objects: Some(1), ..ReplayRequest::default() };
+    let response = replayer.replay(&once, &invocation()).await.unwrap();
+    assert_eq!(response.objects.len(), 1);
+    assert_eq!(
+        (response.objects[0].key.as_str(), response.objects[0].outcome, response.objects[0].records),
+        (first.as_str(), "archived", 7)
+    );
+    assert_eq!(response.objects[0].archived_to.as_deref(), Some(format!("archive/{first}").as_str()));
+    assert_eq!(
+        (response.records_loaded, response.records_superseded, response.records_skipped, response.records_rejected),
+        (4, 2, 1, 0),
+        "the batch's four keys load; 1003's first update and 1006's create are superseded; the tombstone skipped"
+    );
+    assert_eq!(
+        table(&h).await,
+        vec![
+            expected_row(1003, "Wei", "Chen-Li", "NJ", "555123456", 1990, "u"),
+            expected_row(1004, "Aisha", "Khan", "TX", "222334444", 2001, "u"),
+            expected_row(1006, "Sam", "Lee", "NV", "135792468", 1966, "d"),
+            expected_row(1007, "Noor", "Hassan", "MI", "246813579", 2003, "c"),
+        ]
+    );
+    let archived = h.objects("archive/").await;
+    assert_eq!(archived, vec![(format!("archive/{first}"), pretty.clone())], "moved whole, byte for byte");
+
+    // The single-line copy of the same batch: read alike, every change already stored.
+    let rest = ReplayRequest { next_key: response.next_key.clone(), ..once };
+    let again = replayer.replay(&rest, &invocation()).await.unwrap();
+    assert_eq!((again.objects_archived, again.records_loaded, again.records_stale), (1, 0, 4), "{again:?}");
+    assert!(h.objects("aws/lambda/").await.is_empty());
+    assert_eq!(h.objects("archive/aws/lambda/").await.len(), 2);
+    assert!(h.objects("dead-letter/").await.is_empty(), "nothing failed");
+}
+
+#[tokio::test]
+async fn replay_of_a_kafka_topic_destination_record_whose_payload_is_an_object() {
+    let h = Harness::new("").await;
+    h.create_targets(&config(), &event_files()).await;
+    let key = on_failure_key(
+        "sqlsrv.sampledb.dbo.patientinfo-0",
+        "2026-11-20T09.00.00",
+        "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+    );
+    put(&h, &key, &on_failure_fixture("kafka-topic-destination.json")).await;
+    let response = h
+        .ingestor(config(), KEY)
+        .replay(&ReplayRequest { keys: Some(vec![key.clone()]), ..ReplayRequest::default() }, &invocation())
+        .await
+        .unwrap();
+    assert_eq!((response.objects_archived, response.records_loaded), (1, 1), "{response:?}");
+    assert_eq!(table(&h).await, vec![expected_row(1004, "Aisha", "Khan", "IL", "222334444", 2001, "c")]);
+    assert_eq!(h.objects("archive/").await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_on_failure_record_without_its_payload_is_reported_by_key_and_never_archived() {
+    let h = Harness::new("").await;
+    h.create_targets(&config(), &event_files()).await;
+    let body = on_failure_fixture("s3-maximum-payload-size-exceeded.json");
+    let key = on_failure_key(
+        "sqlsrv.sampledb.dbo.patientinfo-0",
+        "2026-11-20T08.00.05",
+        "7e6d5c4b-3a29-4180-9f7e-6d5c4b3a2918",
+    );
+    put(&h, &key, &body).await;
+    let replayer = h.ingestor(config(), KEY);
+    for dry_run in [true, false] {
+        let request = ReplayRequest { prefix: Some("aws/lambda/".into()), dry_run, ..ReplayRequest::default() };
+        let response = replayer.replay(&request, &invocation()).await.unwrap();
+        assert_eq!((response.objects_scanned, response.objects_failed, response.objects_archived), (1, 1, 0));
+        let report = &response.objects[0];
+        assert_eq!((report.key.as_str(), report.outcome), (key.as_str(), "failed"));
+        let error = report.error.as_deref().unwrap();
+        assert!(error.contains("without a payload"), "{error}");
+        assert!(error.contains("MaximumPayloadSizeExceeded"), "{error}");
+        assert!(error.contains("sqlsrv.sampledb.dbo.patientinfo-0 offsets 0-2"), "{error}");
+    }
+    assert_eq!(h.objects("aws/lambda/").await, vec![(key, body)], "left in place, unchanged");
+    assert!(h.objects("archive/").await.is_empty(), "never archived");
+    assert!(h.objects("dead-letter/").await.is_empty());
+    assert!(table(&h).await.is_empty());
+    let failed = h.metrics.lines().iter().any(|l| l.contains("\"ReplayObjectsFailed\":1.0"));
+    assert!(failed, "counted in ReplayObjectsFailed");
 }
 
 /// A stack holding five `validate` dead-letter objects: five invocations of the invalid sample.

@@ -844,7 +844,9 @@ async fn run_scenario(world: &World, seed: u64, figures: &mut Figures) {
         figures.rows_checked += rows.len();
     }
     // 2. What is still dead-lettered cannot be stored; every undecodable record is there.
-    let live = objects(&bucket, "dead-letter/").await;
+    // Records past the attempts cap are quarantined: still dead-lettered, under their own prefix.
+    let mut live = objects(&bucket, "dead-letter/").await;
+    live.extend(objects(&bucket, "quarantine/").await);
     let mut left: BTreeSet<(String, i64, i64)> = BTreeSet::new();
     for (key, body) in &live {
         let Ok(Contents::DeadLetters(lines)) = read(body) else {

@@ -271,7 +271,7 @@ async fn ten_thousand_rows_cross_statement_and_call_boundaries() {
 fn scored(offset: i64, id: i32, score: serde_json::Value, n: u128) -> RecordSpec {
     let value = json!({
         "before": null,
-        "after": {"ID": id, "LastName": "L", "score": score},
+        "after": {"ID": id, "LastName": "L", "SSN": null, "score": score},
         "source": {"connector": "sqlserver", "ts_ms": 1, "commit_lsn": synth::lsn(n << 8), "change_lsn": synth::lsn((n << 8) - 1), "event_serial_no": 1},
         "op": "c",
         "ts_ms": 2
@@ -341,7 +341,7 @@ async fn a_deadline_too_short_is_a_retriable_error_and_commits_nothing() {
 fn with_email(offset: i64, id: i32, n: u128) -> RecordSpec {
     let value = json!({
         "before": null,
-        "after": {"ID": id, "LastName": "L", "Email": format!("p{id}@example.org")},
+        "after": {"ID": id, "LastName": "L", "SSN": null, "Email": format!("p{id}@example.org")},
         "source": {"connector": "sqlserver", "ts_ms": 1, "commit_lsn": synth::lsn(n << 8), "change_lsn": null, "event_serial_no": 1},
         "op": "c"
     });

@@ -147,7 +147,7 @@ struct Setup {
 static SETUP: LazyLock<Setup> = LazyLock::new(|| {
     let file = Config::parse(include_str!("../../config/pipeline.toml"), "pipeline.toml").expect("pipeline.toml");
     let fuzz = Config::parse(FUZZ_CONFIG, "fuzz.toml").expect("fuzz config");
-    let make = |config: Config| Pipeline::new(Arc::new(config), Some(b"fuzz-masking-key")).expect("pipeline");
+    let make = |config: Config| Pipeline::new(Arc::new(config), Some(b"fuzz-masking-key-0123456789abcdef0123456789")).expect("pipeline");
     Setup { pipelines: [make(file.clone()), make(fuzz), make(Config::default_routing()), make(file)] }
 });
 

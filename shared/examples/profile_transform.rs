@@ -37,7 +37,9 @@ static GLOBAL: Counting = Counting;
 fn main() {
     let records: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(1_399);
     let path = test_services::repo_root().join("config/pipeline.toml");
-    let pipeline = Pipeline::new(Arc::new(Config::load(&path).unwrap()), Some(b"profile-key")).unwrap();
+    let pipeline =
+        Pipeline::new(Arc::new(Config::load(&path).unwrap()), Some(b"profile-masking-key-0123456789abcdef012345"))
+            .unwrap();
     let bytes = bulk_event(records, 4, true);
     // A second argument repeats the path, for sampling profilers (`perf record`).
     let iterations: usize = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(1);

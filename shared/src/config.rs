@@ -440,6 +440,23 @@ impl Config {
             let at = |field: &str| format!("tables[{t}].{field}");
             let topic =
                 TopicPattern::new(table.topic.get_ref()).map_err(|m| locate(table.topic.span(), at("topic"), m))?;
+            // The first table whose pattern matches a topic wins: a table an earlier pattern
+            // already covers would never receive a record, and its masks would guard nothing
+            // while the earlier table loads the records. (An earlier pattern that matches the
+            // later one's text matches every topic the later one does.)
+            if let Some((earlier, _)) =
+                tables.iter().enumerate().find(|(_, e): &(usize, &Arc<TableConfig>)| e.topic.matches(&topic.glob))
+            {
+                return Err(locate(
+                    table.topic.span(),
+                    at("topic"),
+                    format!(
+                        "tables[{earlier}]'s topic pattern `{}` already matches every topic this one does, so this table \
+                         would never receive a record: list the more specific table first",
+                        tables[earlier].topic.glob
+                    ),
+                ));
+            }
             let target =
                 TableName::parse(table.target.get_ref()).map_err(|m| locate(table.target.span(), at("target"), m))?;
             let mut columns = HashMap::new();
@@ -965,6 +982,23 @@ mask = { type = "partial", keep_last = 1, char = "#" }
             .unwrap_err();
         assert_eq!(err.key, "tables[0].unavailable_value_placeholder", "{err}");
         assert!(parse("[[tables]]\ntopic = \"a\"\ntarget = \"a.b\"\ntombstones = \"maybe\"\n").is_err());
+    }
+
+    /// Review (issue 12): a table whose topic an earlier table's pattern already matches is never
+    /// routed to (the first match wins), so its masks guard nothing: the records load through the
+    /// earlier table, unmasked, and nothing says so — not the parse, not the cold start.
+    #[test]
+    fn review_a_masked_table_shadowed_by_an_earlier_pattern_is_refused() {
+        let text = "[[tables]]\ntopic = \"*.patientinfo\"\ntarget = \"staging.patientinfo\"\n\
+                    [[tables]]\ntopic = \"sqlsrv.db.dbo.patientinfo\"\ntarget = \"public.patientinfo\"\n\
+                    [tables.columns.ssn]\nmask = \"hmac\"\n";
+        let parsed = parse(text);
+        if let Ok(config) = &parsed {
+            let routed = config.table_for_topic("sqlsrv.db.dbo.patientinfo").unwrap();
+            assert!(routed.columns.is_empty(), "the unmasked table takes the topic");
+        }
+        let Err(err) = parsed else { panic!("accepted: the second table, with its mask, can never receive a record") };
+        assert_eq!(err.key, "tables[1].topic", "{err}");
     }
 
     #[test]

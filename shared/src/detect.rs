@@ -7,12 +7,14 @@
 //! never sees columns typed by their schema (Debezium dates and numbers are not text).
 //!
 //! Patterns (checked in this order; the first that matches names the finding):
-//! - `ssn`: `AAA-GG-SSSS` or `AAA GG SSSS`, not inside a longer run of digits, with the SSA's
+//! - `ssn`: `AAA-GG-SSSS` or `AAA GG SSSS` (or with a Unicode hyphen or dash), not inside a longer run of digits, with the SSA's
 //!   never-issued numbers excluded: area 000, 666 or 900–999, group 00, serial 0000
 //!   (<https://www.ssa.gov/employer/randomization.html>).
 //! - `email`: `local@domain.tld` (RFC 5322's common subset).
 //! - `phone`: a North American number `(NPA) NXX-XXXX` with separators (`555-867-5309`,
-//!   `(555) 867 5309`, `+1 555.867.5309`), or E.164 (`+` and 8 to 15 digits).
+//!   `(555) 867 5309`, `(212)-555-0147`, `212/555-0147`, `+1 555.867.5309`) — not three
+//!   space-separated groups alone, which are as often lab values — or E.164 (`+` and 10 to 15
+//!   digits).
 //! - `date`: `YYYY-MM-DD` (years 1900–2099), `MM/DD/YYYY` or `DD.MM.YYYY`, with a valid month
 //!   and day.
 
@@ -110,10 +112,20 @@ fn patterns() -> &'static Patterns {
     PATTERNS.get_or_init(|| {
         let re = |p: &str| Regex::new(p).expect("the detection patterns are valid");
         Patterns {
-            ssn: re(r"(?:^|[^0-9])([0-9]{3})([- ])([0-9]{2})([- ])([0-9]{4})(?:$|[^0-9])"),
+            // Separators: hyphen, space, or the Unicode hyphens and dashes word processors put
+            // in their place (U+2010 to U+2013: hyphen, non-breaking hyphen, figure dash, en dash).
+            ssn: re(
+                r"(?:^|[^0-9])([0-9]{3})([- \x{2010}-\x{2013}])([0-9]{2})([- \x{2010}-\x{2013}])([0-9]{4})(?:$|[^0-9])",
+            ),
             email: re(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
-            phone: re(r"(?:^|[^0-9])(?:\+?1[-. ]?)?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[-. ])[2-9][0-9]{2}[-. ][0-9]{4}(?:$|[^0-9])"),
-            e164: re(r"(?:^|[^0-9+])\+[1-9][0-9]{7,14}(?:$|[^0-9])"),
+            // The area code in parentheses, after `+1`, or followed by `-`, `.` or `/`: three
+            // groups separated by spaces alone are as often lab values (`250 300 1000`).
+            phone: re(concat!(
+                r"(?:^|[^0-9])(?:\+1[-. ]?\(?[2-9][0-9]{2}\)?[-. ]?|\([2-9][0-9]{2}\)[-. ]?|[2-9][0-9]{2}[-./])",
+                r"[2-9][0-9]{2}[-. ][0-9]{4}(?:$|[^0-9])"
+            )),
+            // E.164 with at least 10 digits: `+` and a short run is as often a count or a code.
+            e164: re(r"(?:^|[^0-9+])\+[1-9][0-9]{9,14}(?:$|[^0-9])"),
             iso_date: re(r"(?:^|[^0-9])(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(?:$|[^0-9])"),
             us_date: re(r"(?:^|[^0-9])(0?[1-9]|1[0-2])/(0?[1-9]|[12][0-9]|3[01])/(19|20)[0-9]{2}(?:$|[^0-9])"),
             eu_date: re(r"(?:^|[^0-9])(0?[1-9]|[12][0-9]|3[01])\.(0?[1-9]|1[0-2])\.(19|20)[0-9]{2}(?:$|[^0-9])"),
@@ -124,16 +136,26 @@ fn patterns() -> &'static Patterns {
 fn holds(kind: SensitiveKind, text: &str) -> bool {
     let p = patterns();
     match kind {
-        SensitiveKind::Ssn => p.ssn.captures_iter(text).any(|c| {
-            let (area, group, serial) = (&c[1], &c[3], &c[5]);
-            // One separator style throughout: `123-45 6789` is not an SSN's shape.
-            c[2] == c[4]
-                && area != "000"
-                && area != "666"
-                && !area.starts_with('9')
-                && group != "00"
-                && serial != "0000"
-        }),
+        SensitiveKind::Ssn => {
+            // Each search resumes right after the serial of the last candidate, not after the
+            // non-digit that ended it: that character may be the boundary the next one needs.
+            let mut at = 0;
+            while let Some(c) = p.ssn.captures_at(text, at) {
+                let (area, group, serial) = (&c[1], &c[3], &c[5]);
+                // One separator style throughout: `123-45 6789` is not an SSN's shape.
+                if c[2] == c[4]
+                    && area != "000"
+                    && area != "666"
+                    && !area.starts_with('9')
+                    && group != "00"
+                    && serial != "0000"
+                {
+                    return true;
+                }
+                at = c.get(5).map_or(text.len(), |m| m.end());
+            }
+            false
+        }
         SensitiveKind::Email => p.email.is_match(text),
         SensitiveKind::Phone => p.phone.is_match(text) || p.e164.is_match(text),
         SensitiveKind::Date => p.iso_date.is_match(text) || p.us_date.is_match(text) || p.eu_date.is_match(text),
@@ -184,10 +206,38 @@ mod tests {
             "1884-03-02",       // year out of range
             "v1.2.3",
             "user@localhost",
-            "room 555-1234", // seven digits: no area code
+            "room 555-1234",        // seven digits: no area code
+            "glucose 250 300 1000", // space-separated groups: as often lab values
+            "+10000000",            // E.164 needs 10 digits or more
             "ICD-10 E11.9",
         ] {
             assert_eq!(d.scan(text), None, "{text}");
+        }
+    }
+
+    /// Review (issue 12): a never-issued SSN-shaped value one separator before a real SSN
+    /// hides it. The SSN regex consumes the non-digit that ends its first (rejected) match, so
+    /// the next search cannot find the boundary the real SSN needs in front of it.
+    #[test]
+    fn review_an_invalid_ssn_just_before_a_real_one_does_not_hide_it() {
+        let d = all();
+        for text in ["912-34-5678 123-45-6789", "ITIN/SSN 912-34-5678/123-45-6789", "000-00-0000,219-09-9999"] {
+            assert_eq!(d.scan(text), Some(SensitiveKind::Ssn), "{text}");
+        }
+    }
+
+    /// Review (issue 12), low: North American numbers with separators as people type them that
+    /// the documented `(NPA) NXX-XXXX with separators` shape should cover, and an SSN typed with
+    /// the non-breaking hyphen a word processor substitutes.
+    #[test]
+    fn review_common_typed_forms_of_documented_shapes_are_found() {
+        let d = all();
+        for (text, kind) in [
+            ("(212)-555-0147", SensitiveKind::Phone),
+            ("212/555-0147", SensitiveKind::Phone),
+            ("123\u{2011}45\u{2011}6789", SensitiveKind::Ssn),
+        ] {
+            assert_eq!(d.scan(text), Some(kind), "{text}");
         }
     }
 

@@ -5,8 +5,9 @@
 //!
 //! Each line carries the record exactly as received (base64 key and value, headers,
 //! coordinates) and why it failed (stage, column and rule names, error class) — never a
-//! decoded value. The reader also accepts what an MSK event source mapping writes to an S3
-//! on-failure destination (its `payload` is the whole original event).
+//! decoded value. The reader also accepts what an MSK or self-managed Kafka event source
+//! mapping writes to an S3 on-failure destination: one JSON object whose `payload` is the
+//! whole original event as an escaped JSON string (see [`read`]).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -227,37 +228,128 @@ pub enum ReadError {
     Line { line: usize, message: String },
     #[error("not a dead-letter object or an on-failure record: {0}")]
     Unknown(String),
+    /// An on-failure record (it has `requestContext`) that does not parse as one.
+    #[error("not a readable on-failure record: {0}")]
+    OnFailure(String),
+    /// An on-failure record that holds no event: only its coordinates. Nothing to replay; the
+    /// records are still in the topic (within its retention) at those offsets.
+    #[error(
+        "on-failure record without a payload (condition {condition}): the batch is not in the object; \
+         re-read it from the cluster while the topic retains it: {batches}"
+    )]
+    NoPayload { condition: String, batches: String },
 }
 
+/// What Lambda writes to an S3 on-failure destination for an MSK or self-managed Kafka event
+/// source mapping (<https://docs.aws.amazon.com/lambda/latest/dg/kafka-on-failure.html>,
+/// "S3 destination example invocation record"): `requestContext`, `responseContext` (null for
+/// `MaximumPayloadSizeExceeded`), `version`, `timestamp`, `KafkaBatchInfo` and `payload`, "the
+/// original invocation record as an escaped JSON string". A Kafka-topic destination carries
+/// the event as a JSON object instead
+/// (<https://docs.aws.amazon.com/lambda/latest/dg/kafka-on-failure-destination.html>); both
+/// are read. Fields not named here are ignored.
 #[derive(Deserialize)]
-struct OnFailureRecord {
-    #[serde(rename = "requestContext", default)]
-    request_context: Option<OnFailureContext>,
-    payload: Option<String>,
+struct OnFailureRecord<'a> {
+    #[serde(rename = "requestContext")]
+    request_context: OnFailureContext,
+    #[serde(rename = "KafkaBatchInfo", default)]
+    kafka_batch_info: Option<KafkaBatchInfo>,
+    #[serde(default, borrow)]
+    payload: Option<&'a serde_json::value::RawValue>,
 }
 
 #[derive(Deserialize)]
 struct OnFailureContext {
+    #[serde(default)]
+    condition: Option<String>,
     #[serde(rename = "approximateInvokeCount", default)]
     approximate_invoke_count: Option<u32>,
 }
 
-/// Parse an object's body.
+#[derive(Deserialize)]
+struct KafkaBatchInfo {
+    /// `"<topic>-<partition>"` → the batch's offsets there (S3, SNS and SQS destinations).
+    #[serde(rename = "recordsInfo", default)]
+    records_info: BTreeMap<String, RecordsInfo>,
+}
+
+#[derive(Deserialize)]
+struct RecordsInfo {
+    #[serde(rename = "firstRecordOffset", default)]
+    first: Option<serde_json::Value>,
+    #[serde(rename = "lastRecordOffset", default)]
+    last: Option<serde_json::Value>,
+}
+
+/// Text fit for an error message: record coordinates and AWS's condition names only
+/// (letters, digits, `.`, `_`, `-`), never anything else from the object.
+fn coordinate(text: &str) -> Option<&str> {
+    let fits = !text.is_empty()
+        && text.len() <= 255
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    fits.then_some(text)
+}
+
+fn offset_text(value: &Option<serde_json::Value>) -> String {
+    match value {
+        Some(serde_json::Value::String(s)) => coordinate(s).unwrap_or("?").to_string(),
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        _ => "?".into(),
+    }
+}
+
+fn read_on_failure(body: &str) -> Result<Contents<'_>, ReadError> {
+    let record: OnFailureRecord<'_> =
+        serde_json::from_str(body).map_err(|e| ReadError::OnFailure(crate::redact::parser_message(&e.to_string())))?;
+    let invoke_count = record.request_context.approximate_invoke_count.unwrap_or(1);
+    let event_json = match record.payload.map(|p| p.get().trim_start()) {
+        Some(text) if text.starts_with('"') => serde_json::from_str::<String>(text)
+            .map_err(|e| ReadError::OnFailure(format!("payload: {}", crate::redact::parser_message(&e.to_string()))))?,
+        Some(text) if text.starts_with('{') => text.to_string(),
+        None => {
+            let condition =
+                record.request_context.condition.as_deref().and_then(coordinate).unwrap_or("unknown").to_string();
+            let batches = record
+                .kafka_batch_info
+                .map(|info| {
+                    info.records_info
+                        .iter()
+                        .map(|(tp, r)| {
+                            let tp = coordinate(tp).unwrap_or("?");
+                            format!("{tp} offsets {}-{}", offset_text(&r.first), offset_text(&r.last))
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .filter(|b| !b.is_empty())
+                .unwrap_or_else(|| "offsets the record does not give".into());
+            return Err(ReadError::NoPayload { condition, batches });
+        }
+        Some(_) => return Err(ReadError::OnFailure("payload is neither a JSON string nor an object".into())),
+    };
+    Ok(Contents::OnFailure { event_json, invoke_count })
+}
+
+/// Parse an object's body: our JSON Lines, or one (compact or pretty-printed) on-failure
+/// record, told apart by its top-level `requestContext`.
 pub fn read(body: &str) -> Result<Contents<'_>, ReadError> {
     let trimmed = body.trim();
     if trimmed.is_empty() {
         return Ok(Contents::DeadLetters(Vec::new()));
     }
-    // An on-failure record is one (possibly pretty-printed) JSON object with a `payload`.
-    if trimmed.contains("\"payload\"")
-        && let Ok(record) = serde_json::from_str::<OnFailureRecord>(trimmed)
-        && let Some(payload) = record.payload
-    {
-        return Ok(Contents::OnFailure {
-            event_json: payload,
-            invoke_count: record.request_context.and_then(|c| c.approximate_invoke_count).unwrap_or(1),
-        });
+    // Our lines never name `requestContext` at the top level; a string of one could hold the
+    // word (a header name), so a body that reads as neither keeps the on-failure error.
+    if trimmed.starts_with('{') && trimmed.contains("\"requestContext\"") {
+        match read_on_failure(trimmed) {
+            Ok(contents) => return Ok(contents),
+            Err(e @ ReadError::NoPayload { .. }) => return Err(e),
+            Err(e) => return read_lines(body).map_err(|_| e),
+        }
     }
+    read_lines(body)
+}
+
+fn read_lines(body: &str) -> Result<Contents<'_>, ReadError> {
     let mut lines = Vec::new();
     for (i, line) in body.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let record: DeadLetter<'_> = serde_json::from_str(line)
@@ -560,6 +652,97 @@ mod tests {
         let Contents::OnFailure { event_json, invoke_count } = read(body).unwrap() else { panic!("on-failure") };
         assert_eq!(invoke_count, 4);
         assert_eq!(on_failure_event(&event_json).unwrap().records[0].1[0].offset, 5);
+    }
+
+    const DOCUMENTED_S3: &str = include_str!("../../events/on-failure/s3-retry-attempts-exhausted.json");
+    const DOCUMENTED_TOO_LARGE: &str = include_str!("../../events/on-failure/s3-maximum-payload-size-exceeded.json");
+    const DOCUMENTED_KAFKA_TOPIC: &str = include_str!("../../events/on-failure/kafka-topic-destination.json");
+    const MULTI_PARTITION_EVENT: &str = include_str!("../../events/07-patientinfo-multi-partition.json");
+    const CREATE_EVENT: &str = include_str!("../../events/02-patientinfo-create.json");
+
+    fn json(text: &str) -> serde_json::Value {
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn reads_the_documented_s3_record_pretty_printed_and_on_one_line() {
+        assert!(DOCUMENTED_S3.lines().count() > 20, "the fixture is pretty-printed, as AWS shows it");
+        let compact = serde_json::to_string(&json(DOCUMENTED_S3)).unwrap();
+        assert_eq!(compact.lines().count(), 1);
+        for body in [DOCUMENTED_S3, compact.as_str()] {
+            let Contents::OnFailure { event_json, invoke_count } = read(body).unwrap() else { panic!("on-failure") };
+            assert_eq!(invoke_count, 3, "requestContext.approximateInvokeCount");
+            assert_eq!(json(&event_json), json(MULTI_PARTITION_EVENT), "the escaped payload is the whole event");
+            let event = on_failure_event(&event_json).unwrap();
+            assert_eq!(event.record_count(), 7);
+        }
+    }
+
+    #[test]
+    fn reads_a_kafka_topic_destination_record_whose_payload_is_an_object() {
+        assert!(json(DOCUMENTED_KAFKA_TOPIC)["payload"].is_object());
+        let Contents::OnFailure { event_json, invoke_count } = read(DOCUMENTED_KAFKA_TOPIC).unwrap() else {
+            panic!("on-failure")
+        };
+        assert_eq!(invoke_count, 3);
+        assert_eq!(json(&event_json), json(CREATE_EVENT));
+        assert_eq!(on_failure_event(&event_json).unwrap().records[0].1[0].offset, 3);
+    }
+
+    #[test]
+    fn a_record_without_its_payload_is_an_error_that_names_the_offsets_only() {
+        let err = read(DOCUMENTED_TOO_LARGE).unwrap_err();
+        assert!(matches!(err, ReadError::NoPayload { .. }), "{err}");
+        let message = err.to_string();
+        assert!(message.contains("condition MaximumPayloadSizeExceeded"), "{message}");
+        assert!(message.contains("sqlsrv.sampledb.dbo.patientinfo-0 offsets 0-2"), "{message}");
+        // With the payload, the same record (responseContext null) replays like any other.
+        let mut with_payload = json(DOCUMENTED_TOO_LARGE);
+        with_payload["payload"] = serde_json::Value::String(MULTI_PARTITION_EVENT.into());
+        let Contents::OnFailure { event_json, .. } = read(&with_payload.to_string()).unwrap() else { panic!() };
+        assert_eq!(event_json, MULTI_PARTITION_EVENT);
+        // `"payload": null` is no payload either.
+        with_payload["payload"] = serde_json::Value::Null;
+        assert!(matches!(read(&with_payload.to_string()), Err(ReadError::NoPayload { .. })));
+    }
+
+    #[test]
+    fn unreadable_on_failure_records_are_errors_without_their_values() {
+        let mut record = json(DOCUMENTED_S3);
+        record["payload"] = json("987654321");
+        let err = read(&record.to_string()).unwrap_err();
+        assert!(matches!(err, ReadError::OnFailure(_)), "{err}");
+        record["payload"] = json(r#""{\"records\": 5""#);
+        let Contents::OnFailure { event_json, .. } = read(&record.to_string()).unwrap() else { panic!() };
+        assert!(on_failure_event(&event_json).is_err(), "a payload that is not an event fails at replay");
+        record["requestContext"]["approximateInvokeCount"] = json(r#""Jane Doe""#);
+        let err = read(&record.to_string()).unwrap_err();
+        assert!(matches!(err, ReadError::OnFailure(_)), "{err}");
+        assert!(!err.to_string().contains("Jane"), "{err}");
+        let truncated = &DOCUMENTED_S3[..DOCUMENTED_S3.len() / 2];
+        assert!(matches!(read(truncated), Err(ReadError::OnFailure(_))), "not a JSONL line error");
+    }
+
+    #[test]
+    fn a_dead_letter_that_mentions_request_context_is_still_a_dead_letter() {
+        let record =
+            KafkaRecord { headers: vec![Header { name: "requestContext".into(), value: b"x".to_vec() }], ..record(7) };
+        let failed = [Failed {
+            record: &record,
+            stage: Stage::Validate,
+            reasons: vec![Reason::record("missing_key")],
+            error_class: None,
+            previous_attempts: 0,
+        }];
+        let writer =
+            Writer { function: "f", request_id: "r", failed_at_micros: 0, key_suffix: None, mask_key_version: None };
+        let body = &objects("dead-letter", &writer, &failed)[0].body;
+        assert!(body.contains("\"requestContext\""));
+        let Contents::DeadLetters(lines) = read(body).unwrap() else { panic!("dead letters") };
+        assert_eq!(lines[0].offset, 7);
+        let two = format!("{body}{body}");
+        let Contents::DeadLetters(lines) = read(&two).unwrap() else { panic!("dead letters") };
+        assert_eq!(lines.len(), 2);
     }
 
     #[test]

@@ -89,6 +89,28 @@ pub struct EventParseError {
     pub message: String,
 }
 
+/// `path` as serde_path_to_error prints it, with a Kafka header's name (a map key the producer
+/// chose, which may hold anything) withheld as `…`: `records.t-0[0].headers[0].…[0]`.
+fn value_free_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    let mut in_headers = false;
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(if in_headers { "…" } else { key });
+                in_headers |= key == "headers";
+            }
+            Segment::Unknown => out.push_str(".?"),
+        }
+    }
+    out
+}
+
 impl<'a> MskEvent<'a> {
     /// Parse an event, borrowing strings from `json`. On failure the error names the field.
     pub fn parse(json: &'a [u8]) -> Result<MskEvent<'a>, EventParseError> {
@@ -105,7 +127,7 @@ impl<'a> MskEvent<'a> {
                         return Err(EventParseError { path: "(event)".into(), message });
                     }
                 };
-                let path = err.path().to_string();
+                let path = value_free_path(err.path());
                 Err(EventParseError {
                     path: if path.is_empty() || path == "." { "(event)".into() } else { path },
                     message: crate::redact::parser_message(&err.into_inner().to_string()),
@@ -413,6 +435,16 @@ mod tests {
         assert_eq!(err.path, "records");
         let err = MskEvent::parse(b"5").unwrap_err();
         assert_eq!(err.path, "(event)");
+    }
+
+    /// Review (issue 12): the redaction covers the message, not the path. serde_path_to_error
+    /// names every map key on the way, and a header name is a map key the producer chose.
+    #[test]
+    fn review_the_error_path_does_not_echo_a_header_name() {
+        let json = r#"{"records":{"t-0":[{"topic":"t","partition":0,"offset":1,"timestamp":1,
+            "headers":[{"patient-123-45-6789":[70000]}]}]}}"#;
+        let err = MskEvent::parse(json.as_bytes()).unwrap_err();
+        assert!(!err.to_string().contains("123-45-6789"), "{err}");
     }
 
     #[test]

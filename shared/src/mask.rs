@@ -51,26 +51,35 @@ impl MaskError {
     }
 }
 
+/// HKDF's extract salt for per-column salt keys: fixed, so a key and a salt always give one key.
+pub const SALT_KEY_DOMAIN: &[u8] = b"msk-redshift-cdc/hmac-mask-salt/v1";
+
 impl Masker {
     /// `key`: the HMAC secret's bytes (short keys are refused by the caller).
     pub fn new(key: Option<&[u8]>) -> Masker {
         Masker::with_salts(key, std::iter::empty())
     }
 
-    /// A masker that also holds, for each of `salts`, the key HMAC(key, "cdc-mask-salt:" ‖ salt).
+    /// A masker that also holds, for each of `salts`, a key derived with HKDF-SHA256
+    /// (RFC 5869: <https://www.rfc-editor.org/rfc/rfc5869>) from the masking key as input key
+    /// material, the fixed extract salt [`SALT_KEY_DOMAIN`] and the column's salt as `info`.
+    /// The masking key is HKDF's *message* here, never its HMAC key, so no data pseudonym
+    /// HMAC(key, text) can equal a derived key (an unsalted column must not reveal one).
     pub fn with_salts<'s>(key: Option<&[u8]>, salts: impl IntoIterator<Item = &'s Arc<str>>) -> Masker {
         let keyed = |k: &[u8]| Hmac::<Sha256>::new_from_slice(k).expect("HMAC accepts keys of any length");
         let hmac = key.map(keyed);
-        let salted = match &hmac {
-            Some(base) => salts
-                .into_iter()
-                .map(|salt| {
-                    let mut mac = base.clone();
-                    mac.update(b"cdc-mask-salt:");
-                    mac.update(salt.as_bytes());
-                    (salt.clone(), keyed(&mac.finalize().into_bytes()))
-                })
-                .collect(),
+        let salted = match key {
+            Some(key) => {
+                let hkdf = hkdf::Hkdf::<Sha256>::new(Some(SALT_KEY_DOMAIN), key);
+                salts
+                    .into_iter()
+                    .map(|salt| {
+                        let mut derived = [0u8; 32];
+                        hkdf.expand(salt.as_bytes(), &mut derived).expect("32 bytes is a valid HKDF-SHA256 length");
+                        (salt.clone(), keyed(&derived))
+                    })
+                    .collect()
+            }
             None => HashMap::new(),
         };
         Masker { hmac, salted }
@@ -200,6 +209,25 @@ mod tests {
     #[test]
     fn debug_never_prints_the_key() {
         assert_eq!(format!("{:?}", Masker::new(Some(b"secret-key"))), "Masker { has_key: true }");
+    }
+
+    /// Review (issue 12): a salt's key was HMAC(key, "cdc-mask-salt:" ‖ salt) — the very function
+    /// an unsalted `hmac` mask applies to column values (now HKDF with the key as its message). Whoever can put the text
+    /// `cdc-mask-salt:<salt>` into any column masked by an unsalted, untruncated `hmac` (a name a
+    /// patient types in a portal) reads the salt's key in hex from the masked table, and with it
+    /// computes the salted pseudonym of every SSN (10^9 candidates) to undo the salted column.
+    #[test]
+    fn review_an_unsalted_pseudonym_never_reveals_a_salted_key() {
+        let salt: Arc<str> = Arc::from("visits");
+        let masker = Masker::with_salts(Some(&[7u8; 32]), [&salt]);
+        let unsalted = Mask::Hmac { length: None, salt: None };
+        let salted = Mask::Hmac { length: None, salt: Some(salt.clone()) };
+        let stored = masker.apply(&unsalted, text("cdc-mask-salt:visits")).unwrap();
+        let derived: Vec<u8> =
+            (0..64).step_by(2).map(|i| u8::from_str_radix(&stored.text()[i..i + 2], 16).unwrap()).collect();
+        let from_the_table = Masker::new(Some(&derived)).apply(&unsalted, text("219-09-9999")).unwrap();
+        let in_the_salted_column = masker.apply(&salted, text("219-09-9999")).unwrap();
+        assert_ne!(from_the_table, in_the_salted_column, "the salted key was read back from an unsalted pseudonym");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! The replay stops cleanly before its deadline and answers `next_key`: pass it back to
 //! resume. A dry run reports what would happen and changes nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -203,11 +203,10 @@ impl Ingestor {
                 // Archived objects are done, and quarantined ones wait for an operator: a
                 // listing reaches them only when its prefix names them.
                 let mut skip = vec![format!("{}/", self.store.archive_prefix.trim_end_matches('/'))];
-                let quarantine = format!("{}/", self.store.quarantine_prefix.trim_end_matches('/'));
-                if !prefix.starts_with(&quarantine) {
-                    skip.push(quarantine);
-                }
-                skip.retain(|s| !prefix.starts_with(s.as_str()));
+                skip.push(format!("{}/", self.store.quarantine_prefix.trim_end_matches('/')));
+                // A prefix names a directory with or without its slash (`quarantine`).
+                let as_directory = format!("{}/", prefix.trim_end_matches('/'));
+                skip.retain(|s| prefix.is_empty() || !as_directory.starts_with(s.as_str()));
                 Candidates::Listing {
                     prefix,
                     page_size: i32::try_from(max_objects.saturating_add(1)).unwrap_or(i32::MAX).min(1000),
@@ -221,12 +220,19 @@ impl Ingestor {
         };
         let mut response = ReplayResponse { dry_run: request.dry_run, ..ReplayResponse::default() };
         let mut last_done: Option<String> = None;
+        // Objects this call wrote (records that failed again) wait for the next replay: the
+        // listing, read page by page, may reach them, and one call takes a record up once.
+        let mut written: HashSet<String> = HashSet::new();
         while let Some((key, modified)) = candidates.next(&self.store, &bucket).await? {
-            if modified.is_some_and(|m| since.is_some_and(|s| m < s) || until.is_some_and(|u| m >= u)) {
-                last_done = Some(key);
+            if written.contains(&key) {
                 continue;
             }
             let out_of_time = Instant::now() + self.deadline_margin + MIN_TIME_PER_OBJECT > invocation.deadline;
+            let filtered = modified.is_some_and(|m| since.is_some_and(|s| m < s) || until.is_some_and(|u| m >= u));
+            if filtered && !out_of_time {
+                last_done = Some(key);
+                continue;
+            }
             if response.objects_scanned == max_objects || out_of_time {
                 response.next_key = last_done;
                 if response.next_key.is_none() {
@@ -246,9 +252,15 @@ impl Ingestor {
             let report = self.replay_object(&bucket, &key, request.dry_run, &batch, &mut response).await;
             match report.outcome {
                 "archived" => response.objects_archived += 1,
-                "failed" => response.objects_failed += 1,
+                "failed" => {
+                    response.objects_failed += 1;
+                    // The object stays where it is; its error names codes, coordinates and
+                    // field names, never content.
+                    tracing::warn!(key = %report.key, error = report.error.as_deref().unwrap_or(""), "replay object failed");
+                }
                 _ => {}
             }
+            written.extend(report.dead_letter_objects.iter().cloned());
             response.objects.push(report);
             last_done = Some(key);
         }
@@ -268,6 +280,10 @@ impl Ingestor {
             more = response.next_key.is_some(),
             "replay finished"
         );
+        if response.dry_run {
+            // A preview changes nothing, so it counts nothing that alarms watch.
+            return response;
+        }
         self.emit_metrics(&[
             crate::metrics::Metric::count("ReplayObjectsScanned", response.objects_scanned),
             crate::metrics::Metric::count("ReplayObjectsArchived", response.objects_archived),
@@ -351,7 +367,9 @@ impl Ingestor {
         response.records_skipped += processed.skipped_total();
         response.records_rejected += processed.dead_lettered_total();
         response.records_quarantined += processed.quarantined;
-        self.emit_detections(&processed);
+        if !dry_run {
+            self.emit_detections(&processed);
+        }
         report.dead_letter_objects = processed.dead_letter_objects;
         if dry_run {
             report.outcome = "would_archive";

@@ -185,6 +185,14 @@ impl Settings {
         }
         let prefix = |name, default: &str| get(name).unwrap_or_else(|| default.into()).trim_matches('/').to_string();
         let dlq_prefix = prefix("DLQ_PREFIX", "dead-letter");
+        if dlq_prefix.is_empty() {
+            return Err(SettingsError::Invalid {
+                name: "DLQ_PREFIX",
+                problem: "must name a prefix: dead letters at the bucket's root would mix with archive/, \
+                          quarantine/ and on-failure records, and a default replay would list none of them"
+                    .into(),
+            });
+        }
         let archive_prefix = prefix("DLQ_ARCHIVE_PREFIX", "archive");
         if archive_prefix.is_empty()
             || archive_prefix == dlq_prefix
@@ -308,6 +316,19 @@ mod tests {
         let mut three = BASE.to_vec();
         three.push(("REPLAY_MAX_ATTEMPTS", "3"));
         assert_eq!(settings(&three).unwrap().max_attempts, 3);
+    }
+
+    /// Review (issue 12): `DLQ_PREFIX=/` trims to an empty prefix. Dead letters are then written
+    /// at the bucket's root (`decode/…`, `validate/…`) while a default replay lists `/` and finds
+    /// nothing; and the root also holds `archive/`, `quarantine/` and `aws/lambda/`.
+    #[test]
+    fn review_an_empty_dead_letter_prefix_is_refused() {
+        for empty in ["/", "//"] {
+            let mut pairs = BASE.to_vec();
+            pairs.push(("DLQ_PREFIX", empty));
+            let result = settings(&pairs);
+            assert!(result.is_err(), "DLQ_PREFIX={empty:?} accepted: {:?}", result.map(|s| s.dlq_prefix));
+        }
     }
 
     #[test]

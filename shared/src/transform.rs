@@ -45,12 +45,19 @@ impl Pipeline {
         if config.uses_hmac() && masking_key.is_none() {
             return Err(PipelineError::MissingMaskingKey);
         }
+        // Every salt in use: of `[tables.columns]` masks and of `[tables.detect]`'s mask.
         let salts: Vec<&Arc<str>> = config
             .tables
             .iter()
-            .flat_map(|t| t.columns.values())
-            .filter_map(|c| match &c.mask {
-                Some(crate::config::Mask::Hmac { salt: Some(salt), .. }) => Some(salt),
+            .flat_map(|t| {
+                let detect = match &t.detect {
+                    Some(Detect { policy: DetectPolicy::Mask(mask), .. }) => Some(mask),
+                    _ => None,
+                };
+                t.columns.values().filter_map(|c| c.mask.as_ref()).chain(detect)
+            })
+            .filter_map(|mask| match mask {
+                crate::config::Mask::Hmac { salt: Some(salt), .. } => Some(salt),
                 _ => None,
             })
             .collect();
@@ -92,7 +99,10 @@ impl Pipeline {
         if topic.starts_with("__debezium-heartbeat") {
             return Outcome::Skip(SkipReason::Heartbeat);
         }
-        if topic.ends_with(".transaction") {
+        // Debezium's transaction metadata topic is `<prefix>.transaction`; a source table named
+        // `transaction` that a configured table routes is data (its BEGIN/END messages are
+        // still recognised by their content below).
+        if topic.ends_with(".transaction") && !self.config.tables.iter().any(|t| t.topic.matches(topic)) {
             return Outcome::Skip(SkipReason::Transaction);
         }
         let bytes = match value {
@@ -172,10 +182,12 @@ impl Pipeline {
             return reject(stage, Some(&table), Some(op), Some(position), reasons);
         }
         if !deleted {
-            // A configured column the row does not have is a misspelling until shown otherwise:
-            // under it a mask would guard nothing while the real column loads raw.
-            for name in table.columns.keys() {
-                if !columns.iter().any(|c| &c.name == name) {
+            // A masked column the row does not have is a misspelling until shown otherwise:
+            // the mask would guard nothing while the real column loads raw. (Debezium sends
+            // every column of the row image, nulls included; a column with only rules or a
+            // type hint guards nothing, and `required` catches its absence.)
+            for (name, column) in &table.columns {
+                if column.mask.is_some() && !columns.iter().any(|c| &c.name == name) {
                     reasons.push(Reason::column(name.clone(), UNKNOWN_COLUMN));
                 }
             }
@@ -465,7 +477,8 @@ fn detect(table: &TableConfig, columns: &[Column<'_>]) -> Vec<(Arc<str>, Sensiti
         .collect()
 }
 
-/// Rule of a record that lacks a column its table's config names (`[tables.columns.<name>]`).
+/// Rule of an upsert that lacks a column its table's config masks (`[tables.columns.<name>]`
+/// with a `mask`).
 pub const UNKNOWN_COLUMN: &str = "unknown_column";
 
 /// Rule of a tombstone whose Kafka key does not carry its table's configured `key`.

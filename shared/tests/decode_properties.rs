@@ -16,7 +16,7 @@ fn pipeline() -> Pipeline {
         "test.toml",
     )
     .unwrap();
-    Pipeline::new(Arc::new(config), Some(b"k")).unwrap()
+    Pipeline::new(Arc::new(config), Some(b"property-tests-masking-key-0123456789abcdef")).unwrap()
 }
 
 fn run(records: &[RecordSpec]) -> usize {

@@ -7,7 +7,11 @@ use cdc_pipeline::synth::{RecordSpec, msk_event_text};
 use cdc_pipeline::{Caches, Config, DecodedBatch, MskEvent, Outcome, Pipeline};
 
 fn pipeline(toml: &str) -> Pipeline {
-    Pipeline::new(Arc::new(Config::parse(toml, "test.toml").unwrap()), Some(b"k")).unwrap()
+    Pipeline::new(
+        Arc::new(Config::parse(toml, "test.toml").unwrap()),
+        Some(b"property-tests-masking-key-0123456789abcdef"),
+    )
+    .unwrap()
 }
 
 /// The reasons (as `column: rule`) of one record, or its outcome kind when not rejected.
