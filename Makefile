@@ -14,8 +14,12 @@ DEMO_MASKING_KEY ?= local-demo-masking-key-0123456789abcdef
 # the grammar gate. Absolute: the emulator runs in test processes with other working directories.
 SQL_RECORDING ?= $(abspath $(or $(CARGO_TARGET_DIR),target))/grammar-gate/emulator-sql.jsonl
 
-## Everything CI runs: formatting, lints, unit, property and integration tests (the
-## integration tests run against a throwaway PostgreSQL behind the Data API emulator), then the
+# The release functions, which tests/pii_leaks.rs runs behind a local Lambda Runtime API.
+FUNCTION_BINARIES ?= $(abspath $(or $(CARGO_TARGET_DIR),target))/release
+
+## Everything CI runs: formatting, lints, the release functions (tests/pii_leaks.rs runs them
+## as Lambda does), unit, property and integration tests (the integration tests run against a
+## throwaway PostgreSQL behind the Data API emulator), then the
 ## grammar gate: every statement the tests sent through the emulator must parse as Redshift SQL
 ## (sqlfluff's redshift dialect; scripts/grammar_gate.py). The emulator's own tests, which send
 ## PostgreSQL SQL on purpose, run unrecorded (scripts/cargo-test-runner.sh). Last, the
@@ -26,7 +30,9 @@ test: deps
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	"$(VENV)/bin/python" scripts/test_grammar_gate.py
 	mkdir -p "$(dir $(SQL_RECORDING))" && rm -f "$(SQL_RECORDING)"
-	REDSHIFT_DATA_LOCAL_RECORD="$(SQL_RECORDING)" scripts/with-local-pg.sh $(CARGO) test --workspace --locked \
+	$(CARGO) build --release --locked -p cdc-ingest -p cdc-replay
+	CDC_FUNCTION_BINARIES="$(FUNCTION_BINARIES)" REDSHIFT_DATA_LOCAL_RECORD="$(SQL_RECORDING)" \
+	  scripts/with-local-pg.sh $(CARGO) test --workspace --locked \
 	  --config 'target."cfg(all())".runner = ["$(CURDIR)/scripts/cargo-test-runner.sh"]'
 	"$(VENV)/bin/python" scripts/grammar_gate.py "$(SQL_RECORDING)"
 	scripts/check-cargo-lambda.sh

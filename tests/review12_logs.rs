@@ -38,7 +38,7 @@ fn enabled_body_loggers() -> Vec<&'static str> {
 #[test]
 fn child() {
     let Ok(level) = std::env::var(CHILD) else { return };
-    cdc_pipeline::wiring::init_logging(&level, true);
+    cdc_pipeline::wiring::init_logging(&level, true).expect("a valid LOG_LEVEL and RUST_LOG");
     let on = enabled_body_loggers();
     println!("\nREVIEW12_ENABLED={}", on.join(" | "));
 }
@@ -73,17 +73,13 @@ fn no_allowed_level_and_no_rust_log_lets_the_runtime_or_the_sdk_log_bodies() {
     assert!(leaks.is_empty(), "body-logging callsites enabled:\n{}", leaks.join("\n"));
 }
 
-/// The `ingest` binary next to this test binary (`cargo build -p cdc-ingest` first, same
-/// profile and target directory).
+/// The release `ingest` binary, the one deployed: from `CDC_FUNCTION_BINARIES` (as `make test`
+/// sets it) or built by the test ([`cdc_tests::functions::function_binary`]).
 fn ingest_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let bin = profile_dir.join("ingest");
-    assert!(bin.exists(), "{} missing: run `cargo build -p cdc-ingest` first", bin.display());
-    bin
+    cdc_tests::functions::function_binary("ingest")
 }
 
-/// The same at the binary level: the real `ingest` binary, behind a local Lambda Runtime API,
+/// The same at the binary level: the real (release) `ingest` binary, behind a local Lambda Runtime API,
 /// at the template's allowed `LogLevel: trace`, gets an MSK event whose record carries a
 /// patient's SSN and name. Its stdout must hold neither, nor the base64 the event carries.
 #[test]

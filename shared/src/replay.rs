@@ -38,6 +38,37 @@ pub struct ReplayRequest {
     pub next_key: Option<String>,
 }
 
+/// A replay request that could not be read, said without its content.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a valid replay request: {path}: {message}")]
+pub struct ReplayRequestError {
+    /// JSON path of the offending field, or `(request)`.
+    pub path: String,
+    /// serde's message with the input left out ([`crate::redact::parser_message`]).
+    pub message: String,
+}
+
+impl ReplayRequest {
+    /// Read a request. The replay function takes its payload as raw JSON and calls this
+    /// rather than letting `lambda_runtime` deserialize it: the runtime's error (logged and
+    /// returned) would quote the offending value.
+    pub fn parse(json: &[u8]) -> Result<ReplayRequest, ReplayRequestError> {
+        let mut de = serde_json::Deserializer::from_slice(json);
+        let request = serde_path_to_error::deserialize::<_, ReplayRequest>(&mut de).map_err(|err| {
+            let message = crate::redact::parser_message(&err.inner().to_string());
+            let path = err.path().to_string();
+            // The path of an unknown field is that field's name: input, left out too.
+            let unnamed = path.is_empty() || path == "." || message.starts_with("unknown field");
+            ReplayRequestError { path: if unnamed { "(request)".into() } else { path }, message }
+        })?;
+        de.end().map_err(|e| ReplayRequestError {
+            path: "(request)".into(),
+            message: crate::redact::parser_message(&e.to_string()),
+        })?;
+        Ok(request)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ObjectReport {
     pub key: String,
@@ -368,6 +399,18 @@ mod tests {
         assert!(request.dry_run);
         assert_eq!(request.max_objects, Some(5));
         assert!(serde_json::from_str::<ReplayRequest>(r#"{"prefx":"x"}"#).is_err());
+        assert_eq!(
+            ReplayRequest::parse(br#"{"dry_run":true} "#).unwrap(),
+            ReplayRequest { dry_run: true, ..ReplayRequest::default() }
+        );
+        let error = ReplayRequest::parse(br#"{"keys":["a"],"dry_run":"Bartholomew 123-45-6789"}"#).unwrap_err();
+        assert_eq!(error.path, "dry_run");
+        assert!(error.message.starts_with("invalid type: string, expected a boolean"), "{error}");
+        assert!(!error.to_string().contains("123-45-6789"), "{error}");
+        let error = ReplayRequest::parse(br#"{"Bartholomew":1}"#).unwrap_err().to_string();
+        assert!(error.contains("(request): unknown field"), "{error}");
+        assert!(!error.contains("Bartholomew"), "{error}");
+        assert_eq!(ReplayRequest::parse(b"{} x").unwrap_err().path, "(request)");
         assert!(parse_time("since", &Some("yesterday".into())).is_err());
         assert_eq!(parse_time("since", &Some("2026-11-24T00:00:00Z".into())).unwrap(), Some(1_795_478_400));
     }

@@ -1,17 +1,24 @@
-//! Cold start: settings → configuration, masking key and AWS clients → an [`Ingestor`].
-//! The binaries stay thin; `cdc ingest`/`cdc replay` build the same thing.
+//! Cold start: settings → logging (capped: see [`DEPENDENCY_LOG_CAP`]) → configuration,
+//! masking key and AWS clients → an [`Ingestor`]. The binaries stay thin; `cdc ingest`/`cdc
+//! replay` build the same thing.
 
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
+use tracing::level_filters::LevelFilter;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::{Config, ConfigError};
 use crate::dlq::Store;
 use crate::ingest::Ingestor;
-use crate::metrics::MetricsSink;
+use crate::metrics::{MetricsSink, Stdout};
 use crate::redshift::{DataApi, Loader};
 use crate::settings::{ConfigSource, MaskingKeySource, Settings};
 use crate::transform::{Pipeline, PipelineError};
@@ -152,19 +159,354 @@ pub async fn build(settings: &Settings, metrics: Arc<dyn MetricsSink>) -> Result
     Ok(ingestor)
 }
 
+/// The targets of our own crates (prefixes, as `tracing-subscriber` matches targets): the
+/// library, the two functions and `cdc`. They log at the level asked for.
+pub const OWN_TARGETS: &[&str] = &["cdc_pipeline", "ingest", "replay", "cdc"];
+
+/// The most any other target logs, whatever `LOG_LEVEL` or `RUST_LOG` ask. From the sources of
+/// the versions in Cargo.lock: at TRACE, `lambda_runtime::layers::api_response` logs every raw
+/// invocation event, `aws_smithy_runtime::client::orchestrator` every request and response with
+/// its body (`SdkBody`'s `Debug` prints the bytes), `aws_sigv4::http_request::sign` the signed
+/// body under `LOG_SIGNABLE_BODY`, `aws_runtime::content_encoding` S3 body chunks; at DEBUG,
+/// `aws_smithy_runtime` logs orchestrator errors with `{:?}` (a service's error message).
+/// WARN and ERROR carry no body. Everything that is not ours is capped alike: lambda_runtime,
+/// lambda_runtime_api_client, aws_lambda_events, aws_config, aws_runtime, aws_sigv4,
+/// aws_smithy_*, aws_sdk_*, hyper, hyper_util, hyper_rustls, h2, rustls, tokio_rustls, tower*,
+/// reqwest, and any crate added later.
+pub const DEPENDENCY_LOG_CAP: LevelFilter = LevelFilter::WARN;
+
+/// Environment variables that make the AWS SDK log bodies (at TRACE, which the cap never lets
+/// through): `LOG_SIGNABLE_BODY` (aws-sigv4: the signed request body) and
+/// `LOG_SENSITIVE_BODIES` (aws-smithy-runtime: responses marked sensitive). The functions
+/// remove them from their environment at cold start, before any SDK client exists
+/// ([`remove_body_logging_variables`]), and log a warning that they were ignored.
+pub const BODY_LOGGING_VARIABLES: &[&str] = &["LOG_SIGNABLE_BODY", "LOG_SENSITIVE_BODIES"];
+
+/// Exit code of a function whose cold start was refused for bad settings (an invalid
+/// `LOG_LEVEL` or `RUST_LOG` among them): the same as `cdc`'s for bad input.
+pub const EXIT_BAD_SETTINGS: u8 = 2;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("environment variable {name} is invalid: {problem}")]
+pub struct LogFilterError {
+    pub name: &'static str,
+    pub problem: String,
+}
+
+/// What gets logged: the level asked for (`LOG_LEVEL`, or `RUST_LOG`'s full filter), and on
+/// top of it the cap: a line is written only when both let it through.
+#[derive(Debug)]
+pub struct LogFilter {
+    requested: EnvFilter,
+    cap: Targets,
+}
+
+impl LogFilter {
+    /// `rust_log` (when set and not empty) is a full `EnvFilter` spec that replaces `level`; an
+    /// invalid one is an error, not a silent fallback.
+    pub fn new(level: &str, rust_log: Option<&str>) -> Result<LogFilter, LogFilterError> {
+        let requested = match rust_log.map(str::trim).filter(|s| !s.is_empty()) {
+            Some(spec) => EnvFilter::builder()
+                .parse(spec)
+                .map_err(|e| LogFilterError { name: "RUST_LOG", problem: e.to_string() })?,
+            None => {
+                let level: LevelFilter = level.parse().map_err(|_| LogFilterError {
+                    name: "LOG_LEVEL",
+                    problem: "expected error, warn, info, debug or trace".into(),
+                })?;
+                EnvFilter::builder().with_default_directive(level.into()).parse("").expect("no directives")
+            }
+        };
+        let cap = Targets::new()
+            .with_targets(OWN_TARGETS.iter().map(|target| (*target, LevelFilter::TRACE)))
+            .with_default(DEPENDENCY_LOG_CAP);
+        Ok(LogFilter { requested, cap })
+    }
+
+    /// [`LogFilter::new`] with `RUST_LOG` from the environment.
+    pub fn from_env(level: &str) -> Result<LogFilter, LogFilterError> {
+        LogFilter::new(level, std::env::var("RUST_LOG").ok().as_deref())
+    }
+
+    /// The JSON subscriber the functions and `cdc` install, writing to `writer`.
+    pub fn subscriber<W>(self, writer: W) -> impl tracing::Subscriber + Send + Sync + 'static
+    where
+        W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+    {
+        let format = tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_target(false)
+            .without_time()
+            .with_writer(writer);
+        tracing_subscriber::registry().with(self.cap).with(self.requested).with(format)
+    }
+}
+
 /// JSON logs at `level`, with the invocation's span fields (the request id) on every line:
 /// on stdout in Lambda, on stderr for `cdc` (whose stdout is the handler's response).
-/// `RUST_LOG` overrides the level with a full filter.
-pub fn init_logging(level: &str, to_stderr: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("{level},aws_smithy_runtime=warn,aws_config=warn,hyper=warn"))
-    });
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(true)
-        .with_span_list(false)
-        .with_target(false)
-        .without_time();
-    let _ = if to_stderr { subscriber.with_writer(std::io::stderr).try_init() } else { subscriber.try_init() };
+/// `RUST_LOG` replaces the level with a full filter; either way, other crates than ours log at
+/// most at [`DEPENDENCY_LOG_CAP`].
+pub fn init_logging(level: &str, to_stderr: bool) -> Result<(), LogFilterError> {
+    let filter = LogFilter::from_env(level)?;
+    let requested = filter.requested.to_string();
+    let _ = if to_stderr {
+        filter.subscriber(std::io::stderr).try_init()
+    } else {
+        filter.subscriber(std::io::stdout).try_init()
+    };
+    tracing::info!(filter = %requested, dependency_cap = %DEPENDENCY_LOG_CAP, "logging configured");
+    Ok(())
+}
+
+/// Remove [`BODY_LOGGING_VARIABLES`] from the process environment; returns those that were set.
+///
+/// # Safety
+///
+/// Changes the environment ([`std::env::remove_var`]): call it first thing in `main`, while the
+/// process has no other thread (before the tokio runtime is built).
+pub unsafe fn remove_body_logging_variables() -> Vec<&'static str> {
+    let mut removed = Vec::new();
+    for name in BODY_LOGGING_VARIABLES {
+        if std::env::var_os(name).is_some() {
+            // SAFETY: the caller guarantees that no other thread exists.
+            unsafe { std::env::remove_var(name) };
+            removed.push(*name);
+        }
+    }
+    removed
+}
+
+/// A function's cold start up to its clients: the settings, then the logging, then a warning
+/// per body-logging variable that was removed. Bad settings are printed and answered with
+/// [`EXIT_BAD_SETTINGS`].
+pub fn start_function(function: &str, removed: &[&str]) -> Result<Settings, ExitCode> {
+    let refuse = |e: &dyn std::fmt::Display| {
+        eprintln!("{function}: cold start failed: {e}");
+        ExitCode::from(EXIT_BAD_SETTINGS)
+    };
+    let settings = Settings::from_env(function).map_err(|e| refuse(&e))?;
+    init_logging(&settings.log_level, false).map_err(|e| refuse(&e))?;
+    for variable in removed {
+        tracing::warn!(variable, "ignored and removed: this function never logs request or response bodies");
+    }
+    Ok(settings)
+}
+
+/// The error a function's serving loop ends with (`lambda_runtime::Error`).
+pub type ServeError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A function's whole `main`: [`remove_body_logging_variables`], [`start_function`] (exit 2
+/// on bad settings), a current-thread tokio runtime, [`build`] (exit 1 when it fails), then
+/// `serve` with the [`Ingestor`] until the runtime API goes away (exit 1 on error).
+///
+/// # Safety
+///
+/// As [`remove_body_logging_variables`]: call it from `main`, before any other thread exists.
+pub unsafe fn function_main<F, Fut>(function: &str, serve: F) -> ExitCode
+where
+    F: FnOnce(Arc<Ingestor>) -> Fut,
+    Fut: Future<Output = Result<(), ServeError>>,
+{
+    // SAFETY: passed on to the caller.
+    let removed = unsafe { remove_body_logging_variables() };
+    let settings = match start_function(function, &removed) {
+        Ok(settings) => settings,
+        Err(code) => return code,
+    };
+    let served = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(ServeError::from).and_then(
+        |runtime| {
+            runtime.block_on(async {
+                let ingestor =
+                    build(&settings, Arc::new(Stdout)).await.map_err(|e| format!("cold start failed: {e}"))?;
+                serve(Arc::new(ingestor)).await
+            })
+        },
+    );
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{function}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// One event per (target, level), each naming both; the names of those written.
+    macro_rules! written {
+        ($filter:expr, [$($target:literal),* $(,)?]) => {{
+            let buffer = Buffer::default();
+            let writer = buffer.clone();
+            let subscriber = $filter.subscriber(move || writer.clone());
+            tracing::subscriber::with_default(subscriber, || {
+                $(
+                    tracing::error!(target: $target, "{}:ERROR", $target);
+                    tracing::warn!(target: $target, "{}:WARN", $target);
+                    tracing::info!(target: $target, "{}:INFO", $target);
+                    tracing::debug!(target: $target, "{}:DEBUG", $target);
+                    tracing::trace!(target: $target, body = "the body", "{}:TRACE", $target);
+                )*
+            });
+            let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+            text.lines()
+                .map(|line| {
+                    let line: serde_json::Value = serde_json::from_str(line).unwrap();
+                    line["fields"]["message"].as_str().unwrap().to_string()
+                })
+                .collect::<Vec<String>>()
+        }};
+    }
+
+    /// The real targets these crates log under (module paths), as read in their sources:
+    /// `dependency_targets!(m!(args,))` is `m!(args, [targets…])` (tracing needs literal
+    /// targets, so the list is handed to another macro rather than being a constant).
+    macro_rules! dependency_targets {
+        ($callback:ident ! ($($args:tt)*)) => {
+            $callback!($($args)*
+            [
+                "lambda_runtime::layers::api_response",
+                "lambda_runtime::runtime",
+                "lambda_runtime_api_client",
+                "aws_lambda_events::event::kafka",
+                "aws_smithy_runtime::client::orchestrator",
+                "aws_smithy_runtime::client::orchestrator::http",
+                "aws_smithy_runtime_api::client::retries",
+                "aws_smithy_http_client::client",
+                "aws_smithy_types::body",
+                "aws_sdk_redshiftdata::config",
+                "aws_sdk_s3::config",
+                "aws_sdk_secretsmanager::config",
+                "aws_config::profile::credentials",
+                "aws_runtime::content_encoding::body::http_body_1_x",
+                "aws_sigv4::http_request::sign",
+                "hyper::proto::h1::io",
+                "hyper_util::client::legacy::pool",
+                "hyper_rustls::connector",
+                "h2::codec::framed_write",
+                "reqwest::connect",
+                "rustls::client::hs",
+                "tokio_rustls",
+                "tower::buffer::worker",
+                "tower_http::trace::on_request",
+            ]
+            )
+        };
+    }
+
+    /// The list itself, as an array.
+    macro_rules! list {
+        ([$($target:literal),* $(,)?]) => {
+            [$($target),*]
+        };
+    }
+
+    fn levels_of(written: &[String], target: &str) -> Vec<String> {
+        written
+            .iter()
+            .filter_map(|m| m.rsplit_once(':').filter(|(t, _)| *t == target).map(|(_, level)| level.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn dependencies_are_capped_at_warn_whatever_is_asked() {
+        let asked = [
+            ("trace", None),
+            ("debug", None),
+            ("info", None),
+            ("error", Some("trace")),
+            ("info", Some("trace,lambda_runtime=trace,aws_smithy_runtime=trace,aws_sigv4=trace,hyper=trace")),
+            ("info", Some("lambda_runtime::layers::api_response=trace,aws_smithy_runtime::client::orchestrator=trace")),
+            ("info", Some("[{body}]=trace")),
+        ];
+        for (level, rust_log) in asked {
+            let written = dependency_targets!(written!(LogFilter::new(level, rust_log).unwrap(),));
+            for target in dependency_targets!(list!()) {
+                let levels = levels_of(&written, target);
+                assert!(
+                    levels.iter().all(|l| l == "ERROR" || l == "WARN"),
+                    "LOG_LEVEL={level} RUST_LOG={rust_log:?}: {target} logged {levels:?}"
+                );
+            }
+            assert!(!written.iter().any(|m| m.ends_with(":TRACE") || m.ends_with(":DEBUG")), "{written:?}");
+        }
+        // What the cap lets through still comes out: it caps, it does not silence.
+        let written = dependency_targets!(written!(LogFilter::new("trace", None).unwrap(),));
+        for target in dependency_targets!(list!()) {
+            assert_eq!(levels_of(&written, target), ["ERROR", "WARN"], "{target}");
+        }
+        // ...and below the cap, the level asked for rules.
+        let written = dependency_targets!(written!(LogFilter::new("error", None).unwrap(),));
+        for target in dependency_targets!(list!()) {
+            assert_eq!(levels_of(&written, target), ["ERROR"], "{target}");
+        }
+    }
+
+    #[test]
+    fn our_crates_keep_the_level_asked_for() {
+        let all = ["ERROR", "WARN", "INFO", "DEBUG", "TRACE"];
+        for (n, level) in ["error", "warn", "info", "debug", "trace"].into_iter().enumerate() {
+            let written = written!(
+                LogFilter::new(level, None).unwrap(),
+                ["cdc_pipeline::ingest", "cdc_pipeline::redshift::client", "ingest", "replay", "cdc::run"]
+            );
+            for target in ["cdc_pipeline::ingest", "cdc_pipeline::redshift::client", "ingest", "replay", "cdc::run"] {
+                assert_eq!(levels_of(&written, target), all[..=n], "LOG_LEVEL={level}: {target}");
+            }
+        }
+        let written = written!(
+            LogFilter::new("error", Some("warn,cdc_pipeline=trace")).unwrap(),
+            ["cdc_pipeline::ingest", "ingest", "lambda_runtime::runtime"]
+        );
+        assert_eq!(levels_of(&written, "cdc_pipeline::ingest"), all);
+        assert_eq!(levels_of(&written, "ingest"), ["ERROR", "WARN"]);
+        assert_eq!(levels_of(&written, "lambda_runtime::runtime"), ["ERROR", "WARN"]);
+    }
+
+    #[test]
+    fn no_dependency_in_the_lockfile_passes_for_ours() {
+        let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock")).unwrap();
+        let ours = ["cdc-pipeline", "cdc-ingest", "cdc-replay", "cdc-cli", "cdc-tests"];
+        let mut checked = 0;
+        for name in lock.lines().filter_map(|l| l.strip_prefix("name = \"")?.strip_suffix('"')) {
+            checked += 1;
+            let target = name.replace('-', "_");
+            if !ours.contains(&name) {
+                assert!(
+                    !OWN_TARGETS.iter().any(|own| target.starts_with(own)),
+                    "crate {name} logs under a target that OWN_TARGETS leaves uncapped"
+                );
+            }
+        }
+        assert!(checked > 100, "read the lockfile: {checked} packages");
+    }
+
+    #[test]
+    fn an_invalid_level_or_filter_is_an_error_naming_its_variable() {
+        assert_eq!(LogFilter::new("verbose", None).unwrap_err().name, "LOG_LEVEL");
+        for bad in ["lambda_runtime=loud", "info,[{", "=trace=", "a=b=c"] {
+            assert_eq!(LogFilter::new("info", Some(bad)).unwrap_err().name, "RUST_LOG", "{bad}");
+        }
+        // Unset or empty RUST_LOG: the level rules.
+        assert!(LogFilter::new("info", Some("")).is_ok());
+        assert!(LogFilter::new("info", Some("  ")).is_ok());
+    }
 }

@@ -54,7 +54,13 @@ impl RawRecord {
 }
 
 pub fn raw_records(path: &Path) -> Vec<RawRecord> {
-    let event: serde_json::Value = serde_json::from_slice(&std::fs::read(path).expect("readable")).expect("JSON");
+    raw_records_in(&std::fs::read(path).expect("readable"), path)
+}
+
+/// The records of the event text `event` (read from `path`, for messages).
+pub fn raw_records_in(event: &[u8], path: &Path) -> Vec<RawRecord> {
+    let event: serde_json::Value =
+        serde_json::from_slice(event).unwrap_or_else(|e| panic!("{}: not JSON: {e}", path.display()));
     let mut out = Vec::new();
     for records in event["records"].as_object().expect("records map").values() {
         for r in records.as_array().expect("record list") {
@@ -85,7 +91,10 @@ pub fn hmac_hex(key: &[u8], data: &[u8]) -> String {
 pub mod contract;
 pub mod debezium;
 pub mod faults;
+pub mod functions;
 pub mod harness;
+pub mod lambda_api;
+pub mod leaks;
 pub mod stack;
 
 /// A writer that keeps what a `tracing` JSON layer writes, for tests that read the logs.

@@ -1,31 +1,30 @@
 //! The replay Lambda: re-runs dead-letter objects (ours, or an MSK event source mapping's
 //! on-failure records) through the ingest pipeline, on demand. Request and response: see
-//! README, "Replay".
+//! README, "Replay". Bad settings (an invalid `LOG_LEVEL` or `RUST_LOG` among them) exit
+//! with code 2.
 
-use std::sync::Arc;
+use std::process::ExitCode;
 
 use cdc_pipeline::ingest::Invocation;
-use cdc_pipeline::metrics::Stdout;
 use cdc_pipeline::replay::ReplayRequest;
-use cdc_pipeline::settings::Settings;
 use cdc_pipeline::wiring;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use serde_json::value::RawValue;
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
-    let settings = Settings::from_env("replay").inspect_err(|e| eprintln!("replay: cold start failed: {e}"))?;
-    wiring::init_logging(&settings.log_level, false);
-    let ingestor = Arc::new(
-        wiring::build(&settings, Arc::new(Stdout))
-            .await
-            .inspect_err(|e| eprintln!("replay: cold start failed: {e}"))?,
-    );
-    run(service_fn(move |event: LambdaEvent<ReplayRequest>| {
-        let ingestor = ingestor.clone();
-        async move {
-            let invocation = Invocation::from_lambda(event.context.request_id, event.context.deadline);
-            Ok::<_, Error>(ingestor.replay(&event.payload, &invocation).await?)
-        }
-    }))
-    .await
+fn main() -> ExitCode {
+    // SAFETY: the first thing in main: the process has no other thread yet.
+    unsafe {
+        wiring::function_main("replay", |ingestor| {
+            // Raw JSON, read by `ReplayRequest::parse`: lambda_runtime's own deserialization
+            // error would quote the offending value in the log and the error response.
+            run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
+                let ingestor = ingestor.clone();
+                async move {
+                    let invocation = Invocation::from_lambda(event.context.request_id, event.context.deadline);
+                    let request = ReplayRequest::parse(event.payload.get().as_bytes())?;
+                    Ok::<_, Error>(ingestor.replay(&request, &invocation).await?)
+                }
+            }))
+        })
+    }
 }

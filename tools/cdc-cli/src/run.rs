@@ -31,7 +31,7 @@ async fn ingestor(config: Option<&Path>, function: &str) -> Result<Ingestor, Str
         function,
     )
     .map_err(|e| e.to_string())?;
-    wiring::init_logging(&settings.log_level, true);
+    wiring::init_logging(&settings.log_level, true).map_err(|e| e.to_string())?;
     wiring::build(&settings, Arc::new(Stderr)).await.map_err(|e| e.to_string())
 }
 
