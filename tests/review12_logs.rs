@@ -1,7 +1,7 @@
 //! Review of issue 12, item 1 ("whatever `LOG_LEVEL` or `RUST_LOG` say, the runtime, SDK and
-//! HTTP crates are capped so that no event body or request body is ever logged"), which README
-//! "Security" states as done. `wiring::init_logging` caps only `aws_smithy_runtime`,
-//! `aws_config` and `hyper`, and a set `RUST_LOG` replaces the whole filter. Left uncapped:
+//! HTTP crates are capped so that no event body or request body is ever logged"). When the
+//! review was written, `wiring::init_logging` capped only `aws_smithy_runtime`, `aws_config` and
+//! `hyper`, and a set `RUST_LOG` replaced the whole filter. The callsites that log bodies:
 //! - `lambda_runtime::layers::api_response` (lambda_runtime 1.5, src/layers/api_response.rs):
 //!   `trace!(body = …, "raw JSON event received from Lambda")` — the whole MSK event, every
 //!   base64 key and value, at the template's own `LogLevel: trace`;
