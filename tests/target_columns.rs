@@ -304,11 +304,15 @@ async fn a_mask_under_a_misspelt_column_never_lets_the_real_column_load_raw() {
     let h = Harness::new("").await;
     // Cold start: the target exists and has no `snn`.
     h.create_from_event(&good, event.as_bytes()).await;
-    let api =
-        || cdc_pipeline::redshift::DataApi::new(cdc_tests::stack::sdk_client(&h.emulator.endpoint_url), h.target());
-    let err = cdc_pipeline::wiring::check_configured_columns(&api(), &misspelt).await.unwrap_err().to_string();
+    let loader = || {
+        cdc_pipeline::redshift::Loader::new(cdc_pipeline::redshift::DataApi::new(
+            cdc_tests::stack::sdk_client(&h.emulator.endpoint_url),
+            h.target(),
+        ))
+    };
+    let err = cdc_pipeline::wiring::check_configured_columns(&loader(), &misspelt).await.unwrap_err().to_string();
     assert!(err.contains("public.people") && err.contains("snn"), "{err}");
-    cdc_pipeline::wiring::check_configured_columns(&api(), &good).await.expect("the right name passes");
+    cdc_pipeline::wiring::check_configured_columns(&loader(), &good).await.expect("the right name passes");
     // Record by record (a target not created yet, or `drift = "add"`): rejected, never loaded.
     let p = ingest(&h.ingestor(misspelt, KEY), &event).await;
     assert_eq!((p.loaded, p.dead_lettered_total()), (0, 1), "{p:?}");

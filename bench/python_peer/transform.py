@@ -36,7 +36,7 @@ from aws_lambda_powertools.utilities.kafka import SchemaConfig, kafka_consumer
 from aws_lambda_powertools.utilities.kafka.consumer_records import ConsumerRecords
 from aws_lambda_powertools.utilities.kafka.exceptions import KafkaConsumerDeserializationError
 
-DEFAULT_MASKING_KEY = "benchmark-masking-key"
+DEFAULT_MASKING_KEY = "benchmark-masking-key-0123456789abcdef012"
 MAX_STATEMENT_BYTES = 90 * 1024
 MAX_STATEMENTS = 40  # per BatchExecuteStatement
 STAGE = '"_cdc_stage"'

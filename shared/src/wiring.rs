@@ -47,14 +47,13 @@ pub enum StartError {
 /// under a misspelt name guards nothing. A target that does not exist yet, or whose columns
 /// the pipeline adds itself (`drift = "add"`), is checked record by record instead (rule
 /// `unknown_column`).
-pub async fn check_configured_columns(api: &DataApi, config: &Config) -> Result<(), StartError> {
-    let session = api.session();
+pub async fn check_configured_columns(loader: &Loader, config: &Config) -> Result<(), StartError> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     for table in config.tables.iter().filter(|t| !t.columns.is_empty() && t.drift != crate::config::DriftPolicy::Add) {
-        let target = session
-            .describe_table(&table.target, deadline)
+        let target = loader
+            .describe_target(&table.target, deadline)
             .await
-            .map_err(|source| StartError::DescribeTable { table: table.target.clone(), source })?;
+            .map_err(|e| StartError::DescribeTable { table: e.table, source: e.source })?;
         if !target.exists() {
             tracing::warn!(table = %table.target, "the target does not exist yet: its configured columns are checked record by record");
             continue;
@@ -141,8 +140,8 @@ pub async fn build(settings: &Settings, metrics: Arc<dyn MetricsSink>) -> Result
         .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(Duration::from_secs(15)).build())
         .build();
     let api = DataApi::new(data_api_client(&sdk), settings.target.clone());
-    check_configured_columns(&api, &pipeline.config).await?;
     let loader = Loader::new(api);
+    check_configured_columns(&loader, &pipeline.config).await?;
     let store = Store {
         client: aws_sdk_s3::Client::from_conf(s3),
         bucket: settings.dlq_bucket.clone(),

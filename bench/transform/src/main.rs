@@ -25,7 +25,7 @@ use cdc_pipeline::{Caches, Config, DecodedBatch, MskEvent, Outcome, Pipeline};
 use sha2::{Digest, Sha256};
 
 /// The key both peers use when `MASKING_KEY` is not set.
-const DEFAULT_MASKING_KEY: &str = "benchmark-masking-key";
+const DEFAULT_MASKING_KEY: &str = "benchmark-masking-key-0123456789abcdef012";
 const DEFAULT_ITERATIONS: usize = 20;
 const USAGE: &str = "usage: bench-transform EVENT.json --config FILE [--iterations N] [--now-micros T]\n       \
                      bench-transform write-event (--records N | --max-bytes B) --out FILE";

@@ -144,6 +144,12 @@ impl Loader {
         Ok(exists)
     }
 
+    /// The columns of `name` as DescribeTable reports them, kept in the target-schema cache
+    /// (a cold start's check of the configured columns primes it for the first batch).
+    pub async fn describe_target(&self, name: &TableName, deadline: Instant) -> Result<Arc<TargetTable>, LoadError> {
+        self.target(&self.api.session(), name, deadline, false).await
+    }
+
     /// Forget cached target schemas (after DDL made outside the pipeline).
     pub fn forget_targets(&self) {
         self.targets.lock().unwrap_or_else(|e| e.into_inner()).clear();
