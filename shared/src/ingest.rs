@@ -104,6 +104,19 @@ pub enum IngestError {
     DeadLetter(#[from] StoreError),
 }
 
+impl IngestError {
+    /// The Lambda `errorType` of the function's error response: one word per variant
+    /// (`InvalidEvent`, `NoTime`, `Load`, `DeadLetter`) instead of a boxed type's name.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            IngestError::Event(_) => "InvalidEvent",
+            IngestError::NoTime { .. } => "NoTime",
+            IngestError::Load(_) => "Load",
+            IngestError::DeadLetter(_) => "DeadLetter",
+        }
+    }
+}
+
 /// Run a batch in full, or only show what would happen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {

@@ -113,6 +113,16 @@ pub enum ReplayError {
     List(#[from] dlq::StoreError),
 }
 
+impl ReplayError {
+    /// The Lambda `errorType` of the function's error response: `InvalidRequest` or `List`.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            ReplayError::Request(_) => "InvalidRequest",
+            ReplayError::List(_) => "List",
+        }
+    }
+}
+
 const DEFAULT_MAX_OBJECTS: usize = 100;
 
 /// The objects a replay works through, in key order: given keys, or a listing read one page

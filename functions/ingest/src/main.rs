@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use cdc_pipeline::ingest::Invocation;
 use cdc_pipeline::wiring;
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn};
 use serde_json::value::RawValue;
 
 fn main() -> ExitCode {
@@ -19,7 +19,12 @@ fn main() -> ExitCode {
                 let ingestor = ingestor.clone();
                 async move {
                     let invocation = Invocation::from_lambda(event.context.request_id, event.context.deadline);
-                    Ok::<_, Error>(ingestor.ingest(event.payload.get().as_bytes(), &invocation).await?)
+                    // `errorType` names what failed (`Load`, `InvalidEvent`, …); the message
+                    // names coordinates and classes, never a value.
+                    ingestor
+                        .ingest(event.payload.get().as_bytes(), &invocation)
+                        .await
+                        .map_err(|e| Diagnostic { error_type: e.error_type().into(), error_message: e.to_string() })
                 }
             }))
         })

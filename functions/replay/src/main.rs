@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use cdc_pipeline::ingest::Invocation;
 use cdc_pipeline::replay::ReplayRequest;
 use cdc_pipeline::wiring;
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn};
 use serde_json::value::RawValue;
 
 fn main() -> ExitCode {
@@ -21,8 +21,16 @@ fn main() -> ExitCode {
                 let ingestor = ingestor.clone();
                 async move {
                     let invocation = Invocation::from_lambda(event.context.request_id, event.context.deadline);
-                    let request = ReplayRequest::parse(event.payload.get().as_bytes())?;
-                    Ok::<_, Error>(ingestor.replay(&request, &invocation).await?)
+                    // `errorType` names what failed; the message names fields and codes, never
+                    // a value.
+                    let request = ReplayRequest::parse(event.payload.get().as_bytes()).map_err(|e| Diagnostic {
+                        error_type: "InvalidRequest".into(),
+                        error_message: e.to_string(),
+                    })?;
+                    ingestor
+                        .replay(&request, &invocation)
+                        .await
+                        .map_err(|e| Diagnostic { error_type: e.error_type().into(), error_message: e.to_string() })
                 }
             }))
         })
