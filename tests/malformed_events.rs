@@ -13,7 +13,9 @@ const SSN: &str = "987-65-4329";
 const SSN_DIGITS: &str = "987654329";
 const NAME: &str = "Marisol";
 const DOB: &str = "1984-03-02";
-const DOB_DAYS: &str = "5174";
+/// A date of birth as days since 1970 with a fraction: distinctive enough that a log
+/// line's microsecond timestamp cannot contain it by chance (a bare "5174" can).
+const DOB_DAYS: &str = "5174.5";
 
 /// A valid record with `field` replaced by `value` (raw JSON).
 fn event_with(field: &str, value: &str) -> String {
@@ -37,7 +39,7 @@ fn malformed() -> Vec<(String, &'static str)> {
         (event_with("partition", &format!("\"{NAME} O'Hara\"")), "records.sqlserver.dbo.PatientInfo-0[0].partition"),
         (event_with("value", SSN_DIGITS), "records.sqlserver.dbo.PatientInfo-0[0].value"),
         (event_with("timestamp", &format!("\"{DOB}\"")), "records.sqlserver.dbo.PatientInfo-0[0].timestamp"),
-        (event_with("offset", &format!("{DOB_DAYS}.5")), "records.sqlserver.dbo.PatientInfo-0[0].offset"),
+        (event_with("offset", DOB_DAYS), "records.sqlserver.dbo.PatientInfo-0[0].offset"),
         (event_with("key", &format!("{{\"ssn\": \"{SSN}\"}}")), "records.sqlserver.dbo.PatientInfo-0[0].key"),
         (format!(r#"{{"eventSource": "aws:kafka", "records": "{SSN} {NAME}"}}"#), "records"),
         (format!(r#"{{"eventSource": "aws:kafka", "records": {{}}}} "{NAME}""#), "(event)"),
