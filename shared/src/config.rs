@@ -14,8 +14,9 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use toml::Spanned;
 
-use crate::debezium::ColumnType;
+use crate::column_type::ColumnType;
 use crate::temporal;
+pub use crate::value::Bound;
 use crate::value::Decimal;
 
 #[derive(Debug, thiserror::Error)]
@@ -283,15 +284,6 @@ impl Mask {
 /// The shortest HMAC (hex characters) allowed on a key column.
 pub const MIN_KEY_HMAC_LENGTH: usize = 16;
 
-/// A `min`/`max` bound.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Bound {
-    Number(Decimal),
-    Float(f64),
-    Date(i32),
-    Timestamp(i64),
-}
-
 #[derive(Debug, Clone, Default)]
 pub struct Rules {
     pub required: bool,
@@ -313,6 +305,77 @@ impl Rules {
             && self.max.is_none()
             && !self.not_future
     }
+}
+
+/// What a detected value looked like: the `kinds` of `[tables.detect]` (the scan is
+/// `detect.rs`, `Detect::scan`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SensitiveKind {
+    /// A US Social Security number's shape.
+    Ssn,
+    /// An e-mail address.
+    Email,
+    /// A North American or E.164 phone number.
+    Phone,
+    /// A calendar date written as text (a date of birth).
+    Date,
+}
+
+impl SensitiveKind {
+    /// Every kind, in the order the scan tries them.
+    pub const ALL: [SensitiveKind; 4] =
+        [SensitiveKind::Ssn, SensitiveKind::Email, SensitiveKind::Phone, SensitiveKind::Date];
+
+    /// The kind's name in the config (`kinds = ["ssn"]`) and in metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            SensitiveKind::Ssn => "ssn",
+            SensitiveKind::Email => "email",
+            SensitiveKind::Phone => "phone",
+            SensitiveKind::Date => "date",
+        }
+    }
+
+    /// The reject rule of a finding under `policy = "reject"`.
+    pub fn rule(self) -> &'static str {
+        match self {
+            SensitiveKind::Ssn => "detected_ssn",
+            SensitiveKind::Email => "detected_email",
+            SensitiveKind::Phone => "detected_phone",
+            SensitiveKind::Date => "detected_date",
+        }
+    }
+
+    /// The kind a config name names, if any.
+    pub fn parse(name: &str) -> Option<SensitiveKind> {
+        SensitiveKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The kind a reject rule names, if it is a detection rule.
+    pub fn from_rule(rule: &str) -> Option<SensitiveKind> {
+        SensitiveKind::ALL.into_iter().find(|k| k.rule() == rule)
+    }
+}
+
+/// What happens to a change with a finding.
+#[derive(Debug, Clone)]
+pub enum DetectPolicy {
+    /// Dead-letter the record (stage `validate`, rule `detected_<kind>`).
+    Reject,
+    /// Apply this mask to the column, then load.
+    Mask(Mask),
+}
+
+/// A table's `[tables.detect]`.
+#[derive(Debug, Clone)]
+pub struct Detect {
+    /// The kinds sought, sorted, without repeats (default: all).
+    pub kinds: Vec<SensitiveKind>,
+    /// What a finding does to its change.
+    pub policy: DetectPolicy,
+    /// Lowercase column names never scanned (free text known to hold, say, phone numbers of
+    /// clinics rather than patients).
+    pub exempt: HashSet<Arc<str>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -340,7 +403,7 @@ pub struct TableConfig {
     /// Per-column settings, by lowercase column name.
     pub columns: HashMap<Arc<str>, ColumnConfig>,
     /// `[tables.detect]`: scan unmasked text columns for sensitive-looking values.
-    pub detect: Option<crate::detect::Detect>,
+    pub detect: Option<Detect>,
 }
 
 impl TableConfig {
@@ -350,10 +413,7 @@ impl TableConfig {
 
     pub fn uses_hmac(&self) -> bool {
         self.columns.values().any(|c| matches!(c.mask, Some(Mask::Hmac { .. })))
-            || matches!(
-                self.detect,
-                Some(crate::detect::Detect { policy: crate::detect::DetectPolicy::Mask(Mask::Hmac { .. }), .. })
-            )
+            || matches!(self.detect, Some(Detect { policy: DetectPolicy::Mask(Mask::Hmac { .. }), .. }))
     }
 
     /// The table a topic gets without a config file: `public.<last segment, lowercased>`.
@@ -582,8 +642,7 @@ struct RawDetect {
 }
 
 impl RawDetect {
-    fn build(self) -> Result<crate::detect::Detect, String> {
-        use crate::detect::{Detect, DetectPolicy, SensitiveKind};
+    fn build(self) -> Result<Detect, String> {
         let kinds = match self.kinds {
             None => SensitiveKind::ALL.to_vec(),
             Some(names) if names.is_empty() => return Err("`kinds` lists nothing to detect".into()),
@@ -717,8 +776,7 @@ fn parse_bound(value: &toml::Value) -> Result<Bound, String> {
 }
 
 fn bound_greater(lo: &Bound, hi: &Bound) -> bool {
-    use crate::validate::compare_bounds;
-    compare_bounds(lo, hi).is_some_and(|o| o == std::cmp::Ordering::Greater)
+    crate::value::compare_bounds(lo, hi).is_some_and(|o| o == std::cmp::Ordering::Greater)
 }
 
 /// `mask = "hmac"` or `mask = { type = "partial", keep_last = 4, char = "#" }`.
@@ -892,7 +950,7 @@ mask = { type = "partial", keep_last = 1, char = "#" }
         ))
         .unwrap();
         let detect = ok.tables[0].detect.as_ref().unwrap();
-        assert_eq!(detect.kinds, vec![crate::detect::SensitiveKind::Ssn, crate::detect::SensitiveKind::Date]);
+        assert_eq!(detect.kinds, vec![SensitiveKind::Ssn, SensitiveKind::Date]);
         assert!(detect.exempt.contains("notes"));
         assert!(ok.uses_hmac(), "an hmac detection mask needs the masking key");
         for (body, expected) in [

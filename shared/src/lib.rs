@@ -11,6 +11,7 @@
 //! `docs/ARCHITECTURE.md` in the repository.
 
 pub mod batch;
+pub mod column_type;
 pub mod config;
 pub mod debezium;
 pub mod detect;
@@ -26,6 +27,7 @@ pub mod plan;
 pub mod redact;
 pub mod redshift;
 pub mod replay;
+pub mod row;
 pub mod settings;
 pub mod synth;
 pub mod temporal;

@@ -1,23 +1,16 @@
 //! What became of each Kafka record: a change to apply, a skip with a reason, or a reject
 //! with every failed (column, rule) pair. None of these types can hold a rejected value.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::config::TableConfig;
+use crate::config::{SensitiveKind, TableConfig};
 use crate::debezium::{Evidence, Op, Position, RowSchema};
+// Below the decoders, which produce them; kept at this path for their users.
+pub use crate::row::{Column, Reason};
 use crate::value::Value;
-
-/// A target column and its value (masked where configured).
-#[derive(Debug, Clone)]
-pub struct Column<'a> {
-    /// Lowercase column name.
-    pub name: Arc<str>,
-    pub value: Value<'a>,
-}
 
 /// The Kafka record a change came from (a replay keeps the original coordinates): stored
 /// with the row, it orders changes that source positions cannot.
@@ -53,7 +46,7 @@ pub struct Change<'a> {
     pub masked: Vec<Arc<str>>,
     /// Columns `[tables.detect]` found a sensitive-looking value in (and masked, under
     /// `policy = "mask"`), with what it looked like.
-    pub detected: Vec<(Arc<str>, crate::detect::SensitiveKind)>,
+    pub detected: Vec<(Arc<str>, SensitiveKind)>,
     /// The row's Debezium schema, when the message had one (types for new columns).
     pub row_schema: Option<Arc<RowSchema>>,
     /// Set by the plan when values of earlier changes of the batch were filled in (an
@@ -109,32 +102,6 @@ impl Stage {
 impl fmt::Display for Stage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// One failed check: a column (or the record as a whole) and a rule name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
-pub struct Reason {
-    pub column: Option<Arc<str>>,
-    pub rule: Cow<'static, str>,
-}
-
-impl Reason {
-    pub fn record(rule: &'static str) -> Reason {
-        Reason { column: None, rule: Cow::Borrowed(rule) }
-    }
-
-    pub fn column(column: Arc<str>, rule: &'static str) -> Reason {
-        Reason { column: Some(column), rule: Cow::Borrowed(rule) }
-    }
-}
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.column {
-            Some(column) => write!(f, "{column}: {}", self.rule),
-            None => f.write_str(&self.rule),
-        }
     }
 }
 

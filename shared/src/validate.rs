@@ -5,9 +5,9 @@
 
 use std::cmp::Ordering;
 
-use crate::config::{Bound, Rules};
+use crate::config::Rules;
 use crate::temporal::MICROS_PER_DAY;
-use crate::value::{Decimal, Value};
+use crate::value::{Value, compare_value};
 
 /// Append the name of every rule `value` breaks.
 pub fn check(rules: &Rules, value: &Value<'_>, now_micros: i64, failed: &mut Vec<&'static str>) {
@@ -56,63 +56,11 @@ pub fn check(rules: &Rules, value: &Value<'_>, now_micros: i64, failed: &mut Vec
     }
 }
 
-fn cmp_decimal(a: Decimal, b: Decimal) -> Option<Ordering> {
-    let scale = a.scale.max(b.scale);
-    match (a.rescaled(scale), b.rescaled(scale)) {
-        (Some(a), Some(b)) => Some(a.unscaled.cmp(&b.unscaled)),
-        _ => a.to_f64().partial_cmp(&b.to_f64()),
-    }
-}
-
-/// Order a value against a bound; `None` when they cannot be compared (which fails the rule).
-pub fn compare_value(value: &Value<'_>, bound: &Bound) -> Option<Ordering> {
-    let as_decimal = |v: &Value<'_>| -> Option<Decimal> {
-        match v {
-            Value::Int(i) => Some(Decimal { unscaled: i128::from(*i), scale: 0 }),
-            Value::Decimal(d) => Some(*d),
-            Value::Text(t) => Decimal::parse(t.trim()),
-            _ => None,
-        }
-    };
-    match bound {
-        Bound::Number(b) => match value {
-            Value::Float(x) => x.partial_cmp(&b.to_f64()),
-            v => cmp_decimal(as_decimal(v)?, *b),
-        },
-        Bound::Float(b) => match value {
-            Value::Float(x) => x.partial_cmp(b),
-            v => as_decimal(v)?.to_f64().partial_cmp(b),
-        },
-        Bound::Date(days) => match value {
-            Value::Date(d) => Some(d.cmp(days)),
-            Value::Timestamp(t) => Some(t.cmp(&(i64::from(*days) * MICROS_PER_DAY))),
-            Value::Text(t) => crate::temporal::parse_date(t).map(|d| d.cmp(days)),
-            _ => None,
-        },
-        Bound::Timestamp(micros) => match value {
-            Value::Timestamp(t) => Some(t.cmp(micros)),
-            Value::Date(d) => Some((i64::from(*d) * MICROS_PER_DAY).cmp(micros)),
-            Value::Text(t) => crate::temporal::parse_timestamp(t).map(|v| v.cmp(micros)),
-            _ => None,
-        },
-    }
-}
-
-/// Order two bounds of comparable kinds (used to check `min <= max` in the config).
-pub fn compare_bounds(a: &Bound, b: &Bound) -> Option<Ordering> {
-    let value = match a {
-        Bound::Number(d) => Value::Decimal(*d),
-        Bound::Float(x) => Value::Float(*x),
-        Bound::Date(d) => Value::Date(*d),
-        Bound::Timestamp(t) => Value::Timestamp(*t),
-    };
-    compare_value(&value, b)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::temporal::{parse_date, parse_timestamp};
+    use crate::value::{Bound, Decimal};
     use regex::Regex;
     use std::borrow::Cow;
 

@@ -4,6 +4,7 @@
 //! Strings borrow from the decoded Kafka value whenever JSON needed no unescaping.
 
 use std::borrow::Cow;
+use std::cmp::Ordering;
 use std::fmt::{self, Write as _};
 use std::hash::{Hash, Hasher};
 
@@ -280,6 +281,77 @@ impl Hash for Value<'_> {
             Value::Time(t) | Value::Timestamp(t) => t.hash(state),
         }
     }
+}
+
+/// A `min`/`max` rule bound (`[tables.columns]` in the config): a constant a column's value is
+/// ordered against by [`compare_value`]. Dates are days and timestamps µs since the epoch, as in
+/// [`Value`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Bound {
+    /// An exact number (a TOML integer, or a numeric string).
+    Number(Decimal),
+    /// A TOML float.
+    Float(f64),
+    /// A date: days since 1970-01-01.
+    Date(i32),
+    /// A timestamp: µs since 1970-01-01 00:00:00 UTC.
+    Timestamp(i64),
+}
+
+fn cmp_decimal(a: Decimal, b: Decimal) -> Option<Ordering> {
+    let scale = a.scale.max(b.scale);
+    match (a.rescaled(scale), b.rescaled(scale)) {
+        (Some(a), Some(b)) => Some(a.unscaled.cmp(&b.unscaled)),
+        _ => a.to_f64().partial_cmp(&b.to_f64()),
+    }
+}
+
+/// Order a value against a bound; `None` when they cannot be compared (which fails the rule).
+/// Numbers compare exactly where both rescale to one scale; a date and a timestamp compare as
+/// instants (a date is its midnight); text is parsed as the bound's kind.
+pub fn compare_value(value: &Value<'_>, bound: &Bound) -> Option<Ordering> {
+    let as_decimal = |v: &Value<'_>| -> Option<Decimal> {
+        match v {
+            Value::Int(i) => Some(Decimal { unscaled: i128::from(*i), scale: 0 }),
+            Value::Decimal(d) => Some(*d),
+            Value::Text(t) => Decimal::parse(t.trim()),
+            _ => None,
+        }
+    };
+    match bound {
+        Bound::Number(b) => match value {
+            Value::Float(x) => x.partial_cmp(&b.to_f64()),
+            v => cmp_decimal(as_decimal(v)?, *b),
+        },
+        Bound::Float(b) => match value {
+            Value::Float(x) => x.partial_cmp(b),
+            v => as_decimal(v)?.to_f64().partial_cmp(b),
+        },
+        Bound::Date(days) => match value {
+            Value::Date(d) => Some(d.cmp(days)),
+            Value::Timestamp(t) => Some(t.cmp(&(i64::from(*days) * temporal::MICROS_PER_DAY))),
+            Value::Text(t) => temporal::parse_date(t).map(|d| d.cmp(days)),
+            _ => None,
+        },
+        Bound::Timestamp(micros) => match value {
+            Value::Timestamp(t) => Some(t.cmp(micros)),
+            Value::Date(d) => Some((i64::from(*d) * temporal::MICROS_PER_DAY).cmp(micros)),
+            Value::Text(t) => temporal::parse_timestamp(t).map(|v| v.cmp(micros)),
+            _ => None,
+        },
+    }
+}
+
+/// Order two bounds of comparable kinds (the config checks `min <= max` with it); `None` when
+/// they cannot be compared.
+pub fn compare_bounds(a: &Bound, b: &Bound) -> Option<Ordering> {
+    let value = match a {
+        Bound::Number(d) => Value::Decimal(*d),
+        Bound::Float(x) => Value::Float(*x),
+        Bound::Date(d) => Value::Date(*d),
+        Bound::Timestamp(t) => Value::Timestamp(*t),
+    };
+    compare_value(&value, b)
 }
 
 #[cfg(test)]

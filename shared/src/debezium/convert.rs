@@ -9,7 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::value::RawValue;
 
-use super::schema::{ColumnType, TimeUnit};
+use crate::column_type::{ColumnType, TimeUnit};
 use crate::config::{NulPolicy, Placeholder};
 use crate::temporal;
 use crate::value::{Decimal, Value};

@@ -15,10 +15,12 @@ pub use convert::{ConvertError, convert, decimal_from_bytes};
 pub use envelope::{DecodeError, Entries, Envelope, Key, Message, Op, Source, decode_key, decode_message};
 pub use position::order::{Evidence, Order, compare};
 pub use position::{LINEAGE_WIDTH, MAX_WIDTH as MAX_POSITION_WIDTH, Position, PositionError, position};
-pub use schema::{ColumnType, FieldSchema, MessageSchema, RowSchema, SchemaCache, TimeUnit, parse_schema};
+pub use schema::{FieldSchema, MessageSchema, RowSchema, SchemaCache, parse_schema};
+// Below the config (a `type` hint is one), kept at this path for the decoder's users.
+pub use crate::column_type::{ColumnType, TimeUnit};
 
 use crate::config::{NulPolicy, TableConfig};
-use crate::outcome::{Column, Reason};
+use crate::row::{Column, Reason};
 
 /// Lowercase column names for schemaless messages, shared rather than re-allocated.
 #[derive(Debug, Default)]
