@@ -11,10 +11,12 @@ use std::sync::Arc;
 
 use regex::Regex;
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use toml::Spanned;
 
 use crate::column_type::ColumnType;
+use crate::mask::RawMask;
+// The masks are one module, their config form included; kept at this path for its users.
+pub use crate::mask::{MIN_KEY_HMAC_LENGTH, Mask};
 use crate::temporal;
 pub use crate::value::Bound;
 use crate::value::Decimal;
@@ -244,46 +246,6 @@ impl TopicPattern {
     }
 }
 
-#[derive(Debug, Clone)]
-pub enum Mask {
-    /// Replace the value with a fixed text.
-    Redact { with: String },
-    /// Replace the value with NULL.
-    Null,
-    /// Keep the last `keep_last` characters, replace the others with `mask_char`. A value not
-    /// longer than `keep_last` is masked entirely.
-    Partial { keep_last: usize, mask_char: char },
-    /// HMAC-SHA256 under the masking key, lowercase hex, optionally cut to `length` chars.
-    /// Deterministic, so joins and key columns still work. With a `salt`, under a key derived
-    /// from the masking key and the salt: one SSN then has different pseudonyms in tables with
-    /// different salts (no join across them), the same within a salt.
-    Hmac { length: Option<usize>, salt: Option<Arc<str>> },
-    /// Dates and timestamps become January 1 of their year.
-    Year,
-}
-
-impl Mask {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Mask::Redact { .. } => "redact",
-            Mask::Null => "null",
-            Mask::Partial { .. } => "partial",
-            Mask::Hmac { .. } => "hmac",
-            Mask::Year => "year",
-        }
-    }
-
-    /// Safe on a key column: deterministic and keeps distinct keys distinct — an HMAC of at
-    /// least [`MIN_KEY_HMAC_LENGTH`] hex characters (64 bits: the chance that two of a billion
-    /// keys collide is under 3 %; at 8 characters two patients merge after ~77,000 keys).
-    pub fn keeps_keys_distinct(&self) -> bool {
-        matches!(self, Mask::Hmac { length, .. } if length.is_none_or(|n| n >= MIN_KEY_HMAC_LENGTH))
-    }
-}
-
-/// The shortest HMAC (hex characters) allowed on a key column.
-pub const MIN_KEY_HMAC_LENGTH: usize = 16;
-
 #[derive(Debug, Clone, Default)]
 pub struct Rules {
     pub required: bool,
@@ -411,9 +373,18 @@ impl TableConfig {
         self.columns.get(name)
     }
 
+    /// Every mask the table applies: its columns' (`[tables.columns]`) and `[tables.detect]`'s.
+    pub fn masks(&self) -> impl Iterator<Item = &Mask> {
+        let detect = match &self.detect {
+            Some(Detect { policy: DetectPolicy::Mask(mask), .. }) => Some(mask),
+            _ => None,
+        };
+        self.columns.values().filter_map(|c| c.mask.as_ref()).chain(detect)
+    }
+
+    /// Whether a mask of the table needs the masking key ([`Mask::needs_key`]).
     pub fn uses_hmac(&self) -> bool {
-        self.columns.values().any(|c| matches!(c.mask, Some(Mask::Hmac { .. })))
-            || matches!(self.detect, Some(Detect { policy: DetectPolicy::Mask(Mask::Hmac { .. }), .. }))
+        self.masks().any(Mask::needs_key)
     }
 
     /// The table a topic gets without a config file: `public.<last segment, lowercased>`.
@@ -453,6 +424,7 @@ impl Config {
         self.source.is_none() && self.tables.is_empty()
     }
 
+    /// Whether any table needs the masking key ([`TableConfig::uses_hmac`]).
     pub fn uses_hmac(&self) -> bool {
         self.tables.iter().any(|t| t.uses_hmac())
     }
@@ -554,9 +526,9 @@ impl Config {
                             mask_spans.get(name).cloned().unwrap_or(0..0),
                             at(&format!("columns.{name}.mask")),
                             format!(
-                                "`{}` cannot mask key column `{name}`: it would merge distinct keys; only `hmac` (with a `length` of \
-                                 at least {MIN_KEY_HMAC_LENGTH}, or none) keeps them distinct",
-                                mask.name()
+                                "`{}` cannot mask key column `{name}`: it would merge distinct keys; {}",
+                                mask.name(),
+                                Mask::key_safe_masks()
                             ),
                         ));
                     }
@@ -777,117 +749,6 @@ fn parse_bound(value: &toml::Value) -> Result<Bound, String> {
 
 fn bound_greater(lo: &Bound, hi: &Bound) -> bool {
     crate::value::compare_bounds(lo, hi).is_some_and(|o| o == std::cmp::Ordering::Greater)
-}
-
-/// `mask = "hmac"` or `mask = { type = "partial", keep_last = 4, char = "#" }`.
-struct RawMask {
-    kind: String,
-    with: Option<String>,
-    keep_last: Option<usize>,
-    mask_char: Option<String>,
-    length: Option<usize>,
-    salt: Option<String>,
-}
-
-impl RawMask {
-    fn build(self) -> Result<Mask, String> {
-        let unexpected = |field: &str| format!("`{field}` does not apply to mask type `{}`", self.kind);
-        let allow = |fields: &[&str]| -> Result<(), String> {
-            for (name, present) in [
-                ("with", self.with.is_some()),
-                ("keep_last", self.keep_last.is_some()),
-                ("char", self.mask_char.is_some()),
-                ("length", self.length.is_some()),
-                ("salt", self.salt.is_some()),
-            ] {
-                if present && !fields.contains(&name) {
-                    return Err(unexpected(name));
-                }
-            }
-            Ok(())
-        };
-        match self.kind.as_str() {
-            "redact" => {
-                allow(&["with"])?;
-                Ok(Mask::Redact { with: self.with.clone().unwrap_or_else(|| "REDACTED".into()) })
-            }
-            "null" => allow(&[]).map(|_| Mask::Null),
-            "year" => allow(&[]).map(|_| Mask::Year),
-            "partial" => {
-                allow(&["keep_last", "char"])?;
-                let mask_char = match self.mask_char.as_deref() {
-                    None => '*',
-                    Some(s) if s.chars().count() == 1 => s.chars().next().unwrap_or('*'),
-                    Some(_) => return Err("`char` must be exactly one character".into()),
-                };
-                Ok(Mask::Partial { keep_last: self.keep_last.unwrap_or(4), mask_char })
-            }
-            "hmac" => {
-                allow(&["length", "salt"])?;
-                if self.salt.as_deref().is_some_and(str::is_empty) {
-                    return Err("hmac `salt` must not be empty".into());
-                }
-                match self.length {
-                    Some(n) if !(8..=64).contains(&n) => Err("hmac `length` must be 8 to 64 hex characters".into()),
-                    length => Ok(Mask::Hmac { length, salt: self.salt.map(Arc::from) }),
-                }
-            }
-            other => Err(format!("unknown mask type `{other}`; expected redact, null, partial, hmac or year")),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for RawMask {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = RawMask;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a mask name or a table with `type`")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawMask, E> {
-                Ok(RawMask {
-                    kind: v.to_string(),
-                    with: None,
-                    keep_last: None,
-                    mask_char: None,
-                    length: None,
-                    salt: None,
-                })
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawMask, A::Error> {
-                let mut mask = RawMask {
-                    kind: String::new(),
-                    with: None,
-                    keep_last: None,
-                    mask_char: None,
-                    length: None,
-                    salt: None,
-                };
-                while let Some(key) = map.next_key::<String>()? {
-                    match key.as_str() {
-                        "type" => mask.kind = map.next_value()?,
-                        "with" => mask.with = Some(map.next_value()?),
-                        "keep_last" => mask.keep_last = Some(map.next_value()?),
-                        "char" => mask.mask_char = Some(map.next_value()?),
-                        "length" => mask.length = Some(map.next_value()?),
-                        "salt" => mask.salt = Some(map.next_value()?),
-                        other => {
-                            return Err(de::Error::unknown_field(
-                                other,
-                                &["type", "with", "keep_last", "char", "length", "salt"],
-                            ));
-                        }
-                    }
-                }
-                if mask.kind.is_empty() {
-                    return Err(de::Error::missing_field("type"));
-                }
-                Ok(mask)
-            }
-        }
-        deserializer.deserialize_any(V)
-    }
 }
 
 #[cfg(test)]

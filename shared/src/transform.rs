@@ -9,7 +9,7 @@ use crate::config::{Config, OpPolicy, TableConfig, TombstonePolicy, UnroutablePo
 use crate::debezium::{self, ColumnNames, ColumnType, Key, Message, Op, Position, SchemaCache};
 use crate::detect::{Detect, DetectPolicy, SensitiveKind};
 use crate::event::KafkaRecord;
-use crate::mask::Masker;
+use crate::mask::{Mask, Masker};
 use crate::outcome::{Change, Column, KafkaOrigin, Outcome, Reason, Reject, SkipReason, Stage};
 use crate::validate;
 use crate::value::Value;
@@ -46,21 +46,7 @@ impl Pipeline {
             return Err(PipelineError::MissingMaskingKey);
         }
         // Every salt in use: of `[tables.columns]` masks and of `[tables.detect]`'s mask.
-        let salts: Vec<&Arc<str>> = config
-            .tables
-            .iter()
-            .flat_map(|t| {
-                let detect = match &t.detect {
-                    Some(Detect { policy: DetectPolicy::Mask(mask), .. }) => Some(mask),
-                    _ => None,
-                };
-                t.columns.values().filter_map(|c| c.mask.as_ref()).chain(detect)
-            })
-            .filter_map(|mask| match mask {
-                crate::config::Mask::Hmac { salt: Some(salt), .. } => Some(salt),
-                _ => None,
-            })
-            .collect();
+        let salts: Vec<&Arc<str>> = config.tables.iter().flat_map(|t| t.masks()).filter_map(Mask::salt).collect();
         let masker = Masker::with_salts(masking_key, salts);
         Ok(Pipeline { config, masker, key_version: None })
     }

@@ -1,8 +1,8 @@
 //! Column types for the target: from the Debezium schema, the value, and the mask (a masked
 //! column stores the mask's output, e.g. 64 hex characters for `hmac`).
 
-use crate::config::Mask;
 use crate::debezium::{ColumnType, FieldSchema};
+use crate::mask::{Mask, Stored};
 use crate::value::Value;
 
 /// Redshift's longest VARCHAR, in bytes.
@@ -91,12 +91,10 @@ pub fn column_type(
     mask: Option<&Mask>,
     dialect: Dialect,
 ) -> String {
-    match mask {
-        Some(Mask::Hmac { length, .. }) => return varchar(length.unwrap_or(64) as u32),
-        Some(Mask::Redact { with }) => return varchar(with.len() as u32),
-        // The mask character may be wider than what it replaces.
-        Some(Mask::Partial { .. }) => return text_type(field),
-        Some(Mask::Null | Mask::Year) | None => {}
+    match mask.map(Mask::stored) {
+        Some(Stored::Text { bytes }) => return varchar(bytes),
+        Some(Stored::SourceText) => return text_type(field),
+        Some(Stored::SourceType) | None => {}
     }
     if let Some(ty) = field.and_then(|f| from_column_type(&f.ty, Some(f), dialect)) {
         return ty;
