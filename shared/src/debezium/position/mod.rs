@@ -18,7 +18,16 @@
 //! | `mysql`, `mariadb` without | `mysql:<server_id>:<binlog base name>` | binlog file number (10) · pos (20) · row (10) | 8 + 40 = 48 |
 //! | anything else | — | — (empty: Kafka order decides) | 0 |
 //!
-//! All of them fit `_cdc_position VARCHAR(64)`.
+//! All of them fit `_cdc_position VARCHAR(64)`: each connector file states its width, and a
+//! compile-time assertion here holds them to [`MAX_WIDTH`].
+//!
+//! **A new connector** is one file and one match arm: `<connector>.rs` with `pub(super) const
+//! WIDTH` (lineage tag included) and `pub(super) fn position(source: &Source<'_>) ->
+//! Result<Option<String>, PositionError>` that starts its text with [`start`] and appends
+//! fixed-width digits (`None` when the fields it needs are absent, an error when they are
+//! malformed); its `mod` line, its arm in [`position`] and its `WIDTH` in the assertion below;
+//! its row in the table above. The `source` fields it reads go on [`Source`]
+//! (`debezium/envelope.rs`). Ordering rules never go in a connector file: they are [`order`]'s.
 
 mod mysql;
 pub mod order;
@@ -34,7 +43,16 @@ pub const LINEAGE_WIDTH: usize = 8;
 /// The widest position (SQL Server): what `_cdc_position VARCHAR(64)` must hold.
 pub const MAX_WIDTH: usize = LINEAGE_WIDTH + 56;
 
-/// A change's position (see the module docs); empty when the source gives none.
+// Every connector's widest position fits the column.
+const _: () = assert!(sqlserver::WIDTH <= MAX_WIDTH && postgresql::WIDTH <= MAX_WIDTH && mysql::WIDTH <= MAX_WIDTH);
+
+/// A change's source position, as stored in `_cdc_position VARCHAR(64)`: empty when the source
+/// gives none, else [`LINEAGE_WIDTH`] (8) lowercase hex digits of the lineage tag (32-bit
+/// FNV-1a of the lineage's name) followed by the connector's native position in fixed-width
+/// lowercase hex or zero-padded decimal digits; at most [`MAX_WIDTH`] (64) ASCII characters
+/// (the forms: module docs). Two positions of one lineage compare as strings in source commit
+/// order. The type has no `Ord` on purpose: only [`order::compare`] orders changes, with commit
+/// times and Kafka coordinates besides.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Position(String);
 
@@ -49,10 +67,12 @@ impl Position {
         Position(text.into())
     }
 
+    /// The stored text (empty for [`Position::none`]).
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
+    /// Whether there is a position (the text is not empty).
     pub fn is_known(&self) -> bool {
         !self.0.is_empty()
     }
@@ -84,6 +104,7 @@ pub enum PositionError {
 }
 
 impl PositionError {
+    /// The reject rule of every position error: `source_position`.
     pub fn rule(self) -> &'static str {
         "source_position"
     }
@@ -102,7 +123,7 @@ const fn fnv1a(bytes: &[u8]) -> u32 {
     hash
 }
 
-/// Start a position with the lineage tag of `lineage`.
+/// Start a position with the lineage tag of `lineage`; `capacity`: the connector's width.
 fn start(lineage: &[u8], capacity: usize) -> String {
     let mut out = String::with_capacity(capacity);
     crate::digits::push_hex(&mut out, u64::from(fnv1a(lineage)), LINEAGE_WIDTH);
@@ -124,6 +145,7 @@ pub fn position(source: Option<&Source<'_>>) -> Result<Position, PositionError> 
         Some("mysql" | "mariadb") => mysql::position(source)?,
         _ => None,
     };
+    debug_assert!(text.as_ref().is_none_or(|t| t.len() <= MAX_WIDTH), "a position wider than _cdc_position");
     Ok(text.map_or_else(Position::none, Position))
 }
 
@@ -167,6 +189,14 @@ mod tests {
         assert_eq!(position(Some(&oracle)).unwrap(), Position::none());
         assert_eq!(position(None).unwrap(), Position::none());
         assert_eq!(Position::none().lineage(), None);
+    }
+
+    #[test]
+    fn the_widest_position_is_the_stored_column_s_width() {
+        // `_cdc_position VARCHAR(64)` in `redshift/ddl.rs` and `_cdc_src_position` in
+        // `redshift/sql.rs` (FILL_SOURCE_COLUMNS) hold MAX_WIDTH characters: widen them together.
+        assert_eq!(MAX_WIDTH, 64);
+        assert_eq!(sqlserver::WIDTH, MAX_WIDTH, "the widest connector defines the width");
     }
 
     #[test]

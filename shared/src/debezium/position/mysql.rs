@@ -22,9 +22,16 @@
 //!   the connector can continue"); pointing a connector at another server whose binlog has the
 //!   same base name, without GTIDs, is the one case these positions would mistake.
 
-use super::{PositionError, non_negative, start};
+use super::{LINEAGE_WIDTH, PositionError, non_negative, start};
 use crate::debezium::envelope::Source;
 use crate::digits::push_decimal;
+
+/// With a GTID: lineage, transaction number (20 digits), binlog position (20), row (10).
+const GTID_WIDTH: usize = LINEAGE_WIDTH + 20 + 20 + 10;
+/// Without: lineage, binlog file number (10 digits), binlog position (20), row (10).
+const BINLOG_WIDTH: usize = LINEAGE_WIDTH + 10 + 20 + 10;
+/// The widest of the two forms.
+pub(super) const WIDTH: usize = if GTID_WIDTH > BINLOG_WIDTH { GTID_WIDTH } else { BINLOG_WIDTH };
 
 /// (origin, transaction number) of a MySQL or MariaDB GTID.
 fn parse_gtid(gtid: &str) -> Result<(String, u64), PositionError> {
@@ -57,7 +64,7 @@ pub(super) fn position(source: &Source<'_>) -> Result<Option<String>, PositionEr
     let row = non_negative(source.row.unwrap_or(0))?;
     if let Some(gtid) = source.gtid.as_deref().filter(|g| !g.is_empty()) {
         let (origin, transaction) = parse_gtid(gtid)?;
-        let mut out = start(origin.as_bytes(), 58);
+        let mut out = start(origin.as_bytes(), GTID_WIDTH);
         push_decimal(&mut out, transaction, 20);
         push_decimal(&mut out, pos, 20);
         push_decimal(&mut out, row, 10);
@@ -70,7 +77,7 @@ pub(super) fn position(source: &Source<'_>) -> Result<Option<String>, PositionEr
     }
     lineage.push(':');
     lineage.push_str(base);
-    let mut out = start(lineage.as_bytes(), 48);
+    let mut out = start(lineage.as_bytes(), BINLOG_WIDTH);
     push_decimal(&mut out, number, 10);
     push_decimal(&mut out, pos, 20);
     push_decimal(&mut out, row, 10);

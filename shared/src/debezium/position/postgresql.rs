@@ -13,9 +13,12 @@
 
 use serde::Deserialize;
 
-use super::{PositionError, non_negative, start};
+use super::{LINEAGE_WIDTH, PositionError, non_negative, start};
 use crate::debezium::envelope::Source;
 use crate::digits::push_hex;
+
+/// The position's width: lineage, last committed LSN (16 hex, zeros without one), LSN (16 hex).
+pub(super) const WIDTH: usize = LINEAGE_WIDTH + 16 + 16;
 
 /// `["24023119","24023128"]` → (24023119, 24023128); `null` parts are `None`.
 fn parse_sequence(text: &str) -> Result<(Option<u64>, Option<u64>), PositionError> {
@@ -46,13 +49,13 @@ pub(super) fn position(source: &Source<'_>) -> Result<Option<String>, PositionEr
     let Some(current) = current.or(lsn) else { return Ok(None) };
     let mut out = match committed {
         Some(committed) => {
-            let mut out = start(b"postgresql", 40);
+            let mut out = start(b"postgresql", WIDTH);
             push_hex(&mut out, committed, 16);
             out
         }
         None => {
             let Some(tx_id) = source.tx_id else { return Ok(None) };
-            let mut out = start(format!("postgresql-tx:{tx_id}").as_bytes(), 40);
+            let mut out = start(format!("postgresql-tx:{tx_id}").as_bytes(), WIDTH);
             push_hex(&mut out, 0, 16);
             out
         }

@@ -7,9 +7,12 @@
 //! sort before the streamed changes of that commit. LSNs are fixed-width hex
 //! (`0000002c:000010c8:0006`), so their text compares in LSN order.
 
-use super::{PositionError, non_negative, start};
+use super::{LINEAGE_WIDTH, PositionError, non_negative, start};
 use crate::debezium::envelope::Source;
 use crate::digits::push_hex;
+
+/// The position's width: lineage, commit LSN (20 hex), change LSN (20 hex), serial (16 hex).
+pub(super) const WIDTH: usize = LINEAGE_WIDTH + 20 + 20 + 16;
 
 /// Append a SQL Server LSN `0000002c:000010c8:0006` as 20 lowercase hex digits.
 fn push_lsn(out: &mut String, lsn: &str) -> Result<(), PositionError> {
@@ -30,7 +33,7 @@ fn push_lsn(out: &mut String, lsn: &str) -> Result<(), PositionError> {
 /// `None` without a commit LSN.
 pub(super) fn position(source: &Source<'_>) -> Result<Option<String>, PositionError> {
     let Some(commit) = source.commit_lsn.as_deref() else { return Ok(None) };
-    let mut out = start(b"sqlserver", 64);
+    let mut out = start(b"sqlserver", WIDTH);
     push_lsn(&mut out, commit)?;
     match source.change_lsn.as_deref() {
         Some(lsn) => push_lsn(&mut out, lsn)?,
