@@ -74,7 +74,7 @@ FILL_SOURCE_COLUMNS = [
 INT_BITS = {"int8": 8, "int16": 16, "int32": 32, "int64": 64}
 TICKS_PER_MICRO = {"timestamp_ms": None, "timestamp_us": 1, "timestamp_ns": 1000}
 # Connect/Debezium logical names -> the peer's type names. Logical types missing here and in
-# UNPORTED fall back to the Connect primitive type, as in shared/src/debezium/schema.rs.
+# UNPORTED fall back to the Connect primitive type, as in shared/src/column_type.rs.
 LOGICAL_TYPES = {
     "io.debezium.time.Date": "date",
     "org.apache.kafka.connect.data.Date": "date",

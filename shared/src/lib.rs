@@ -1,11 +1,13 @@
 //! `cdc-pipeline`: everything with logic in msk-redshift-cdc.
 //!
 //! Data flows one way through the modules: [`event`] (the MSK event) and [`config`] at the
-//! bottom; [`batch`] and [`debezium`] decode; [`validate`] and [`mask`] check and hide;
-//! [`transform`] runs them per record into an [`outcome::Outcome`]; [`plan`] collapses the
-//! batch per key; [`explain`] shows the result; [`redshift`] loads plans; [`dlq`] stores
-//! rejects in S3; [`ingest`] runs a batch and keeps the invariant, [`replay`] re-runs
-//! dead letters; [`settings`] and [`wiring`] build it all at cold start.
+//! bottom, on the leaves it holds ([`column_type`] for type hints, [`mask`] for masks,
+//! [`value`] for bounds); [`batch`] and [`debezium`] decode into [`row`]'s columns and reasons;
+//! [`validate`] and [`detect`] check, [`mask`] hides; [`transform`] runs them per record into
+//! an [`outcome::Outcome`]; [`plan`] collapses the batch per key; [`explain`] shows the
+//! result; [`redshift`] loads plans; [`dlq`] stores rejects in S3; [`ingest`] runs a batch and
+//! keeps the invariant, [`replay`] re-runs dead letters; [`settings`] and [`wiring`] build it
+//! all at cold start.
 //!
 //! Architecture (data flow, module map with the imports that break this order, contracts, tests):
 //! `docs/ARCHITECTURE.md` in the repository.

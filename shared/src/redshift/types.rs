@@ -84,7 +84,8 @@ fn from_value(value: &Value<'_>, dialect: Dialect) -> String {
 /// The SQL type of a target column.
 ///
 /// `field`: the Debezium schema of the column, when the message had one; `sample`: a value
-/// of it (used when there is no schema); `mask`: the column's mask.
+/// of it (used when there is no schema); `mask`: the column's mask, whose [`Mask::stored`]
+/// decides a masked column's type.
 pub fn column_type(
     field: Option<&FieldSchema>,
     sample: Option<&Value<'_>>,
