@@ -300,7 +300,7 @@ async fn load(loader: &Loader, pipeline: &Pipeline, records: &[RecordSpec]) -> J
     let text = msk_event_text(records);
     let event = MskEvent::parse(text.as_bytes()).expect("event");
     let batch = DecodedBatch::from_event(&event);
-    let now = cdc_pipeline::ingest::now_micros();
+    let now = cdc_pipeline::temporal::now_micros();
     let outcomes = pipeline.transform(&batch, &mut Caches::default(), now);
     let refused: Vec<String> = outcomes
         .iter()

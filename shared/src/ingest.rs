@@ -24,6 +24,7 @@ use crate::outcome::{Outcome, Reason, SkipReason, Stage};
 use crate::plan::plan;
 use crate::redshift::sql::POSITION_REGRESSED;
 use crate::redshift::{LoadError, Loader};
+use crate::temporal::now_micros;
 use crate::transform::{Caches, Pipeline};
 
 /// One invocation: who asked, and until when.
@@ -85,11 +86,6 @@ fn detections_as_list<S: serde::Serializer>(
     serializer.collect_seq(detections.iter().map(|((table, column, kind), records)| {
         serde_json::json!({"table": table, "column": column.as_ref(), "kind": kind, "records": records})
     }))
-}
-
-pub fn now_micros() -> i64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(now.as_micros()).unwrap_or(i64::MAX)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -251,7 +251,7 @@ pub fn configured_columns_missing(pipeline: &Pipeline, events: &[MskEvent<'_>]) 
     let mut missing: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
     for event in events {
         let batch = DecodedBatch::from_event(event);
-        for outcome in pipeline.transform(&batch, &mut Caches::default(), crate::ingest::now_micros()) {
+        for outcome in pipeline.transform(&batch, &mut Caches::default(), crate::temporal::now_micros()) {
             let Outcome::Reject(reject) = outcome else { continue };
             for reason in reject.reasons.iter().filter(|r| r.rule == crate::transform::UNKNOWN_COLUMN) {
                 let table = reject.table.as_ref().map_or_else(String::new, |t| t.target.to_string());
@@ -265,7 +265,7 @@ pub fn configured_columns_missing(pipeline: &Pipeline, events: &[MskEvent<'_>]) 
 pub fn for_events(pipeline: &Pipeline, events: &[MskEvent<'_>], dialect: Dialect) -> Vec<TableDdl> {
     let batches: Vec<DecodedBatch<'_>> = events.iter().map(DecodedBatch::from_event).collect();
     // Rules such as `not_future` are judged now, as the pipeline would judge these records.
-    let now = crate::ingest::now_micros();
+    let now = crate::temporal::now_micros();
     let outcomes: Vec<Vec<Outcome<'_>>> =
         batches.iter().map(|b| pipeline.transform(b, &mut Caches::default(), now)).collect();
     let mut by_table: BTreeMap<String, (Arc<TableConfig>, Vec<&Change<'_>>)> = BTreeMap::new();
