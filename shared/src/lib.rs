@@ -19,6 +19,7 @@ pub mod dlq;
 pub mod event;
 pub mod explain;
 pub mod ingest;
+mod lenient;
 pub mod mask;
 pub mod metrics;
 pub mod outcome;

@@ -1,24 +1,14 @@
-//! The S3 dead-letter store: JSON Lines objects, one per invocation, stage and
-//! topic-partition, under
-//! `<prefix>/<stage>/<topic>/<partition>/<yyyy>/<mm>/<dd>/<first>-<last>-<request id>.jsonl`
-//! (offsets zero-padded to 20 digits, so key order is offset order).
-//!
-//! Each line carries the record exactly as received (base64 key and value, headers,
-//! coordinates) and why it failed (stage, column and rule names, error class) — never a
-//! decoded value. The reader also accepts what an MSK or self-managed Kafka event source
-//! mapping writes to an S3 on-failure destination: one JSON object whose `payload` is the
-//! whole original event as an escaped JSON string (see [`read`]).
+//! The dead-letter format: one [`DeadLetter`] JSON line per failed record, grouped into
+//! objects by stage and topic-partition ([`objects`]), and read back ([`read`]: our lines, or
+//! an on-failure record). Pure: no I/O.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use aws_sdk_s3::Client;
-use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::ServerSideEncryption;
 use serde::{Deserialize, Serialize};
 
-use crate::event::{Header, KafkaRecord, MskEvent, borrowed_opt_str};
+use crate::event::{Header, KafkaRecord, borrowed_opt_str};
 use crate::outcome::{Reason, Stage};
 use crate::temporal;
 
@@ -41,8 +31,10 @@ pub struct DeadLetter<'a> {
     /// Base64, exactly as received.
     #[serde(default, borrow, deserialize_with = "borrowed_opt_str")]
     pub value: Option<Cow<'a, str>>,
-    #[serde(default, with = "headers_format")]
-    pub headers: Vec<(String, Vec<u8>)>,
+    /// As the event carried them: Lambda's signed-byte lists, through the event's own codec
+    /// (`crate::event::headers`), so a dead letter holds exactly the bytes the event did.
+    #[serde(default, borrow, deserialize_with = "crate::event::headers")]
+    pub headers: Vec<Header<'a>>,
     /// The stage that rejected the record: `decode`, `route`, `validate`, `drift` or `load`
     /// (records replayed from an on-failure destination are dead-lettered by the stage that
     /// rejects them in the replay).
@@ -62,33 +54,6 @@ pub struct DeadLetter<'a> {
     pub mask_key_version: Option<Cow<'a, str>>,
 }
 
-mod headers_format {
-    use serde::Deserialize;
-    use serde::de::Deserializer;
-    use serde::ser::{SerializeSeq, Serializer};
-    use std::collections::BTreeMap;
-
-    /// Lambda's shape: a list of single-entry maps of name → signed bytes.
-    pub fn serialize<S: Serializer>(headers: &[(String, Vec<u8>)], s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(headers.len()))?;
-        for (name, value) in headers {
-            let signed: Vec<i8> = value.iter().map(|&b| b as i8).collect();
-            let mut entry = BTreeMap::new();
-            entry.insert(name.as_str(), signed);
-            seq.serialize_element(&entry)?;
-        }
-        seq.end()
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, Vec<u8>)>, D::Error> {
-        let list: Vec<BTreeMap<String, Vec<i16>>> = Vec::deserialize(d)?;
-        Ok(list
-            .into_iter()
-            .flat_map(|m| m.into_iter().map(|(k, v)| (k, v.into_iter().map(|n| n as u8).collect())))
-            .collect())
-    }
-}
-
 impl<'a> DeadLetter<'a> {
     /// The Kafka record this line describes (for replay).
     pub fn to_record(&self) -> KafkaRecord<'_> {
@@ -100,9 +65,14 @@ impl<'a> DeadLetter<'a> {
             timestamp_type: self.timestamp_type.as_deref().map(Cow::Borrowed),
             key: self.key.as_deref().map(Cow::Borrowed),
             value: self.value.as_deref().map(Cow::Borrowed),
-            headers: self.headers.iter().map(|(n, v)| Header { name: Cow::Borrowed(n), value: v.clone() }).collect(),
+            headers: self.headers.iter().map(borrowed_header).collect(),
         }
     }
+}
+
+/// A header whose name borrows from `header` (the bytes are copied: a header is a few bytes).
+fn borrowed_header<'h>(header: &'h Header<'_>) -> Header<'h> {
+    Header { name: Cow::Borrowed(&header.name), value: header.value.clone() }
 }
 
 /// Who is writing, for the lines and the object keys.
@@ -194,7 +164,7 @@ pub fn objects(prefix: &str, writer: &Writer<'_>, failed: &[Failed<'_>]) -> Vec<
                     timestamp_type: f.record.timestamp_type.as_deref().map(Cow::Borrowed),
                     key: f.record.key.as_deref().map(Cow::Borrowed),
                     value: f.record.value.as_deref().map(Cow::Borrowed),
-                    headers: f.record.headers.iter().map(|h| (h.name.to_string(), h.value.clone())).collect(),
+                    headers: f.record.headers.iter().map(borrowed_header).collect(),
                     stage: Cow::Borrowed(stage),
                     reasons: f.reasons.clone(),
                     error_class: f.error_class.map(Cow::Borrowed),
@@ -240,96 +210,6 @@ pub enum ReadError {
     NoPayload { condition: String, batches: String },
 }
 
-/// What Lambda writes to an S3 on-failure destination for an MSK or self-managed Kafka event
-/// source mapping (<https://docs.aws.amazon.com/lambda/latest/dg/kafka-on-failure.html>,
-/// "S3 destination example invocation record"): `requestContext`, `responseContext` (null for
-/// `MaximumPayloadSizeExceeded`), `version`, `timestamp`, `KafkaBatchInfo` and `payload`, "the
-/// original invocation record as an escaped JSON string". A Kafka-topic destination carries
-/// the event as a JSON object instead
-/// (<https://docs.aws.amazon.com/lambda/latest/dg/kafka-on-failure-destination.html>); both
-/// are read. Fields not named here are ignored.
-#[derive(Deserialize)]
-struct OnFailureRecord<'a> {
-    #[serde(rename = "requestContext")]
-    request_context: OnFailureContext,
-    #[serde(rename = "KafkaBatchInfo", default)]
-    kafka_batch_info: Option<KafkaBatchInfo>,
-    #[serde(default, borrow)]
-    payload: Option<&'a serde_json::value::RawValue>,
-}
-
-#[derive(Deserialize)]
-struct OnFailureContext {
-    #[serde(default)]
-    condition: Option<String>,
-    #[serde(rename = "approximateInvokeCount", default)]
-    approximate_invoke_count: Option<u32>,
-}
-
-#[derive(Deserialize)]
-struct KafkaBatchInfo {
-    /// `"<topic>-<partition>"` → the batch's offsets there (S3, SNS and SQS destinations).
-    #[serde(rename = "recordsInfo", default)]
-    records_info: BTreeMap<String, RecordsInfo>,
-}
-
-#[derive(Deserialize)]
-struct RecordsInfo {
-    #[serde(rename = "firstRecordOffset", default)]
-    first: Option<serde_json::Value>,
-    #[serde(rename = "lastRecordOffset", default)]
-    last: Option<serde_json::Value>,
-}
-
-/// Text fit for an error message: record coordinates and AWS's condition names only
-/// (letters, digits, `.`, `_`, `-`), never anything else from the object.
-fn coordinate(text: &str) -> Option<&str> {
-    let fits = !text.is_empty()
-        && text.len() <= 255
-        && text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    fits.then_some(text)
-}
-
-fn offset_text(value: &Option<serde_json::Value>) -> String {
-    match value {
-        Some(serde_json::Value::String(s)) => coordinate(s).unwrap_or("?").to_string(),
-        Some(serde_json::Value::Number(n)) => n.to_string(),
-        _ => "?".into(),
-    }
-}
-
-fn read_on_failure(body: &str) -> Result<Contents<'_>, ReadError> {
-    let record: OnFailureRecord<'_> =
-        serde_json::from_str(body).map_err(|e| ReadError::OnFailure(crate::redact::parser_message(&e.to_string())))?;
-    let invoke_count = record.request_context.approximate_invoke_count.unwrap_or(1);
-    let event_json = match record.payload.map(|p| p.get().trim_start()) {
-        Some(text) if text.starts_with('"') => serde_json::from_str::<String>(text)
-            .map_err(|e| ReadError::OnFailure(format!("payload: {}", crate::redact::parser_message(&e.to_string()))))?,
-        Some(text) if text.starts_with('{') => text.to_string(),
-        None => {
-            let condition =
-                record.request_context.condition.as_deref().and_then(coordinate).unwrap_or("unknown").to_string();
-            let batches = record
-                .kafka_batch_info
-                .map(|info| {
-                    info.records_info
-                        .iter()
-                        .map(|(tp, r)| {
-                            let tp = coordinate(tp).unwrap_or("?");
-                            format!("{tp} offsets {}-{}", offset_text(&r.first), offset_text(&r.last))
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .filter(|b| !b.is_empty())
-                .unwrap_or_else(|| "offsets the record does not give".into());
-            return Err(ReadError::NoPayload { condition, batches });
-        }
-        Some(_) => return Err(ReadError::OnFailure("payload is neither a JSON string nor an object".into())),
-    };
-    Ok(Contents::OnFailure { event_json, invoke_count })
-}
-
 /// Parse an object's body: our JSON Lines, or one (compact or pretty-printed) on-failure
 /// record, told apart by its top-level `requestContext`.
 pub fn read(body: &str) -> Result<Contents<'_>, ReadError> {
@@ -340,7 +220,7 @@ pub fn read(body: &str) -> Result<Contents<'_>, ReadError> {
     // Our lines never name `requestContext` at the top level; a string of one could hold the
     // word (a header name), so a body that reads as neither keeps the on-failure error.
     if trimmed.starts_with('{') && trimmed.contains("\"requestContext\"") {
-        match read_on_failure(trimmed) {
+        match super::on_failure::read(trimmed) {
             Ok(contents) => return Ok(contents),
             Err(e @ ReadError::NoPayload { .. }) => return Err(e),
             Err(e) => return read_lines(body).map_err(|_| e),
@@ -360,209 +240,6 @@ fn read_lines(body: &str) -> Result<Contents<'_>, ReadError> {
         return Err(ReadError::Unknown("no lines".into()));
     }
     Ok(Contents::DeadLetters(lines))
-}
-
-/// Parse the event held by an on-failure record (kept for error messages).
-pub fn on_failure_event(event_json: &str) -> Result<MskEvent<'_>, crate::event::EventParseError> {
-    MskEvent::parse(event_json.as_bytes())
-}
-
-/// Where dead letters go and how they are encrypted.
-#[derive(Debug, Clone)]
-pub struct Store {
-    pub client: Client,
-    pub bucket: String,
-    pub prefix: String,
-    /// Replayed objects move here (`<archive prefix>/<original key>`).
-    pub archive_prefix: String,
-    /// Records dead-lettered more than the replay's attempts cap go here instead of `prefix`,
-    /// out of every default replay's way (`<quarantine prefix>/<stage>/…`).
-    pub quarantine_prefix: String,
-    /// SSE-KMS with this key (and an S3 Bucket Key) on every write. `None`: no encryption
-    /// header, so the bucket's default encryption applies — the template's SSE-KMS key; S3
-    /// encrypts every new object with SSE-S3 at least
-    /// (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/default-encryption-faq.html>).
-    pub kms_key_id: Option<String>,
-}
-
-/// One page of a listing: keys in key order with their last-modified time (epoch seconds),
-/// and the token of the next page.
-#[derive(Debug, Default)]
-pub struct Page {
-    pub keys: Vec<(String, i64)>,
-    pub next: Option<String>,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("S3 {operation} of s3://{bucket}/{key} failed: {code}")]
-pub struct StoreError {
-    pub operation: &'static str,
-    pub bucket: String,
-    pub key: String,
-    pub code: String,
-}
-
-fn s3_error<E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug>(
-    operation: &'static str,
-    bucket: &str,
-    key: &str,
-    err: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-) -> StoreError {
-    use aws_sdk_s3::error::SdkError;
-    let code = match &err {
-        SdkError::ServiceError(e) => e.err().code().unwrap_or("Unknown").to_string(),
-        SdkError::TimeoutError(_) => "Timeout".into(),
-        SdkError::DispatchFailure(_) => "DispatchFailure".into(),
-        SdkError::ResponseError(_) => "UnreadableResponse".into(),
-        _ => "Unknown".into(),
-    };
-    StoreError { operation, bucket: bucket.into(), key: key.into(), code }
-}
-
-impl Store {
-    fn with_encryption(
-        &self,
-        request: aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder,
-    ) -> aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder {
-        match &self.kms_key_id {
-            Some(key) => {
-                request.server_side_encryption(ServerSideEncryption::AwsKms).ssekms_key_id(key).bucket_key_enabled(true)
-            }
-            None => request,
-        }
-    }
-
-    /// Write one object, encrypted at rest.
-    pub async fn put(&self, object: &Object) -> Result<(), StoreError> {
-        let request = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&object.key)
-            .content_type("application/x-ndjson")
-            .body(ByteStream::from(object.body.clone().into_bytes()));
-        self.with_encryption(request).send().await.map_err(|e| s3_error("PutObject", &self.bucket, &object.key, e))?;
-        Ok(())
-    }
-
-    /// Write every object, or none: if one write fails, every object of the set is deleted
-    /// again (best effort) so that the retried batch does not leave a second copy. Failed
-    /// writes are deleted too: a write whose answer was lost may have been stored, and
-    /// deleting a key that does not exist is harmless.
-    pub async fn put_all(&self, objects: &[Object]) -> Result<(), StoreError> {
-        let results = futures_util::future::join_all(objects.iter().map(|o| self.put(o))).await;
-        if let Some(error) = results.iter().find_map(|r| r.as_ref().err()) {
-            let error = StoreError {
-                operation: error.operation,
-                bucket: error.bucket.clone(),
-                key: error.key.clone(),
-                code: error.code.clone(),
-            };
-            let deletes = objects.iter().map(|object| self.delete(&self.bucket, &object.key));
-            let _ = futures_util::future::join_all(deletes).await;
-            return Err(error);
-        }
-        Ok(())
-    }
-
-    pub async fn get(&self, bucket: &str, key: &str) -> Result<String, StoreError> {
-        let output = self
-            .client
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| s3_error("GetObject", bucket, key, e))?;
-        let bytes = output.body.collect().await.map_err(|_| StoreError {
-            operation: "GetObject",
-            bucket: bucket.into(),
-            key: key.into(),
-            code: "BodyReadFailed".into(),
-        })?;
-        String::from_utf8(bytes.into_bytes().to_vec()).map_err(|_| StoreError {
-            operation: "GetObject",
-            bucket: bucket.into(),
-            key: key.into(),
-            code: "NotUtf8".into(),
-        })
-    }
-
-    pub async fn delete(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
-        self.client
-            .delete_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| s3_error("DeleteObject", bucket, key, e))?;
-        Ok(())
-    }
-
-    /// Move an object under the archive prefix: copy (encrypted), then delete the original.
-    pub async fn archive(&self, bucket: &str, key: &str) -> Result<String, StoreError> {
-        let target = format!("{}/{key}", self.archive_prefix.trim_end_matches('/'));
-        let source = format!("{bucket}/{}", url_encode_key(key));
-        let request = self.client.copy_object().bucket(bucket).key(&target).copy_source(source);
-        // Without an encryption header the copy takes the bucket's default encryption, not the
-        // source object's (CopyObject, "Server-side encryption").
-        let request = match &self.kms_key_id {
-            Some(kms) => {
-                request.server_side_encryption(ServerSideEncryption::AwsKms).ssekms_key_id(kms).bucket_key_enabled(true)
-            }
-            None => request,
-        };
-        request.send().await.map_err(|e| s3_error("CopyObject", bucket, &target, e))?;
-        self.delete(bucket, key).await?;
-        Ok(target)
-    }
-
-    /// One page (at most `max_keys`; S3 caps a page at 1,000) of the keys under `prefix` after
-    /// `start_after`, from the page `token` names (`None`: the first). Pages, not the whole
-    /// listing: a replay starts on the first page however many objects wait.
-    pub async fn list_page(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        start_after: Option<&str>,
-        token: Option<&str>,
-        max_keys: i32,
-    ) -> Result<Page, StoreError> {
-        let output = self
-            .client
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(prefix)
-            .set_start_after(start_after.map(str::to_string))
-            .set_continuation_token(token.map(str::to_string))
-            .max_keys(max_keys)
-            .send()
-            .await
-            .map_err(|e| s3_error("ListObjectsV2", bucket, prefix, e))?;
-        let keys = output
-            .contents()
-            .iter()
-            .filter_map(|o| o.key().map(|k| (k.to_string(), o.last_modified().map_or(0, |t| t.secs()))))
-            .collect();
-        let next = match output.next_continuation_token() {
-            Some(next) if output.is_truncated() == Some(true) => Some(next.to_string()),
-            _ => None,
-        };
-        Ok(Page { keys, next })
-    }
-}
-
-/// Percent-encode a key for `CopySource` (slashes kept).
-fn url_encode_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for b in key.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -628,7 +305,7 @@ mod tests {
         let Contents::DeadLetters(lines) = read(&objects[1].body).unwrap() else { panic!("dead letters") };
         assert_eq!(lines.iter().map(|l| l.offset).collect::<Vec<_>>(), vec![10, 12], "offset order");
         assert_eq!(lines[0].value.as_deref(), Some("dmFsdWU="), "value exactly as received");
-        assert_eq!(lines[0].headers, vec![("h".to_string(), vec![104, 0xc3, 0xa9])]);
+        assert_eq!(lines[0].headers, vec![Header { name: "h".into(), value: vec![104, 0xc3, 0xa9] }]);
         assert_eq!(lines[0].attempts, 1);
         assert_eq!(lines[0].failed_at, "2026-11-24T12:00:00.000Z");
         let suffixed = super::objects("dead-letter", &Writer { key_suffix: Some("3"), ..writer.clone() }, &failed[2..]);
@@ -637,90 +314,6 @@ mod tests {
         assert_eq!((load[0].attempts, load[0].error_class.as_deref()), (3, Some("invalid_value")));
         let back = load[0].to_record();
         assert_eq!((back.offset, back.key.as_deref(), back.timestamp), (11, Some("a2V5"), 1_795_000_000_123));
-    }
-
-    #[test]
-    fn reads_an_on_failure_record() {
-        let body = r#"{
-          "requestContext": {"requestId": "316aa6d0", "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:ingest",
-                             "condition": "RetryAttemptsExhausted", "approximateInvokeCount": 4},
-          "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
-          "version": "1.0", "timestamp": "2019-11-14T00:38:06.021Z",
-          "KafkaBatchInfo": {"batchSize": 1, "recordsInfo": {"t-0": {"firstRecordOffset": "49601189658422359378836298521827638475320189012309704722"}}},
-          "payload": "{\"eventSource\":\"aws:kafka\",\"records\":{\"t-0\":[{\"topic\":\"t\",\"partition\":0,\"offset\":5,\"timestamp\":1}]}}"
-        }"#;
-        let Contents::OnFailure { event_json, invoke_count } = read(body).unwrap() else { panic!("on-failure") };
-        assert_eq!(invoke_count, 4);
-        assert_eq!(on_failure_event(&event_json).unwrap().records[0].1[0].offset, 5);
-    }
-
-    const DOCUMENTED_S3: &str = include_str!("../../events/on-failure/s3-retry-attempts-exhausted.json");
-    const DOCUMENTED_TOO_LARGE: &str = include_str!("../../events/on-failure/s3-maximum-payload-size-exceeded.json");
-    const DOCUMENTED_KAFKA_TOPIC: &str = include_str!("../../events/on-failure/kafka-topic-destination.json");
-    const MULTI_PARTITION_EVENT: &str = include_str!("../../events/07-patientinfo-multi-partition.json");
-    const CREATE_EVENT: &str = include_str!("../../events/02-patientinfo-create.json");
-
-    fn json(text: &str) -> serde_json::Value {
-        serde_json::from_str(text).unwrap()
-    }
-
-    #[test]
-    fn reads_the_documented_s3_record_pretty_printed_and_on_one_line() {
-        assert!(DOCUMENTED_S3.lines().count() > 20, "the fixture is pretty-printed, as AWS shows it");
-        let compact = serde_json::to_string(&json(DOCUMENTED_S3)).unwrap();
-        assert_eq!(compact.lines().count(), 1);
-        for body in [DOCUMENTED_S3, compact.as_str()] {
-            let Contents::OnFailure { event_json, invoke_count } = read(body).unwrap() else { panic!("on-failure") };
-            assert_eq!(invoke_count, 3, "requestContext.approximateInvokeCount");
-            assert_eq!(json(&event_json), json(MULTI_PARTITION_EVENT), "the escaped payload is the whole event");
-            let event = on_failure_event(&event_json).unwrap();
-            assert_eq!(event.record_count(), 7);
-        }
-    }
-
-    #[test]
-    fn reads_a_kafka_topic_destination_record_whose_payload_is_an_object() {
-        assert!(json(DOCUMENTED_KAFKA_TOPIC)["payload"].is_object());
-        let Contents::OnFailure { event_json, invoke_count } = read(DOCUMENTED_KAFKA_TOPIC).unwrap() else {
-            panic!("on-failure")
-        };
-        assert_eq!(invoke_count, 3);
-        assert_eq!(json(&event_json), json(CREATE_EVENT));
-        assert_eq!(on_failure_event(&event_json).unwrap().records[0].1[0].offset, 3);
-    }
-
-    #[test]
-    fn a_record_without_its_payload_is_an_error_that_names_the_offsets_only() {
-        let err = read(DOCUMENTED_TOO_LARGE).unwrap_err();
-        assert!(matches!(err, ReadError::NoPayload { .. }), "{err}");
-        let message = err.to_string();
-        assert!(message.contains("condition MaximumPayloadSizeExceeded"), "{message}");
-        assert!(message.contains("sqlsrv.sampledb.dbo.patientinfo-0 offsets 0-2"), "{message}");
-        // With the payload, the same record (responseContext null) replays like any other.
-        let mut with_payload = json(DOCUMENTED_TOO_LARGE);
-        with_payload["payload"] = serde_json::Value::String(MULTI_PARTITION_EVENT.into());
-        let Contents::OnFailure { event_json, .. } = read(&with_payload.to_string()).unwrap() else { panic!() };
-        assert_eq!(event_json, MULTI_PARTITION_EVENT);
-        // `"payload": null` is no payload either.
-        with_payload["payload"] = serde_json::Value::Null;
-        assert!(matches!(read(&with_payload.to_string()), Err(ReadError::NoPayload { .. })));
-    }
-
-    #[test]
-    fn unreadable_on_failure_records_are_errors_without_their_values() {
-        let mut record = json(DOCUMENTED_S3);
-        record["payload"] = json("987654321");
-        let err = read(&record.to_string()).unwrap_err();
-        assert!(matches!(err, ReadError::OnFailure(_)), "{err}");
-        record["payload"] = json(r#""{\"records\": 5""#);
-        let Contents::OnFailure { event_json, .. } = read(&record.to_string()).unwrap() else { panic!() };
-        assert!(on_failure_event(&event_json).is_err(), "a payload that is not an event fails at replay");
-        record["requestContext"]["approximateInvokeCount"] = json(r#""Jane Doe""#);
-        let err = read(&record.to_string()).unwrap_err();
-        assert!(matches!(err, ReadError::OnFailure(_)), "{err}");
-        assert!(!err.to_string().contains("Jane"), "{err}");
-        let truncated = &DOCUMENTED_S3[..DOCUMENTED_S3.len() / 2];
-        assert!(matches!(read(truncated), Err(ReadError::OnFailure(_))), "not a JSONL line error");
     }
 
     #[test]
@@ -745,14 +338,51 @@ mod tests {
         assert_eq!(lines.len(), 2);
     }
 
+    /// The header codec is the event's, both ways: a header goes MSK event → dead letter →
+    /// replayed record byte for byte, signed or unsigned bytes alike, and a dead letter whose
+    /// header holds a number that is no byte is refused rather than wrapped.
+    #[test]
+    fn headers_round_trip_from_the_event_through_a_dead_letter_to_the_replayed_record() {
+        let event_json = r#"{"records":{"t-0":[{"topic":"t","partition":0,"offset":4,"timestamp":1,
+            "headers":[{"h":[104,-61,-87]},{"signed":[-128,-1,0,127]},{"unsigned":[128,255]},{"h":[]}]}]}}"#;
+        let event = crate::event::MskEvent::parse(event_json.as_bytes()).unwrap();
+        let received = &event.records[0].1[0];
+        let writer =
+            Writer { function: "f", request_id: "r", failed_at_micros: 0, key_suffix: None, mask_key_version: None };
+        let write = |record: &KafkaRecord<'_>| {
+            let failed = [Failed {
+                record,
+                stage: Stage::Decode,
+                reasons: vec![Reason::record("json")],
+                error_class: None,
+                previous_attempts: 0,
+            }];
+            objects("dead-letter", &writer, &failed).remove(0).body
+        };
+        let body = write(received);
+        let line: serde_json::Value = serde_json::from_str(body.trim_end()).unwrap();
+        assert_eq!(
+            line["headers"],
+            serde_json::json!([{"h": [104, -61, -87]}, {"signed": [-128, -1, 0, 127]}, {"unsigned": [-128, -1]}, {"h": []}]),
+            "Lambda's signed form, in order, duplicate names kept"
+        );
+        let Contents::DeadLetters(lines) = read(&body).unwrap() else { panic!("dead letters") };
+        let replayed = lines[0].to_record();
+        assert_eq!(replayed.headers, received.headers, "byte for byte");
+        assert_eq!(replayed.headers[0].value, "hé".as_bytes());
+        assert_eq!(replayed.headers[1].value, [0x80, 0xff, 0x00, 0x7f]);
+        assert_eq!(replayed.headers[2].value, [0x80, 0xff]);
+        assert_eq!(write(&replayed), body, "dead-lettered again, the same line");
+        for not_a_byte in ["256", "-129", "300", "-200"] {
+            let tampered = body.replace("[104,-61,-87]", &format!("[104,{not_a_byte},-87]"));
+            assert_ne!(tampered, body);
+            assert!(matches!(read(&tampered), Err(ReadError::Line { line: 1, .. })), "{not_a_byte} was read as a byte");
+        }
+    }
+
     #[test]
     fn rejects_garbage_with_the_line_number() {
         let err = read("{\"format\":1}\nnot json\n").unwrap_err();
         assert!(matches!(err, ReadError::Line { line: 1, .. }), "{err}");
-    }
-
-    #[test]
-    fn copy_source_keys_are_encoded() {
-        assert_eq!(url_encode_key("a/b c+d.jsonl"), "a/b%20c%2Bd.jsonl");
     }
 }
