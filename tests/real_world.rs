@@ -10,8 +10,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use cdc_cli::ddl;
 use cdc_pipeline::ingest::{Ingestor, Processed};
-use cdc_pipeline::redshift::ddl;
 use cdc_pipeline::redshift::types::Dialect;
 use cdc_pipeline::replay::ReplayRequest;
 use cdc_pipeline::synth::{RecordSpec, msk_event_text};
