@@ -28,6 +28,7 @@ pub mod redact;
 pub mod redshift;
 pub mod replay;
 pub mod settings;
+#[cfg(feature = "test-util")]
 pub mod synth;
 pub mod temporal;
 pub mod transform;

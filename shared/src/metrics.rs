@@ -2,8 +2,6 @@
 //! Lambda ships to CloudWatch Logs and CloudWatch turns into metrics. Counts and durations
 //! only — never a column value.
 
-use std::sync::Mutex;
-
 use serde_json::{Map, Value, json};
 
 /// One metric of a line.
@@ -71,16 +69,19 @@ impl MetricsSink for Stderr {
     }
 }
 
-/// Keeps lines in memory (tests).
+/// Keeps lines in memory (tests; feature `test-util`).
+#[cfg(feature = "test-util")]
 #[derive(Debug, Default)]
-pub struct Captured(pub Mutex<Vec<String>>);
+pub struct Captured(pub std::sync::Mutex<Vec<String>>);
 
+#[cfg(feature = "test-util")]
 impl MetricsSink for Captured {
     fn emit(&self, line: &str) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).push(line.to_string());
     }
 }
 
+#[cfg(feature = "test-util")]
 impl Captured {
     pub fn lines(&self) -> Vec<String> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
