@@ -60,26 +60,6 @@ pub struct Header<'a> {
     pub value: Vec<u8>,
 }
 
-/// Where a record sits in Kafka: enough to find it again, never its content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RecordCoordinates<'a> {
-    pub topic: &'a str,
-    pub partition: i64,
-    pub offset: i64,
-}
-
-impl fmt::Display for RecordCoordinates<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}@{}", self.topic, self.partition, self.offset)
-    }
-}
-
-impl<'a> KafkaRecord<'a> {
-    pub fn coordinates(&self) -> RecordCoordinates<'_> {
-        RecordCoordinates { topic: &self.topic, partition: self.partition, offset: self.offset }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 #[error("not a valid MSK event: {path}: {message}")]
 pub struct EventParseError {

@@ -12,7 +12,9 @@ use crate::event::{Header, KafkaRecord, borrowed_opt_str};
 use crate::outcome::{Reason, Stage};
 use crate::temporal;
 
-pub const FORMAT_VERSION: u32 = 1;
+/// The `format` number every line is written with: 1, the only version so far ([`read`] does
+/// not look at it).
+const FORMAT_VERSION: u32 = 1;
 
 /// One line of a dead-letter object.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

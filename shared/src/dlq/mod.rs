@@ -18,6 +18,6 @@ mod format;
 mod on_failure;
 mod store;
 
-pub use format::{Contents, DeadLetter, FORMAT_VERSION, Failed, Object, ReadError, Writer, objects, read};
+pub use format::{Contents, DeadLetter, Failed, Object, ReadError, Writer, objects, read};
 pub use on_failure::on_failure_event;
 pub use store::{Page, Store, StoreError};

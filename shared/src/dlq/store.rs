@@ -96,7 +96,7 @@ impl Store {
     }
 
     /// Write one object, encrypted at rest.
-    pub async fn put(&self, object: &Object) -> Result<(), StoreError> {
+    async fn put(&self, object: &Object) -> Result<(), StoreError> {
         let request = self
             .client
             .put_object()
@@ -141,7 +141,7 @@ impl Store {
         String::from_utf8(bytes.into_bytes().to_vec()).map_err(|_| failed("NotUtf8"))
     }
 
-    pub async fn delete(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
+    async fn delete(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
         self.client
             .delete_object()
             .bucket(bucket)

@@ -18,7 +18,7 @@ use cdc_pipeline::{Caches, Change, Config, DecodedBatch, MskEvent, Outcome, Pipe
 /// Columns the config names that a record of `events` routed to their table lacks, by target
 /// (`target: col, col`): a misspelt name under a mask would guard nothing, and a table made
 /// from it would hold both columns.
-pub fn configured_columns_missing(pipeline: &Pipeline, events: &[MskEvent<'_>]) -> Vec<String> {
+fn configured_columns_missing(pipeline: &Pipeline, events: &[MskEvent<'_>]) -> Vec<String> {
     let mut missing: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for event in events {
         let batch = DecodedBatch::from_event(event);
