@@ -5,7 +5,13 @@
 //! [`transform`] runs them per record into an [`outcome::Outcome`]; [`plan`] collapses the
 //! batch per key; [`explain`] shows the result; [`redshift`] loads plans; [`dlq`] stores
 //! rejects in S3; [`ingest`] runs a batch and keeps the invariant, [`replay`] re-runs
-//! dead letters; [`settings`] and [`wiring`] build it all at cold start.
+//! dead letters; [`settings`] and [`wiring`] build it all at cold start. Leaves any module may
+//! use: [`digits`], [`temporal`] (with the clock, `temporal::now_micros`), [`value`],
+//! [`redact`] and `lenient` (integers as producers write them); [`metrics`] uses only
+//! [`outcome`] (its `Rejected<Stage>` names).
+//!
+//! Feature `test-util` adds `synth` (synthetic events) and `metrics::Captured`, for tests,
+//! benchmarks and fuzzing; the Lambdas build without it.
 //!
 //! Architecture (data flow, module map with the imports that break this order, contracts, tests):
 //! `docs/ARCHITECTURE.md` in the repository.
