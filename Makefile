@@ -17,7 +17,9 @@ SQL_RECORDING ?= $(abspath $(or $(CARGO_TARGET_DIR),target))/grammar-gate/emulat
 # The release functions, which tests/pii_leaks.rs runs behind a local Lambda Runtime API.
 FUNCTION_BINARIES ?= $(abspath $(or $(CARGO_TARGET_DIR),target))/release
 
-## Everything CI runs: formatting, lints, the release functions (tests/pii_leaks.rs runs them
+## Everything CI runs: formatting, lints (the workspace, then the library as the Lambdas build
+## it: without the `test-util` feature, which cdc-tests, bench and fuzz turn on, so the
+## workspace-wide run never sees it off), the release functions (tests/pii_leaks.rs runs them
 ## as Lambda does), unit, property and integration tests (the integration tests run against a
 ## throwaway PostgreSQL behind the Data API emulator), then the
 ## grammar gate: every statement the tests sent through the emulator must parse as Redshift SQL
@@ -28,6 +30,7 @@ FUNCTION_BINARIES ?= $(abspath $(or $(CARGO_TARGET_DIR),target))/release
 test: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) clippy --locked -p cdc-ingest -p cdc-replay -- -D warnings
 	"$(VENV)/bin/python" scripts/test_grammar_gate.py
 	mkdir -p "$(dir $(SQL_RECORDING))" && rm -f "$(SQL_RECORDING)"
 	$(CARGO) build --release --locked -p cdc-ingest -p cdc-replay
@@ -89,6 +92,7 @@ fmt:
 
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p cdc-ingest -p cdc-replay -- -D warnings
 
 ## Regenerate the sample events in events/ (they are committed).
 events:

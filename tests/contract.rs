@@ -289,8 +289,10 @@ async fn create_with_cdc_ddl(ctx: &Ctx, target: &TableName, records: &[RecordSpe
     ctx.ensure_ledger().await;
     let text = msk_event_text(records);
     let event = MskEvent::parse(text.as_bytes()).expect("event");
-    let sqls: Vec<String> =
-        ddl::for_events(&pipeline(target, true), &[event], Dialect::Redshift).into_iter().map(|d| d.sql).collect();
+    let sqls: Vec<String> = cdc_cli::ddl::for_events(&pipeline(target, true), &[event], Dialect::Redshift)
+        .into_iter()
+        .map(|d| d.sql)
+        .collect();
     ctx.ok(&sqls).await;
     json!(sqls)
 }
@@ -300,7 +302,7 @@ async fn load(loader: &Loader, pipeline: &Pipeline, records: &[RecordSpec]) -> J
     let text = msk_event_text(records);
     let event = MskEvent::parse(text.as_bytes()).expect("event");
     let batch = DecodedBatch::from_event(&event);
-    let now = cdc_pipeline::ingest::now_micros();
+    let now = cdc_pipeline::temporal::now_micros();
     let outcomes = pipeline.transform(&batch, &mut Caches::default(), now);
     let refused: Vec<String> = outcomes
         .iter()

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use cdc_pipeline::dlq::{Contents, read};
 use cdc_pipeline::ingest::{IngestError, Invocation};
-use cdc_pipeline::replay::ReplayRequest;
+use cdc_pipeline::replay::{ObjectOutcome, ReplayRequest};
 use cdc_tests::harness::Harness;
 use cdc_tests::{event_files, events_dir, hmac_hex};
 use serde_json::json;
@@ -272,7 +272,7 @@ async fn replay_of_the_documented_s3_on_failure_record_loads_its_batch_and_archi
     assert_eq!(response.objects.len(), 1);
     assert_eq!(
         (response.objects[0].key.as_str(), response.objects[0].outcome, response.objects[0].records),
-        (first.as_str(), "archived", 7)
+        (first.as_str(), ObjectOutcome::Archived, 7)
     );
     assert_eq!(response.objects[0].archived_to.as_deref(), Some(format!("archive/{first}").as_str()));
     assert_eq!(
@@ -338,7 +338,7 @@ async fn an_on_failure_record_without_its_payload_is_reported_by_key_and_never_a
         let response = replayer.replay(&request, &invocation()).await.unwrap();
         assert_eq!((response.objects_scanned, response.objects_failed, response.objects_archived), (1, 1, 0));
         let report = &response.objects[0];
-        assert_eq!((report.key.as_str(), report.outcome), (key.as_str(), "failed"));
+        assert_eq!((report.key.as_str(), report.outcome), (key.as_str(), ObjectOutcome::Failed));
         let error = report.error.as_deref().unwrap();
         assert!(error.contains("without a payload"), "{error}");
         assert!(error.contains("MaximumPayloadSizeExceeded"), "{error}");

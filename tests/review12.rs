@@ -101,7 +101,7 @@ async fn review_one_replay_call_takes_a_record_up_once() {
         put(&h, &format!("dead-letter/zzz/{i}.jsonl")).await;
     }
     tokio::time::sleep(Duration::from_millis(1_100)).await;
-    let since = (cdc_pipeline::ingest::now_micros() / 1_000_000 + 1) * 1_000_000;
+    let since = (cdc_pipeline::temporal::now_micros() / 1_000_000 + 1) * 1_000_000;
     let mut since_text = String::new();
     cdc_pipeline::temporal::write_timestamp(&mut since_text, since, 'T');
     since_text.truncate(19);

@@ -120,7 +120,7 @@ fn the_ingest_binary_at_log_level_trace_does_not_log_the_event() {
                         }
                         let mut headers = HeaderMap::new();
                         headers.insert("lambda-runtime-aws-request-id", HeaderValue::from_static("req-1"));
-                        let deadline = (cdc_pipeline::ingest::now_micros() / 1_000 + 30_000).to_string();
+                        let deadline = (cdc_pipeline::temporal::now_micros() / 1_000 + 30_000).to_string();
                         headers.insert("lambda-runtime-deadline-ms", HeaderValue::from_str(&deadline).unwrap());
                         headers.insert(
                             "lambda-runtime-invoked-function-arn",

@@ -34,12 +34,12 @@ pub type RecordGroups<'a> = Vec<(Cow<'a, str>, Vec<KafkaRecord<'a>>)>;
 pub struct KafkaRecord<'a> {
     #[serde(borrow)]
     pub topic: Cow<'a, str>,
-    #[serde(deserialize_with = "lenient_i64")]
+    #[serde(deserialize_with = "crate::lenient::i64")]
     pub partition: i64,
-    #[serde(deserialize_with = "lenient_i64")]
+    #[serde(deserialize_with = "crate::lenient::i64")]
     pub offset: i64,
     /// Epoch milliseconds, exactly as sent.
-    #[serde(deserialize_with = "lenient_i64")]
+    #[serde(deserialize_with = "crate::lenient::i64")]
     pub timestamp: i64,
     #[serde(default, borrow, deserialize_with = "borrowed_opt_str", skip_serializing_if = "Option::is_none")]
     pub timestamp_type: Option<Cow<'a, str>>,
@@ -58,26 +58,6 @@ pub struct KafkaRecord<'a> {
 pub struct Header<'a> {
     pub name: Cow<'a, str>,
     pub value: Vec<u8>,
-}
-
-/// Where a record sits in Kafka: enough to find it again, never its content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct RecordCoordinates<'a> {
-    pub topic: &'a str,
-    pub partition: i64,
-    pub offset: i64,
-}
-
-impl fmt::Display for RecordCoordinates<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}@{}", self.topic, self.partition, self.offset)
-    }
-}
-
-impl<'a> KafkaRecord<'a> {
-    pub fn coordinates(&self) -> RecordCoordinates<'_> {
-        RecordCoordinates { topic: &self.topic, partition: self.partition, offset: self.offset }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -247,35 +227,9 @@ fn borrowed_opt_base64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Opt
     deserializer.deserialize_option(OptBase64)
 }
 
-/// An integer that may arrive as a JSON number, an integral float or a decimal string.
-fn lenient_i64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
-    struct LenientI64;
-    impl Visitor<'_> for LenientI64 {
-        type Value = i64;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("an integer")
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<i64, E> {
-            Ok(v)
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<i64, E> {
-            i64::try_from(v).map_err(|_| E::custom("integer out of range"))
-        }
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<i64, E> {
-            if v.fract() == 0.0 && v.abs() < 9.0e15 {
-                Ok(v as i64)
-            } else {
-                Err(E::custom("expected an integer, found a fractional number"))
-            }
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<i64, E> {
-            v.trim().parse().map_err(|_| E::custom("expected an integer, found a non-numeric string"))
-        }
-    }
-    deserializer.deserialize_any(LenientI64)
-}
-
-fn headers<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Header<'de>>, D::Error> {
+/// `deserialize_with` for a record's headers (the MSK event's and a dead letter's): Lambda's
+/// list of single-entry maps, name → bytes (see [`header_byte`]); `null` is no headers.
+pub(crate) fn headers<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Header<'de>>, D::Error> {
     struct Headers;
     impl<'de> Visitor<'de> for Headers {
         type Value = Vec<Header<'de>>;
@@ -319,29 +273,63 @@ impl<'de> Deserialize<'de> for HeaderMap<'de> {
     }
 }
 
-/// Java `byte[]` serialised as numbers: signed (-128..=127); unsigned 128..=255 also accepted.
+/// One header byte from the number JSON carries for it. Lambda writes a header value as Java's
+/// `byte[]`, signed (-128..=127); an event written by other tools may carry the same bytes
+/// unsigned (0..=255). Both read as the byte they name; anything else is `None`, an error of
+/// the event, never a byte wrapped modulo 256. The other half of the codec is
+/// [`header_number`]: `header_byte(header_number(b).into()) == Some(b)` for every byte.
+fn header_byte(number: i64) -> Option<u8> {
+    match number {
+        -128..=-1 => Some((number + 256) as u8),
+        0..=255 => Some(number as u8),
+        _ => None,
+    }
+}
+
+/// The number written for a header byte: Java's signed `byte`, Lambda's form, so that a dead
+/// letter carries a header exactly as the event did.
+fn header_number(byte: u8) -> i8 {
+    byte as i8
+}
+
+/// A header value read through [`header_byte`].
 struct HeaderBytes(Vec<u8>);
 
 impl<'de> Deserialize<'de> for HeaderBytes {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let numbers: Vec<i16> = Deserialize::deserialize(deserializer)?;
-        numbers
-            .into_iter()
-            .map(|n| match n {
-                -128..=-1 => Ok((n + 256) as u8),
-                0..=255 => Ok(n as u8),
-                _ => Err(de::Error::custom("header byte out of range -128..=255")),
-            })
-            .collect::<Result<_, _>>()
-            .map(HeaderBytes)
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = HeaderBytes;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of bytes, -128..=255")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(number) = seq.next_element::<i64>()? {
+                    bytes.push(
+                        header_byte(number).ok_or_else(|| de::Error::custom("header byte out of range -128..=255"))?,
+                    );
+                }
+                Ok(HeaderBytes(bytes))
+            }
+        }
+        deserializer.deserialize_seq(V)
+    }
+}
+
+/// A header value written through [`header_number`], without a copy.
+struct SignedBytes<'a>(&'a [u8]);
+
+impl Serialize for SignedBytes<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|&byte| header_number(byte)))
     }
 }
 
 impl Serialize for Header<'_> {
     /// Back to Lambda's shape: `{name: [signed bytes]}`.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let signed: Vec<i8> = self.value.iter().map(|&b| b as i8).collect();
-        serializer.collect_map(std::iter::once((&self.name, signed)))
+        serializer.collect_map(std::iter::once((&self.name, SignedBytes(&self.value))))
     }
 }
 
@@ -423,6 +411,23 @@ mod tests {
         assert_eq!(headers.len(), 2, "duplicate header names are kept");
         let back = serde_json::to_value(&headers[0]).unwrap();
         assert_eq!(back, serde_json::json!({"h": [104, -61, -87]}));
+    }
+
+    #[test]
+    fn the_header_codec_reads_both_forms_writes_the_signed_one_and_never_wraps() {
+        for byte in 0..=u8::MAX {
+            assert_eq!(header_byte(header_number(byte).into()), Some(byte), "{byte}");
+            assert_eq!(header_byte(byte.into()), Some(byte), "the unsigned form of {byte}");
+        }
+        for number in [-129, 256, 300, -200, 70_000, i64::MIN, i64::MAX] {
+            assert_eq!(header_byte(number), None, "{number} is not a byte: no wrapping");
+        }
+        for bad in ["[256]", "[-129]", "[1.5]", "[\"a\"]"] {
+            let json = format!(
+                r#"{{"records":{{"t-0":[{{"topic":"t","partition":0,"offset":1,"timestamp":1,"headers":[{{"h":{bad}}}]}}]}}}}"#
+            );
+            assert!(MskEvent::parse(json.as_bytes()).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -19,11 +19,12 @@ use tokio::time::Instant;
 use crate::batch::DecodedBatch;
 use crate::dlq::{self, Failed, Store, StoreError, Writer};
 use crate::event::{EventParseError, KafkaRecord, MskEvent};
-use crate::metrics::{Metric, MetricsSink, emf_line};
+use crate::metrics::{self, Metric, MetricsSink, RecordCount, emf_line};
 use crate::outcome::{Outcome, Reason, SkipReason, Stage};
 use crate::plan::plan;
 use crate::redshift::sql::POSITION_REGRESSED;
 use crate::redshift::{LoadError, Loader};
+use crate::temporal::now_micros;
 use crate::transform::{Caches, Pipeline};
 
 /// One invocation: who asked, and until when.
@@ -71,10 +72,61 @@ mod tests {
             "cargo lambda watch sends the timeout"
         );
     }
+
+    /// An `Ingestor` holds the masking key (in its pipeline's masker) for the life of a warm
+    /// function: its `Debug` (a panic message, a `{:?}` in a log line) must print none of it,
+    /// as text, bytes or hex.
+    #[test]
+    fn debug_output_never_prints_the_masking_key() {
+        use crate::redshift::{Auth, DataApi, Target};
+        let key = b"masking-key-that-must-never-be-printed-0123456789";
+        let config = Arc::new(crate::Config::default_routing());
+        let mut pipeline = Pipeline::new(config, Some(key)).unwrap();
+        pipeline.key_version = Some("v-1".into());
+        let offline = aws_config::SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build();
+        let target = Target { auth: Auth::Workgroup { name: "wg".into(), secret_arn: None }, database: "dev".into() };
+        let loader = Loader::new(DataApi::new(aws_sdk_redshiftdata::Client::new(&offline), target));
+        let store = Store {
+            client: aws_sdk_s3::Client::new(&offline),
+            bucket: "b".into(),
+            prefix: "dead-letter".into(),
+            archive_prefix: "archive".into(),
+            quarantine_prefix: "quarantine".into(),
+            kms_key_id: Some("alias/dlq".into()),
+        };
+        let ingestor = Ingestor::new(pipeline, loader, store, Arc::new(crate::metrics::Stdout));
+        let shown = format!("{ingestor:?} {ingestor:#?}");
+        assert!(shown.contains("Masker") && shown.contains("v-1"), "the pipeline is shown: {shown}");
+        let bytes = format!("{:?}", &key[..12]);
+        let hex: String = key[..12].iter().map(|b| format!("{b:02x}")).collect();
+        for secret in ["never-be-printed", &bytes[1..bytes.len() - 1], &hex] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+    }
 }
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
+}
+
+/// A count per enum value (stage, skip reason) as a JSON object keyed by the value's
+/// snake_case name, in name order (as the response has always had them).
+fn counts_by_name<K: Copy, S: serde::Serializer>(
+    counts: &BTreeMap<K, usize>,
+    name: fn(K) -> &'static str,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let mut named: Vec<(&'static str, usize)> = counts.iter().map(|(&k, &n)| (name(k), n)).collect();
+    named.sort_unstable();
+    serializer.collect_map(named)
+}
+
+fn skipped_by_name<S: serde::Serializer>(counts: &BTreeMap<SkipReason, usize>, s: S) -> Result<S::Ok, S::Error> {
+    counts_by_name(counts, SkipReason::as_str, s)
+}
+
+fn stages_by_name<S: serde::Serializer>(counts: &BTreeMap<Stage, usize>, s: S) -> Result<S::Ok, S::Error> {
+    counts_by_name(counts, Stage::as_str, s)
 }
 
 /// `[{"table": …, "column": …, "kind": …, "records": n}]`: JSON maps need string keys.
@@ -85,11 +137,6 @@ fn detections_as_list<S: serde::Serializer>(
     serializer.collect_seq(detections.iter().map(|((table, column, kind), records)| {
         serde_json::json!({"table": table, "column": column.as_ref(), "kind": kind, "records": records})
     }))
-}
-
-pub fn now_micros() -> i64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(now.as_micros()).unwrap_or(i64::MAX)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,9 +179,12 @@ pub struct Processed {
     pub loaded: usize,
     pub stale: usize,
     pub superseded: usize,
-    pub skipped: BTreeMap<&'static str, usize>,
-    /// By stage (in a dry run: rejects the transform would make).
-    pub dead_lettered: BTreeMap<&'static str, usize>,
+    /// By reason (`{"tombstone": 1, …}`).
+    #[serde(serialize_with = "skipped_by_name")]
+    pub skipped: BTreeMap<SkipReason, usize>,
+    /// By stage (`{"validate": 2, …}`; in a dry run: rejects the transform would make).
+    #[serde(serialize_with = "stages_by_name")]
+    pub dead_lettered: BTreeMap<Stage, usize>,
     pub dead_letter_objects: Vec<String>,
     pub data_api_calls: u64,
     pub transactions: usize,
@@ -168,29 +218,6 @@ impl Processed {
     pub fn is_balanced(&self) -> bool {
         self.records_received
             == self.loaded + self.stale + self.superseded + self.skipped_total() + self.dead_lettered_total()
-    }
-
-    pub fn add(&mut self, other: &Processed) {
-        self.records_received += other.records_received;
-        self.loaded += other.loaded;
-        self.stale += other.stale;
-        self.superseded += other.superseded;
-        for (k, v) in &other.skipped {
-            *self.skipped.entry(k).or_default() += v;
-        }
-        for (k, v) in &other.dead_lettered {
-            *self.dead_lettered.entry(k).or_default() += v;
-        }
-        self.dead_letter_objects.extend(other.dead_letter_objects.iter().cloned());
-        self.data_api_calls += other.data_api_calls;
-        self.transactions += other.transactions;
-        self.retries += other.retries;
-        self.positions_regressed += other.positions_regressed;
-        self.quarantined += other.quarantined;
-        for (k, v) in &other.detections {
-            *self.detections.entry(k.clone()).or_default() += v;
-        }
-        self.max_source_lag_ms = self.max_source_lag_ms.max(other.max_source_lag_ms);
     }
 }
 
@@ -266,10 +293,7 @@ impl Ingestor {
             }
             Err(error) => {
                 tracing::error!(request_id = %invocation.request_id, records = records.len(), error = %error, "batch failed; the event source mapping will retry it");
-                self.emit_metrics(&[
-                    Metric::count("RecordsReceived", records.len()),
-                    Metric::count("BatchesFailed", 1),
-                ]);
+                self.emit_metrics(&[RecordCount::Received.metric(records.len()), Metric::count("BatchesFailed", 1)]);
                 Err(error)
             }
         }
@@ -302,7 +326,7 @@ impl Ingestor {
         let mut failed = Vec::new();
         for (record, outcome) in batch.records().iter().zip(&outcomes) {
             match outcome {
-                Outcome::Skip(reason) => *processed.skipped.entry(reason.as_str()).or_default() += 1,
+                Outcome::Skip(reason) => *processed.skipped.entry(*reason).or_default() += 1,
                 Outcome::Reject(reject) => {
                     if let Some(table) = &reject.table {
                         for reason in &reject.reasons {
@@ -336,7 +360,7 @@ impl Ingestor {
         // What the plan itself decided: tombstones after their delete add nothing; a change whose
         // order against the latest of its key cannot be known is rejected.
         for plan in &plans {
-            *processed.skipped.entry(SkipReason::Tombstone.as_str()).or_default() += plan.redundant_tombstones.len();
+            *processed.skipped.entry(SkipReason::Tombstone).or_default() += plan.redundant_tombstones.len();
             for regressed in &plan.regressed {
                 failed.push(Failed {
                     record: regressed.record,
@@ -352,7 +376,7 @@ impl Ingestor {
             processed.superseded = plans.iter().map(|p| p.superseded()).sum();
             processed.loaded = plans.iter().map(|p| p.rows.len()).sum();
             for f in &failed {
-                *processed.dead_lettered.entry(f.stage.as_str()).or_default() += 1;
+                *processed.dead_lettered.entry(f.stage).or_default() += 1;
             }
             processed.quarantined = failed.iter().filter(|f| f.previous_attempts >= self.max_attempts).count();
             return Ok(processed);
@@ -372,7 +396,7 @@ impl Ingestor {
             previous_attempts: previous(r.record),
         }));
         for f in &failed {
-            *processed.dead_lettered.entry(f.stage.as_str()).or_default() += 1;
+            *processed.dead_lettered.entry(f.stage).or_default() += 1;
             if f.reasons.iter().any(|r| r.rule == POSITION_REGRESSED) {
                 processed.positions_regressed += 1;
                 // Coordinates only: the record goes to the dead-letter store for an operator.
@@ -441,27 +465,22 @@ impl Ingestor {
             "batch processed"
         );
         let mut metrics = vec![
-            Metric::count("RecordsReceived", processed.records_received),
-            Metric::count("RecordsLoaded", processed.loaded),
-            Metric::count("RecordsStale", processed.stale),
-            Metric::count("RecordsSuperseded", processed.superseded),
-            Metric::count("RecordsSkipped", processed.skipped_total()),
-            Metric::count("RecordsDeadLettered", processed.dead_lettered_total()),
+            RecordCount::Received.metric(processed.records_received),
+            RecordCount::Loaded.metric(processed.loaded),
+            RecordCount::Stale.metric(processed.stale),
+            RecordCount::Superseded.metric(processed.superseded),
+            RecordCount::Skipped.metric(processed.skipped_total()),
+            RecordCount::DeadLettered.metric(processed.dead_lettered_total()),
             Metric::count("DataApiCalls", processed.data_api_calls as usize),
             Metric::count("DataApiRetries", processed.retries as usize),
             Metric::count("PositionsRegressed", processed.positions_regressed),
-            Metric::count("RecordsQuarantined", processed.quarantined),
+            RecordCount::Quarantined.metric(processed.quarantined),
             Metric::millis("BatchDuration", duration_ms as f64),
         ];
-        for (stage, name) in [
-            ("decode", "RejectedDecode"),
-            ("route", "RejectedRoute"),
-            ("validate", "RejectedValidate"),
-            ("drift", "RejectedDrift"),
-            ("load", "RejectedLoad"),
-        ] {
-            metrics.push(Metric::count(name, processed.dead_lettered.get(stage).copied().unwrap_or(0)));
-        }
+        metrics.extend(
+            metrics::STAGES
+                .map(|stage| metrics::rejected(stage, processed.dead_lettered.get(&stage).copied().unwrap_or(0))),
+        );
         self.emit_detections(processed);
         if let Some(lag) = processed.max_source_lag_ms {
             metrics.push(Metric::millis("SourceLag", lag as f64));

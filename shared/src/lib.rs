@@ -7,7 +7,12 @@
 //! an [`outcome::Outcome`]; [`plan`] collapses the batch per key; [`explain`] shows the
 //! result; [`redshift`] loads plans; [`dlq`] stores rejects in S3; [`ingest`] runs a batch and
 //! keeps the invariant, [`replay`] re-runs dead letters; [`settings`] and [`wiring`] build it
-//! all at cold start.
+//! all at cold start. Leaves any module may use: [`digits`], [`temporal`] (with the clock,
+//! `temporal::now_micros`), [`value`], [`redact`] and `lenient` (integers as producers write
+//! them); [`metrics`] uses only [`outcome`] (its `Rejected<Stage>` names).
+//!
+//! Feature `test-util` adds `synth` (synthetic events) and `metrics::Captured`, for tests,
+//! benchmarks and fuzzing; the Lambdas build without it.
 //!
 //! Architecture (data flow, module map with the imports that break this order, contracts, tests):
 //! `docs/ARCHITECTURE.md` in the repository.
@@ -22,6 +27,7 @@ pub mod dlq;
 pub mod event;
 pub mod explain;
 pub mod ingest;
+mod lenient;
 pub mod mask;
 pub mod metrics;
 pub mod outcome;
@@ -31,6 +37,7 @@ pub mod redshift;
 pub mod replay;
 pub mod row;
 pub mod settings;
+#[cfg(feature = "test-util")]
 pub mod synth;
 pub mod temporal;
 pub mod transform;

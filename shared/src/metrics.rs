@@ -1,10 +1,15 @@
 //! CloudWatch Embedded Metric Format: one JSON line per invocation, written to stdout, which
 //! Lambda ships to CloudWatch Logs and CloudWatch turns into metrics. Counts and durations
 //! only — never a column value.
-
-use std::sync::Mutex;
+//!
+//! The names of the counts ingest and replay share are here, derived from what they count
+//! ([`RecordCount`], [`rejected`] for a [`Stage`]); the replay's object counts are next to
+//! their enum (`replay::ObjectOutcome`). `scripts/check_template_policy.py` reads the names
+//! the template's alarms and dashboard use from the `Metric::count("…"` calls.
 
 use serde_json::{Map, Value, json};
+
+use crate::outcome::Stage;
 
 /// One metric of a line.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +26,52 @@ impl Metric {
 
     pub fn millis(name: &'static str, value: f64) -> Metric {
         Metric { name, unit: "Milliseconds", value }
+    }
+}
+
+/// What became of records: one word per count, the same in ingest's and replay's metrics
+/// (README "Observability"). Their responses name the same counts (`IngestSummary`'s
+/// `loaded`, `ReplayResponse`'s `records_loaded`, …), with one exception kept for existing
+/// users: replay's `records_rejected` is [`RecordCount::DeadLettered`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordCount {
+    Received,
+    Loaded,
+    Stale,
+    Superseded,
+    Skipped,
+    DeadLettered,
+    Quarantined,
+}
+
+impl RecordCount {
+    /// `Records<Count>`, a count.
+    pub fn metric(self, records: usize) -> Metric {
+        match self {
+            RecordCount::Received => Metric::count("RecordsReceived", records),
+            RecordCount::Loaded => Metric::count("RecordsLoaded", records),
+            RecordCount::Stale => Metric::count("RecordsStale", records),
+            RecordCount::Superseded => Metric::count("RecordsSuperseded", records),
+            RecordCount::Skipped => Metric::count("RecordsSkipped", records),
+            RecordCount::DeadLettered => Metric::count("RecordsDeadLettered", records),
+            RecordCount::Quarantined => Metric::count("RecordsQuarantined", records),
+        }
+    }
+}
+
+/// Every stage, in pipeline order: the `Rejected<Stage>` metrics an ingest line carries, each
+/// even when zero, so that the dashboard's graphs have data points. A new [`Stage`] fails to
+/// compile in [`rejected`] until it has a name; add it here too.
+pub const STAGES: [Stage; 5] = [Stage::Decode, Stage::Route, Stage::Validate, Stage::Drift, Stage::Load];
+
+/// `Rejected<Stage>`: records dead-lettered by `stage`.
+pub fn rejected(stage: Stage, records: usize) -> Metric {
+    match stage {
+        Stage::Decode => Metric::count("RejectedDecode", records),
+        Stage::Route => Metric::count("RejectedRoute", records),
+        Stage::Validate => Metric::count("RejectedValidate", records),
+        Stage::Drift => Metric::count("RejectedDrift", records),
+        Stage::Load => Metric::count("RejectedLoad", records),
     }
 }
 
@@ -71,16 +122,19 @@ impl MetricsSink for Stderr {
     }
 }
 
-/// Keeps lines in memory (tests).
+/// Keeps lines in memory (tests; feature `test-util`).
+#[cfg(feature = "test-util")]
 #[derive(Debug, Default)]
-pub struct Captured(pub Mutex<Vec<String>>);
+pub struct Captured(pub std::sync::Mutex<Vec<String>>);
 
+#[cfg(feature = "test-util")]
 impl MetricsSink for Captured {
     fn emit(&self, line: &str) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).push(line.to_string());
     }
 }
 
+#[cfg(feature = "test-util")]
 impl Captured {
     pub fn lines(&self) -> Vec<String> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
@@ -90,6 +144,16 @@ impl Captured {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_stage_has_its_own_rejected_metric() {
+        let names: std::collections::BTreeSet<&str> = STAGES.iter().map(|&s| rejected(s, 0).name).collect();
+        assert_eq!(names.len(), STAGES.len());
+        for stage in STAGES {
+            let name = rejected(stage, 1).name;
+            assert_eq!(name.strip_prefix("Rejected").map(str::to_lowercase), Some(stage.as_str().to_string()));
+        }
+    }
 
     #[test]
     fn emf_document_shape() {

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use crate::dlq::{self, Contents};
 use crate::event::KafkaRecord;
 use crate::ingest::{IngestError, Ingestor, Invocation, Mode, Processed};
+use crate::metrics::{Metric, RecordCount};
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -69,11 +70,36 @@ impl ReplayRequest {
     }
 }
 
+/// What became of one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectOutcome {
+    /// Every record stored (loaded, stale, superseded, skipped or dead-lettered again), and
+    /// the object moved under the archive prefix.
+    Archived,
+    /// Left where it is: unreadable, its batch failed, or the archive copy failed.
+    Failed,
+    /// A dry run: every record would be stored and the object archived.
+    WouldArchive,
+}
+
+impl ObjectOutcome {
+    /// `ReplayObjects<Outcome>`: objects that ended so. A dry run's `would_archive` has no
+    /// metric: a preview counts nothing that alarms watch.
+    fn metric(self, objects: usize) -> Option<Metric> {
+        match self {
+            ObjectOutcome::Archived => Some(Metric::count("ReplayObjectsArchived", objects)),
+            ObjectOutcome::Failed => Some(Metric::count("ReplayObjectsFailed", objects)),
+            ObjectOutcome::WouldArchive => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ObjectReport {
     pub key: String,
     /// `archived`, `failed`, or in a dry run `would_archive`.
-    pub outcome: &'static str,
+    pub outcome: ObjectOutcome,
     pub records: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archived_to: Option<String>,
@@ -94,7 +120,9 @@ pub struct ReplayResponse {
     pub records_stale: usize,
     pub records_superseded: usize,
     pub records_skipped: usize,
-    /// Dead-lettered again (in a dry run: would be rejected by the transform).
+    /// Dead-lettered again (in a dry run: would be rejected by the transform). Ingest calls
+    /// this count `dead_lettered`, and both functions' metric `RecordsDeadLettered`; the field
+    /// keeps its name for existing callers.
     pub records_rejected: usize,
     /// Of `records_rejected`: past the attempts cap (`REPLAY_MAX_ATTEMPTS`), so written under
     /// the quarantine prefix, where only a replay that names it reaches them.
@@ -261,14 +289,14 @@ impl Ingestor {
                 Invocation { batch_tag: Some(format!("{:04}", response.objects_scanned)), ..invocation.clone() };
             let report = self.replay_object(&bucket, &key, request.dry_run, &batch, &mut response).await;
             match report.outcome {
-                "archived" => response.objects_archived += 1,
-                "failed" => {
+                ObjectOutcome::Archived => response.objects_archived += 1,
+                ObjectOutcome::Failed => {
                     response.objects_failed += 1;
                     // The object stays where it is; its error names codes, coordinates and
                     // field names, never content.
                     tracing::warn!(key = %report.key, error = report.error.as_deref().unwrap_or(""), "replay object failed");
                 }
-                _ => {}
+                ObjectOutcome::WouldArchive => {}
             }
             written.extend(report.dead_letter_objects.iter().cloned());
             response.objects.push(report);
@@ -294,14 +322,15 @@ impl Ingestor {
             // A preview changes nothing, so it counts nothing that alarms watch.
             return response;
         }
-        self.emit_metrics(&[
-            crate::metrics::Metric::count("ReplayObjectsScanned", response.objects_scanned),
-            crate::metrics::Metric::count("ReplayObjectsArchived", response.objects_archived),
-            crate::metrics::Metric::count("ReplayObjectsFailed", response.objects_failed),
-            crate::metrics::Metric::count("RecordsLoaded", response.records_loaded),
-            crate::metrics::Metric::count("RecordsDeadLettered", response.records_rejected),
-            crate::metrics::Metric::count("RecordsQuarantined", response.records_quarantined),
+        let mut metrics = vec![Metric::count("ReplayObjectsScanned", response.objects_scanned)];
+        metrics.extend(ObjectOutcome::Archived.metric(response.objects_archived));
+        metrics.extend(ObjectOutcome::Failed.metric(response.objects_failed));
+        metrics.extend([
+            RecordCount::Loaded.metric(response.records_loaded),
+            RecordCount::DeadLettered.metric(response.records_rejected),
+            RecordCount::Quarantined.metric(response.records_quarantined),
         ]);
+        self.emit_metrics(&metrics);
         response
     }
 
@@ -315,7 +344,7 @@ impl Ingestor {
     ) -> ObjectReport {
         let mut report = ObjectReport {
             key: key.to_string(),
-            outcome: "failed",
+            outcome: ObjectOutcome::Failed,
             records: 0,
             archived_to: None,
             dead_letter_objects: Vec::new(),
@@ -382,12 +411,12 @@ impl Ingestor {
         }
         report.dead_letter_objects = processed.dead_letter_objects;
         if dry_run {
-            report.outcome = "would_archive";
+            report.outcome = ObjectOutcome::WouldArchive;
             return report;
         }
         match self.store.archive(bucket, key).await {
             Ok(target) => {
-                report.outcome = "archived";
+                report.outcome = ObjectOutcome::Archived;
                 report.archived_to = Some(target);
             }
             // The records are stored (loaded or dead-lettered again); the object stays and a

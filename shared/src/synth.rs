@@ -1,6 +1,7 @@
 //! Synthetic Debezium SQL Server messages for `sampledb.dbo.patientinfo` and MSK events
 //! around them, shaped exactly like the connector's JsonConverter output. Used to write the
-//! sample events in `events/`, by benchmarks and by randomized tests.
+//! sample events in `events/`, by benchmarks and by randomized tests. Feature `test-util`
+//! only: the deployed library has no synthetic events.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;

@@ -18,6 +18,15 @@ const UNIX_EPOCH_FROM_CE: i32 = 719_163;
 pub const MIN_YEAR: i32 = 1;
 pub const MAX_YEAR: i32 = 9999;
 
+/// The wall clock now, in microseconds since the Unix epoch (UTC): the reference of
+/// `not_future`, `_cdc_loaded_at`, dead-letter times and metric timestamps. A clock before
+/// 1970 reads as 0 and one past `i64::MAX` µs (year 294,247) as `i64::MAX`: neither happens on
+/// a host that runs this, and a panic would fail every batch.
+pub fn now_micros() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(now.as_micros()).unwrap_or(i64::MAX)
+}
+
 pub fn date_from_days(days: i32) -> Option<NaiveDate> {
     let date = NaiveDate::from_num_days_from_ce_opt(days.checked_add(UNIX_EPOCH_FROM_CE)?)?;
     (MIN_YEAR..=MAX_YEAR).contains(&date.year()).then_some(date)

@@ -1,4 +1,4 @@
-//! Cold start: settings → logging (capped: see [`DEPENDENCY_LOG_CAP`]) → configuration,
+//! Cold start: settings → logging (capped: see `DEPENDENCY_LOG_CAP`) → configuration,
 //! masking key and AWS clients → an [`Ingestor`]. The binaries stay thin; `cdc ingest`/`cdc
 //! replay` build the same thing.
 
@@ -69,7 +69,7 @@ pub async fn check_configured_columns(loader: &Loader, config: &Config) -> Resul
 }
 
 /// The configuration named by the settings.
-pub fn load_config(source: &ConfigSource) -> Result<Config, ConfigError> {
+fn load_config(source: &ConfigSource) -> Result<Config, ConfigError> {
     match source {
         ConfigSource::File(path) => Config::load(path),
         ConfigSource::DefaultRouting => Ok(Config::default_routing()),
@@ -160,7 +160,7 @@ pub async fn build(settings: &Settings, metrics: Arc<dyn MetricsSink>) -> Result
 
 /// The targets of our own crates (prefixes, as `tracing-subscriber` matches targets): the
 /// library, the two functions and `cdc`. They log at the level asked for.
-pub const OWN_TARGETS: &[&str] = &["cdc_pipeline", "ingest", "replay", "cdc"];
+const OWN_TARGETS: &[&str] = &["cdc_pipeline", "ingest", "replay", "cdc"];
 
 /// The most any other target logs, whatever `LOG_LEVEL` or `RUST_LOG` ask. From the sources of
 /// the versions in Cargo.lock: at TRACE, `lambda_runtime::layers::api_response` logs every raw
@@ -172,18 +172,18 @@ pub const OWN_TARGETS: &[&str] = &["cdc_pipeline", "ingest", "replay", "cdc"];
 /// lambda_runtime_api_client, aws_lambda_events, aws_config, aws_runtime, aws_sigv4,
 /// aws_smithy_*, aws_sdk_*, hyper, hyper_util, hyper_rustls, h2, rustls, tokio_rustls, tower*,
 /// reqwest, and any crate added later.
-pub const DEPENDENCY_LOG_CAP: LevelFilter = LevelFilter::WARN;
+const DEPENDENCY_LOG_CAP: LevelFilter = LevelFilter::WARN;
 
 /// Environment variables that make the AWS SDK log bodies (at TRACE, which the cap never lets
 /// through): `LOG_SIGNABLE_BODY` (aws-sigv4: the signed request body) and
 /// `LOG_SENSITIVE_BODIES` (aws-smithy-runtime: responses marked sensitive). The functions
 /// remove them from their environment at cold start, before any SDK client exists
 /// ([`remove_body_logging_variables`]), and log a warning that they were ignored.
-pub const BODY_LOGGING_VARIABLES: &[&str] = &["LOG_SIGNABLE_BODY", "LOG_SENSITIVE_BODIES"];
+const BODY_LOGGING_VARIABLES: &[&str] = &["LOG_SIGNABLE_BODY", "LOG_SENSITIVE_BODIES"];
 
 /// Exit code of a function whose cold start was refused for bad settings (an invalid
 /// `LOG_LEVEL` or `RUST_LOG` among them): the same as `cdc`'s for bad input.
-pub const EXIT_BAD_SETTINGS: u8 = 2;
+const EXIT_BAD_SETTINGS: u8 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("environment variable {name} is invalid: {problem}")]
@@ -195,7 +195,7 @@ pub struct LogFilterError {
 /// What gets logged: the level asked for (`LOG_LEVEL`, or `RUST_LOG`'s full filter), and on
 /// top of it the cap: a line is written only when both let it through.
 #[derive(Debug)]
-pub struct LogFilter {
+struct LogFilter {
     requested: EnvFilter,
     cap: Targets,
 }
@@ -203,7 +203,7 @@ pub struct LogFilter {
 impl LogFilter {
     /// `rust_log` (when set and not empty) is a full `EnvFilter` spec that replaces `level`; an
     /// invalid one is an error, not a silent fallback.
-    pub fn new(level: &str, rust_log: Option<&str>) -> Result<LogFilter, LogFilterError> {
+    fn new(level: &str, rust_log: Option<&str>) -> Result<LogFilter, LogFilterError> {
         let requested = match rust_log.map(str::trim).filter(|s| !s.is_empty()) {
             Some(spec) => EnvFilter::builder()
                 .parse(spec)
@@ -223,12 +223,12 @@ impl LogFilter {
     }
 
     /// [`LogFilter::new`] with `RUST_LOG` from the environment.
-    pub fn from_env(level: &str) -> Result<LogFilter, LogFilterError> {
+    fn from_env(level: &str) -> Result<LogFilter, LogFilterError> {
         LogFilter::new(level, std::env::var("RUST_LOG").ok().as_deref())
     }
 
     /// The JSON subscriber the functions and `cdc` install, writing to `writer`.
-    pub fn subscriber<W>(self, writer: W) -> impl tracing::Subscriber + Send + Sync + 'static
+    fn subscriber<W>(self, writer: W) -> impl tracing::Subscriber + Send + Sync + 'static
     where
         W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
     {
@@ -246,7 +246,7 @@ impl LogFilter {
 /// JSON logs at `level`, with the invocation's span fields (the request id) on every line:
 /// on stdout in Lambda, on stderr for `cdc` (whose stdout is the handler's response).
 /// `RUST_LOG` replaces the level with a full filter; either way, other crates than ours log at
-/// most at [`DEPENDENCY_LOG_CAP`].
+/// most at `DEPENDENCY_LOG_CAP` (WARN).
 pub fn init_logging(level: &str, to_stderr: bool) -> Result<(), LogFilterError> {
     let filter = LogFilter::from_env(level)?;
     let requested = filter.requested.to_string();
@@ -265,7 +265,7 @@ pub fn init_logging(level: &str, to_stderr: bool) -> Result<(), LogFilterError> 
 ///
 /// Changes the environment ([`std::env::remove_var`]): call it first thing in `main`, while the
 /// process has no other thread (before the tokio runtime is built).
-pub unsafe fn remove_body_logging_variables() -> Vec<&'static str> {
+unsafe fn remove_body_logging_variables() -> Vec<&'static str> {
     let mut removed = Vec::new();
     for name in BODY_LOGGING_VARIABLES {
         if std::env::var_os(name).is_some() {
@@ -280,7 +280,7 @@ pub unsafe fn remove_body_logging_variables() -> Vec<&'static str> {
 /// A function's cold start up to its clients: the settings, then the logging, then a warning
 /// per body-logging variable that was removed. Bad settings are printed and answered with
 /// [`EXIT_BAD_SETTINGS`].
-pub fn start_function(function: &str, removed: &[&str]) -> Result<Settings, ExitCode> {
+fn start_function(function: &str, removed: &[&str]) -> Result<Settings, ExitCode> {
     let refuse = |e: &dyn std::fmt::Display| {
         eprintln!("{function}: cold start failed: {e}");
         ExitCode::from(EXIT_BAD_SETTINGS)
@@ -296,13 +296,15 @@ pub fn start_function(function: &str, removed: &[&str]) -> Result<Settings, Exit
 /// The error a function's serving loop ends with (`lambda_runtime::Error`).
 pub type ServeError = Box<dyn std::error::Error + Send + Sync>;
 
-/// A function's whole `main`: [`remove_body_logging_variables`], [`start_function`] (exit 2
-/// on bad settings), a current-thread tokio runtime, [`build`] (exit 1 when it fails), then
-/// `serve` with the [`Ingestor`] until the runtime API goes away (exit 1 on error).
+/// A function's whole `main`: remove the body-logging variables (`LOG_SIGNABLE_BODY`,
+/// `LOG_SENSITIVE_BODIES`), read the settings and set up logging (exit 2 on bad settings), a
+/// current-thread tokio runtime, [`build`] (exit 1 when it fails), then `serve` with the
+/// [`Ingestor`] until the runtime API goes away (exit 1 on error).
 ///
 /// # Safety
 ///
-/// As [`remove_body_logging_variables`]: call it from `main`, before any other thread exists.
+/// It changes the environment ([`std::env::remove_var`]): call it from `main`, before any
+/// other thread exists.
 pub unsafe fn function_main<F, Fut>(function: &str, serve: F) -> ExitCode
 where
     F: FnOnce(Arc<Ingestor>) -> Fut,

@@ -16,7 +16,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use cdc_pipeline::plan::plan;
 use cdc_pipeline::redshift::sql::render_plan;
@@ -93,11 +93,6 @@ fn thread_cpu_time() -> Option<Duration> {
     Some(Duration::from_nanos(stat.split_whitespace().next()?.parse().ok()?))
 }
 
-fn now_micros() -> i64 {
-    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).expect("the clock is after 1970");
-    i64::try_from(since_epoch.as_micros()).expect("microseconds fit in i64")
-}
-
 struct BenchArgs {
     event: PathBuf,
     config: PathBuf,
@@ -139,7 +134,7 @@ fn bench(args: BenchArgs) -> Result<(), String> {
     let config = Config::load(&args.config).map_err(|e| e.to_string())?;
     let key = std::env::var("MASKING_KEY").unwrap_or_else(|_| DEFAULT_MASKING_KEY.to_string());
     let pipeline = Pipeline::new(Arc::new(config), Some(key.as_bytes())).map_err(|e| e.to_string())?;
-    let now = args.now_micros.unwrap_or_else(now_micros);
+    let now = args.now_micros.unwrap_or_else(cdc_pipeline::temporal::now_micros);
     let records = MskEvent::parse(&bytes).map_err(|e| e.to_string())?.record_count();
 
     // One untimed run: warms the allocator and page cache, and gives the digest.

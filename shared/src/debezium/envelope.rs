@@ -65,32 +65,32 @@ impl fmt::Display for Op {
 pub struct Source<'a> {
     #[serde(default, borrow, deserialize_with = "borrowed_opt_str")]
     pub connector: Option<Cow<'a, str>>,
-    #[serde(default, deserialize_with = "lenient_opt_i64")]
+    #[serde(default, deserialize_with = "crate::lenient::opt_i64")]
     pub ts_ms: Option<i64>,
     // SQL Server
     #[serde(default, borrow, deserialize_with = "borrowed_opt_str")]
     pub commit_lsn: Option<Cow<'a, str>>,
     #[serde(default, borrow, deserialize_with = "borrowed_opt_str")]
     pub change_lsn: Option<Cow<'a, str>>,
-    #[serde(default, deserialize_with = "lenient_opt_i64")]
+    #[serde(default, deserialize_with = "crate::lenient::opt_i64")]
     pub event_serial_no: Option<i64>,
     // PostgreSQL
-    #[serde(default, deserialize_with = "lenient_opt_i64")]
+    #[serde(default, deserialize_with = "crate::lenient::opt_i64")]
     pub lsn: Option<i64>,
     /// `["<last committed LSN>","<LSN>"]` as JSON text (Debezium writes it as a string; an
     /// array is taken as its text too).
     #[serde(default, borrow, deserialize_with = "opt_json_text")]
     pub sequence: Option<Cow<'a, str>>,
-    #[serde(default, rename = "txId", deserialize_with = "lenient_opt_i64")]
+    #[serde(default, rename = "txId", deserialize_with = "crate::lenient::opt_i64")]
     pub tx_id: Option<i64>,
     // MySQL / MariaDB
-    #[serde(default, deserialize_with = "lenient_opt_i64")]
+    #[serde(default, deserialize_with = "crate::lenient::opt_i64")]
     pub server_id: Option<i64>,
     #[serde(default, borrow, deserialize_with = "borrowed_opt_str")]
     pub file: Option<Cow<'a, str>>,
-    #[serde(default, deserialize_with = "lenient_opt_i64")]
+    #[serde(default, deserialize_with = "crate::lenient::opt_i64")]
     pub pos: Option<i64>,
-    #[serde(default, deserialize_with = "lenient_opt_i64")]
+    #[serde(default, deserialize_with = "crate::lenient::opt_i64")]
     pub row: Option<i64>,
     /// `server_uuid:transaction_id` (MySQL, `uuid:tag:transaction_id` with tagged GTIDs) or
     /// `domain-server-seq` (MariaDB); null without GTIDs and in snapshots.
@@ -333,35 +333,6 @@ fn opt_json_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Co
         }
         Some(text) => Ok(Some(Cow::Borrowed(text))),
     }
-}
-
-fn lenient_opt_i64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
-    struct V;
-    impl Visitor<'_> for V {
-        type Value = Option<i64>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("an integer, a numeric string or null")
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-            Ok(Some(v))
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-            i64::try_from(v).map(Some).map_err(|_| E::custom("integer out of range"))
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            if v.is_empty() {
-                return Ok(None);
-            }
-            v.parse().map(Some).map_err(|_| E::custom("not an integer"))
-        }
-    }
-    deserializer.deserialize_any(V)
 }
 
 #[cfg(test)]

@@ -1,18 +1,17 @@
-//! `CREATE TABLE` for configured targets (`cdc ddl`): column types from the Debezium schema
-//! of sample changes (or the config's type hints, or the values), widened for masks, plus
-//! the `_cdc_*` metadata columns.
+//! The DDL `cdc ddl` prints and the tests run: `CREATE TABLE` for a configured target
+//! ([`create_table`]: column types from the Debezium schema of sample changes, or the config's
+//! type hints, or the values, widened for masks, plus the `_cdc_*` metadata columns) and for a
+//! schema's delete ledger ([`create_delete_ledger`]). Pure builders: which changes to type a
+//! table from (running the transform over sample events) is the `cdc` command's business
+//! (`tools/cdc-cli/src/ddl.rs`), so nothing here reaches above `outcome`.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::sql::{push_ident, qualified};
 use super::types::{Dialect, column_type};
-use crate::batch::DecodedBatch;
 use crate::config::{TableConfig, TableName};
 use crate::debezium::{ColumnType, FieldSchema};
-use crate::event::MskEvent;
-use crate::outcome::{Change, Outcome};
-use crate::transform::{Caches, Pipeline};
+use crate::outcome::Change;
 use crate::value::Value;
 
 /// The metadata columns' DDL (see [`super::sql::METADATA_COLUMNS`]).
@@ -240,54 +239,6 @@ pub fn create_table(table: &TableConfig, target: &TableName, changes: &[&Change<
     }
     sql.push(';');
     TableDdl { sql, warnings }
-}
-
-/// `CREATE TABLE` for every configured target and every target the events' records route
-/// to, typed from those records, then the delete ledger of each schema they are in.
-/// Columns the config names that a record of `events` routed to their table lacks, by target
-/// (`target: col, col`): a misspelt name under a mask would guard nothing, and a table made
-/// from it would hold both columns.
-pub fn configured_columns_missing(pipeline: &Pipeline, events: &[MskEvent<'_>]) -> Vec<String> {
-    let mut missing: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
-    for event in events {
-        let batch = DecodedBatch::from_event(event);
-        for outcome in pipeline.transform(&batch, &mut Caches::default(), crate::ingest::now_micros()) {
-            let Outcome::Reject(reject) = outcome else { continue };
-            for reason in reject.reasons.iter().filter(|r| r.rule == crate::transform::UNKNOWN_COLUMN) {
-                let table = reject.table.as_ref().map_or_else(String::new, |t| t.target.to_string());
-                missing.entry(table).or_default().extend(reason.column.as_deref().map(str::to_string));
-            }
-        }
-    }
-    missing.into_iter().map(|(table, columns)| format!("{table}: {}", Vec::from_iter(columns).join(", "))).collect()
-}
-
-pub fn for_events(pipeline: &Pipeline, events: &[MskEvent<'_>], dialect: Dialect) -> Vec<TableDdl> {
-    let batches: Vec<DecodedBatch<'_>> = events.iter().map(DecodedBatch::from_event).collect();
-    // Rules such as `not_future` are judged now, as the pipeline would judge these records.
-    let now = crate::ingest::now_micros();
-    let outcomes: Vec<Vec<Outcome<'_>>> =
-        batches.iter().map(|b| pipeline.transform(b, &mut Caches::default(), now)).collect();
-    let mut by_table: BTreeMap<String, (Arc<TableConfig>, Vec<&Change<'_>>)> = BTreeMap::new();
-    for table in &pipeline.config.tables {
-        by_table.entry(table.target.to_string()).or_insert_with(|| (table.clone(), Vec::new()));
-    }
-    for outcome in outcomes.iter().flatten() {
-        if let Outcome::Change(change) = outcome {
-            by_table
-                .entry(change.table.target.to_string())
-                .or_insert_with(|| (change.table.clone(), Vec::new()))
-                .1
-                .push(change);
-        }
-    }
-    let mut out: Vec<TableDdl> =
-        by_table.values().map(|(table, changes)| create_table(table, &table.target, changes, dialect)).collect();
-    let schemas: std::collections::BTreeSet<&str> = by_table.values().map(|(t, _)| t.target.schema.as_str()).collect();
-    out.extend(
-        schemas.into_iter().map(|schema| TableDdl { sql: create_delete_ledger(schema, dialect), warnings: Vec::new() }),
-    );
-    out
 }
 
 #[cfg(test)]

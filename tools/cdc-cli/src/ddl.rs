@@ -1,12 +1,70 @@
-//! `cdc ddl`: `CREATE TABLE` statements for the configured targets.
+//! `cdc ddl`: `CREATE TABLE` statements for the configured targets, typed from the changes
+//! sample events produce. The DDL builders are the library's (`redshift::ddl`); which changes
+//! type which table is decided here, by running the pipeline's transform over the events as
+//! ingest would. The Lambdas never do this; the integration tests create their tables with
+//! [`for_events`], so what they load into is what `cdc ddl` prints.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use cdc_pipeline::redshift::ddl::{configured_columns_missing, for_events, line_comment};
+use cdc_pipeline::config::TableConfig;
+use cdc_pipeline::redshift::ddl::{TableDdl, create_delete_ledger, create_table, line_comment};
 use cdc_pipeline::redshift::types::Dialect;
-use cdc_pipeline::{Config, MskEvent, Pipeline};
+use cdc_pipeline::temporal::now_micros;
+use cdc_pipeline::transform::UNKNOWN_COLUMN;
+use cdc_pipeline::{Caches, Change, Config, DecodedBatch, MskEvent, Outcome, Pipeline};
 
+/// Columns the config names that a record of `events` routed to their table lacks, by target
+/// (`target: col, col`): a misspelt name under a mask would guard nothing, and a table made
+/// from it would hold both columns.
+fn configured_columns_missing(pipeline: &Pipeline, events: &[MskEvent<'_>]) -> Vec<String> {
+    let mut missing: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for event in events {
+        let batch = DecodedBatch::from_event(event);
+        for outcome in pipeline.transform(&batch, &mut Caches::default(), now_micros()) {
+            let Outcome::Reject(reject) = outcome else { continue };
+            for reason in reject.reasons.iter().filter(|r| r.rule == UNKNOWN_COLUMN) {
+                let table = reject.table.as_ref().map_or_else(String::new, |t| t.target.to_string());
+                missing.entry(table).or_default().extend(reason.column.as_deref().map(str::to_string));
+            }
+        }
+    }
+    missing.into_iter().map(|(table, columns)| format!("{table}: {}", Vec::from_iter(columns).join(", "))).collect()
+}
+
+/// `CREATE TABLE` for every configured target and every target the events' records route
+/// to, typed from those records, then the delete ledger of each schema they are in; in target
+/// order (`schema.table`), ledgers last.
+pub fn for_events(pipeline: &Pipeline, events: &[MskEvent<'_>], dialect: Dialect) -> Vec<TableDdl> {
+    let batches: Vec<DecodedBatch<'_>> = events.iter().map(DecodedBatch::from_event).collect();
+    // Rules such as `not_future` are judged now, as the pipeline would judge these records.
+    let now = now_micros();
+    let outcomes: Vec<Vec<Outcome<'_>>> =
+        batches.iter().map(|b| pipeline.transform(b, &mut Caches::default(), now)).collect();
+    let mut by_table: BTreeMap<String, (Arc<TableConfig>, Vec<&Change<'_>>)> = BTreeMap::new();
+    for table in &pipeline.config.tables {
+        by_table.entry(table.target.to_string()).or_insert_with(|| (table.clone(), Vec::new()));
+    }
+    for outcome in outcomes.iter().flatten() {
+        if let Outcome::Change(change) = outcome {
+            by_table
+                .entry(change.table.target.to_string())
+                .or_insert_with(|| (change.table.clone(), Vec::new()))
+                .1
+                .push(change);
+        }
+    }
+    let mut out: Vec<TableDdl> =
+        by_table.values().map(|(table, changes)| create_table(table, &table.target, changes, dialect)).collect();
+    let schemas: BTreeSet<&str> = by_table.values().map(|(t, _)| t.target.schema.as_str()).collect();
+    out.extend(
+        schemas.into_iter().map(|schema| TableDdl { sql: create_delete_ledger(schema, dialect), warnings: Vec::new() }),
+    );
+    out
+}
+
+/// `cdc ddl`: print the DDL for `config` (or the default routing) typed from `event`.
 pub fn run(config: Option<&Path>, dialect: Dialect, event: Option<&Path>) -> Result<(), String> {
     let config = match config {
         Some(path) => Config::load(path).map_err(|e| e.to_string())?,

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use cdc_pipeline::explain::explain;
+use cdc_pipeline::temporal::now_micros;
 use cdc_pipeline::{Caches, Config, DecodedBatch, MskEvent, Pipeline};
 
 /// Build the pipeline from a config file (or the default routing) and `MASKING_KEY`.
@@ -31,9 +32,4 @@ pub fn run(config: Option<&Path>, event_path: &Path) -> Result<(), String> {
         out.write_all(b"\n").map_err(|e| e.to_string())?;
     }
     out.flush().map_err(|e| e.to_string())
-}
-
-fn now_micros() -> i64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(now.as_micros()).unwrap_or(i64::MAX)
 }

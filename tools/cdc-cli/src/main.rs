@@ -1,12 +1,12 @@
 //! `cdc`: run the msk-redshift-cdc pipeline on a laptop.
 
-mod ddl;
 mod explain;
 mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use cdc_cli::ddl;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]

@@ -58,10 +58,11 @@ pub fn ingest(config: Option<&Path>, event_path: &Path) -> Result<(), RunError> 
 }
 
 pub fn replay(config: Option<&Path>, request_path: &Path) -> Result<(), RunError> {
-    let text = std::fs::read_to_string(request_path)
+    let bytes = std::fs::read(request_path)
         .map_err(|e| RunError::Setup(format!("{}: cannot read: {e}", request_path.display())))?;
-    let request: ReplayRequest = serde_json::from_str(&text)
-        .map_err(|e| RunError::Setup(format!("{}: not a replay request: {e}", request_path.display())))?;
+    // As the replay function reads it: the error names the field, never the value there.
+    let request =
+        ReplayRequest::parse(&bytes).map_err(|e| RunError::Setup(format!("{}: {e}", request_path.display())))?;
     runtime().map_err(RunError::Setup)?.block_on(async {
         let ingestor = ingestor(config, "replay").await.map_err(RunError::Setup)?;
         let invocation = Invocation::local(timeout().map_err(RunError::Setup)?);

@@ -188,3 +188,19 @@ fn a_short_masking_key_is_refused() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("at least 32"), "{}", stderr(&out));
 }
+
+/// `cdc replay` reads its request as the replay function does: a bad field is named, the value
+/// there (which could be anything an operator pasted) is not.
+#[test]
+fn a_bad_replay_request_names_the_field_not_its_value() {
+    let dir = std::env::temp_dir().join(format!("cdc-cli-replay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("request.json");
+    std::fs::write(&bad, r#"{"keys":["a"],"dry_run":"Bartholomew 123-45-6789"}"#).unwrap();
+    let out = cdc(&["replay", bad.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(2));
+    let message = stderr(&out);
+    assert!(message.contains("dry_run") && message.contains("request.json"), "{message}");
+    assert!(!message.contains("Bartholomew") && !message.contains("123-45-6789"), "{message}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

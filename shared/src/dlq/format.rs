@@ -1,0 +1,390 @@
+//! The dead-letter format: one [`DeadLetter`] JSON line per failed record, grouped into
+//! objects by stage and topic-partition ([`objects`]), and read back ([`read`]: our lines, or
+//! an on-failure record). Pure: no I/O.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{Header, KafkaRecord, borrowed_opt_str};
+use crate::outcome::{Reason, Stage};
+use crate::temporal;
+
+/// The `format` number every line is written with: 1, the only version so far ([`read`] does
+/// not look at it).
+const FORMAT_VERSION: u32 = 1;
+
+/// One line of a dead-letter object.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DeadLetter<'a> {
+    pub format: u32,
+    #[serde(borrow)]
+    pub topic: Cow<'a, str>,
+    pub partition: i64,
+    pub offset: i64,
+    pub timestamp: i64,
+    #[serde(rename = "timestampType", default, borrow, deserialize_with = "borrowed_opt_str")]
+    pub timestamp_type: Option<Cow<'a, str>>,
+    /// Base64, exactly as received.
+    #[serde(default, borrow, deserialize_with = "borrowed_opt_str")]
+    pub key: Option<Cow<'a, str>>,
+    /// Base64, exactly as received.
+    #[serde(default, borrow, deserialize_with = "borrowed_opt_str")]
+    pub value: Option<Cow<'a, str>>,
+    /// As the event carried them: Lambda's signed-byte lists, through the event's own codec
+    /// (`crate::event::headers`), so a dead letter holds exactly the bytes the event did.
+    #[serde(default, borrow, deserialize_with = "crate::event::headers")]
+    pub headers: Vec<Header<'a>>,
+    /// The stage that rejected the record: `decode`, `route`, `validate`, `drift` or `load`
+    /// (records replayed from an on-failure destination are dead-lettered by the stage that
+    /// rejects them in the replay).
+    pub stage: Cow<'a, str>,
+    pub reasons: Vec<Reason>,
+    #[serde(default)]
+    pub error_class: Option<Cow<'a, str>>,
+    /// How many times the record has been dead-lettered (1 on first failure).
+    pub attempts: u32,
+    /// RFC 3339 UTC.
+    pub failed_at: Cow<'a, str>,
+    pub function: Cow<'a, str>,
+    pub request_id: Cow<'a, str>,
+    /// The masking key's version (Secrets Manager `VersionId`) the writer masked with: the
+    /// raw record is here, and a replay masks it with the key of its own cold start.
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none", deserialize_with = "borrowed_opt_str")]
+    pub mask_key_version: Option<Cow<'a, str>>,
+}
+
+impl<'a> DeadLetter<'a> {
+    /// The Kafka record this line describes (for replay).
+    pub fn to_record(&self) -> KafkaRecord<'_> {
+        KafkaRecord {
+            topic: Cow::Borrowed(&self.topic),
+            partition: self.partition,
+            offset: self.offset,
+            timestamp: self.timestamp,
+            timestamp_type: self.timestamp_type.as_deref().map(Cow::Borrowed),
+            key: self.key.as_deref().map(Cow::Borrowed),
+            value: self.value.as_deref().map(Cow::Borrowed),
+            headers: self.headers.iter().map(borrowed_header).collect(),
+        }
+    }
+}
+
+/// A header whose name borrows from `header` (the bytes are copied: a header is a few bytes).
+fn borrowed_header<'h>(header: &'h Header<'_>) -> Header<'h> {
+    Header { name: Cow::Borrowed(&header.name), value: header.value.clone() }
+}
+
+/// Who is writing, for the lines and the object keys.
+#[derive(Debug, Clone)]
+pub struct Writer<'c> {
+    pub function: &'c str,
+    pub request_id: &'c str,
+    /// When the records failed, epoch microseconds.
+    pub failed_at_micros: i64,
+    /// Appended to the request id in keys when one invocation writes for several batches
+    /// (a replay, one batch per object): the same record range from two objects must not
+    /// land on one key.
+    pub key_suffix: Option<&'c str>,
+    /// The masking key's version, when known.
+    pub mask_key_version: Option<&'c str>,
+}
+
+/// A record that failed, with everything its dead-letter line needs.
+#[derive(Debug, Clone)]
+pub struct Failed<'r> {
+    pub record: &'r KafkaRecord<'r>,
+    pub stage: Stage,
+    pub reasons: Vec<Reason>,
+    pub error_class: Option<&'static str>,
+    /// Dead-letter attempts before this one (0 for a first failure).
+    pub previous_attempts: u32,
+}
+
+/// One object to write: its key and JSONL body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Object {
+    pub key: String,
+    pub body: String,
+    pub records: usize,
+}
+
+fn rfc3339(micros: i64) -> String {
+    let mut s = String::with_capacity(27);
+    temporal::write_timestamp(&mut s, micros, 'T');
+    s.truncate(23); // milliseconds
+    s.push('Z');
+    s
+}
+
+/// A key-safe path segment: topics may hold characters S3 keys should not.
+fn segment(text: &str) -> String {
+    text.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect()
+}
+
+/// Group failures into objects: one per (stage, topic, partition), lines in offset order.
+pub fn objects(prefix: &str, writer: &Writer<'_>, failed: &[Failed<'_>]) -> Vec<Object> {
+    let mut groups: BTreeMap<(&'static str, &str, i64), Vec<&Failed<'_>>> = BTreeMap::new();
+    for f in failed {
+        groups.entry((f.stage.as_str(), f.record.topic.as_ref(), f.record.partition)).or_default().push(f);
+    }
+    let failed_at = rfc3339(writer.failed_at_micros);
+    let (year, month, day) = (&failed_at[0..4], &failed_at[5..7], &failed_at[8..10]);
+    let prefix = prefix.trim_end_matches('/');
+    groups
+        .into_iter()
+        .map(|((stage, topic, partition), mut lines)| {
+            lines.sort_by_key(|f| f.record.offset);
+            let first = lines.first().map_or(0, |f| f.record.offset);
+            let last = lines.last().map_or(0, |f| f.record.offset);
+            let mut key = String::new();
+            if !prefix.is_empty() {
+                key.push_str(prefix);
+                key.push('/');
+            }
+            let _ = write!(
+                key,
+                "{stage}/{}/{partition}/{year}/{month}/{day}/{first:020}-{last:020}-{}",
+                segment(topic),
+                segment(writer.request_id)
+            );
+            if let Some(suffix) = writer.key_suffix {
+                key.push('-');
+                key.push_str(&segment(suffix));
+            }
+            key.push_str(".jsonl");
+            let mut body = String::new();
+            for f in &lines {
+                let line = DeadLetter {
+                    format: FORMAT_VERSION,
+                    topic: Cow::Borrowed(&f.record.topic),
+                    partition: f.record.partition,
+                    offset: f.record.offset,
+                    timestamp: f.record.timestamp,
+                    timestamp_type: f.record.timestamp_type.as_deref().map(Cow::Borrowed),
+                    key: f.record.key.as_deref().map(Cow::Borrowed),
+                    value: f.record.value.as_deref().map(Cow::Borrowed),
+                    headers: f.record.headers.iter().map(borrowed_header).collect(),
+                    stage: Cow::Borrowed(stage),
+                    reasons: f.reasons.clone(),
+                    error_class: f.error_class.map(Cow::Borrowed),
+                    attempts: f.previous_attempts + 1,
+                    failed_at: Cow::Borrowed(&failed_at),
+                    function: Cow::Borrowed(writer.function),
+                    request_id: Cow::Borrowed(writer.request_id),
+                    mask_key_version: writer.mask_key_version.map(Cow::Borrowed),
+                };
+                body.push_str(&serde_json::to_string(&line).expect("dead letters serialise"));
+                body.push('\n');
+            }
+            Object { key, body, records: lines.len() }
+        })
+        .collect()
+}
+
+/// What an object held.
+#[derive(Debug)]
+pub enum Contents<'a> {
+    /// Our JSONL lines.
+    DeadLetters(Vec<DeadLetter<'a>>),
+    /// An event source mapping's on-failure record: the original event and how often Lambda
+    /// tried it.
+    OnFailure { event_json: String, invoke_count: u32 },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("line {line} is not a dead-letter record: {message}")]
+    Line { line: usize, message: String },
+    #[error("not a dead-letter object or an on-failure record: {0}")]
+    Unknown(String),
+    /// An on-failure record (it has `requestContext`) that does not parse as one.
+    #[error("not a readable on-failure record: {0}")]
+    OnFailure(String),
+    /// An on-failure record that holds no event: only its coordinates. Nothing to replay; the
+    /// records are still in the topic (within its retention) at those offsets.
+    #[error(
+        "on-failure record without a payload (condition {condition}): the batch is not in the object; \
+         re-read it from the cluster while the topic retains it: {batches}"
+    )]
+    NoPayload { condition: String, batches: String },
+}
+
+/// Parse an object's body: our JSON Lines, or one (compact or pretty-printed) on-failure
+/// record, told apart by its top-level `requestContext`.
+pub fn read(body: &str) -> Result<Contents<'_>, ReadError> {
+    let trimmed = body.trim();
+    if trimmed.is_empty() {
+        return Ok(Contents::DeadLetters(Vec::new()));
+    }
+    // Our lines never name `requestContext` at the top level; a string of one could hold the
+    // word (a header name), so a body that reads as neither keeps the on-failure error.
+    if trimmed.starts_with('{') && trimmed.contains("\"requestContext\"") {
+        match super::on_failure::read(trimmed) {
+            Ok(contents) => return Ok(contents),
+            Err(e @ ReadError::NoPayload { .. }) => return Err(e),
+            Err(e) => return read_lines(body).map_err(|_| e),
+        }
+    }
+    read_lines(body)
+}
+
+fn read_lines(body: &str) -> Result<Contents<'_>, ReadError> {
+    let mut lines = Vec::new();
+    for (i, line) in body.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let record: DeadLetter<'_> = serde_json::from_str(line)
+            .map_err(|e| ReadError::Line { line: i + 1, message: crate::redact::parser_message(&e.to_string()) })?;
+        lines.push(record);
+    }
+    if lines.is_empty() {
+        return Err(ReadError::Unknown("no lines".into()));
+    }
+    Ok(Contents::DeadLetters(lines))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(offset: i64) -> KafkaRecord<'static> {
+        KafkaRecord {
+            topic: "sqlsrv.db.dbo.t".into(),
+            partition: 2,
+            offset,
+            timestamp: 1_795_000_000_123,
+            timestamp_type: Some("CREATE_TIME".into()),
+            key: Some("a2V5".into()),
+            value: Some("dmFsdWU=".into()),
+            headers: vec![Header { name: "h".into(), value: vec![104, 0xc3, 0xa9] }],
+        }
+    }
+
+    #[test]
+    fn objects_group_by_stage_and_partition_with_sortable_keys() {
+        let records = [record(12), record(10), record(11)];
+        let failed = vec![
+            Failed {
+                record: &records[0],
+                stage: Stage::Validate,
+                reasons: vec![Reason::column("ssn".into(), "pattern")],
+                error_class: None,
+                previous_attempts: 0,
+            },
+            Failed {
+                record: &records[1],
+                stage: Stage::Validate,
+                reasons: vec![Reason::record("missing_key")],
+                error_class: None,
+                previous_attempts: 0,
+            },
+            Failed {
+                record: &records[2],
+                stage: Stage::Load,
+                reasons: vec![Reason::record("rejected_by_database")],
+                error_class: Some("invalid_value"),
+                previous_attempts: 2,
+            },
+        ];
+        let writer = Writer {
+            function: "ingest",
+            request_id: "req-1",
+            failed_at_micros: 1_795_521_600_000_000,
+            key_suffix: None,
+            mask_key_version: Some("v-7"),
+        };
+        let objects = objects("dead-letter/", &writer, &failed);
+        assert_eq!(objects.len(), 2);
+        assert_eq!(
+            objects[0].key,
+            "dead-letter/load/sqlsrv.db.dbo.t/2/2026/11/24/00000000000000000011-00000000000000000011-req-1.jsonl"
+        );
+        assert_eq!(
+            objects[1].key,
+            "dead-letter/validate/sqlsrv.db.dbo.t/2/2026/11/24/00000000000000000010-00000000000000000012-req-1.jsonl"
+        );
+        let Contents::DeadLetters(lines) = read(&objects[1].body).unwrap() else { panic!("dead letters") };
+        assert_eq!(lines.iter().map(|l| l.offset).collect::<Vec<_>>(), vec![10, 12], "offset order");
+        assert_eq!(lines[0].value.as_deref(), Some("dmFsdWU="), "value exactly as received");
+        assert_eq!(lines[0].headers, vec![Header { name: "h".into(), value: vec![104, 0xc3, 0xa9] }]);
+        assert_eq!(lines[0].attempts, 1);
+        assert_eq!(lines[0].failed_at, "2026-11-24T12:00:00.000Z");
+        let suffixed = super::objects("dead-letter", &Writer { key_suffix: Some("3"), ..writer.clone() }, &failed[2..]);
+        assert!(suffixed[0].key.ends_with("-req-1-3.jsonl"), "{}", suffixed[0].key);
+        let Contents::DeadLetters(load) = read(&objects[0].body).unwrap() else { panic!() };
+        assert_eq!((load[0].attempts, load[0].error_class.as_deref()), (3, Some("invalid_value")));
+        let back = load[0].to_record();
+        assert_eq!((back.offset, back.key.as_deref(), back.timestamp), (11, Some("a2V5"), 1_795_000_000_123));
+    }
+
+    #[test]
+    fn a_dead_letter_that_mentions_request_context_is_still_a_dead_letter() {
+        let record =
+            KafkaRecord { headers: vec![Header { name: "requestContext".into(), value: b"x".to_vec() }], ..record(7) };
+        let failed = [Failed {
+            record: &record,
+            stage: Stage::Validate,
+            reasons: vec![Reason::record("missing_key")],
+            error_class: None,
+            previous_attempts: 0,
+        }];
+        let writer =
+            Writer { function: "f", request_id: "r", failed_at_micros: 0, key_suffix: None, mask_key_version: None };
+        let body = &objects("dead-letter", &writer, &failed)[0].body;
+        assert!(body.contains("\"requestContext\""));
+        let Contents::DeadLetters(lines) = read(body).unwrap() else { panic!("dead letters") };
+        assert_eq!(lines[0].offset, 7);
+        let two = format!("{body}{body}");
+        let Contents::DeadLetters(lines) = read(&two).unwrap() else { panic!("dead letters") };
+        assert_eq!(lines.len(), 2);
+    }
+
+    /// The header codec is the event's, both ways: a header goes MSK event → dead letter →
+    /// replayed record byte for byte, signed or unsigned bytes alike, and a dead letter whose
+    /// header holds a number that is no byte is refused rather than wrapped.
+    #[test]
+    fn headers_round_trip_from_the_event_through_a_dead_letter_to_the_replayed_record() {
+        let event_json = r#"{"records":{"t-0":[{"topic":"t","partition":0,"offset":4,"timestamp":1,
+            "headers":[{"h":[104,-61,-87]},{"signed":[-128,-1,0,127]},{"unsigned":[128,255]},{"h":[]}]}]}}"#;
+        let event = crate::event::MskEvent::parse(event_json.as_bytes()).unwrap();
+        let received = &event.records[0].1[0];
+        let writer =
+            Writer { function: "f", request_id: "r", failed_at_micros: 0, key_suffix: None, mask_key_version: None };
+        let write = |record: &KafkaRecord<'_>| {
+            let failed = [Failed {
+                record,
+                stage: Stage::Decode,
+                reasons: vec![Reason::record("json")],
+                error_class: None,
+                previous_attempts: 0,
+            }];
+            objects("dead-letter", &writer, &failed).remove(0).body
+        };
+        let body = write(received);
+        let line: serde_json::Value = serde_json::from_str(body.trim_end()).unwrap();
+        assert_eq!(
+            line["headers"],
+            serde_json::json!([{"h": [104, -61, -87]}, {"signed": [-128, -1, 0, 127]}, {"unsigned": [-128, -1]}, {"h": []}]),
+            "Lambda's signed form, in order, duplicate names kept"
+        );
+        let Contents::DeadLetters(lines) = read(&body).unwrap() else { panic!("dead letters") };
+        let replayed = lines[0].to_record();
+        assert_eq!(replayed.headers, received.headers, "byte for byte");
+        assert_eq!(replayed.headers[0].value, "hé".as_bytes());
+        assert_eq!(replayed.headers[1].value, [0x80, 0xff, 0x00, 0x7f]);
+        assert_eq!(replayed.headers[2].value, [0x80, 0xff]);
+        assert_eq!(write(&replayed), body, "dead-lettered again, the same line");
+        for not_a_byte in ["256", "-129", "300", "-200"] {
+            let tampered = body.replace("[104,-61,-87]", &format!("[104,{not_a_byte},-87]"));
+            assert_ne!(tampered, body);
+            assert!(matches!(read(&tampered), Err(ReadError::Line { line: 1, .. })), "{not_a_byte} was read as a byte");
+        }
+    }
+
+    #[test]
+    fn rejects_garbage_with_the_line_number() {
+        let err = read("{\"format\":1}\nnot json\n").unwrap_err();
+        assert!(matches!(err, ReadError::Line { line: 1, .. }), "{err}");
+    }
+}
