@@ -307,7 +307,7 @@ async fn load(loader: &Loader, pipeline: &Pipeline, records: &[RecordSpec]) -> J
         .filter_map(|o| if let Outcome::Reject(r) = o { Some(format!("{:?}", r.reasons)) } else { None })
         .collect();
     assert!(refused.is_empty(), "the transform refused: {refused:?}");
-    let plans = plan(batch.records(), &outcomes);
+    let plans = plan(&outcomes);
     let report = loader.load(&plans, Instant::now() + DEADLINE, now).await.unwrap_or_else(|e| panic!("load: {e}"));
     let rejects: Vec<String> = report.rejects.iter().flat_map(|r| r.reasons.iter().map(|x| x.to_string())).collect();
     json!({"loaded": report.rows_loaded, "stale": report.rows_stale, "rejects": rejects, "retries": report.retries,

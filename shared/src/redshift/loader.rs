@@ -20,28 +20,32 @@ use super::sql::{self, ApplySpec};
 use super::target::TargetTable;
 use super::types::{Dialect, column_type};
 use crate::config::{DriftPolicy, TableName};
-use crate::event::KafkaRecord;
 use crate::outcome::{Change, Reason, Stage};
 use crate::plan::{PlannedRow, TablePlan};
 
 /// A row the loader could not write.
-#[derive(Debug, Clone)]
-pub struct LoadReject<'r> {
-    pub record: &'r KafkaRecord<'r>,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadReject {
+    /// The batch index of the record whose change was refused ([`crate::plan::Planned::index`]).
+    pub index: usize,
+    /// The target the change was for.
     pub table: TableName,
+    /// Where it failed: `Drift` (the target's shape) or `Load` (a value or the database).
     pub stage: Stage,
+    /// The rules that refused it: rule names with their column, never a value.
     pub reasons: Vec<Reason>,
     /// The database's error class, for rows the database refused.
     pub error_class: Option<DbErrorClass>,
 }
 
 #[derive(Debug, Default)]
-pub struct LoadReport<'r> {
+pub struct LoadReport {
     /// Rows written (inserted, updated or soft-deleted, or hard-deleted).
     pub rows_loaded: usize,
     /// Rows the target already held at an equal or newer position.
     pub rows_stale: usize,
-    pub rejects: Vec<LoadReject<'r>>,
+    /// The rows not written, each with its reasons.
+    pub rejects: Vec<LoadReject>,
     /// Committed `BatchExecuteStatement` transactions.
     pub transactions: usize,
     /// Data API calls of this load, including polls and retries.
@@ -181,7 +185,7 @@ impl Loader {
         plans: &[TablePlan<'r, '_>],
         deadline: Instant,
         now_micros: i64,
-    ) -> Result<LoadReport<'r>, LoadError> {
+    ) -> Result<LoadReport, LoadError> {
         let started = Instant::now();
         let session = self.api.session();
         let mut report = LoadReport::default();
@@ -200,7 +204,7 @@ impl Loader {
         plan: &TablePlan<'r, '_>,
         deadline: Instant,
         now_micros: i64,
-        report: &mut LoadReport<'r>,
+        report: &mut LoadReport,
     ) -> Result<(), LoadError> {
         let name = plan.target();
         let mut target = self.target(session, name, deadline, false).await?;
@@ -237,7 +241,7 @@ impl Loader {
                 if let Err((stage, reasons)) = check_row(&target, &unknown, plan.table.drift, e.change) {
                     report.promoted += 1;
                     report.rejects.push(LoadReject {
-                        record: e.record,
+                        index: e.index,
                         table: name.clone(),
                         stage,
                         reasons,
@@ -274,7 +278,7 @@ impl Loader {
                     pending.push(earlier);
                 }
                 report.rejects.push(LoadReject {
-                    record: row.record,
+                    index: row.index,
                     table: name.clone(),
                     stage,
                     reasons,
@@ -294,7 +298,7 @@ impl Loader {
         spec: &ApplySpec<'_>,
         rows: Vec<PlannedRow<'r, 'b>>,
         deadline: Instant,
-        report: &mut LoadReport<'r>,
+        report: &mut LoadReport,
     ) -> Result<Vec<Rejected<'r, 'b>>, LoadError> {
         let mut rejected = Vec::new();
         // Each subset with the split it came from (halves of one split share an id): when both
