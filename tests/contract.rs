@@ -86,7 +86,7 @@ impl Ctx {
             .clone()
             .unwrap_or_else(|| format!("cdc_contract_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]));
         let ctx = Arc::new(Ctx {
-            client: cdc_pipeline::wiring::data_api_client(&sdk),
+            client: cdc_pipeline::redshift::client::sdk_client(aws_sdk_redshiftdata::config::Builder::from(&sdk)),
             settings,
             schema,
             version: Mutex::new(String::new()),

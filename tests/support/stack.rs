@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_redshiftdata::config::{BehaviorVersion, Credentials, Region, retry::RetryConfig, timeout::TimeoutConfig};
+use aws_sdk_redshiftdata::config::{BehaviorVersion, Credentials, Region};
 use cdc_pipeline::redshift::{Auth, Backoff, DataApi, Loader, Target};
 use redshift_data_local::{EmulatorConfig, RunningEmulator};
 
@@ -28,18 +28,17 @@ pub async fn emulator(faults: &str) -> RunningEmulator {
     redshift_data_local::spawn(EmulatorConfig::new(database_url()).with_faults(faults)).await.expect("emulator starts")
 }
 
-/// The AWS SDK client for the Data API at `endpoint`, as the Lambda builds it (SDK retries
-/// off: the pipeline retries), with dummy credentials.
+/// The AWS SDK client for the Data API at `endpoint`, as the Lambda builds it
+/// ([`cdc_pipeline::redshift::client::sdk_client`]: SDK retries off, the same attempt
+/// timeout), with dummy credentials.
 pub fn sdk_client(endpoint: &str) -> aws_sdk_redshiftdata::Client {
-    let config = aws_sdk_redshiftdata::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .endpoint_url(endpoint)
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(Duration::from_secs(15)).build())
-        .build();
-    aws_sdk_redshiftdata::Client::from_conf(config)
+    cdc_pipeline::redshift::client::sdk_client(
+        aws_sdk_redshiftdata::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+            .endpoint_url(endpoint),
+    )
 }
 
 /// Short backoffs so that retry tests run quickly.

@@ -8,10 +8,12 @@ pub mod client;
 pub mod ddl;
 pub mod error;
 pub mod loader;
+pub mod retry;
 pub mod sql;
 pub mod target;
 pub mod types;
 
-pub use client::{Auth, Backoff, DataApi, Target};
+pub use client::{Auth, DataApi, Target};
 pub use error::{DataApiError, DbErrorClass, is_retriable};
 pub use loader::{LoadError, LoadReject, LoadReport, Loader};
+pub use retry::Backoff;
