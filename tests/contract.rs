@@ -19,7 +19,7 @@ use cdc_pipeline::config::TableName;
 use cdc_pipeline::plan::plan;
 use cdc_pipeline::redshift::ddl::{self, METADATA_COLUMNS_DDL};
 use cdc_pipeline::redshift::sql::{push_ident, push_literal, qualified};
-use cdc_pipeline::redshift::types::Dialect;
+use cdc_pipeline::redshift::types::DdlFlavor;
 use cdc_pipeline::redshift::{Auth, DataApi, DataApiError, DbErrorClass, Loader};
 use cdc_pipeline::synth::{RecordSpec, msk_event_text};
 use cdc_pipeline::value::Value;
@@ -125,7 +125,7 @@ impl Ctx {
         let found = self.data_api().session().describe_table(&ledger, Instant::now() + DEADLINE).await;
         if !found.expect("DescribeTable of the ledger").exists() {
             self.table(&ledger.table);
-            self.ok(&[ddl::create_delete_ledger(&self.schema, Dialect::Redshift)]).await;
+            self.ok(&[ddl::create_delete_ledger(&self.schema, DdlFlavor::Redshift)]).await;
         }
     }
 
@@ -290,7 +290,7 @@ async fn create_with_cdc_ddl(ctx: &Ctx, target: &TableName, records: &[RecordSpe
     let text = msk_event_text(records);
     let event = MskEvent::parse(text.as_bytes()).expect("event");
     let sqls: Vec<String> =
-        ddl::for_events(&pipeline(target, true), &[event], Dialect::Redshift).into_iter().map(|d| d.sql).collect();
+        ddl::for_events(&pipeline(target, true), &[event], DdlFlavor::Redshift).into_iter().map(|d| d.sql).collect();
     ctx.ok(&sqls).await;
     json!(sqls)
 }

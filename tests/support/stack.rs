@@ -69,7 +69,7 @@ pub const METADATA_DDL: &str = "_cdc_position VARCHAR(64) NOT NULL, _cdc_op CHAR
 /// a database, so two may race to create it: the loser's error is expected and ignored.
 pub async fn ensure_delete_ledger(pg: &tokio_postgres::Client, schema: &str) {
     let ddl =
-        cdc_pipeline::redshift::ddl::create_delete_ledger(schema, cdc_pipeline::redshift::types::Dialect::Postgres);
+        cdc_pipeline::redshift::ddl::create_delete_ledger(schema, cdc_pipeline::redshift::types::DdlFlavor::Postgres);
     for _ in 0..5 {
         if pg.batch_execute(&ddl).await.is_ok() {
             return;

@@ -18,7 +18,7 @@ use super::client::{DataApi, Session};
 use super::error::{DataApiError, DbErrorClass};
 use super::sql::{self, ApplySpec};
 use super::target::TargetTable;
-use super::types::{Dialect, column_type};
+use super::types::{DdlFlavor, column_type};
 use crate::config::{DriftPolicy, TableName};
 use crate::outcome::{Change, Reason, Stage};
 use crate::plan::{PlannedRow, TablePlan};
@@ -420,7 +420,7 @@ impl Loader {
                 r.change.row_schema.as_ref().and_then(|s| s.fields.iter().find(|f| &f.column == column).cloned())
             });
             let mask = plan.table.column(column).and_then(|c| c.mask.as_ref());
-            let sql_type = column_type(field.as_ref(), sample.map(|c| &c.value), mask, Dialect::Redshift);
+            let sql_type = column_type(field.as_ref(), sample.map(|c| &c.value), mask, DdlFlavor::Redshift);
             let statement = sql::add_column(plan.target(), column, &sql_type);
             match session.run_transaction(&[statement], deadline).await {
                 Ok(_) => {

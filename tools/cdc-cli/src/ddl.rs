@@ -4,10 +4,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use cdc_pipeline::redshift::ddl::{configured_columns_missing, for_events, line_comment};
-use cdc_pipeline::redshift::types::Dialect;
+use cdc_pipeline::redshift::types::DdlFlavor;
 use cdc_pipeline::{Config, MskEvent, Pipeline};
 
-pub fn run(config: Option<&Path>, dialect: Dialect, event: Option<&Path>) -> Result<(), String> {
+pub fn run(config: Option<&Path>, dialect: DdlFlavor, event: Option<&Path>) -> Result<(), String> {
     let config = match config {
         Some(path) => Config::load(path).map_err(|e| e.to_string())?,
         None => Config::default_routing(),
