@@ -20,7 +20,7 @@ use cdc_pipeline::plan::plan;
 use cdc_pipeline::redshift::ddl::{self, METADATA_COLUMNS_DDL};
 use cdc_pipeline::redshift::sql::{push_ident, push_literal, qualified};
 use cdc_pipeline::redshift::types::DdlFlavor;
-use cdc_pipeline::redshift::{Auth, DataApi, DataApiError, DbErrorClass, Loader};
+use cdc_pipeline::redshift::{Auth, DataApi, DataApiError, DbErrorClass, Loader, Warehouse, WarehouseSession};
 use cdc_pipeline::synth::{RecordSpec, msk_event_text};
 use cdc_pipeline::value::Value;
 use cdc_pipeline::{Caches, Config, DecodedBatch, MskEvent, Outcome, Pipeline};

@@ -16,9 +16,11 @@ use aws_sdk_redshiftdata::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_redshiftdata::types::StatusString;
 use tokio::time::Instant;
 
+use super::dialect::{Dialect, Redshift};
 use super::error::{DataApiError, DbErrorClass, is_retriable};
 use super::retry::{Backoff, RETRY, RetryPolicy, pause};
 use super::target::{TargetColumn, TargetTable};
+use super::warehouse::{Committed, Warehouse, WarehouseSession};
 use crate::config::TableName;
 
 /// How to reach the warehouse.
@@ -78,15 +80,6 @@ pub fn sdk_client(config: aws_sdk_redshiftdata::config::Builder) -> Client {
         .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(ATTEMPT_TIMEOUT).build())
         .build();
     Client::from_conf(config)
-}
-
-/// A committed transaction: its statement id and the row count of every statement.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Committed {
-    /// The Data API's id of the whole batch (`BatchExecuteStatement`).
-    pub statement_id: String,
-    /// Rows each statement affected or returned (`ResultRows`), in statement order.
-    pub rows: Vec<i64>,
 }
 
 /// The client, the target and the backoff schedules; built once per cold start.
@@ -182,25 +175,22 @@ impl DataApi {
     pub fn calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
     }
+}
 
-    /// A new session, with its own counts of calls and retries.
-    pub fn session(&self) -> Session<'_> {
+/// The Data API is a warehouse in Redshift's dialect.
+impl Warehouse for DataApi {
+    type Session<'a> = Session<'a>;
+
+    fn session(&self) -> Session<'_> {
         Session { api: self, calls: AtomicU64::new(0), retries: AtomicU64::new(0) }
+    }
+
+    fn dialect(&self) -> &dyn Dialect {
+        &Redshift
     }
 }
 
 impl Session<'_> {
-    /// Data API calls made in this session.
-    pub fn calls(&self) -> u64 {
-        self.calls.load(Ordering::Relaxed)
-    }
-
-    /// Calls and transactions this session repeated after a transient failure: resubmits,
-    /// failed polls and retried transactions alike.
-    pub fn retries(&self) -> u64 {
-        self.retries.load(Ordering::Relaxed)
-    }
-
     fn count_retry(&self) {
         self.retries.fetch_add(1, Ordering::Relaxed);
     }
@@ -226,22 +216,6 @@ impl Session<'_> {
             Err(_) => Err(DataApiError::Deadline { during, statement_id: statement_id.map(str::to_string) }),
             Ok(result) => result.map_err(|e| api_error(operation, e)),
         }
-    }
-
-    /// Run `sqls` as one transaction (`BatchExecuteStatement`) and wait for its end.
-    /// Transient failures — throttling, capacity, lost responses, serialization conflicts —
-    /// are retried with jittered backoff; the result is `Committed` or the first permanent
-    /// error, or `Deadline` if time ran out (the statement is then cancelled, best-effort).
-    pub async fn run_transaction(&self, sqls: &[String], deadline: Instant) -> Result<Committed, DataApiError> {
-        let on_retry = |attempt: u32, error: &DataApiError| {
-            tracing::debug!(attempt, error = %error, "retrying transaction");
-            self.count_retry();
-        };
-        let attempt = move || async move {
-            let id = self.submit(sqls, deadline).await?;
-            self.wait(&id, deadline).await
-        };
-        self.api.retry.run(deadline, "retrying a transaction", on_retry, attempt).await
     }
 
     /// Submit, retrying errors that mean "not accepted yet" with the same client token, so
@@ -329,7 +303,7 @@ impl Session<'_> {
                         .or(output.error())
                         .unwrap_or(if status == "ABORTED" { "aborted" } else { "" });
                     let class =
-                        if status == "ABORTED" { DbErrorClass::Aborted } else { DbErrorClass::classify(message) };
+                        if status == "ABORTED" { DbErrorClass::Aborted } else { Redshift.classify_error(message) };
                     return Err(DataApiError::Statement {
                         statement_id: id.to_string(),
                         status,
@@ -359,11 +333,31 @@ impl Session<'_> {
         let request = self.api.client.cancel_statement().id(id).send();
         let _ = tokio::time::timeout(Duration::from_secs(2), request).await;
     }
+}
+
+/// The Data API calls of one load. Every operation retries with [`RetryPolicy::run`] within
+/// the deadline; see [`WarehouseSession`] for the contract.
+impl WarehouseSession for Session<'_> {
+    /// Run `sqls` as one transaction (`BatchExecuteStatement`) and wait for its end.
+    /// Transient failures — throttling, capacity, lost responses, serialization conflicts —
+    /// are retried with jittered backoff; the result is `Committed` or the first permanent
+    /// error, or `Deadline` if time ran out (the statement is then cancelled, best-effort).
+    async fn run_transaction(&self, sqls: &[String], deadline: Instant) -> Result<Committed, DataApiError> {
+        let on_retry = |attempt: u32, error: &DataApiError| {
+            tracing::debug!(attempt, error = %error, "retrying transaction");
+            self.count_retry();
+        };
+        let attempt = move || async move {
+            let id = self.submit(sqls, deadline).await?;
+            self.wait(&id, deadline).await
+        };
+        self.api.retry.run(deadline, "retrying a transaction", on_retry, attempt).await
+    }
 
     /// The rows of sub-statement `sub_statement` (0-based) of a finished batch, as
     /// `(integer, text)` pairs: the apply SQL's report of rejected rows (`GetStatementResult`,
     /// every page), each page with retries. Fields of other shapes are an error.
-    pub async fn report_rows(
+    async fn report_rows(
         &self,
         statement_id: &str,
         sub_statement: usize,
@@ -403,7 +397,7 @@ impl Session<'_> {
 
     /// The target's columns (`DescribeTable`), each page with retries. A table that does not
     /// exist comes back with no columns.
-    pub async fn describe_table(&self, table: &TableName, deadline: Instant) -> Result<TargetTable, DataApiError> {
+    async fn describe_table(&self, table: &TableName, deadline: Instant) -> Result<TargetTable, DataApiError> {
         const DURING: &str = "describing a table";
         let mut columns = Vec::new();
         let mut next_token: Option<String> = None;
@@ -433,6 +427,17 @@ impl Session<'_> {
                 _ => return Ok(TargetTable::new(table.clone(), columns)),
             }
         }
+    }
+
+    /// Data API calls made in this session.
+    fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Calls and transactions this session repeated after a transient failure: resubmits,
+    /// failed polls and retried transactions alike.
+    fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
     }
 }
 
