@@ -19,6 +19,11 @@ pub mod target;
 pub mod types;
 pub mod warehouse;
 
+#[cfg(test)]
+mod loader_tests;
+#[cfg(test)]
+mod scripted;
+
 pub use client::{Auth, DataApi, Target};
 pub use dialect::{Dialect, Redshift};
 pub use error::{DataApiError, DbErrorClass, is_retriable};
