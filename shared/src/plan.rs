@@ -179,8 +179,11 @@ fn fill_source(change: &Change<'_>) -> FillSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unknown;
 
+/// The changes of one batch for one target table: one row per key to apply, and the changes
+/// the plan itself rejected or skipped.
 #[derive(Debug)]
 pub struct TablePlan<'r, 'b> {
+    /// The table's configuration (target name, key, delete mode, drift policy, lock).
     pub table: Arc<TableConfig>,
     /// Every column any change sets, in first-seen order; key columns first.
     pub columns: Vec<Arc<str>>,
@@ -194,6 +197,7 @@ pub struct TablePlan<'r, 'b> {
 }
 
 impl TablePlan<'_, '_> {
+    /// The target table (`schema.table`).
     pub fn target(&self) -> &TableName {
         &self.table.target
     }
