@@ -62,7 +62,7 @@ fn apply_sql(config: &Config, event: &str) -> Vec<String> {
     let event = MskEvent::parse(event.as_bytes()).unwrap();
     let batch = DecodedBatch::from_records(event.records_in_order());
     let outcomes = pipeline.transform(&batch, &mut Caches::default(), 1_795_000_000_000_000);
-    let plans = plan(batch.records(), &outcomes);
+    let plans = plan(&outcomes);
     let [tx] = render_plan(&plans[0], 1_795_000_000_000_000).transactions.try_into().expect("one transaction");
     tx.statements
 }

@@ -19,8 +19,8 @@ use cdc_pipeline::config::TableName;
 use cdc_pipeline::plan::plan;
 use cdc_pipeline::redshift::ddl::{self, METADATA_COLUMNS_DDL};
 use cdc_pipeline::redshift::sql::{push_ident, push_literal, qualified};
-use cdc_pipeline::redshift::types::Dialect;
-use cdc_pipeline::redshift::{Auth, DataApi, DataApiError, DbErrorClass, Loader};
+use cdc_pipeline::redshift::types::DdlFlavor;
+use cdc_pipeline::redshift::{Auth, DataApi, DataApiError, DbErrorClass, Loader, Warehouse, WarehouseSession};
 use cdc_pipeline::synth::{RecordSpec, msk_event_text};
 use cdc_pipeline::value::Value;
 use cdc_pipeline::{Caches, Config, DecodedBatch, MskEvent, Outcome, Pipeline};
@@ -86,7 +86,7 @@ impl Ctx {
             .clone()
             .unwrap_or_else(|| format!("cdc_contract_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]));
         let ctx = Arc::new(Ctx {
-            client: cdc_pipeline::wiring::data_api_client(&sdk),
+            client: cdc_pipeline::redshift::client::sdk_client(aws_sdk_redshiftdata::config::Builder::from(&sdk)),
             settings,
             schema,
             version: Mutex::new(String::new()),
@@ -125,7 +125,7 @@ impl Ctx {
         let found = self.data_api().session().describe_table(&ledger, Instant::now() + DEADLINE).await;
         if !found.expect("DescribeTable of the ledger").exists() {
             self.table(&ledger.table);
-            self.ok(&[ddl::create_delete_ledger(&self.schema, Dialect::Redshift)]).await;
+            self.ok(&[ddl::create_delete_ledger(&self.schema, DdlFlavor::Redshift)]).await;
         }
     }
 
@@ -289,7 +289,7 @@ async fn create_with_cdc_ddl(ctx: &Ctx, target: &TableName, records: &[RecordSpe
     ctx.ensure_ledger().await;
     let text = msk_event_text(records);
     let event = MskEvent::parse(text.as_bytes()).expect("event");
-    let sqls: Vec<String> = cdc_cli::ddl::for_events(&pipeline(target, true), &[event], Dialect::Redshift)
+    let sqls: Vec<String> = cdc_cli::ddl::for_events(&pipeline(target, true), &[event], DdlFlavor::Redshift)
         .into_iter()
         .map(|d| d.sql)
         .collect();
@@ -309,7 +309,7 @@ async fn load(loader: &Loader, pipeline: &Pipeline, records: &[RecordSpec]) -> J
         .filter_map(|o| if let Outcome::Reject(r) = o { Some(format!("{:?}", r.reasons)) } else { None })
         .collect();
     assert!(refused.is_empty(), "the transform refused: {refused:?}");
-    let plans = plan(batch.records(), &outcomes);
+    let plans = plan(&outcomes);
     let report = loader.load(&plans, Instant::now() + DEADLINE, now).await.unwrap_or_else(|e| panic!("load: {e}"));
     let rejects: Vec<String> = report.rejects.iter().flat_map(|r| r.reasons.iter().map(|x| x.to_string())).collect();
     json!({"loaded": report.rows_loaded, "stale": report.rows_stale, "rejects": rejects, "retries": report.retries,

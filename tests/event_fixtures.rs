@@ -210,7 +210,7 @@ fn multi_partition_batch_plans_the_latest_change_per_key() {
     let event = MskEvent::parse(&bytes).unwrap();
     let batch = DecodedBatch::from_event(&event);
     let outcomes = pipeline(Some(&example_config())).transform(&batch, &mut Caches::default(), NOW_MICROS);
-    let plans = plan(batch.records(), &outcomes);
+    let plans = plan(&outcomes);
     assert_eq!(plans.len(), 1);
     let table = &plans[0];
     assert_eq!(table.target().to_string(), "public.patientinfo");

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use cdc_cli::ddl;
 use cdc_pipeline::ingest::{Ingestor, Processed};
-use cdc_pipeline::redshift::types::Dialect;
+use cdc_pipeline::redshift::types::DdlFlavor;
 use cdc_pipeline::replay::ReplayRequest;
 use cdc_pipeline::synth::{RecordSpec, msk_event_text};
 use cdc_pipeline::{Config, MskEvent, Pipeline, SkipReason};
@@ -385,7 +385,7 @@ async fn changes_whose_order_cannot_be_known_are_rejected_loudly() {
 async fn c17_decimals_are_stored_exactly_or_rejected_naming_the_column() {
     let event = std::fs::read(fixture("c17.json")).unwrap();
     let pipeline = Pipeline::new(Arc::new(default_routing()), None).unwrap();
-    let tables = ddl::for_events(&pipeline, &[MskEvent::parse(&event).unwrap()], Dialect::Postgres);
+    let tables = ddl::for_events(&pipeline, &[MskEvent::parse(&event).unwrap()], DdlFlavor::Postgres);
     let measures = tables.iter().find(|t| t.sql.contains("\"measures\"")).unwrap();
     assert!(measures.sql.contains("\"ratio\" DECIMAL(38, 20)"), "{}", measures.sql);
     assert!(
@@ -452,7 +452,7 @@ async fn ddl_says_when_a_declared_precision_exceeds_38_digits() {
     let source = Source::Postgres { lsn: 5, sequence: None, tx_id: 1, ts_ms: 1 };
     let event = msk_event_text(&[t.record(0, 0, "c", None, Some(json!({"id": 1, "n": "AQ=="})), &source, true)]);
     let pipeline = Pipeline::new(Arc::new(default_routing()), None).unwrap();
-    let tables = ddl::for_events(&pipeline, &[MskEvent::parse(event.as_bytes()).unwrap()], Dialect::Redshift);
+    let tables = ddl::for_events(&pipeline, &[MskEvent::parse(event.as_bytes()).unwrap()], DdlFlavor::Redshift);
     let big = tables.iter().find(|t| t.sql.contains("\"big\"")).unwrap();
     assert!(big.sql.contains("\"n\" DECIMAL(38, 10)"), "{}", big.sql);
     assert!(big.warnings.iter().any(|w| w.contains("DECIMAL(50, 10)")), "{:?}", big.warnings);

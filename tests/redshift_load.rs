@@ -54,7 +54,7 @@ async fn ingest(
             panic!("unexpected transform reject at offset {}: {:?}", record.offset, r.reasons);
         }
     }
-    let plans = plan(batch.records(), &outcomes);
+    let plans = plan(&outcomes);
     let report = loader.load(&plans, Instant::now() + deadline, 1_795_521_600_000_000).await?;
     Ok(Summary {
         loaded: report.rows_loaded,
@@ -63,7 +63,11 @@ async fn ingest(
         calls: report.data_api_calls,
         retries: report.retries,
         superseded: plans.iter().map(|p| p.superseded()).sum::<usize>() - report.promoted,
-        rejects: report.rejects.iter().map(|r| (r.record.offset, r.stage, r.reasons.clone(), r.error_class)).collect(),
+        rejects: report
+            .rejects
+            .iter()
+            .map(|r| (batch.records()[r.index].offset, r.stage, r.reasons.clone(), r.error_class))
+            .collect(),
     })
 }
 

@@ -284,7 +284,7 @@ fn run(data: &[u8]) {
         serde_json::to_string(&line).expect("explain line serialises");
     }
 
-    let plans = plan(batch.records(), &outcomes);
+    let plans = plan(&outcomes);
     let planned: usize = plans
         .iter()
         .map(|p| p.rows.len() + p.superseded() + p.regressed.len() + p.redundant_tombstones.len())

@@ -18,7 +18,7 @@ fn render(c: &mut Criterion) {
     let event = MskEvent::parse(&bytes).unwrap();
     let batch = DecodedBatch::from_event(&event);
     let outcomes = pipeline.transform(&batch, &mut Caches::default(), 1_795_521_600_000_000);
-    let plans = plan(batch.records(), &outcomes);
+    let plans = plan(&outcomes);
     let table = &plans[0];
     let rendered = render_plan(table, 1_795_521_600_000_000);
     let sql_bytes: usize = rendered.transactions.iter().flat_map(|t| &t.statements).map(String::len).sum();

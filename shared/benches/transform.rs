@@ -43,7 +43,7 @@ fn full_path(bytes: &[u8], pipeline: &Pipeline) -> usize {
     let event = MskEvent::parse(bytes).expect("event parses");
     let batch = DecodedBatch::from_event(&event);
     let outcomes = pipeline.transform(&batch, &mut Caches::default(), NOW_MICROS);
-    let plans = plan(batch.records(), &outcomes);
+    let plans = plan(&outcomes);
     let mut rows = 0;
     for table in &plans {
         rows += render_plan(table, NOW_MICROS).transactions.iter().map(|t| t.rows.len()).sum::<usize>();

@@ -62,7 +62,7 @@ fn measured(pipeline: &Pipeline, bytes: &[u8]) -> usize {
     let event = MskEvent::parse(bytes).unwrap();
     let batch = DecodedBatch::from_event(&event);
     let outcomes = pipeline.transform(&batch, &mut Caches::default(), 1_795_521_600_000_000);
-    let plans = plan(batch.records(), &outcomes);
+    let plans = plan(&outcomes);
     let mut sql_bytes = 0;
     for table in &plans {
         let rendered = render_plan(table, 0);

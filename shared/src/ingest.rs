@@ -319,7 +319,7 @@ impl Ingestor {
             let mut caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
             self.pipeline.transform(&batch, &mut caches, now)
         };
-        let plans = plan(batch.records(), &outcomes);
+        let plans = plan(&outcomes);
         let mut processed = Processed { records_received: batch.len(), ..Processed::default() };
         let previous =
             |r: &KafkaRecord<'_>| attempts.get(&(r.topic.as_ref(), r.partition, r.offset)).copied().unwrap_or(0);
@@ -362,12 +362,13 @@ impl Ingestor {
         for plan in &plans {
             *processed.skipped.entry(SkipReason::Tombstone).or_default() += plan.redundant_tombstones.len();
             for regressed in &plan.regressed {
+                let record = batch.records()[regressed.index];
                 failed.push(Failed {
-                    record: regressed.record,
+                    record,
                     stage: Stage::Load,
                     reasons: vec![Reason::record(POSITION_REGRESSED)],
                     error_class: None,
-                    previous_attempts: previous(regressed.record),
+                    previous_attempts: previous(record),
                 });
             }
         }
@@ -388,12 +389,15 @@ impl Ingestor {
         processed.data_api_calls = report.data_api_calls;
         processed.transactions = report.transactions;
         processed.retries = report.retries;
-        failed.extend(report.rejects.iter().map(|r| Failed {
-            record: r.record,
-            stage: r.stage,
-            reasons: r.reasons.clone(),
-            error_class: r.error_class.map(|c| c.as_str()),
-            previous_attempts: previous(r.record),
+        failed.extend(report.rejects.iter().map(|r| {
+            let record = batch.records()[r.index];
+            Failed {
+                record,
+                stage: r.stage,
+                reasons: r.reasons.clone(),
+                error_class: r.error_class.map(|c| c.as_str()),
+                previous_attempts: previous(record),
+            }
         }));
         for f in &failed {
             *processed.dead_lettered.entry(f.stage).or_default() += 1;

@@ -21,21 +21,24 @@ use std::sync::Arc;
 
 use crate::config::{DeleteMode, TableConfig, TableName};
 use crate::debezium::{Order, compare};
-use crate::event::KafkaRecord;
 use crate::outcome::{Change, FillSource, Outcome};
 use crate::value::Value;
 
 /// A change and the record it came from.
 #[derive(Debug, Clone, Copy)]
 pub struct Planned<'r, 'b> {
-    pub record: &'r KafkaRecord<'r>,
+    /// The record's index in the batch: its position in `MskEvent::records_in_order` and
+    /// `DecodedBatch::records`, the same as its outcome's in the outcomes given to [`plan`].
+    pub index: usize,
+    /// The change the record carried.
     pub change: &'r Change<'b>,
 }
 
 /// The change to apply for one key, and the earlier changes of that key in the batch.
 #[derive(Debug, Clone)]
 pub struct PlannedRow<'r, 'b> {
-    pub record: &'r KafkaRecord<'r>,
+    /// The batch index of the record of the latest change (see [`Planned::index`]).
+    pub index: usize,
     /// The change as the batch leaves it: see [`filled`].
     pub change: Cow<'r, Change<'b>>,
     /// The change sent a placeholder for a column whose value an earlier delete of its batch
@@ -50,7 +53,7 @@ pub struct PlannedRow<'r, 'b> {
 impl<'r, 'b> PlannedRow<'r, 'b> {
     fn new(latest: Planned<'r, 'b>, earlier: Vec<Planned<'r, 'b>>) -> PlannedRow<'r, 'b> {
         PlannedRow {
-            record: latest.record,
+            index: latest.index,
             change: Cow::Borrowed(latest.change),
             unknown: false,
             received: latest.change,
@@ -176,8 +179,11 @@ fn fill_source(change: &Change<'_>) -> FillSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unknown;
 
+/// The changes of one batch for one target table: one row per key to apply, and the changes
+/// the plan itself rejected or skipped.
 #[derive(Debug)]
 pub struct TablePlan<'r, 'b> {
+    /// The table's configuration (target name, key, delete mode, drift policy, lock).
     pub table: Arc<TableConfig>,
     /// Every column any change sets, in first-seen order; key columns first.
     pub columns: Vec<Arc<str>>,
@@ -191,6 +197,7 @@ pub struct TablePlan<'r, 'b> {
 }
 
 impl TablePlan<'_, '_> {
+    /// The target table (`schema.table`).
     pub fn target(&self) -> &TableName {
         &self.table.target
     }
@@ -234,9 +241,10 @@ impl<'r, 'b> KeyHistory<'r, 'b> {
     }
 }
 
-/// Build one plan per target table, ordered by table name. `records` and `outcomes` are
-/// aligned and in batch order.
-pub fn plan<'r, 'b>(records: &[&'r KafkaRecord<'r>], outcomes: &'r [Outcome<'b>]) -> Vec<TablePlan<'r, 'b>> {
+/// Build one plan per target table, ordered by table name, from the outcomes of a batch in
+/// batch order (one per record, as `Pipeline::transform` returns them): every planned change
+/// names its record by its index in that order ([`Planned::index`]).
+pub fn plan<'r, 'b>(outcomes: &'r [Outcome<'b>]) -> Vec<TablePlan<'r, 'b>> {
     struct Building<'r, 'b> {
         table: Arc<TableConfig>,
         keys: HashMap<Cow<'r, [Value<'b>]>, (usize, KeyHistory<'r, 'b>)>,
@@ -246,7 +254,7 @@ pub fn plan<'r, 'b>(records: &[&'r KafkaRecord<'r>], outcomes: &'r [Outcome<'b>]
     let mut tables: HashMap<&TableName, Building<'r, 'b>> = HashMap::new();
     for (i, outcome) in outcomes.iter().enumerate() {
         let Outcome::Change(change) = outcome else { continue };
-        let planned = Planned { record: records[i], change };
+        let planned = Planned { index: i, change };
         let building = tables.entry(&change.table.target).or_insert_with(|| Building {
             table: change.table.clone(),
             keys: HashMap::new(),
@@ -332,19 +340,6 @@ mod tests {
     use crate::debezium::{Op, Position};
     use crate::outcome::{Column, KafkaOrigin};
 
-    fn record(offset: i64) -> KafkaRecord<'static> {
-        KafkaRecord {
-            topic: "x.t".into(),
-            partition: 0,
-            offset,
-            timestamp: 0,
-            timestamp_type: None,
-            key: None,
-            value: None,
-            headers: Vec::new(),
-        }
-    }
-
     /// Key 1 at `offset`: a delete (`cols` empty), or an upsert of `(column, value)` pairs
     /// (`None` is the placeholder).
     fn change(offset: i64, mode: DeleteMode, cols: &[(&str, Option<&str>)]) -> Change<'static> {
@@ -379,13 +374,9 @@ mod tests {
     }
 
     /// The key's row for `changes` (oldest first), `refused` being the target's verdict.
-    fn row_of<'r>(
-        records: &'r [KafkaRecord<'r>],
-        changes: &'r [Change<'static>],
-        refused: &[i64],
-    ) -> (PlannedRow<'r, 'static>, Vec<i64>) {
+    fn row_of<'r>(changes: &'r [Change<'static>], refused: &[i64]) -> (PlannedRow<'r, 'static>, Vec<i64>) {
         let planned: Vec<Planned<'r, 'static>> =
-            records.iter().zip(changes).map(|(record, change)| Planned { record, change }).collect();
+            changes.iter().enumerate().map(|(index, change)| Planned { index, change }).collect();
         let (latest, earlier) = planned.split_last().unwrap();
         let row = PlannedRow::new(*latest, earlier.iter().rev().copied().collect());
         (row, refused.to_vec())
@@ -393,13 +384,12 @@ mod tests {
 
     #[test]
     fn a_placeholder_takes_the_latest_value_sent_even_by_a_refused_change() {
-        let records: Vec<KafkaRecord<'_>> = (1..=3).map(record).collect();
         let changes = [
             change(1, DeleteMode::Soft, &[("notes", Some("N0")), ("amount", Some("1"))]),
             change(2, DeleteMode::Soft, &[("notes", Some("N1")), ("amount", Some("too precise"))]),
             change(3, DeleteMode::Soft, &[("notes", None), ("amount", Some("2"))]),
         ];
-        let (row, refused) = row_of(&records, &changes, &[2]);
+        let (row, refused) = row_of(&changes, &[2]);
         let storable = |c: &Change<'_>| !refused.contains(&c.kafka.offset);
         let row = row.prepared(&storable);
         assert!(!row.unknown);
@@ -411,19 +401,17 @@ mod tests {
 
     #[test]
     fn a_placeholder_after_a_delete_of_its_batch_is_unknown() {
-        let records: Vec<KafkaRecord<'_>> = (1..=3).map(record).collect();
         let changes = [
             change(1, DeleteMode::Soft, &[("notes", Some("N0"))]),
             change(2, DeleteMode::Soft, &[]),
             change(3, DeleteMode::Soft, &[("notes", None)]),
         ];
-        let (row, _) = row_of(&records, &changes, &[]);
+        let (row, _) = row_of(&changes, &[]);
         assert!(row.prepared(&|_| true).unknown);
     }
 
     #[test]
     fn a_soft_delete_keeps_what_landed_and_a_hard_one_needs_nothing() {
-        let records: Vec<KafkaRecord<'_>> = (1..=5).map(record).collect();
         let soft = [
             change(1, DeleteMode::Soft, &[("notes", Some("N0")), ("name", Some("A"))]),
             change(2, DeleteMode::Soft, &[]),
@@ -433,7 +421,7 @@ mod tests {
             change(4, DeleteMode::Soft, &[("notes", Some("N4")), ("name", Some("C"))]),
             change(5, DeleteMode::Soft, &[]),
         ];
-        let (row, refused) = row_of(&records, &soft, &[4]);
+        let (row, refused) = row_of(&soft, &[4]);
         let row = row.prepared(&|c: &Change<'_>| !refused.contains(&c.kafka.offset));
         assert_eq!(value(&row.change, "name"), Some(&Value::Text("A".into())));
         assert_eq!(value(&row.change, "notes"), Some(&Value::Text("N0".into())));
@@ -445,7 +433,7 @@ mod tests {
                 c
             })
             .collect();
-        let (row, _) = row_of(&records, &hard, &[]);
+        let (row, _) = row_of(&hard, &[]);
         assert_eq!(row.change.columns.len(), 1, "the key alone");
     }
 
@@ -454,7 +442,6 @@ mod tests {
         // 2,000 alternating creates and deletes of one key, every change refused: the fill of
         // the last delete visits each earlier change once (this finishes in milliseconds; the
         // recursive fill it replaces took minutes at 50).
-        let records: Vec<KafkaRecord<'_>> = (1..=2_000).map(record).collect();
         let changes: Vec<Change<'static>> = (1..=2_000)
             .map(|i| {
                 if i % 2 == 0 {
@@ -464,7 +451,7 @@ mod tests {
                 }
             })
             .collect();
-        let (row, _) = row_of(&records, &changes, &[]);
+        let (row, _) = row_of(&changes, &[]);
         let calls = std::cell::Cell::new(0usize);
         let row = row.prepared(&|_| {
             calls.set(calls.get() + 1);

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::EnvFilter;
@@ -19,6 +18,7 @@ use crate::config::{Config, ConfigError};
 use crate::dlq::Store;
 use crate::ingest::Ingestor;
 use crate::metrics::{MetricsSink, Stdout};
+use crate::redshift::client::sdk_client;
 use crate::redshift::{DataApi, Loader};
 use crate::settings::{ConfigSource, MaskingKeySource, Settings};
 use crate::transform::{Pipeline, PipelineError};
@@ -117,17 +117,6 @@ fn custom_s3_endpoint() -> bool {
     ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"].iter().any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
 }
 
-/// The Data API client the functions use (and the contract suite, `make contract`). The
-/// pipeline retries Data API calls itself, within the invocation's deadline, so the SDK's
-/// retries are off; an attempt may take 15 s (above the 10 s long poll).
-pub fn data_api_client(sdk: &aws_config::SdkConfig) -> aws_sdk_redshiftdata::Client {
-    let config = aws_sdk_redshiftdata::config::Builder::from(sdk)
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(Duration::from_secs(15)).build())
-        .build();
-    aws_sdk_redshiftdata::Client::from_conf(config)
-}
-
 /// Build everything a function needs. Clients are built once and shared by invocations.
 pub async fn build(settings: &Settings, metrics: Arc<dyn MetricsSink>) -> Result<Ingestor, StartError> {
     let config = load_config(&settings.config)?;
@@ -139,7 +128,7 @@ pub async fn build(settings: &Settings, metrics: Arc<dyn MetricsSink>) -> Result
         .force_path_style(custom_s3_endpoint())
         .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(Duration::from_secs(15)).build())
         .build();
-    let api = DataApi::new(data_api_client(&sdk), settings.target.clone());
+    let api = DataApi::new(sdk_client(aws_sdk_redshiftdata::config::Builder::from(&sdk)), settings.target.clone());
     let loader = Loader::new(api);
     check_configured_columns(&loader, &pipeline.config).await?;
     let store = Store {

@@ -39,7 +39,7 @@ async fn run() {
             let event = MskEvent::parse(&bytes).unwrap();
             let batch = DecodedBatch::from_event(&event);
             let outcomes = pipeline.transform(&batch, &mut Caches::default(), 1_795_521_600_000_000);
-            let plans = plan(batch.records(), &outcomes);
+            let plans = plan(&outcomes);
             let report = loader.load(&plans, tokio::time::Instant::now() + Duration::from_secs(120), 0).await.unwrap();
             let elapsed = started.elapsed();
             assert_eq!(report.rows_loaded + report.rows_stale, RECORDS);

@@ -8,7 +8,7 @@ use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use cdc_pipeline::dlq::Store;
 use cdc_pipeline::ingest::Ingestor;
 use cdc_pipeline::metrics::Captured;
-use cdc_pipeline::redshift::types::Dialect;
+use cdc_pipeline::redshift::types::DdlFlavor;
 use cdc_pipeline::redshift::{Auth, DataApi, Loader, Target};
 use cdc_pipeline::{Config, MskEvent, Pipeline};
 use redshift_data_local::RunningEmulator;
@@ -109,7 +109,7 @@ impl Harness {
         let pipeline =
             Pipeline::new(Arc::new(config.clone()), Some(b"ddl-only-key-never-masks-0123456789abcdef")).unwrap();
         let sql = self.sql().await;
-        for ddl in cdc_cli::ddl::for_events(&pipeline, &events, Dialect::Postgres) {
+        for ddl in cdc_cli::ddl::for_events(&pipeline, &events, DdlFlavor::Postgres) {
             sql.batch_execute(&ddl.sql).await.unwrap_or_else(|e| panic!("{}: {e}", ddl.sql));
         }
     }
@@ -150,7 +150,7 @@ impl Harness {
         let pipeline =
             Pipeline::new(Arc::new(config.clone()), Some(b"ddl-only-key-never-masks-0123456789abcdef")).unwrap();
         let sql = self.sql().await;
-        for table in cdc_cli::ddl::for_events(&pipeline, &[event], Dialect::Postgres) {
+        for table in cdc_cli::ddl::for_events(&pipeline, &[event], DdlFlavor::Postgres) {
             sql.batch_execute(&table.sql).await.unwrap_or_else(|e| panic!("{}: {e}", table.sql));
         }
     }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_redshiftdata::config::{BehaviorVersion, Credentials, Region, retry::RetryConfig, timeout::TimeoutConfig};
+use aws_sdk_redshiftdata::config::{BehaviorVersion, Credentials, Region};
 use cdc_pipeline::redshift::{Auth, Backoff, DataApi, Loader, Target};
 use redshift_data_local::{EmulatorConfig, RunningEmulator};
 
@@ -28,18 +28,17 @@ pub async fn emulator(faults: &str) -> RunningEmulator {
     redshift_data_local::spawn(EmulatorConfig::new(database_url()).with_faults(faults)).await.expect("emulator starts")
 }
 
-/// The AWS SDK client for the Data API at `endpoint`, as the Lambda builds it (SDK retries
-/// off: the pipeline retries), with dummy credentials.
+/// The AWS SDK client for the Data API at `endpoint`, as the Lambda builds it
+/// ([`cdc_pipeline::redshift::client::sdk_client`]: SDK retries off, the same attempt
+/// timeout), with dummy credentials.
 pub fn sdk_client(endpoint: &str) -> aws_sdk_redshiftdata::Client {
-    let config = aws_sdk_redshiftdata::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .endpoint_url(endpoint)
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(Duration::from_secs(15)).build())
-        .build();
-    aws_sdk_redshiftdata::Client::from_conf(config)
+    cdc_pipeline::redshift::client::sdk_client(
+        aws_sdk_redshiftdata::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+            .endpoint_url(endpoint),
+    )
 }
 
 /// Short backoffs so that retry tests run quickly.
@@ -70,7 +69,7 @@ pub const METADATA_DDL: &str = "_cdc_position VARCHAR(64) NOT NULL, _cdc_op CHAR
 /// a database, so two may race to create it: the loser's error is expected and ignored.
 pub async fn ensure_delete_ledger(pg: &tokio_postgres::Client, schema: &str) {
     let ddl =
-        cdc_pipeline::redshift::ddl::create_delete_ledger(schema, cdc_pipeline::redshift::types::Dialect::Postgres);
+        cdc_pipeline::redshift::ddl::create_delete_ledger(schema, cdc_pipeline::redshift::types::DdlFlavor::Postgres);
     for _ in 0..5 {
         if pg.batch_execute(&ddl).await.is_ok() {
             return;

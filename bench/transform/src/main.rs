@@ -46,7 +46,7 @@ fn full_path(bytes: &[u8], pipeline: &Pipeline, now_micros: i64, digest: bool) -
     let event = MskEvent::parse(bytes).expect("the event parses");
     let batch = DecodedBatch::from_event(&event);
     let outcomes = pipeline.transform(&batch, &mut Caches::default(), now_micros);
-    let plans = plan(batch.records(), &outcomes);
+    let plans = plan(&outcomes);
     let mut hasher = digest.then(Sha256::new);
     let mut result = RunResult {
         planned_rows: 0,

@@ -1,81 +1,85 @@
 //! The Redshift Data API as this pipeline uses it: submit a transaction, poll it to its end,
 //! retry what [`is_retriable`] allows, never past the caller's deadline.
 //!
-//! The SDK's own retries are meant to be off (build the client with
+//! The SDK's own retries are off ([`sdk_client`] builds the client with
 //! `RetryConfig::disabled()`): its standard mode knows nothing of our deadline, does not
 //! retry `ActiveStatementsExceededException`, and cannot retry a statement that failed on a
-//! serialization conflict. Every retry decision lives here instead.
+//! serialization conflict. Every retry decision is [`RetryPolicy::run`]'s instead.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_sdk_redshiftdata::Client;
+use aws_sdk_redshiftdata::config::retry::RetryConfig;
+use aws_sdk_redshiftdata::config::timeout::TimeoutConfig;
 use aws_sdk_redshiftdata::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_redshiftdata::types::StatusString;
-use rand::Rng;
 use tokio::time::Instant;
 
+use super::dialect::{Dialect, Redshift};
 use super::error::{DataApiError, DbErrorClass, is_retriable};
+use super::retry::{Backoff, RETRY, RetryPolicy, pause};
 use super::target::{TargetColumn, TargetTable};
+use super::warehouse::{Committed, Warehouse, WarehouseSession};
 use crate::config::TableName;
 
 /// How to reach the warehouse.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Auth {
     /// Redshift Serverless (`redshift-serverless:GetCredentials`), optionally with a secret.
-    Workgroup { name: String, secret_arn: Option<String> },
+    Workgroup {
+        /// The workgroup's name.
+        name: String,
+        /// A Secrets Manager secret with the database user's credentials.
+        secret_arn: Option<String>,
+    },
     /// A provisioned cluster as a database user (`GetClusterCredentials`), with a Secrets
     /// Manager secret, or (neither) as the IAM identity (`GetClusterCredentialsWithIAM`).
-    Cluster { id: String, db_user: Option<String>, secret_arn: Option<String> },
+    Cluster {
+        /// The cluster identifier.
+        id: String,
+        /// The database user to get temporary credentials for.
+        db_user: Option<String>,
+        /// A Secrets Manager secret with the database user's credentials.
+        secret_arn: Option<String>,
+    },
 }
 
+/// The database the pipeline loads into, and how it signs in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
+    /// Workgroup or cluster, and the credentials to use.
     pub auth: Auth,
+    /// The database name (`REDSHIFT_DATABASE`).
     pub database: String,
-}
-
-/// Exponential backoff: `initial` for wait 0 (the first retry or poll), times `factor` for
-/// each one after, at most `max`.
-#[derive(Debug, Clone, Copy)]
-pub struct Backoff {
-    pub initial: Duration,
-    pub max: Duration,
-    pub factor: f64,
-}
-
-impl Backoff {
-    pub fn delay(&self, wait: u32) -> Duration {
-        let grown = self.initial.as_secs_f64() * self.factor.powi(wait.min(30) as i32);
-        Duration::from_secs_f64(grown.min(self.max.as_secs_f64()))
-    }
-
-    /// "Full jitter": uniform between zero and the exponential delay, so that concurrent
-    /// loaders that conflicted do not retry in lockstep.
-    pub fn jittered(&self, wait: u32) -> Duration {
-        let cap = self.delay(wait);
-        cap.mul_f64(rand::rng().random_range(0.0..=1.0))
-    }
 }
 
 /// Polling starts at 20 ms: most micro-batches finish within a few hundred milliseconds.
 pub const POLL: Backoff = Backoff { initial: Duration::from_millis(20), max: Duration::from_millis(500), factor: 1.6 };
-/// Retries of throttling, capacity and conflict errors.
-pub const RETRY: Backoff = Backoff { initial: Duration::from_millis(100), max: Duration::from_secs(5), factor: 2.0 };
-/// At most this many attempts per transaction; the deadline usually comes first.
-pub const MAX_ATTEMPTS: u32 = 10;
 /// `WaitTimeSeconds` of `BatchExecuteStatement` and `DescribeStatement`: the call returns when
 /// the statement ends or this much later (the Data API allows up to 30 s; "The number of seconds
 /// to wait for all SQL statements in the batch to complete execution before returning the
-/// response", Data API reference). It must stay below the client's per-attempt timeout
-/// (15 s in `wiring`), and it never runs past the caller's deadline.
+/// response", Data API reference). It must stay below [`ATTEMPT_TIMEOUT`], and it never runs
+/// past the caller's deadline.
 pub const LONG_POLL: Duration = Duration::from_secs(10);
+/// The SDK's timeout of one Data API call ([`sdk_client`]): a long poll ([`LONG_POLL`], 10 s)
+/// plus 5 s for the connection, TLS, signing and the answer, so that a call the service holds
+/// for its whole wait is not cut off, while a connection that hangs is given up after 15 s and
+/// retried ([`DataApiError::Transport`] `timeout` is retriable). The caller's deadline still
+/// cuts every call shorter when it comes first.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// A committed transaction: its statement id and the row count of every statement.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Committed {
-    pub statement_id: String,
-    pub rows: Vec<i64>,
+/// The SDK client for the Data API, from `config` (region, credentials, endpoint: the
+/// functions pass the SDK's environment configuration, the tests a local emulator's) with
+/// the SDK's retries off and each attempt cut at [`ATTEMPT_TIMEOUT`]. The one place either is
+/// set: the functions, `cdc`, the contract suite and the integration tests all build their
+/// client here.
+pub fn sdk_client(config: aws_sdk_redshiftdata::config::Builder) -> Client {
+    let config = config
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(ATTEMPT_TIMEOUT).build())
+        .build();
+    Client::from_conf(config)
 }
 
 /// The client, the target and the backoff schedules; built once per cold start.
@@ -85,7 +89,7 @@ pub struct DataApi {
     target: Target,
     calls: AtomicU64,
     poll: Backoff,
-    retry: Backoff,
+    retry: RetryPolicy,
     long_poll: Duration,
 }
 
@@ -133,23 +137,36 @@ fn api_error<E: ProvideErrorMetadata>(
 }
 
 impl DataApi {
+    /// A client for `target` through `client` (build it with [`sdk_client`]), with the
+    /// [`POLL`] and [`RETRY`] schedules and the [`LONG_POLL`] wait.
     pub fn new(client: Client, target: Target) -> DataApi {
-        DataApi { client, target, calls: AtomicU64::new(0), poll: POLL, retry: RETRY, long_poll: LONG_POLL }
+        DataApi {
+            client,
+            target,
+            calls: AtomicU64::new(0),
+            poll: POLL,
+            retry: RetryPolicy::new(RETRY),
+            long_poll: LONG_POLL,
+        }
     }
 
-    /// Override [`LONG_POLL`] (tests whose client times out sooner use a shorter one).
+    /// Override [`LONG_POLL`] (tests whose client times out sooner use a shorter one); at most
+    /// 30 s, the Data API's limit.
     pub fn with_long_poll(mut self, long_poll: Duration) -> DataApi {
         self.long_poll = long_poll.min(Duration::from_secs(30));
         self
     }
 
-    /// Override the backoff schedules (tests use short ones).
+    /// Override the backoff schedules (tests use short ones): `poll` between polls of a
+    /// running statement, `retry` between attempts of a failed call (still jittered, still
+    /// [`super::retry::MAX_ATTEMPTS`] at most).
     pub fn with_backoff(mut self, poll: Backoff, retry: Backoff) -> DataApi {
         self.poll = poll;
-        self.retry = retry;
+        self.retry = RetryPolicy::new(retry);
         self
     }
 
+    /// The database this client loads into.
     pub fn target(&self) -> &Target {
         &self.target
     }
@@ -158,24 +175,22 @@ impl DataApi {
     pub fn calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
     }
+}
 
-    pub fn session(&self) -> Session<'_> {
+/// The Data API is a warehouse in Redshift's dialect.
+impl Warehouse for DataApi {
+    type Session<'a> = Session<'a>;
+
+    fn session(&self) -> Session<'_> {
         Session { api: self, calls: AtomicU64::new(0), retries: AtomicU64::new(0) }
+    }
+
+    fn dialect(&self) -> &dyn Dialect {
+        &Redshift
     }
 }
 
 impl Session<'_> {
-    /// Data API calls made in this session.
-    pub fn calls(&self) -> u64 {
-        self.calls.load(Ordering::Relaxed)
-    }
-
-    /// Calls and transactions this session repeated after a transient failure: resubmits,
-    /// failed polls and retried transactions alike.
-    pub fn retries(&self) -> u64 {
-        self.retries.load(Ordering::Relaxed)
-    }
-
     fn count_retry(&self) {
         self.retries.fetch_add(1, Ordering::Relaxed);
     }
@@ -185,78 +200,44 @@ impl Session<'_> {
         self.api.calls.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Sleep for `delay`, or fail if that would pass the deadline.
-    async fn pause(
+    /// Make one Data API call (`operation`, for errors) by `deadline`, counting it: its
+    /// answer, its error as a [`DataApiError`], or `Deadline` (`during`, `statement_id`) when
+    /// the deadline came first.
+    async fn call<O, E: ProvideErrorMetadata>(
         &self,
-        delay: Duration,
-        deadline: Instant,
+        operation: &'static str,
         during: &'static str,
         statement_id: Option<&str>,
-    ) -> Result<(), DataApiError> {
-        if Instant::now() + delay >= deadline {
-            return Err(DataApiError::Deadline { during, statement_id: statement_id.map(str::to_string) });
-        }
-        tokio::time::sleep(delay).await;
-        Ok(())
-    }
-
-    /// Run `sqls` as one transaction (`BatchExecuteStatement`) and wait for its end.
-    /// Transient failures — throttling, capacity, lost responses, serialization conflicts —
-    /// are retried with jittered backoff; the result is `Committed` or the first permanent
-    /// error, or `Deadline` if time ran out (the statement is then cancelled, best-effort).
-    pub async fn run_transaction(&self, sqls: &[String], deadline: Instant) -> Result<Committed, DataApiError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let result = match self.submit(sqls, deadline).await {
-                Ok(id) => self.wait(&id, deadline).await,
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(committed) => return Ok(committed),
-                Err(e) if is_retriable(&e) && attempt < MAX_ATTEMPTS => {
-                    tracing::debug!(attempt, error = %e, "retrying transaction");
-                    self.count_retry();
-                    self.pause(self.api.retry.jittered(attempt - 1), deadline, "retrying a transaction", None).await?;
-                }
-                Err(e) => return Err(e),
-            }
+        deadline: Instant,
+        request: impl Future<Output = Result<O, SdkError<E, aws_sdk_redshiftdata::config::http::HttpResponse>>>,
+    ) -> Result<O, DataApiError> {
+        self.count();
+        match tokio::time::timeout_at(deadline, request).await {
+            Err(_) => Err(DataApiError::Deadline { during, statement_id: statement_id.map(str::to_string) }),
+            Ok(result) => result.map_err(|e| api_error(operation, e)),
         }
     }
 
     /// Submit, retrying errors that mean "not accepted yet" with the same client token, so
     /// that a submission whose response was lost is not run twice.
     async fn submit(&self, sqls: &[String], deadline: Instant) -> Result<String, DataApiError> {
+        const DURING: &str = "submitting a transaction";
         let token = uuid::Uuid::new_v4().to_string();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            self.count();
+        let token = token.as_str();
+        let attempt = move || async move {
             let request = with_target!(self.api.client.batch_execute_statement(), &self.api.target)
                 .set_sqls(Some(sqls.to_vec()))
-                .client_token(&token)
+                .client_token(token)
                 .statement_name("msk-redshift-cdc")
                 .wait_time_seconds(self.wait_seconds(deadline));
-            let sent = tokio::time::timeout_at(deadline, request.send()).await;
-            let error = match sent {
-                Err(_) => {
-                    return Err(DataApiError::Deadline { during: "submitting a transaction", statement_id: None });
-                }
-                Ok(Ok(output)) => {
-                    return output.id().map(str::to_string).ok_or(DataApiError::Api {
-                        operation: "BatchExecuteStatement",
-                        code: "MissingStatementId".into(),
-                        status: None,
-                    });
-                }
-                Ok(Err(e)) => api_error("BatchExecuteStatement", e),
-            };
-            if !is_retriable(&error) || attempt >= MAX_ATTEMPTS {
-                return Err(error);
-            }
-            self.count_retry();
-            self.pause(self.api.retry.jittered(attempt - 1), deadline, "submitting a transaction", None).await?;
-        }
+            let output = self.call("BatchExecuteStatement", DURING, None, deadline, request.send()).await?;
+            output.id().map(str::to_string).ok_or(DataApiError::Api {
+                operation: "BatchExecuteStatement",
+                code: "MissingStatementId".into(),
+                status: None,
+            })
+        };
+        self.api.retry.run(deadline, DURING, |_, _| self.count_retry(), attempt).await
     }
 
     /// `WaitTimeSeconds` for a call made now: [`DataApi::with_long_poll`]'s, less what is left
@@ -271,31 +252,24 @@ impl Session<'_> {
     /// the [`POLL`] schedule applies only when a call comes back early with the statement
     /// still running (a service that does not long-poll, or a wait of 0 s near the deadline).
     async fn wait(&self, id: &str, deadline: Instant) -> Result<Committed, DataApiError> {
+        const DURING: &str = "waiting for a statement";
         let mut early = 0;
         loop {
             let asked = Instant::now();
-            self.count();
             let request = self.api.client.describe_statement().id(id).wait_time_seconds(self.wait_seconds(deadline));
-            let sent = tokio::time::timeout_at(deadline, request.send()).await;
-            let output = match sent {
-                Err(_) => {
+            let output = match self.call("DescribeStatement", DURING, Some(id), deadline, request.send()).await {
+                Ok(output) => output,
+                Err(e @ DataApiError::Deadline { .. }) => {
                     self.cancel(id).await;
-                    return Err(DataApiError::Deadline {
-                        during: "waiting for a statement",
-                        statement_id: Some(id.into()),
-                    });
+                    return Err(e);
                 }
                 // A failed poll does not fail the statement: keep polling if it may pass.
-                Ok(Err(e)) => {
-                    let error = api_error("DescribeStatement", e);
-                    if !is_retriable(&error) {
-                        return Err(error);
-                    }
+                Err(error) if is_retriable(&error) => {
                     self.count_retry();
                     self.poll_pause(&mut early, deadline, id).await?;
                     continue;
                 }
-                Ok(Ok(output)) => output,
+                Err(error) => return Err(error),
             };
             match output.status() {
                 Some(StatusString::Finished) => {
@@ -329,7 +303,7 @@ impl Session<'_> {
                         .or(output.error())
                         .unwrap_or(if status == "ABORTED" { "aborted" } else { "" });
                     let class =
-                        if status == "ABORTED" { DbErrorClass::Aborted } else { DbErrorClass::classify(message) };
+                        if status == "ABORTED" { DbErrorClass::Aborted } else { Redshift.classify_error(message) };
                     return Err(DataApiError::Statement {
                         statement_id: id.to_string(),
                         status,
@@ -344,7 +318,7 @@ impl Session<'_> {
     /// The next pause of the [`POLL`] schedule before asking about statement `id` again; at
     /// the deadline the statement is cancelled and the wait fails.
     async fn poll_pause(&self, early: &mut u32, deadline: Instant, id: &str) -> Result<(), DataApiError> {
-        if let Err(e) = self.pause(self.api.poll.delay(*early), deadline, "waiting for a statement", Some(id)).await {
+        if let Err(e) = pause(self.api.poll.delay(*early), deadline, "waiting for a statement", Some(id)).await {
             self.cancel(id).await;
             return Err(e);
         }
@@ -359,103 +333,111 @@ impl Session<'_> {
         let request = self.api.client.cancel_statement().id(id).send();
         let _ = tokio::time::timeout(Duration::from_secs(2), request).await;
     }
+}
+
+/// The Data API calls of one load. Every operation retries with [`RetryPolicy::run`] within
+/// the deadline; see [`WarehouseSession`] for the contract.
+impl WarehouseSession for Session<'_> {
+    /// Run `sqls` as one transaction (`BatchExecuteStatement`) and wait for its end.
+    /// Transient failures — throttling, capacity, lost responses, serialization conflicts —
+    /// are retried with jittered backoff; the result is `Committed` or the first permanent
+    /// error, or `Deadline` if time ran out (the statement is then cancelled, best-effort).
+    async fn run_transaction(&self, sqls: &[String], deadline: Instant) -> Result<Committed, DataApiError> {
+        let on_retry = |attempt: u32, error: &DataApiError| {
+            tracing::debug!(attempt, error = %error, "retrying transaction");
+            self.count_retry();
+        };
+        let attempt = move || async move {
+            let id = self.submit(sqls, deadline).await?;
+            self.wait(&id, deadline).await
+        };
+        self.api.retry.run(deadline, "retrying a transaction", on_retry, attempt).await
+    }
 
     /// The rows of sub-statement `sub_statement` (0-based) of a finished batch, as
     /// `(integer, text)` pairs: the apply SQL's report of rejected rows (`GetStatementResult`,
-    /// every page), with retries. Fields of other shapes are an error.
-    pub async fn report_rows(
+    /// every page), each page with retries. Fields of other shapes are an error.
+    async fn report_rows(
         &self,
         statement_id: &str,
         sub_statement: usize,
         deadline: Instant,
     ) -> Result<Vec<(i64, String)>, DataApiError> {
         use aws_sdk_redshiftdata::types::Field;
+        const DURING: &str = "reading rejected rows";
         let id = format!("{statement_id}:{}", sub_statement + 1);
+        let id = id.as_str();
         let mut rows = Vec::new();
         let mut next_token: Option<String> = None;
-        let mut attempt = 0;
         loop {
-            attempt += 1;
-            self.count();
-            let request = self.api.client.get_statement_result().id(&id).set_next_token(next_token.clone()).send();
-            let result = match tokio::time::timeout_at(deadline, request).await {
-                Err(_) => {
-                    return Err(DataApiError::Deadline { during: "reading rejected rows", statement_id: Some(id) });
-                }
-                Ok(result) => result.map_err(|e| api_error("GetStatementResult", e)),
+            let page = |next_token: Option<String>| async move {
+                let request = self.api.client.get_statement_result().id(id).set_next_token(next_token).send();
+                self.call("GetStatementResult", DURING, Some(id), deadline, request).await
             };
-            match result {
-                Ok(output) => {
-                    for record in output.records() {
-                        match record.as_slice() {
-                            [Field::LongValue(row), Field::StringValue(rule)] => rows.push((*row, rule.clone())),
-                            _ => {
-                                return Err(DataApiError::Api {
-                                    operation: "GetStatementResult",
-                                    code: "UnexpectedReportShape".into(),
-                                    status: None,
-                                });
-                            }
-                        }
+            let output =
+                self.api.retry.run(deadline, DURING, |_, _| self.count_retry(), || page(next_token.clone())).await?;
+            for record in output.records() {
+                match record.as_slice() {
+                    [Field::LongValue(row), Field::StringValue(rule)] => rows.push((*row, rule.clone())),
+                    _ => {
+                        return Err(DataApiError::Api {
+                            operation: "GetStatementResult",
+                            code: "UnexpectedReportShape".into(),
+                            status: None,
+                        });
                     }
-                    match output.next_token() {
-                        Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
-                        _ => return Ok(rows),
-                    }
-                    attempt = 0;
                 }
-                Err(e) if is_retriable(&e) && attempt < MAX_ATTEMPTS => {
-                    self.count_retry();
-                    self.pause(self.api.retry.jittered(attempt - 1), deadline, "reading rejected rows", None).await?;
-                }
-                Err(e) => return Err(e),
+            }
+            match output.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
+                _ => return Ok(rows),
             }
         }
     }
 
-    /// The target's columns (`DescribeTable`), with retries. A table that does not exist
-    /// comes back with no columns.
-    pub async fn describe_table(&self, table: &TableName, deadline: Instant) -> Result<TargetTable, DataApiError> {
+    /// The target's columns (`DescribeTable`), each page with retries. A table that does not
+    /// exist comes back with no columns.
+    async fn describe_table(&self, table: &TableName, deadline: Instant) -> Result<TargetTable, DataApiError> {
+        const DURING: &str = "describing a table";
         let mut columns = Vec::new();
         let mut next_token: Option<String> = None;
-        let mut attempt = 0;
         loop {
-            attempt += 1;
-            self.count();
-            let request = with_target!(self.api.client.describe_table(), &self.api.target)
-                .schema(&table.schema)
-                .table(&table.table)
-                .set_next_token(next_token.clone());
-            let result = match tokio::time::timeout_at(deadline, request.send()).await {
-                Err(_) => return Err(DataApiError::Deadline { during: "describing a table", statement_id: None }),
-                Ok(result) => result.map_err(|e| api_error("DescribeTable", e)),
+            let page = |next_token: Option<String>| async move {
+                let request = with_target!(self.api.client.describe_table(), &self.api.target)
+                    .schema(&table.schema)
+                    .table(&table.table)
+                    .set_next_token(next_token);
+                self.call("DescribeTable", DURING, None, deadline, request.send()).await
             };
-            match result {
-                Ok(output) => {
-                    for column in output.column_list() {
-                        let Some(name) = column.name() else { continue };
-                        columns.push(TargetColumn::described(
-                            name,
-                            column.type_name().unwrap_or_default(),
-                            column.length(),
-                            column.precision(),
-                            column.scale(),
-                            column.nullable(),
-                        ));
-                    }
-                    match output.next_token() {
-                        Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
-                        _ => return Ok(TargetTable::new(table.clone(), columns)),
-                    }
-                    attempt = 0;
-                }
-                Err(e) if is_retriable(&e) && attempt < MAX_ATTEMPTS => {
-                    self.count_retry();
-                    self.pause(self.api.retry.jittered(attempt - 1), deadline, "describing a table", None).await?;
-                }
-                Err(e) => return Err(e),
+            let output =
+                self.api.retry.run(deadline, DURING, |_, _| self.count_retry(), || page(next_token.clone())).await?;
+            for column in output.column_list() {
+                let Some(name) = column.name() else { continue };
+                columns.push(TargetColumn::described(
+                    name,
+                    column.type_name().unwrap_or_default(),
+                    column.length(),
+                    column.precision(),
+                    column.scale(),
+                    column.nullable(),
+                ));
+            }
+            match output.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_string()),
+                _ => return Ok(TargetTable::new(table.clone(), columns)),
             }
         }
+    }
+
+    /// Data API calls made in this session.
+    fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Calls and transactions this session repeated after a transient failure: resubmits,
+    /// failed polls and retried transactions alike.
+    fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
     }
 }
 

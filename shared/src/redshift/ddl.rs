@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use super::sql::{push_ident, qualified};
-use super::types::{Dialect, column_type};
+use super::types::{DdlFlavor, column_type};
 use crate::config::{TableConfig, TableName};
 use crate::debezium::{ColumnType, FieldSchema};
 use crate::outcome::Change;
@@ -28,7 +28,7 @@ pub const METADATA_COLUMNS_DDL: [(&str, &str); 8] = [
 
 /// `CREATE TABLE IF NOT EXISTS` for the delete ledger of `schema` (see
 /// [`super::sql::DELETE_LEDGER_COLUMNS`]): one per schema, shared by its targets.
-pub fn create_delete_ledger(schema: &str, dialect: Dialect) -> String {
+pub fn create_delete_ledger(schema: &str, dialect: DdlFlavor) -> String {
     let ledger = super::sql::delete_ledger(&TableName { schema: schema.into(), table: String::new() });
     let mut sql = format!(
         "CREATE TABLE IF NOT EXISTS {} (\n  \"_cdc_table\" VARCHAR(255) NOT NULL,\n  \"_cdc_key\" VARCHAR(65535) NOT NULL,\n  \
@@ -36,7 +36,7 @@ pub fn create_delete_ledger(schema: &str, dialect: Dialect) -> String {
          \"_cdc_kafka_partition\" INTEGER,\n  \"_cdc_kafka_offset\" BIGINT,\n  \"_cdc_deleted_at\" TIMESTAMP NOT NULL\n)",
         qualified(&ledger)
     );
-    if dialect == Dialect::Redshift {
+    if dialect == DdlFlavor::Redshift {
         sql.push_str(" DISTSTYLE AUTO SORTKEY AUTO");
     }
     sql.push(';');
@@ -135,7 +135,7 @@ fn decimal_type(column: &Column<'_>, ty: Option<&ColumnType>, warnings: &mut Vec
 }
 
 /// `CREATE TABLE` for `target`, from its table config and the changes routed to it.
-pub fn create_table(table: &TableConfig, target: &TableName, changes: &[&Change<'_>], dialect: Dialect) -> TableDdl {
+pub fn create_table(table: &TableConfig, target: &TableName, changes: &[&Change<'_>], dialect: DdlFlavor) -> TableDdl {
     let mut warnings = Vec::new();
     let mut columns: Vec<Column<'_>> = Vec::new();
     let find = |columns: &[Column<'_>], name: &str| columns.iter().position(|c| &*c.name == name);
@@ -234,7 +234,7 @@ pub fn create_table(table: &TableConfig, target: &TableName, changes: &[&Change<
     sql.truncate(sql.len() - 2);
     sql.push('\n');
     sql.push(')');
-    if dialect == Dialect::Redshift {
+    if dialect == DdlFlavor::Redshift {
         sql.push_str(" DISTSTYLE AUTO SORTKEY AUTO");
     }
     sql.push(';');
@@ -262,7 +262,7 @@ mod tests {
         )
         .unwrap();
         let table = &config.tables[0];
-        let sql = create_table(table, &table.target, &[], Dialect::Redshift).sql;
+        let sql = create_table(table, &table.target, &[], DdlFlavor::Redshift).sql;
         assert_eq!(
             sql,
             "CREATE TABLE \"public\".\"p\" (\n  \"dob\" TIMESTAMP,\n  \"id\" INTEGER NOT NULL,\n  \"ssn\" VARCHAR(64),\n  \
@@ -270,6 +270,6 @@ mod tests {
              \"_cdc_source_ts\" TIMESTAMP,\n  \"_cdc_loaded_at\" TIMESTAMP NOT NULL,\n  \"_cdc_kafka_topic\" VARCHAR(249),\n  \
              \"_cdc_kafka_partition\" INTEGER,\n  \"_cdc_kafka_offset\" BIGINT\n) DISTSTYLE AUTO SORTKEY AUTO;"
         );
-        assert!(!create_table(table, &table.target, &[], Dialect::Postgres).sql.contains("PRIMARY KEY"));
+        assert!(!create_table(table, &table.target, &[], DdlFlavor::Postgres).sql.contains("PRIMARY KEY"));
     }
 }

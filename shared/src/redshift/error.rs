@@ -63,6 +63,7 @@ pub enum DbErrorClass {
 }
 
 impl DbErrorClass {
+    /// The class's name in dead letters (`error_class`) and logs, e.g. `invalid_value`.
     pub fn as_str(self) -> &'static str {
         match self {
             DbErrorClass::SerializationFailure => "serialization_failure",
@@ -217,16 +218,44 @@ fn sqlstate(message: &str) -> Option<&str> {
 pub enum DataApiError {
     /// The service answered with an error (`ThrottlingException`, `ValidationException`…).
     #[error("Data API {operation} failed with {code} (HTTP {status:?})")]
-    Api { operation: &'static str, code: String, status: Option<u16> },
+    Api {
+        /// The Data API operation, e.g. `BatchExecuteStatement`.
+        operation: &'static str,
+        /// The service's error code, or one of ours (`MissingStatementId`,
+        /// `UnexpectedReportShape`, `ConstructionFailure`).
+        code: String,
+        /// The HTTP status, when there was an answer.
+        status: Option<u16>,
+    },
     /// The request did not get an answer (connection, timeout, unreadable response).
     #[error("Data API {operation} got no usable response: {kind}")]
-    Transport { operation: &'static str, kind: &'static str },
+    Transport {
+        /// The Data API operation.
+        operation: &'static str,
+        /// What went wrong: `timeout`, `dispatch failure`, `unreadable response`, `unknown`.
+        kind: &'static str,
+    },
     /// The statement ran and failed (or was aborted).
     #[error("statement {statement_id} ended {status} in sub-statement {sub_statement:?}: {class}")]
-    Statement { statement_id: String, status: &'static str, sub_statement: Option<usize>, class: DbErrorClass },
+    Statement {
+        /// The warehouse's id of the transaction.
+        statement_id: String,
+        /// `FAILED`, `ABORTED` or `UNKNOWN`.
+        status: &'static str,
+        /// The 0-based index of the statement that failed, when the warehouse names it.
+        sub_statement: Option<usize>,
+        /// The error's class (the text itself is never kept).
+        class: DbErrorClass,
+    },
     /// The caller's deadline came first.
     #[error("deadline reached while {during}")]
-    Deadline { during: &'static str, statement_id: Option<String> },
+    Deadline {
+        /// What was being done: `submitting a transaction`, `retrying a transaction`,
+        /// `waiting for a statement`, `reading rejected rows`, `describing a table`.
+        during: &'static str,
+        /// The statement given up on (and cancelled), if one was running.
+        statement_id: Option<String>,
+    },
 }
 
 /// The single retry classification: throttling, capacity and server-side errors, lost

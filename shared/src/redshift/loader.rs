@@ -5,8 +5,13 @@
 //!
 //! Per table: read the target's columns (once per cold start), set aside rows the target
 //! cannot take (missing table or metadata columns, drift, VARCHAR overflow), render the apply
-//! SQL, run it; when a transaction fails permanently, bisect it until the offending rows are
-//! isolated and load the rest.
+//! SQL in the warehouse's [`Dialect`](super::dialect::Dialect), run it; when a transaction
+//! fails permanently, bisect it until the offending rows are isolated and load the rest.
+//!
+//! The loader speaks to the database only through [`Warehouse`] and [`WarehouseSession`]:
+//! the Data API in the functions, a scripted warehouse in its unit tests
+//! (`redshift::loader_tests`). Rows are named by their batch index ([`LoadReject::index`]),
+//! never by the record: what a record was is the caller's to look up.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -14,37 +19,43 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::client::{DataApi, Session};
+use super::client::DataApi;
 use super::error::{DataApiError, DbErrorClass};
 use super::sql::{self, ApplySpec};
 use super::target::TargetTable;
-use super::types::{Dialect, column_type};
+use super::warehouse::{Warehouse, WarehouseSession};
 use crate::config::{DriftPolicy, TableName};
-use crate::event::KafkaRecord;
 use crate::outcome::{Change, Reason, Stage};
 use crate::plan::{PlannedRow, TablePlan};
 
 /// A row the loader could not write.
-#[derive(Debug, Clone)]
-pub struct LoadReject<'r> {
-    pub record: &'r KafkaRecord<'r>,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadReject {
+    /// The batch index of the record whose change was refused ([`crate::plan::Planned::index`]).
+    pub index: usize,
+    /// The target the change was for.
     pub table: TableName,
+    /// Where it failed: `Drift` (the target's shape) or `Load` (a value or the database).
     pub stage: Stage,
+    /// The rules that refused it: rule names with their column, never a value.
     pub reasons: Vec<Reason>,
     /// The database's error class, for rows the database refused.
     pub error_class: Option<DbErrorClass>,
 }
 
+/// What a load did: counts, and the rows it did not write.
 #[derive(Debug, Default)]
-pub struct LoadReport<'r> {
+pub struct LoadReport {
     /// Rows written (inserted, updated or soft-deleted, or hard-deleted).
     pub rows_loaded: usize,
     /// Rows the target already held at an equal or newer position.
     pub rows_stale: usize,
-    pub rejects: Vec<LoadReject<'r>>,
-    /// Committed `BatchExecuteStatement` transactions.
+    /// The rows not written, each with its reasons.
+    pub rejects: Vec<LoadReject>,
+    /// Committed transactions (`BatchExecuteStatement`s) that carried rows.
     pub transactions: usize,
-    /// Data API calls of this load, including polls and retries.
+    /// Warehouse calls of this load ([`WarehouseSession::calls`]): Data API calls, polls
+    /// and retries included.
     pub data_api_calls: u64,
     /// Columns added to targets under `drift = "add"`.
     pub columns_added: usize,
@@ -55,13 +66,18 @@ pub struct LoadReport<'r> {
     /// their key was rejected, or rejected because the target refuses them; each ends loaded,
     /// stale or rejected itself.
     pub promoted: usize,
+    /// Wall-clock time of the load.
     pub elapsed: Duration,
 }
 
+/// A load that did not finish: the batch must be retried. What committed before it stays
+/// committed, and the retry finds those rows stale.
 #[derive(Debug, thiserror::Error)]
 #[error("loading into {table} did not finish: {source}")]
 pub struct LoadError {
+    /// The target being loaded when it failed.
     pub table: TableName,
+    /// Why: a permanent warehouse error, an error no row is to blame for, or the deadline.
     #[source]
     pub source: DataApiError,
 }
@@ -108,27 +124,30 @@ fn check_row(
     Ok(())
 }
 
-/// Loads plans through the Data API; holds the target-schema cache of a warm function.
+/// Loads plans into a [`Warehouse`] (the Data API unless said otherwise) in its
+/// [`Dialect`](super::dialect::Dialect); holds the target-schema cache of a warm function.
 #[derive(Debug)]
-pub struct Loader {
-    api: DataApi,
+pub struct Loader<W = DataApi> {
+    warehouse: W,
     targets: Mutex<HashMap<TableName, Arc<TargetTable>>>,
 }
 
-impl Loader {
-    pub fn new(api: DataApi) -> Loader {
-        Loader { api, targets: Mutex::new(HashMap::new()) }
+impl<W: Warehouse> Loader<W> {
+    /// A loader into `warehouse`, with an empty target-schema cache.
+    pub fn new(warehouse: W) -> Loader<W> {
+        Loader { warehouse, targets: Mutex::new(HashMap::new()) }
     }
 
-    pub fn api(&self) -> &DataApi {
-        &self.api
+    /// The warehouse it loads into.
+    pub fn warehouse(&self) -> &W {
+        &self.warehouse
     }
 
     /// Does the delete ledger of `target`'s schema exist? A missing ledger is looked up again
     /// on every call (it may be created at any time); a present one is cached.
     async fn ledger_exists(
         &self,
-        session: &Session<'_>,
+        session: &W::Session<'_>,
         target: &TableName,
         deadline: Instant,
     ) -> Result<bool, LoadError> {
@@ -147,7 +166,7 @@ impl Loader {
     /// The columns of `name` as DescribeTable reports them, kept in the target-schema cache
     /// (a cold start's check of the configured columns primes it for the first batch).
     pub async fn describe_target(&self, name: &TableName, deadline: Instant) -> Result<Arc<TargetTable>, LoadError> {
-        self.target(&self.api.session(), name, deadline, false).await
+        self.target(&self.warehouse.session(), name, deadline, false).await
     }
 
     /// Forget cached target schemas (after DDL made outside the pipeline).
@@ -157,7 +176,7 @@ impl Loader {
 
     async fn target(
         &self,
-        session: &Session<'_>,
+        session: &W::Session<'_>,
         name: &TableName,
         deadline: Instant,
         refresh: bool,
@@ -175,15 +194,18 @@ impl Loader {
         Ok(target)
     }
 
-    /// Load every plan. `now_micros` becomes `_cdc_loaded_at`.
+    /// Load every plan (in order, one table after the other) by `deadline`. `now_micros`
+    /// (microseconds since the epoch) becomes `_cdc_loaded_at`. Every row of the plans ends
+    /// loaded, stale or in [`LoadReport::rejects`]; or the load fails with a [`LoadError`]
+    /// (a warehouse error that blames no row, or the deadline) and the batch is to be retried.
     pub async fn load<'r>(
         &self,
         plans: &[TablePlan<'r, '_>],
         deadline: Instant,
         now_micros: i64,
-    ) -> Result<LoadReport<'r>, LoadError> {
+    ) -> Result<LoadReport, LoadError> {
         let started = Instant::now();
-        let session = self.api.session();
+        let session = self.warehouse.session();
         let mut report = LoadReport::default();
         for plan in plans {
             self.load_table(&session, plan, deadline, now_micros, &mut report).await?;
@@ -196,11 +218,11 @@ impl Loader {
 
     async fn load_table<'r>(
         &self,
-        session: &Session<'_>,
+        session: &W::Session<'_>,
         plan: &TablePlan<'r, '_>,
         deadline: Instant,
         now_micros: i64,
-        report: &mut LoadReport<'r>,
+        report: &mut LoadReport,
     ) -> Result<(), LoadError> {
         let name = plan.target();
         let mut target = self.target(session, name, deadline, false).await?;
@@ -215,10 +237,9 @@ impl Loader {
         let Some(first) = plan.rows.first() else { return Ok(()) };
         let key = first.change.key_columns.clone();
         let ledger = target.exists() && self.ledger_exists(session, name, deadline).await?;
-        let super_columns: Vec<bool> = columns
-            .iter()
-            .map(|c| target.column(c).is_some_and(|t| t.type_name.eq_ignore_ascii_case("super")))
-            .collect();
+        let dialect = self.warehouse.dialect();
+        let super_columns: Vec<bool> =
+            columns.iter().map(|c| target.column(c).is_some_and(|t| dialect.is_document_type(&t.type_name))).collect();
         let spec = ApplySpec {
             target: name,
             columns: &columns,
@@ -237,7 +258,7 @@ impl Loader {
                 if let Err((stage, reasons)) = check_row(&target, &unknown, plan.table.drift, e.change) {
                     report.promoted += 1;
                     report.rejects.push(LoadReject {
-                        record: e.record,
+                        index: e.index,
                         table: name.clone(),
                         stage,
                         reasons,
@@ -274,7 +295,7 @@ impl Loader {
                     pending.push(earlier);
                 }
                 report.rejects.push(LoadReject {
-                    record: row.record,
+                    index: row.index,
                     table: name.clone(),
                     stage,
                     reasons,
@@ -290,11 +311,11 @@ impl Loader {
     /// the rows the database would not take.
     async fn apply_with_bisection<'r, 'b>(
         &self,
-        session: &Session<'_>,
+        session: &W::Session<'_>,
         spec: &ApplySpec<'_>,
         rows: Vec<PlannedRow<'r, 'b>>,
         deadline: Instant,
-        report: &mut LoadReport<'r>,
+        report: &mut LoadReport,
     ) -> Result<Vec<Rejected<'r, 'b>>, LoadError> {
         let mut rejected = Vec::new();
         // Each subset with the split it came from (halves of one split share an id): when both
@@ -307,7 +328,7 @@ impl Loader {
                 continue;
             }
             let changes: Vec<&Change<'_>> = subset.iter().map(|&i| rows[i].change.as_ref()).collect();
-            let rendered = sql::build_transactions(spec, &changes);
+            let rendered = self.warehouse.dialect().apply_sql(spec, &changes);
             for &j in &rendered.oversized {
                 rejected.push((rows[subset[j]].clone(), Stage::Load, vec![Reason::record("row_too_large")], None));
             }
@@ -401,7 +422,7 @@ impl Loader {
     /// that appeared meanwhile (a concurrent loader added it) is not an error.
     async fn add_columns(
         &self,
-        session: &Session<'_>,
+        session: &W::Session<'_>,
         plan: &TablePlan<'_, '_>,
         unknown: &[Arc<str>],
         deadline: Instant,
@@ -416,8 +437,9 @@ impl Loader {
                 r.change.row_schema.as_ref().and_then(|s| s.fields.iter().find(|f| &f.column == column).cloned())
             });
             let mask = plan.table.column(column).and_then(|c| c.mask.as_ref());
-            let sql_type = column_type(field.as_ref(), sample.map(|c| &c.value), mask, Dialect::Redshift);
-            let statement = sql::add_column(plan.target(), column, &sql_type);
+            let dialect = self.warehouse.dialect();
+            let sql_type = dialect.column_type(field.as_ref(), sample.map(|c| &c.value), mask);
+            let statement = dialect.add_column(plan.target(), column, &sql_type);
             match session.run_transaction(&[statement], deadline).await {
                 Ok(_) => {
                     tracing::info!(table = %plan.target(), column = %column, sql_type = %sql_type, "added a column the source has");

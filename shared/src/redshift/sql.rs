@@ -64,6 +64,7 @@ pub const DATA_API_STATEMENT_BYTES: usize = 100 * 1024;
 /// Rule of the rows of a table whose column list makes a statement too large.
 pub const STATEMENT_TOO_LARGE: &str = "statement_too_large";
 
+/// The temporary table each transaction stages its rows in (step 1 of the module docs).
 pub const STAGE_TABLE: &str = "_cdc_stage";
 /// Metadata columns every target table carries, in the order they are written.
 pub const METADATA_COLUMNS: [&str; 8] = [
@@ -111,9 +112,12 @@ const FILL_SOURCE_COLUMNS: [(&str, &str); 5] = [
     ("_cdc_src_kafka_offset", "BIGINT"),
 ];
 
-/// Rule names of the rejects the apply SQL makes.
+/// Rule of a row whose order against the stored change of its key cannot be known (step 5).
 pub const POSITION_REGRESSED: &str = "position_regressed";
+/// Rule of an upsert that keeps a column (Debezium's unavailable-value placeholder) of a row
+/// the target does not hold: the value is unknown (step 6).
 pub const UNAVAILABLE_VALUE: &str = "unavailable_value";
+/// Rule of a delete that needs the delete ledger when the schema has none (step 6).
 pub const DELETE_LEDGER_MISSING: &str = "delete_ledger_missing";
 /// A row whose values were filled in from an earlier change of its batch that is not newer
 /// than the row the target holds (one key over two partitions): the values would be older than
@@ -263,10 +267,13 @@ fn push_super_literal(out: &mut String, change: &Change<'_>, column: &str, value
 /// What the apply SQL writes to: the target, its data columns, its key.
 #[derive(Debug, Clone)]
 pub struct ApplySpec<'a> {
+    /// The target table.
     pub target: &'a TableName,
     /// Data columns to write (metadata columns are added), key columns included.
     pub columns: &'a [Arc<str>],
+    /// The key columns, in key order.
     pub key: &'a [Arc<str>],
+    /// What a delete does: flag the row (`soft`) or remove it (`hard`).
     pub delete_mode: DeleteMode,
     /// Start each transaction with `LOCK` on the target: concurrent loaders of one table
     /// then wait for each other instead of failing on serialization conflicts (at the cost
@@ -547,6 +554,7 @@ struct Side {
 /// One `BatchExecuteStatement`: its statements and the rows they carry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transaction {
+    /// The SQL, in order: head, stage inserts, tail.
     pub statements: Vec<String>,
     /// Indices (into the rows given to [`build_transactions`]) of the rows it writes.
     pub rows: Vec<usize>,
@@ -583,6 +591,7 @@ impl Transaction {
 /// Rendered transactions, plus rows too large for one statement.
 #[derive(Debug, Default)]
 pub struct Rendered {
+    /// The transactions, their rows in the order given.
     pub transactions: Vec<Transaction>,
     /// Indices of rows whose single `VALUES` tuple exceeds [`MAX_STATEMENT_BYTES`].
     pub oversized: Vec<usize>,

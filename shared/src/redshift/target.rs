@@ -8,6 +8,7 @@ use crate::config::TableName;
 use crate::outcome::Change;
 use crate::value::{Decimal, Value};
 
+/// One column of a target table, as the warehouse describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetColumn {
     /// The name exactly as the cluster reports it. Redshift folds unquoted and (by default)
@@ -58,14 +59,18 @@ impl TargetColumn {
     }
 }
 
+/// A target table as the warehouse describes it (no columns: it does not exist).
 #[derive(Debug, Clone)]
 pub struct TargetTable {
+    /// The table.
     pub name: TableName,
+    /// Its columns, in the order described.
     pub columns: Vec<TargetColumn>,
     by_name: HashMap<String, usize>,
 }
 
 impl TargetTable {
+    /// The table `name` with `columns` (none for a table that does not exist).
     pub fn new(name: TableName, columns: Vec<TargetColumn>) -> TargetTable {
         let by_name = columns.iter().enumerate().map(|(i, c)| (c.name.clone(), i)).collect();
         TargetTable { name, columns, by_name }
@@ -76,6 +81,7 @@ impl TargetTable {
         !self.columns.is_empty()
     }
 
+    /// The column named exactly `name` (see [`TargetColumn::name`] on case), if any.
     pub fn column(&self, name: &str) -> Option<&TargetColumn> {
         self.by_name.get(name).map(|&i| &self.columns[i])
     }

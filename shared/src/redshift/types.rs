@@ -8,10 +8,15 @@ use crate::value::Value;
 /// Redshift's longest VARCHAR, in bytes.
 pub const MAX_VARCHAR_BYTES: u32 = 65_535;
 
+/// Which database's DDL the column types (and `cdc ddl`'s `CREATE TABLE`) are written for.
+/// Not the loader's [`Dialect`](super::dialect::Dialect): the loader always speaks Redshift
+/// (the emulator reads Redshift's SQL); only the tables it loads into are created in the
+/// database that runs behind the emulator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
+pub enum DdlFlavor {
+    /// Amazon Redshift: `VARBYTE`, `DISTSTYLE AUTO SORTKEY AUTO`.
     Redshift,
-    /// PostgreSQL 15, as behind the local Data API emulator.
+    /// PostgreSQL 15, as behind the local Data API emulator: `BYTEA`, no table options.
     Postgres,
 }
 
@@ -43,7 +48,7 @@ pub fn decimal(precision: u32, scale: u32) -> String {
     format!("DECIMAL({precision}, {scale})")
 }
 
-fn from_column_type(ty: &ColumnType, field: Option<&FieldSchema>, dialect: Dialect) -> Option<String> {
+fn from_column_type(ty: &ColumnType, field: Option<&FieldSchema>, flavor: DdlFlavor) -> Option<String> {
     Some(match ty {
         ColumnType::Boolean => "BOOLEAN".into(),
         ColumnType::Int(8 | 16) => "SMALLINT".into(),
@@ -58,16 +63,16 @@ fn from_column_type(ty: &ColumnType, field: Option<&FieldSchema>, dialect: Diale
         ColumnType::Time(_) | ColumnType::TimeText => "TIME".into(),
         ColumnType::Timestamp(_) | ColumnType::TimestampText => "TIMESTAMP".into(),
         ColumnType::Uuid => "VARCHAR(36)".into(),
-        ColumnType::Bytes => match dialect {
-            Dialect::Redshift => "VARBYTE".into(),
-            Dialect::Postgres => "BYTEA".into(),
+        ColumnType::Bytes => match flavor {
+            DdlFlavor::Redshift => "VARBYTE".into(),
+            DdlFlavor::Postgres => "BYTEA".into(),
         },
         ColumnType::String | ColumnType::Json | ColumnType::Composite => text_type(field),
         ColumnType::Untyped | ColumnType::Unsupported(_) => return None,
     })
 }
 
-fn from_value(value: &Value<'_>, dialect: Dialect) -> String {
+fn from_value(value: &Value<'_>, flavor: DdlFlavor) -> String {
     match value {
         Value::Bool(_) => "BOOLEAN".into(),
         Value::Int(_) => "BIGINT".into(),
@@ -76,7 +81,7 @@ fn from_value(value: &Value<'_>, dialect: Dialect) -> String {
         Value::Date(_) => "DATE".into(),
         Value::Time(_) => "TIME".into(),
         Value::Timestamp(_) => "TIMESTAMP".into(),
-        Value::Bytes(_) => from_column_type(&ColumnType::Bytes, None, dialect).unwrap_or_default(),
+        Value::Bytes(_) => from_column_type(&ColumnType::Bytes, None, flavor).unwrap_or_default(),
         Value::Text(_) | Value::Null | Value::Unavailable => varchar(MAX_VARCHAR_BYTES),
     }
 }
@@ -90,17 +95,17 @@ pub fn column_type(
     field: Option<&FieldSchema>,
     sample: Option<&Value<'_>>,
     mask: Option<&Mask>,
-    dialect: Dialect,
+    flavor: DdlFlavor,
 ) -> String {
     match mask.map(Mask::stored) {
         Some(Stored::Text { bytes }) => return varchar(bytes),
         Some(Stored::SourceText) => return text_type(field),
         Some(Stored::SourceType) | None => {}
     }
-    if let Some(ty) = field.and_then(|f| from_column_type(&f.ty, Some(f), dialect)) {
+    if let Some(ty) = field.and_then(|f| from_column_type(&f.ty, Some(f), flavor)) {
         return ty;
     }
-    from_value(sample.unwrap_or(&Value::Null), dialect)
+    from_value(sample.unwrap_or(&Value::Null), flavor)
 }
 
 #[cfg(test)]
@@ -115,7 +120,7 @@ mod tests {
 
     #[test]
     fn schema_types_map_to_redshift() {
-        let t = |ty, len| column_type(Some(&field(ty, len)), None, None, Dialect::Redshift);
+        let t = |ty, len| column_type(Some(&field(ty, len)), None, None, DdlFlavor::Redshift);
         assert_eq!(t(ColumnType::Int(32), None), "INTEGER");
         assert_eq!(t(ColumnType::Int(16), None), "SMALLINT");
         assert_eq!(t(ColumnType::Decimal { scale: 2, precision: Some(10) }, None), "DECIMAL(10, 2)");
@@ -125,32 +130,32 @@ mod tests {
         assert_eq!(t(ColumnType::String, Some(100)), "VARCHAR(400)");
         assert_eq!(t(ColumnType::String, None), "VARCHAR(65535)");
         assert_eq!(t(ColumnType::Bytes, None), "VARBYTE");
-        assert_eq!(column_type(Some(&field(ColumnType::Bytes, None)), None, None, Dialect::Postgres), "BYTEA");
+        assert_eq!(column_type(Some(&field(ColumnType::Bytes, None)), None, None, DdlFlavor::Postgres), "BYTEA");
     }
 
     #[test]
     fn masks_decide_the_type_of_masked_columns() {
         let ssn = field(ColumnType::String, Some(10));
         assert_eq!(
-            column_type(Some(&ssn), None, Some(&Mask::Hmac { length: None, salt: None }), Dialect::Redshift),
+            column_type(Some(&ssn), None, Some(&Mask::Hmac { length: None, salt: None }), DdlFlavor::Redshift),
             "VARCHAR(64)"
         );
         assert_eq!(
-            column_type(Some(&ssn), None, Some(&Mask::Hmac { length: Some(16), salt: None }), Dialect::Redshift),
+            column_type(Some(&ssn), None, Some(&Mask::Hmac { length: Some(16), salt: None }), DdlFlavor::Redshift),
             "VARCHAR(16)"
         );
         let dob = field(ColumnType::Timestamp(TimeUnit::Millis), None);
-        assert_eq!(column_type(Some(&dob), None, Some(&Mask::Year), Dialect::Redshift), "TIMESTAMP");
+        assert_eq!(column_type(Some(&dob), None, Some(&Mask::Year), DdlFlavor::Redshift), "TIMESTAMP");
         let id = field(ColumnType::Int(32), None);
         assert_eq!(
-            column_type(Some(&id), None, Some(&Mask::Redact { with: "REDACTED".into() }), Dialect::Redshift),
+            column_type(Some(&id), None, Some(&Mask::Redact { with: "REDACTED".into() }), DdlFlavor::Redshift),
             "VARCHAR(8)"
         );
     }
 
     #[test]
     fn without_a_schema_the_value_decides() {
-        assert_eq!(column_type(None, Some(&Value::Int(1)), None, Dialect::Redshift), "BIGINT");
-        assert_eq!(column_type(None, None, None, Dialect::Redshift), "VARCHAR(65535)");
+        assert_eq!(column_type(None, Some(&Value::Int(1)), None, DdlFlavor::Redshift), "BIGINT");
+        assert_eq!(column_type(None, None, None, DdlFlavor::Redshift), "VARCHAR(65535)");
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use cdc_pipeline::config::TableConfig;
 use cdc_pipeline::redshift::ddl::{TableDdl, create_delete_ledger, create_table, line_comment};
-use cdc_pipeline::redshift::types::Dialect;
+use cdc_pipeline::redshift::types::DdlFlavor;
 use cdc_pipeline::temporal::now_micros;
 use cdc_pipeline::transform::UNKNOWN_COLUMN;
 use cdc_pipeline::{Caches, Change, Config, DecodedBatch, MskEvent, Outcome, Pipeline};
@@ -36,7 +36,7 @@ fn configured_columns_missing(pipeline: &Pipeline, events: &[MskEvent<'_>]) -> V
 /// `CREATE TABLE` for every configured target and every target the events' records route
 /// to, typed from those records, then the delete ledger of each schema they are in; in target
 /// order (`schema.table`), ledgers last.
-pub fn for_events(pipeline: &Pipeline, events: &[MskEvent<'_>], dialect: Dialect) -> Vec<TableDdl> {
+pub fn for_events(pipeline: &Pipeline, events: &[MskEvent<'_>], dialect: DdlFlavor) -> Vec<TableDdl> {
     let batches: Vec<DecodedBatch<'_>> = events.iter().map(DecodedBatch::from_event).collect();
     // Rules such as `not_future` are judged now, as the pipeline would judge these records.
     let now = now_micros();
@@ -65,7 +65,7 @@ pub fn for_events(pipeline: &Pipeline, events: &[MskEvent<'_>], dialect: Dialect
 }
 
 /// `cdc ddl`: print the DDL for `config` (or the default routing) typed from `event`.
-pub fn run(config: Option<&Path>, dialect: Dialect, event: Option<&Path>) -> Result<(), String> {
+pub fn run(config: Option<&Path>, dialect: DdlFlavor, event: Option<&Path>) -> Result<(), String> {
     let config = match config {
         Some(path) => Config::load(path).map_err(|e| e.to_string())?,
         None => Config::default_routing(),

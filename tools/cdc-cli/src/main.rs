@@ -69,8 +69,8 @@ fn main() -> ExitCode {
         Command::Explain { config, event } => explain::run(config.as_deref(), &event),
         Command::Ddl { config, dialect, event } => {
             let dialect = match dialect {
-                DialectArg::Redshift => cdc_pipeline::redshift::types::Dialect::Redshift,
-                DialectArg::Postgres => cdc_pipeline::redshift::types::Dialect::Postgres,
+                DialectArg::Redshift => cdc_pipeline::redshift::types::DdlFlavor::Redshift,
+                DialectArg::Postgres => cdc_pipeline::redshift::types::DdlFlavor::Postgres,
             };
             ddl::run(config.as_deref(), dialect, event.as_deref())
         }

@@ -1,0 +1,276 @@
+//! The loader against a [`Scripted`] warehouse: bisection, fall-backs, drift, missing tables,
+//! the report of rejected rows and the deadline, with plans built by the real `Pipeline` and
+//! `plan` from synthetic Debezium records. No database: each test runs in milliseconds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::error::{DataApiError, DbErrorClass};
+use super::loader::{LoadError, Loader};
+use super::scripted::{Answer, Scripted, is_stage_insert};
+use crate::config::TableName;
+use crate::plan::plan;
+use crate::synth::{self, Patient, RecordSpec, SourcePosition, TOPIC};
+use crate::{Caches, Config, DecodedBatch, MskEvent, Pipeline, Reason, Stage};
+
+const NOW: i64 = 1_795_521_600_000_000;
+const KEY: &[u8] = b"loader-unit-test-masking-key-0123456789abcdef";
+/// The last name the scripted database refuses (as a value the column cannot read).
+const POISON: &str = "POISON";
+
+fn target() -> TableName {
+    TableName { schema: "public".into(), table: "patients".into() }
+}
+
+/// The patients target as described: `lastname` is `VARCHAR(lastname)`; `firstname` only
+/// `with_firstname`. The delete ledger exists.
+fn warehouse(
+    script: impl FnMut(&[String]) -> Answer + Send + 'static,
+    lastname: i32,
+    with_firstname: bool,
+) -> Scripted {
+    let mut columns = vec![("id", "int4", 0, true), ("lastname", "varchar", lastname, false)];
+    if with_firstname {
+        columns.push(("firstname", "varchar", 100, false));
+    }
+    columns.extend([("state", "bpchar", 2, false), ("ssn", "varchar", 64, false), ("dob", "timestamp", 0, false)]);
+    let ledger = TableName { schema: "public".into(), table: super::sql::DELETE_LEDGER.into() };
+    Scripted::new(script).with_table(&target(), &columns).with_table(&ledger, &[("_cdc_table", "varchar", 256, true)])
+}
+
+/// Commits, except a transaction whose stage inserts carry [`POISON`]: that insert fails
+/// with an invalid value, as a database that cannot read the value would fail it.
+fn poison_fails(statements: &[String]) -> Answer {
+    match statements.iter().position(|s| is_stage_insert(s) && s.contains(&format!("'{POISON}'"))) {
+        Some(sub_statement) => Answer::Fail { sub_statement, class: DbErrorClass::InvalidValue },
+        None => Answer::commit(),
+    }
+}
+
+fn pipeline(drift: &str) -> Pipeline {
+    let text = format!(
+        "[[tables]]\ntopic = \"*.sampledb.dbo.patientinfo\"\ntarget = \"public.patients\"\nkey = [\"id\"]\n\
+         delete_mode = \"soft\"\ndrift = \"{drift}\"\n[tables.columns.ssn]\nmask = \"hmac\"\n"
+    );
+    Pipeline::new(Arc::new(Config::parse(&text, "test.toml").unwrap()), Some(KEY)).unwrap()
+}
+
+fn pos(n: u128) -> SourcePosition {
+    let base = synth::lsn_number(0x40, 0, 0);
+    SourcePosition::streamed(base + (n << 8), base + (n << 8) - 1, 1, 1_795_000_000_000 + n as i64)
+}
+
+/// Patient `id` named `last`.
+fn named(id: i32, last: &str) -> Patient {
+    Patient { last_name: Some(last.into()), ..synth::bulk_patient(id) }
+}
+
+/// A create of `p` at `offset`, at source position `n`.
+fn create(offset: i64, p: &Patient, n: u128) -> RecordSpec {
+    let value = synth::value_json("c", None, Some(p), &pos(n), true);
+    RecordSpec::new(TOPIC, 0, offset, 1_795_000_000_000, Some(&synth::key_json(p.id, true)), Some(&value))
+}
+
+/// A row the loader did not write: offset, stage, reasons, database class.
+type Rejected = (i64, Stage, Vec<Reason>, Option<DbErrorClass>);
+
+/// What a load did, owned (the report's indexes mapped to offsets, rejects in offset order).
+#[derive(Debug, Default)]
+struct Loaded {
+    loaded: usize,
+    stale: usize,
+    transactions: usize,
+    superseded: usize,
+    promoted: usize,
+    columns_added: usize,
+    calls: u64,
+    rejects: Vec<Rejected>,
+}
+
+async fn load(loader: &Loader<Scripted>, pipeline: &Pipeline, records: &[RecordSpec]) -> Result<Loaded, LoadError> {
+    let text = synth::msk_event_text(records);
+    let event = MskEvent::parse(text.as_bytes()).unwrap();
+    let batch = DecodedBatch::from_event(&event);
+    let outcomes = pipeline.transform(&batch, &mut Caches::default(), NOW);
+    assert!(outcomes.iter().all(|o| matches!(o, crate::Outcome::Change(_))), "{outcomes:?}");
+    let plans = plan(&outcomes);
+    let report = loader.load(&plans, Instant::now() + Duration::from_secs(60), NOW).await?;
+    let mut rejects: Vec<Rejected> = report
+        .rejects
+        .iter()
+        .map(|r| (batch.records()[r.index].offset, r.stage, r.reasons.clone(), r.error_class))
+        .collect();
+    rejects.sort_by_key(|r| r.0);
+    Ok(Loaded {
+        loaded: report.rows_loaded,
+        stale: report.rows_stale,
+        transactions: report.transactions,
+        superseded: plans.iter().map(|p| p.superseded()).sum::<usize>() - report.promoted,
+        promoted: report.promoted,
+        columns_added: report.columns_added,
+        calls: report.data_api_calls,
+        rejects,
+    })
+}
+
+/// Rows the committed loads wrote (each staged row names its topic once).
+fn rows_committed(warehouse: &Scripted) -> usize {
+    let topic = format!(",'{TOPIC}',");
+    warehouse.committed_loads().iter().flatten().filter(|s| is_stage_insert(s)).map(|s| s.matches(&topic).count()).sum()
+}
+
+fn committed_text(warehouse: &Scripted) -> String {
+    warehouse.committed_loads().concat().join("\n")
+}
+
+#[tokio::test]
+async fn a_failing_sub_statement_is_bisected_to_its_rows_and_the_rest_commits() {
+    let loader = Loader::new(warehouse(poison_fails, 100, true));
+    let records: Vec<RecordSpec> = (1..=16)
+        .map(|id| {
+            let p = if id == 7 { named(id, POISON) } else { synth::bulk_patient(id) };
+            create(i64::from(id) - 1, &p, id as u128)
+        })
+        .collect();
+    let s = load(&loader, &pipeline("dlq"), &records).await.unwrap();
+    assert_eq!(
+        s.rejects,
+        vec![(6, Stage::Load, vec![Reason::record("rejected_by_database")], Some(DbErrorClass::InvalidValue))]
+    );
+    assert_eq!(s.loaded, 15);
+    let warehouse = loader.warehouse();
+    assert_eq!(rows_committed(warehouse), 15, "every other row committed once");
+    assert!(!committed_text(warehouse).contains(POISON));
+    // 16 rows fail; of their halves 0–7 fails and 8–15 commits; of 0–7, 0–3 commits and 4–7
+    // fails; of 4–7, 4–5 commits and 6–7 fails; of 6–7, row 6 fails alone and 7 commits.
+    assert_eq!((warehouse.sent().len(), s.transactions), (9, 4), "tried, and committed");
+}
+
+#[tokio::test]
+async fn both_halves_failing_alike_fail_the_batch_and_blame_no_row() {
+    // Whatever the rows, the transaction fails after its stage inserts: no row is to blame.
+    let apply_fails = |statements: &[String]| match statements.iter().any(|s| is_stage_insert(s)) {
+        true => Answer::Fail { sub_statement: statements.len() - 2, class: DbErrorClass::InvalidValue },
+        false => Answer::commit(),
+    };
+    let loader = Loader::new(warehouse(apply_fails, 100, true));
+    let records: Vec<RecordSpec> =
+        (1..=8).map(|id| create(i64::from(id), &synth::bulk_patient(id), id as u128)).collect();
+    let err = load(&loader, &pipeline("dlq"), &records).await.unwrap_err();
+    assert_eq!(err.table, target());
+    assert!(matches!(err.source, DataApiError::Statement { class: DbErrorClass::InvalidValue, .. }), "{err}");
+    assert!(loader.warehouse().committed_loads().is_empty());
+    // All 8 rows, then rows 0–3, 0–1, 0 and 1: the two halves of that split failed alike.
+    assert_eq!(loader.warehouse().sent().len(), 5, "not bisected to every row");
+}
+
+#[tokio::test]
+async fn a_deadline_running_out_fails_the_load_and_rejects_nothing() {
+    // The first transaction fails on a poisoned row; the deadline runs out in the bisection.
+    let mut sent = 0;
+    let script = move |statements: &[String]| {
+        sent += 1;
+        if sent == 1 { poison_fails(statements) } else { Answer::Deadline }
+    };
+    let loader = Loader::new(warehouse(script, 100, true));
+    let records = [create(0, &synth::bulk_patient(1), 1), create(1, &named(2, POISON), 2)];
+    let err = load(&loader, &pipeline("dlq"), &records).await.unwrap_err();
+    assert!(matches!(err.source, DataApiError::Deadline { .. }), "{err}");
+    assert!(err.to_string().contains("deadline"), "{err}");
+    assert_eq!(loader.warehouse().sent().len(), 2);
+    assert!(loader.warehouse().committed_loads().is_empty(), "nothing committed, nothing rejected");
+}
+
+#[tokio::test]
+async fn a_refused_latest_change_falls_back_to_the_earlier_change_of_its_key() {
+    // Key 1: a good create, then an update too long for VARCHAR(10) (refused before any SQL).
+    // Key 2: a good create, then an update the database refuses (found by bisection).
+    let loader = Loader::new(warehouse(poison_fails, 10, true));
+    let records = [
+        create(0, &named(1, "Short"), 1),
+        create(1, &named(1, "Much-too-long-for-ten"), 2),
+        create(2, &named(2, "Fine"), 3),
+        create(3, &named(2, POISON), 4),
+        create(4, &named(3, "Other"), 5),
+    ];
+    let s = load(&loader, &pipeline("dlq"), &records).await.unwrap();
+    assert_eq!(
+        s.rejects,
+        vec![
+            (1, Stage::Load, vec![Reason::column("lastname".into(), "varchar_length")], None),
+            (3, Stage::Load, vec![Reason::record("rejected_by_database")], Some(DbErrorClass::InvalidValue)),
+        ]
+    );
+    assert_eq!((s.loaded, s.superseded, s.promoted), (3, 0, 2), "both earlier creates load in their place");
+    let text = committed_text(loader.warehouse());
+    for (value, committed) in [("'Short'", true), ("'Fine'", true), ("'Other'", true), ("Much-too-long", false)] {
+        assert_eq!(text.contains(value), committed, "{value}");
+    }
+    assert_eq!(rows_committed(loader.warehouse()), 3);
+}
+
+#[tokio::test]
+async fn drift_dead_letters_ignores_or_adds_the_column_the_target_lacks() {
+    let records = [create(0, &synth::bulk_patient(1), 1), create(1, &synth::bulk_patient(2), 2)];
+    for drift in ["dlq", "ignore", "add"] {
+        let loader = Loader::new(warehouse(|_| Answer::commit(), 100, false));
+        let s = load(&loader, &pipeline(drift), &records).await.unwrap();
+        let warehouse = loader.warehouse();
+        let text = committed_text(warehouse);
+        match drift {
+            "dlq" => {
+                let reasons = vec![Reason::column("firstname".into(), "drift")];
+                assert_eq!(s.rejects, vec![(0, Stage::Drift, reasons.clone(), None), (1, Stage::Drift, reasons, None)]);
+                assert!(warehouse.sent().is_empty(), "no SQL for rows the target cannot take");
+            }
+            "ignore" => {
+                assert_eq!((s.loaded, s.rejects.len()), (2, 0));
+                assert!(!text.contains("\"firstname\"") && text.contains("\"lastname\""), "{text}");
+            }
+            _ => {
+                assert_eq!((s.loaded, s.rejects.len(), s.columns_added), (2, 0, 1));
+                assert_eq!(
+                    warehouse.sent()[0].statements,
+                    [r#"ALTER TABLE "public"."patients" ADD COLUMN "firstname" VARCHAR(65535)"#]
+                );
+                let described = warehouse.described().iter().filter(|t| **t == target()).count();
+                assert_eq!(described, 2, "described again after ADD COLUMN");
+                assert!(text.contains("\"firstname\""), "the added column is written: {text}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_missing_target_table_dead_letters_its_rows_and_is_looked_up_again() {
+    let loader = Loader::new(Scripted::committing());
+    let records = [create(0, &synth::bulk_patient(1), 1)];
+    for _ in 0..2 {
+        let s = load(&loader, &pipeline("dlq"), &records).await.unwrap();
+        assert_eq!(s.rejects, vec![(0, Stage::Drift, vec![Reason::record("target_table_missing")], None)]);
+        assert_eq!(s.calls, 1, "one DescribeTable, no SQL");
+    }
+    assert!(loader.warehouse().sent().is_empty());
+    assert_eq!(loader.warehouse().described(), [target(), target()], "a missing table is not cached");
+}
+
+#[tokio::test]
+async fn rows_the_apply_sql_rejects_come_back_from_its_report() {
+    let report = vec![(0, "position_regressed"), (2, "delete_ledger_missing")];
+    let loader = Loader::new(warehouse(move |_| Answer::Commit { stale: 1, report: report.clone() }, 100, true));
+    let records: Vec<RecordSpec> =
+        (1..=4).map(|id| create(i64::from(id), &synth::bulk_patient(id), id as u128)).collect();
+    let s = load(&loader, &pipeline("dlq"), &records).await.unwrap();
+    assert_eq!(
+        s.rejects,
+        vec![
+            (1, Stage::Load, vec![Reason::record("position_regressed")], None),
+            (3, Stage::Drift, vec![Reason::record("delete_ledger_missing")], None),
+        ]
+    );
+    assert_eq!((s.loaded, s.stale, s.transactions), (1, 1, 1));
+    // DescribeTable of the target and of its ledger, the transaction, and the report.
+    assert_eq!(s.calls, 4);
+}
