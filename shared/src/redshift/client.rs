@@ -13,11 +13,11 @@ use aws_sdk_redshiftdata::Client;
 use aws_sdk_redshiftdata::config::retry::RetryConfig;
 use aws_sdk_redshiftdata::config::timeout::TimeoutConfig;
 use aws_sdk_redshiftdata::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_redshiftdata::types::StatusString;
+use aws_sdk_redshiftdata::types::{StatementStatusString, StatusString};
 use tokio::time::Instant;
 
 use super::dialect::{Dialect, Redshift};
-use super::error::{DataApiError, DbErrorClass, is_retriable};
+use super::error::{DataApiError, DbErrorClass, StatementEnd, is_retriable};
 use super::retry::{Backoff, RETRY, RetryPolicy, pause};
 use super::target::{TargetColumn, TargetTable};
 use super::warehouse::{Committed, Warehouse, WarehouseSession};
@@ -289,21 +289,23 @@ impl Session<'_> {
                 }
                 status => {
                     let status = match status {
-                        Some(StatusString::Failed) => "FAILED",
-                        Some(StatusString::Aborted) => "ABORTED",
-                        _ => "UNKNOWN",
+                        Some(StatusString::Failed) => StatementEnd::Failed,
+                        Some(StatusString::Aborted) => StatementEnd::Aborted,
+                        _ => StatementEnd::Unknown,
                     };
                     // The failing sub-statement tells which rows to suspect.
-                    let failed = output
-                        .sub_statements()
-                        .iter()
-                        .position(|s| s.error().is_some() || s.status().is_some_and(|st| st.as_str() == "FAILED"));
+                    let failed = output.sub_statements().iter().position(|s| {
+                        s.error().is_some() || s.status().is_some_and(|st| *st == StatementStatusString::Failed)
+                    });
                     let message = failed
                         .and_then(|i| output.sub_statements()[i].error())
                         .or(output.error())
-                        .unwrap_or(if status == "ABORTED" { "aborted" } else { "" });
-                    let class =
-                        if status == "ABORTED" { DbErrorClass::Aborted } else { Redshift.classify_error(message) };
+                        .unwrap_or(if status == StatementEnd::Aborted { "aborted" } else { "" });
+                    let class = if status == StatementEnd::Aborted {
+                        DbErrorClass::Aborted
+                    } else {
+                        Redshift.classify_error(message)
+                    };
                     return Err(DataApiError::Statement {
                         statement_id: id.to_string(),
                         status,

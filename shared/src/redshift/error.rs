@@ -213,6 +213,37 @@ fn sqlstate(message: &str) -> Option<&str> {
     code.bytes().all(|b| b.is_ascii_alphanumeric()).then_some(code)
 }
 
+/// How a statement that did not finish ended: the Data API's `DescribeStatement` `Status`
+/// other than `FINISHED` and the running states (`SUBMITTED`, `PICKED`, `STARTED`), per the
+/// [DescribeStatement reference](https://docs.aws.amazon.com/redshift-data/latest/APIReference/API_DescribeStatement.html).
+/// Displayed as the API spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatementEnd {
+    /// `FAILED`: the statement (one of its sub-statements) failed; the batch rolled back.
+    Failed,
+    /// `ABORTED`: cancelled (by us at a deadline, or by someone else).
+    Aborted,
+    /// A status this client does not know (`ALL` or one added later): treated as a failure.
+    Unknown,
+}
+
+impl StatementEnd {
+    /// The status as the Data API spells it: `FAILED`, `ABORTED`, `UNKNOWN`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatementEnd::Failed => "FAILED",
+            StatementEnd::Aborted => "ABORTED",
+            StatementEnd::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+impl std::fmt::Display for StatementEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A failed Data API interaction. Carries codes and classes, never SQL text or values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DataApiError {
@@ -240,8 +271,8 @@ pub enum DataApiError {
     Statement {
         /// The warehouse's id of the transaction.
         statement_id: String,
-        /// `FAILED`, `ABORTED` or `UNKNOWN`.
-        status: &'static str,
+        /// How it ended (`FAILED`, `ABORTED`, or a status this client does not know).
+        status: StatementEnd,
         /// The 0-based index of the statement that failed, when the warehouse names it.
         sub_statement: Option<usize>,
         /// The error's class (the text itself is never kept).
@@ -388,7 +419,7 @@ mod tests {
         assert!(is_retriable(&DataApiError::Transport { operation: "DescribeStatement", kind: "timeout" }));
         let statement = |class| DataApiError::Statement {
             statement_id: "x".into(),
-            status: "FAILED",
+            status: StatementEnd::Failed,
             sub_statement: Some(2),
             class,
         };
@@ -402,7 +433,7 @@ mod tests {
     fn errors_never_render_a_message_text() {
         let error = DataApiError::Statement {
             statement_id: "abc".into(),
-            status: "FAILED",
+            status: StatementEnd::Failed,
             sub_statement: Some(1),
             class: DbErrorClass::classify("ERROR: invalid input syntax for type integer: \"123-45-6789\""),
         };

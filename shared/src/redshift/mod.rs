@@ -26,7 +26,7 @@ mod scripted;
 
 pub use client::{Auth, DataApi, Target};
 pub use dialect::{Dialect, Redshift};
-pub use error::{DataApiError, DbErrorClass, is_retriable};
+pub use error::{DataApiError, DbErrorClass, StatementEnd, is_retriable};
 pub use loader::{LoadError, LoadReject, LoadReport, Loader};
 pub use retry::Backoff;
 pub use warehouse::{Committed, Warehouse, WarehouseSession};

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::time::Instant;
 
 use super::dialect::{Dialect, Redshift};
-use super::error::{DataApiError, DbErrorClass};
+use super::error::{DataApiError, DbErrorClass, StatementEnd};
 use super::sql::{METADATA_COLUMNS, STAGE_TABLE};
 use super::target::{TargetColumn, TargetTable};
 use super::warehouse::{Committed, Warehouse, WarehouseSession};
@@ -178,7 +178,7 @@ impl WarehouseSession for ScriptedSession<'_> {
             }
             Answer::Fail { sub_statement, class } => Err(DataApiError::Statement {
                 statement_id,
-                status: "FAILED",
+                status: StatementEnd::Failed,
                 sub_statement: Some(sub_statement),
                 class,
             }),
