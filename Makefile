@@ -19,7 +19,8 @@ FUNCTION_BINARIES ?= $(abspath $(or $(CARGO_TARGET_DIR),target))/release
 
 ## Everything CI runs: formatting, lints (the workspace, then the library as the Lambdas build
 ## it: without the `test-util` feature, which cdc-tests, bench and fuzz turn on, so the
-## workspace-wide run never sees it off), the release functions (tests/pii_leaks.rs runs them
+## workspace-wide run never sees it off), the fuzz targets compile (their own workspace, so
+## no other step builds them), the release functions (tests/pii_leaks.rs runs them
 ## as Lambda does), unit, property and integration tests (the integration tests run against a
 ## throwaway PostgreSQL behind the Data API emulator), then the
 ## grammar gate: every statement the tests sent through the emulator must parse as Redshift SQL
@@ -31,6 +32,7 @@ test: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) clippy --locked -p cdc-ingest -p cdc-replay -- -D warnings
+	cd fuzz && $(CARGO) check --locked --bins
 	"$(VENV)/bin/python" scripts/test_grammar_gate.py
 	mkdir -p "$(dir $(SQL_RECORDING))" && rm -f "$(SQL_RECORDING)"
 	$(CARGO) build --release --locked -p cdc-ingest -p cdc-replay

@@ -304,6 +304,7 @@ fn run(data: &[u8]) {
             lock: table_plan.table.lock,
             loaded_at_micros: 1_764_000_000_000_000,
             ledger: true,
+            super_columns: &[],
         };
         // With `drift = "add"` the loader adds the columns the target lacks, by name.
         for column in &table_plan.columns {
