@@ -60,6 +60,8 @@ impl Column<'_> {
 /// DDL for one table, and what it could not get right.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableDdl {
+    /// One `CREATE TABLE "schema"."table" (…);` statement, one column per line, ending in
+    /// `;` (Redshift: with `DISTSTYLE AUTO SORTKEY AUTO`); no primary key.
     pub sql: String,
     /// Columns no type holds every sample value of, and why (printed by `cdc ddl`).
     pub warnings: Vec<String>,
