@@ -1,6 +1,8 @@
 //! The records of one invocation with their keys and values base64-decoded into a single
 //! buffer: one allocation for the whole batch instead of two per record, and every later
 //! stage borrows its strings from here.
+//!
+//! It only decodes: what the bytes mean (Debezium JSON, a key) is the transform's to find out.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::PAD;

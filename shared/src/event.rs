@@ -4,6 +4,10 @@
 //! some timestamps, re-serialises them as strings and rejects a record without `headers`.
 //! Strings borrow from the event text; key and value stay base64 exactly as received so
 //! that dead-letter objects can carry them byte for byte.
+//!
+//! Owns the event's types, parsing and the processing order ([`MskEvent::records_in_order`]).
+//! It must not copy what it can borrow or decode base64 (that is [`crate::batch`]'s), and
+//! its errors never quote the input: they name a path and a kind.
 
 use std::borrow::Cow;
 use std::fmt;

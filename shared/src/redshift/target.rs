@@ -1,5 +1,8 @@
 //! The target table as Redshift describes it, and the checks made against it before any SQL
 //! is sent: metadata columns present, columns the target lacks (drift), VARCHAR limits.
+//!
+//! It only reads what `DescribeTable` returned (the loader describes, once per warm
+//! container): it sends no SQL.
 
 use std::collections::HashMap;
 
