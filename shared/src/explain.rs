@@ -17,11 +17,12 @@ use crate::outcome::{Column, Outcome, Reason};
 /// One record's line, serialized as one JSON object (README "`cdc explain`").
 #[derive(Debug, Serialize)]
 pub struct ExplainLine<'a> {
-    /// The record's topic.
+    /// The record's topic, as in the event.
     pub topic: &'a str,
-    /// The record's partition.
+    /// The record's partition (0-based).
     pub partition: i64,
-    /// The record's offset.
+    /// The record's offset in its partition: with topic and partition, what names the record
+    /// in dead letters and logs.
     pub offset: i64,
     /// `upsert`, `delete`, `skip` or `reject`.
     pub action: &'static str,

@@ -197,7 +197,7 @@ pub enum Mode {
 /// What became of a batch. `received = loaded + stale + superseded + skipped + dead-lettered`.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Processed {
-    /// Records in the batch.
+    /// Records in the batch: the sum of every other count ([`Processed::is_balanced`]).
     pub records_received: usize,
     /// Rows written (in a dry run: rows that would be sent to the loader).
     pub loaded: usize,
@@ -260,7 +260,7 @@ impl Processed {
 /// The ingest handler's JSON response.
 #[derive(Debug, Clone, Serialize)]
 pub struct IngestSummary {
-    /// Lambda's request id.
+    /// Lambda's request id (as in the dead letters it wrote).
     pub request_id: String,
     /// The counts, flattened into the response's top level.
     #[serde(flatten)]
@@ -277,7 +277,7 @@ pub struct Ingestor {
     pub pipeline: Pipeline,
     /// Loads plans into the target warehouse.
     pub loader: Loader,
-    /// The dead-letter store.
+    /// The dead-letter store: S3 bucket, prefixes, encryption.
     pub store: Store,
     caches: Mutex<Caches>,
     /// Kept back from the invocation's deadline for the dead-letter writes and the response
@@ -289,7 +289,7 @@ pub struct Ingestor {
     /// The `FunctionName` dimension and the dead letters' `function` (`AWS_LAMBDA_FUNCTION_NAME`,
     /// else `ingest` or `replay`).
     pub function_name: String,
-    /// Where metric lines go.
+    /// Where the EMF lines go: stdout in Lambda, stderr for `cdc`, memory in tests.
     pub metrics: Arc<dyn MetricsSink>,
     /// A record dead-lettered this many times goes to quarantine when it fails once more
     /// (`REPLAY_MAX_ATTEMPTS`, default [`DEFAULT_MAX_ATTEMPTS`]).

@@ -24,7 +24,7 @@ pub struct Metric {
     pub name: &'static str,
     /// The CloudWatch unit: `Count` or `Milliseconds`.
     pub unit: &'static str,
-    /// The value in that unit.
+    /// The value in `unit` (a whole number for counts).
     pub value: f64,
 }
 

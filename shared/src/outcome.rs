@@ -141,7 +141,7 @@ impl fmt::Display for Stage {
 /// to a dead letter with the raw record.
 #[derive(Debug, Clone)]
 pub struct Reject {
-    /// Where it was rejected.
+    /// Where it was rejected: the dead letter's `stage` and `Rejected<Stage>` metric.
     pub stage: Stage,
     /// The table it was routed to, when routing got that far.
     pub table: Option<Arc<TableConfig>>,

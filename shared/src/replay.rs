@@ -110,7 +110,7 @@ impl ObjectOutcome {
 /// One object of a replay response.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ObjectReport {
-    /// The object's S3 key.
+    /// The object's S3 key in the dead-letter bucket (its original key, not the archive's).
     pub key: String,
     /// `archived`, `failed`, or in a dry run `would_archive`.
     pub outcome: ObjectOutcome,

@@ -228,11 +228,12 @@ fn wrap<T: Serialize>(payload: &T, schema: Option<&str>) -> String {
 /// One Kafka record of an MSK event; key and value are given as raw bytes.
 #[derive(Debug, Clone)]
 pub struct RecordSpec {
-    /// The record's topic.
+    /// The topic, e.g. [`TOPIC`]; the event groups records under `<topic>-<partition>`.
     pub topic: String,
-    /// The record's partition.
+    /// The partition (0-based).
     pub partition: i64,
-    /// The record's offset.
+    /// The offset; the pipeline processes a partition's records in offset order whatever
+    /// order they are given in.
     pub offset: i64,
     /// The Kafka timestamp, ms since the Unix epoch (`CREATE_TIME`).
     pub timestamp: i64,

@@ -128,7 +128,7 @@ pub struct Source<'a> {
 /// A decoded change event. Row images stay raw until the row is decoded against its schema.
 #[derive(Debug)]
 pub struct Envelope<'a> {
-    /// What the change did.
+    /// What the change did (`r` for a snapshot read of an existing row).
     pub op: Op,
     /// The row image before the change, as raw JSON (`None` when null or absent: creates,
     /// reads, and updates whose source logs no old image).

@@ -25,9 +25,9 @@ pub struct DeadLetter<'a> {
     /// The record's topic.
     #[serde(borrow)]
     pub topic: Cow<'a, str>,
-    /// The record's partition.
+    /// The record's partition (0-based).
     pub partition: i64,
-    /// The record's offset in its partition.
+    /// The record's offset in its partition; the object's lines are in offset order.
     pub offset: i64,
     /// The record's Kafka timestamp, ms since the Unix epoch, as the event sent it.
     pub timestamp: i64,
@@ -60,7 +60,7 @@ pub struct DeadLetter<'a> {
     pub failed_at: Cow<'a, str>,
     /// The function that wrote the line (`AWS_LAMBDA_FUNCTION_NAME`, or `ingest`/`replay`).
     pub function: Cow<'a, str>,
-    /// The writing invocation's request id.
+    /// The writing invocation's request id (also in the object's key).
     pub request_id: Cow<'a, str>,
     /// The masking key's version (Secrets Manager `VersionId`) the writer masked with: the
     /// raw record is here, and a replay masks it with the key of its own cold start.
@@ -109,9 +109,9 @@ pub struct Writer<'c> {
 /// A record that failed, with everything its dead-letter line needs.
 #[derive(Debug, Clone)]
 pub struct Failed<'r> {
-    /// The record as received.
+    /// The record as received (base64 key and value): what the line carries.
     pub record: &'r KafkaRecord<'r>,
-    /// Where it was rejected.
+    /// Where it was rejected: the line's `stage` and the key's `<stage>` segment.
     pub stage: Stage,
     /// Why: every (column or record, rule) pair.
     pub reasons: Vec<Reason>,
@@ -129,7 +129,7 @@ pub struct Object {
     pub key: String,
     /// One [`DeadLetter`] JSON line per record, each ending in `\n`, in offset order.
     pub body: String,
-    /// The number of lines.
+    /// The number of lines in `body` (records in the object).
     pub records: usize,
 }
 

@@ -55,7 +55,7 @@ pub struct StoreError {
     /// The S3 operation: `PutObject`, `GetObject`, `DeleteObject`, `CopyObject`,
     /// `ListObjectsV2`.
     pub operation: &'static str,
-    /// The bucket.
+    /// The bucket the request went to.
     pub bucket: String,
     /// The object's key (a listing's prefix; a copy's target key).
     pub key: String,

@@ -65,7 +65,7 @@ impl TargetColumn {
 /// A target table as the warehouse describes it (no columns: it does not exist).
 #[derive(Debug, Clone)]
 pub struct TargetTable {
-    /// The table.
+    /// The table, as configured (`schema.table`).
     pub name: TableName,
     /// Its columns, in the order described.
     pub columns: Vec<TargetColumn>,
