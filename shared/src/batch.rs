@@ -1,6 +1,8 @@
 //! The records of one invocation with their keys and values base64-decoded into a single
 //! buffer: one allocation for the whole batch instead of two per record, and every later
 //! stage borrows its strings from here.
+//!
+//! It only decodes: what the bytes mean (Debezium JSON, a key) is the transform's to find out.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::PAD;
@@ -27,9 +29,15 @@ pub enum Payload<'b> {
     Absent,
     /// Not valid base64.
     Invalid,
+    /// The decoded bytes (standard base64 alphabet, padded), borrowed from the batch's buffer;
+    /// empty for an empty string in the event.
     Bytes(&'b [u8]),
 }
 
+/// One invocation's records, in processing order, with every key and value decoded. Record
+/// `i` of [`DecodedBatch::records`] is the record [`DecodedBatch::key`] and
+/// [`DecodedBatch::value`] answer for at index `i`; outcomes and rejects name records by that
+/// index.
 #[derive(Debug)]
 pub struct DecodedBatch<'e> {
     records: Vec<&'e KafkaRecord<'e>>,
@@ -66,14 +74,17 @@ impl<'e> DecodedBatch<'e> {
         DecodedBatch { records, buf, spans }
     }
 
+    /// The number of records.
     pub fn len(&self) -> usize {
         self.records.len()
     }
 
+    /// Whether the batch has no records (an event with an empty `records` map).
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
     }
 
+    /// The records as received (key and value still base64), in batch order.
     pub fn records(&self) -> &[&'e KafkaRecord<'e>] {
         &self.records
     }
@@ -86,15 +97,18 @@ impl<'e> DecodedBatch<'e> {
         }
     }
 
+    /// The Kafka key of record `index`, decoded. Panics if `index >= len()`.
     pub fn key(&self, index: usize) -> Payload<'_> {
         self.payload(self.spans[index].0)
     }
 
+    /// The Kafka value of record `index`, decoded ([`Payload::Absent`] for a tombstone).
+    /// Panics if `index >= len()`.
     pub fn value(&self, index: usize) -> Payload<'_> {
         self.payload(self.spans[index].1)
     }
 
-    /// Total decoded bytes (keys and values).
+    /// Total decoded bytes of all keys and values (the size of the one buffer).
     pub fn decoded_bytes(&self) -> usize {
         self.buf.len()
     }

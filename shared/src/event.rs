@@ -4,6 +4,10 @@
 //! some timestamps, re-serialises them as strings and rejects a record without `headers`.
 //! Strings borrow from the event text; key and value stay base64 exactly as received so
 //! that dead-letter objects can carry them byte for byte.
+//!
+//! Owns the event's types, parsing and the processing order ([`MskEvent::records_in_order`]).
+//! It must not copy what it can borrow or decode base64 (that is [`crate::batch`]'s), and
+//! its errors never quote the input: they name a path and a kind.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -11,14 +15,20 @@ use std::fmt;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
+/// One invocation's payload from an MSK or self-managed Kafka event source mapping, as
+/// Lambda documents it ([Lambda: Amazon MSK, "Example
+/// event"](https://docs.aws.amazon.com/lambda/latest/dg/with-msk.html)). Unknown fields are
+/// ignored; serializing writes Lambda's shape back (headers as signed bytes).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MskEvent<'a> {
     /// `aws:kafka` or `SelfManagedKafka`; informational only.
     #[serde(default, borrow, deserialize_with = "borrowed_opt_str", skip_serializing_if = "Option::is_none")]
     pub event_source: Option<Cow<'a, str>>,
+    /// The MSK cluster's ARN (absent for self-managed Kafka); informational only.
     #[serde(default, borrow, deserialize_with = "borrowed_opt_str", skip_serializing_if = "Option::is_none")]
     pub event_source_arn: Option<Cow<'a, str>>,
+    /// Comma-separated `host:port` brokers, as Lambda sends them; informational only.
     #[serde(default, borrow, deserialize_with = "borrowed_opt_str", skip_serializing_if = "Option::is_none")]
     pub bootstrap_servers: Option<Cow<'a, str>>,
     /// `"topic-partition"` → records, in the order the event lists them.
@@ -29,19 +39,28 @@ pub struct MskEvent<'a> {
 /// `"topic-partition"` → records, in event order.
 pub type RecordGroups<'a> = Vec<(Cow<'a, str>, Vec<KafkaRecord<'a>>)>;
 
+/// One Kafka record of the event. `partition`, `offset` and `timestamp` are read leniently (a
+/// number, an integral float or a decimal string: see `lenient`), since a self-managed Kafka
+/// mapping has sent `"partition": "0"`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KafkaRecord<'a> {
+    /// The topic name, case as in Kafka (e.g. `sqlserver.sampledb.dbo.patientinfo`).
     #[serde(borrow)]
     pub topic: Cow<'a, str>,
+    /// The partition number within the topic (0-based).
     #[serde(deserialize_with = "crate::lenient::i64")]
     pub partition: i64,
+    /// The record's offset in its partition: increases with every record the partition takes,
+    /// and starts over when the topic is recreated.
     #[serde(deserialize_with = "crate::lenient::i64")]
     pub offset: i64,
     /// Epoch milliseconds, exactly as sent.
     #[serde(deserialize_with = "crate::lenient::i64")]
     pub timestamp: i64,
     #[serde(default, borrow, deserialize_with = "borrowed_opt_str", skip_serializing_if = "Option::is_none")]
+    /// `CREATE_TIME` (the producer's clock) or `LOG_APPEND_TIME` (the broker's), as Kafka
+    /// stamps `timestamp`; informational only.
     pub timestamp_type: Option<Cow<'a, str>>,
     /// Base64 text; `None` when null or absent.
     #[serde(default, borrow, deserialize_with = "borrowed_opt_base64")]
@@ -49,6 +68,7 @@ pub struct KafkaRecord<'a> {
     /// Base64 text; `None` (a tombstone) when null or absent.
     #[serde(default, borrow, deserialize_with = "borrowed_opt_base64")]
     pub value: Option<Cow<'a, str>>,
+    /// The record's Kafka headers, in order (empty when `null` or absent).
     #[serde(default, borrow, deserialize_with = "headers")]
     pub headers: Vec<Header<'a>>,
 }
@@ -56,10 +76,15 @@ pub struct KafkaRecord<'a> {
 /// One Kafka header. Lambda sends each as a single-entry map of name → signed bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header<'a> {
+    /// The header's name, as the producer wrote it (may hold anything: never logged).
     pub name: Cow<'a, str>,
+    /// The header's bytes: read from Java's signed bytes (-128..=127) or unsigned ones
+    /// (0..=255), written back signed, as Lambda does.
     pub value: Vec<u8>,
 }
 
+/// A payload that is not an MSK event (the invocation fails, metric `EventsMalformed`). It
+/// names where and what kind of fault, never the value found there.
 #[derive(Debug, thiserror::Error)]
 #[error("not a valid MSK event: {path}: {message}")]
 pub struct EventParseError {
@@ -92,7 +117,13 @@ fn value_free_path(path: &serde_path_to_error::Path) -> String {
 }
 
 impl<'a> MskEvent<'a> {
-    /// Parse an event, borrowing strings from `json`. On failure the error names the field.
+    /// Parse an event, borrowing strings from `json` (a key or value with JSON escapes is
+    /// copied).
+    ///
+    /// Errors: [`EventParseError`] when `json` is not an event (not JSON, a missing `records`,
+    /// `topic`, `partition`, `offset` or `timestamp`, a field of the wrong kind, a header byte
+    /// outside -128..=255, trailing text); `path` names the field (`(event)` for the whole
+    /// payload), with header names withheld.
     pub fn parse(json: &'a [u8]) -> Result<MskEvent<'a>, EventParseError> {
         match serde_json::from_slice(json) {
             Ok(event) => Ok(event),
@@ -123,6 +154,7 @@ impl<'a> MskEvent<'a> {
         all
     }
 
+    /// The number of records over all topic-partitions.
     pub fn record_count(&self) -> usize {
         self.records.iter().map(|(_, records)| records.len()).sum()
     }

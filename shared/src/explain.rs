@@ -2,6 +2,9 @@
 //!
 //! A rejected record shows no key and no row: its values were never masked, so they must
 //! not be printed.
+//!
+//! Owns the line's shape only: it reads an [`Outcome`] the transform made and decides nothing.
+//! A change's key and row are its masked values.
 
 use std::collections::BTreeMap;
 
@@ -11,27 +14,40 @@ use serde::ser::{SerializeMap, Serializer};
 use crate::event::KafkaRecord;
 use crate::outcome::{Column, Outcome, Reason};
 
+/// One record's line, serialized as one JSON object (README "`cdc explain`").
 #[derive(Debug, Serialize)]
 pub struct ExplainLine<'a> {
+    /// The record's topic, as in the event.
     pub topic: &'a str,
+    /// The record's partition (0-based).
     pub partition: i64,
+    /// The record's offset in its partition: with topic and partition, what names the record
+    /// in dead letters and logs.
     pub offset: i64,
     /// `upsert`, `delete`, `skip` or `reject`.
     pub action: &'static str,
+    /// The target table, `schema.table`, when the record was routed.
     pub table: Option<String>,
+    /// The envelope's op code (`r`, `c`, `u`, `d`), when it was read.
     pub op: Option<&'static str>,
+    /// The source position as stored in `_cdc_position` (empty when unknown), when read.
     pub position: Option<&'a str>,
+    /// A change's key columns and their masked values, in key order; `None` for skips and
+    /// rejects.
     pub key: Option<JsonObject>,
     /// The values written. A delete writes only its key: soft mode keeps the stored values.
     pub row: Option<JsonObject>,
     /// Columns the source did not send (Debezium's unavailable-value placeholder): the target
     /// keeps the value it holds.
     pub unchanged: Vec<&'a str>,
+    /// Columns whose value was masked (configured masks and `[tables.detect]`'s).
     pub masked: Vec<&'a str>,
     /// `[tables.detect]` findings that were masked: column → kind.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub detected: BTreeMap<&'a str, &'static str>,
+    /// A reject's (column or record, rule) pairs; empty otherwise.
     pub reasons: &'a [Reason],
+    /// A skip's reason (`tombstone`, `heartbeat`…); `None` otherwise.
     pub skip_reason: Option<&'static str>,
     /// Only for rejects: the pipeline stage that rejected the record.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -56,6 +72,7 @@ fn object<'c>(columns: impl Iterator<Item = &'c Column<'c>>) -> JsonObject {
     JsonObject(columns.filter(|c| !c.value.is_unavailable()).map(|c| (c.name.to_string(), c.value.to_json())).collect())
 }
 
+/// The line for `record` and what the pipeline made of it.
 pub fn explain<'a>(record: &'a KafkaRecord<'a>, outcome: &'a Outcome<'a>) -> ExplainLine<'a> {
     let mut line = ExplainLine {
         topic: &record.topic,

@@ -8,6 +8,11 @@
 //! the load succeeded, and all of them or none, so that a retried batch finds committed rows
 //! stale and leaves no second copy of a dead-letter object. The ingest Lambda, the replay
 //! Lambda and `cdc ingest`/`cdc replay` all run [`Ingestor::process`].
+//!
+//! Owns the order of work, the accounting ([`Processed`]), the quarantine split and the
+//! summary (one log line, one metrics line). It must not succeed with a record unaccounted
+//! for, write dead letters before the load committed, or log anything of a record but its
+//! coordinates.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -30,6 +35,8 @@ use crate::transform::{Caches, Pipeline};
 /// One invocation: who asked, and until when.
 #[derive(Debug, Clone)]
 pub struct Invocation {
+    /// Lambda's request id (a UUID for a local run): in logs, dead letters and dead-letter
+    /// object keys.
     pub request_id: String,
     /// When the invocation must have answered.
     pub deadline: Instant,
@@ -139,14 +146,28 @@ fn detections_as_list<S: serde::Serializer>(
     }))
 }
 
+/// Why a batch failed as a whole: the invocation returns it and the event source mapping
+/// retries the batch. Rows already committed are found stale on the retry; no dead-letter
+/// object is left behind.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
+    /// The payload is not an MSK event (ingest only; nothing was loaded).
     #[error("the invocation payload is not an MSK event: {0}")]
     Event(#[from] EventParseError),
+    /// The deadline left no time after the margin ([`Ingestor::deadline_margin`]); nothing
+    /// was done.
     #[error("only {remaining_ms} ms were left of the invocation, not more than the deadline margin ({margin_ms} ms)")]
-    NoTime { remaining_ms: u128, margin_ms: u128 },
+    NoTime {
+        /// Time left before the invocation's deadline, ms.
+        remaining_ms: u128,
+        /// The margin kept back, ms.
+        margin_ms: u128,
+    },
+    /// The load failed (a Data API error that blames no row, the deadline): some
+    /// transactions may have committed.
     #[error("batch not loaded, will be retried: {0}")]
     Load(#[from] LoadError),
+    /// Writing the dead letters failed after the load; the objects written were deleted again.
     #[error("dead-letter write failed, batch will be retried: {0}")]
     DeadLetter(#[from] StoreError),
 }
@@ -167,17 +188,24 @@ impl IngestError {
 /// Run a batch in full, or only show what would happen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
+    /// Load, dead-letter, and (replay) archive.
     Apply,
+    /// Transform and plan only: no SQL, no S3 write; counts say what would happen.
     DryRun,
 }
 
 /// What became of a batch. `received = loaded + stale + superseded + skipped + dead-lettered`.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Processed {
+    /// Records in the batch: the sum of every other count ([`Processed::is_balanced`]).
     pub records_received: usize,
     /// Rows written (in a dry run: rows that would be sent to the loader).
     pub loaded: usize,
+    /// Rows not written because the target (or its delete ledger) already held this change or
+    /// a newer one: a redelivery, a retry after a partial commit, an older change.
     pub stale: usize,
+    /// Changes replaced by a later change of their key in the same batch (not counted when the
+    /// latest was rejected and an earlier one loaded in its place).
     pub superseded: usize,
     /// By reason (`{"tombstone": 1, …}`).
     #[serde(serialize_with = "skipped_by_name")]
@@ -185,9 +213,14 @@ pub struct Processed {
     /// By stage (`{"validate": 2, …}`; in a dry run: rejects the transform would make).
     #[serde(serialize_with = "stages_by_name")]
     pub dead_lettered: BTreeMap<Stage, usize>,
+    /// The S3 keys of the dead-letter objects written (quarantine included), in write order.
     pub dead_letter_objects: Vec<String>,
+    /// Data API calls made by the load, polls and retries included (0 in a dry run).
     pub data_api_calls: u64,
+    /// Committed transactions (`BatchExecuteStatement`s) that carried rows.
     pub transactions: usize,
+    /// Calls and transactions repeated after a transient failure (throttling, conflicts,
+    /// server errors, failed polls).
     pub retries: u32,
     /// Rejects (counted in `dead_lettered`) whose order against the stored change of their key
     /// could not be known (`position_regressed`).
@@ -200,16 +233,19 @@ pub struct Processed {
     /// `[tables.detect]` findings: (target table, column, kind) → records, masked or rejected.
     #[serde(skip_serializing_if = "BTreeMap::is_empty", serialize_with = "detections_as_list")]
     pub detections: BTreeMap<(String, Arc<str>, &'static str), usize>,
-    /// Now minus the oldest source commit time in the batch.
+    /// Now minus the oldest source commit time of the batch's changes, ms (`SourceLag`);
+    /// `None` when no change carried one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_source_lag_ms: Option<i64>,
 }
 
 impl Processed {
+    /// Records dead-lettered over every stage (quarantined ones included).
     pub fn dead_lettered_total(&self) -> usize {
         self.dead_lettered.values().sum()
     }
 
+    /// Records skipped for any reason.
     pub fn skipped_total(&self) -> usize {
         self.skipped.values().sum()
     }
@@ -224,9 +260,12 @@ impl Processed {
 /// The ingest handler's JSON response.
 #[derive(Debug, Clone, Serialize)]
 pub struct IngestSummary {
+    /// Lambda's request id (as in the dead letters it wrote).
     pub request_id: String,
+    /// The counts, flattened into the response's top level.
     #[serde(flatten)]
     pub processed: Processed,
+    /// Wall time from parsing the event to the summary, ms (the `BatchDuration` metric).
     pub duration_ms: u64,
 }
 
@@ -234,13 +273,23 @@ pub struct IngestSummary {
 /// dead-letter store, decode caches and telemetry settings.
 #[derive(Debug)]
 pub struct Ingestor {
+    /// Decode, route, validate, mask (holds the config and the masking key).
     pub pipeline: Pipeline,
+    /// Loads plans into the target warehouse.
     pub loader: Loader,
+    /// The dead-letter store: S3 bucket, prefixes, encryption.
     pub store: Store,
     caches: Mutex<Caches>,
+    /// Kept back from the invocation's deadline for the dead-letter writes and the response
+    /// (`DEADLINE_MARGIN_MS`, default 5 s).
     pub deadline_margin: Duration,
+    /// The CloudWatch namespace of the metrics (`METRICS_NAMESPACE`, default
+    /// `MskRedshiftCdc`).
     pub metrics_namespace: String,
+    /// The `FunctionName` dimension and the dead letters' `function` (`AWS_LAMBDA_FUNCTION_NAME`,
+    /// else `ingest` or `replay`).
     pub function_name: String,
+    /// Where the EMF lines go: stdout in Lambda, stderr for `cdc`, memory in tests.
     pub metrics: Arc<dyn MetricsSink>,
     /// A record dead-lettered this many times goes to quarantine when it fails once more
     /// (`REPLAY_MAX_ATTEMPTS`, default [`DEFAULT_MAX_ATTEMPTS`]).
@@ -255,6 +304,9 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 type Coordinates<'a> = (&'a str, i64, i64);
 
 impl Ingestor {
+    /// An ingestor with the defaults: 5 s deadline margin, namespace `MskRedshiftCdc`,
+    /// function name `ingest`, [`DEFAULT_MAX_ATTEMPTS`]. `wiring::build` sets them from the
+    /// settings.
     pub fn new(pipeline: Pipeline, loader: Loader, store: Store, metrics: Arc<dyn MetricsSink>) -> Ingestor {
         Ingestor {
             pipeline,
@@ -269,7 +321,11 @@ impl Ingestor {
         }
     }
 
-    /// The ingest Lambda's work: one MSK event.
+    /// The ingest Lambda's work: one MSK event, in [`Mode::Apply`], then the summary log and
+    /// metrics lines (a failure emits `BatchesFailed`).
+    ///
+    /// Errors: [`IngestError::Event`] when the payload is not an event, else those of
+    /// [`Ingestor::process`].
     pub async fn ingest(&self, event_json: &[u8], invocation: &Invocation) -> Result<IngestSummary, IngestError> {
         let started = Instant::now();
         let span = tracing::info_span!("ingest", request_id = %invocation.request_id);
@@ -301,6 +357,11 @@ impl Ingestor {
 
     /// Transform, plan, load and dead-letter `records`. `attempts` holds how often a record
     /// was already dead-lettered (replay), by coordinates; missing means 0.
+    ///
+    /// Errors: [`IngestError::NoTime`] when the deadline less the margin has passed;
+    /// [`IngestError::Load`] when the load fails as a whole; [`IngestError::DeadLetter`] when
+    /// a dead-letter object cannot be written. On `Ok`, every record is counted once
+    /// ([`Processed::is_balanced`]).
     pub async fn process<'r>(
         &self,
         records: Vec<&'r KafkaRecord<'r>>,
@@ -516,6 +577,7 @@ impl Ingestor {
         }
     }
 
+    /// One EMF line of `metrics` with the `FunctionName` dimension, timestamped now.
     pub fn emit_metrics(&self, metrics: &[Metric]) {
         let line =
             emf_line(&self.metrics_namespace, &[("FunctionName", &self.function_name)], metrics, now_micros() / 1_000);

@@ -6,6 +6,11 @@
 //! ([`RecordCount`], [`rejected`] for a [`Stage`]); the replay's object counts are next to
 //! their enum (`replay::ObjectOutcome`). `scripts/check_template_policy.py` reads the names
 //! the template's alarms and dashboard use from the `Metric::count("…"` calls.
+//!
+//! The document shape follows CloudWatch's [embedded metric format
+//! specification](https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html).
+//! Nothing here decides what to count (ingest and replay do) or does I/O beyond the
+//! [`MetricsSink`] it is given.
 
 use serde_json::{Map, Value, json};
 
@@ -14,16 +19,22 @@ use crate::outcome::Stage;
 /// One metric of a line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metric {
+    /// The metric's name, UpperCamelCase (`RecordsLoaded`); the template's alarms and
+    /// dashboard name it exactly.
     pub name: &'static str,
+    /// The CloudWatch unit: `Count` or `Milliseconds`.
     pub unit: &'static str,
+    /// The value in `unit` (a whole number for counts).
     pub value: f64,
 }
 
 impl Metric {
+    /// A count (unit `Count`) of `value` things: records, objects, calls.
     pub fn count(name: &'static str, value: usize) -> Metric {
         Metric { name, unit: "Count", value: value as f64 }
     }
 
+    /// A duration of `value` milliseconds (unit `Milliseconds`).
     pub fn millis(name: &'static str, value: f64) -> Metric {
         Metric { name, unit: "Milliseconds", value }
     }
@@ -35,12 +46,21 @@ impl Metric {
 /// users: replay's `records_rejected` is [`RecordCount::DeadLettered`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordCount {
+    /// Every record of the batch (`RecordsReceived`).
     Received,
+    /// Committed to the target (`RecordsLoaded`).
     Loaded,
+    /// Not written: the target already held this change or a newer one (`RecordsStale`).
     Stale,
+    /// Replaced by a later change of the same key in the batch (`RecordsSuperseded`).
     Superseded,
+    /// Consumed without loading, for a [`SkipReason`](crate::outcome::SkipReason)
+    /// (`RecordsSkipped`).
     Skipped,
+    /// Written to the dead-letter store, quarantined ones included (`RecordsDeadLettered`).
     DeadLettered,
+    /// Dead-lettered under the quarantine prefix, past the attempts cap
+    /// (`RecordsQuarantined`).
     Quarantined,
 }
 
@@ -75,7 +95,10 @@ pub fn rejected(stage: Stage, records: usize) -> Metric {
     }
 }
 
-/// An EMF document: `_aws` metadata, dimension values and metric values at the top level.
+/// An EMF document on one line: `_aws` metadata (`Timestamp`: `timestamp_ms`, ms since the
+/// Unix epoch; one metric directive with `namespace` and one dimension set of every
+/// `dimensions` name), dimension values and metric values at the top level. The names of
+/// `metrics` must be distinct and none may be a dimension's.
 pub fn emf_line(namespace: &str, dimensions: &[(&str, &str)], metrics: &[Metric], timestamp_ms: i64) -> String {
     let mut root = Map::new();
     root.insert(
@@ -100,9 +123,11 @@ pub fn emf_line(namespace: &str, dimensions: &[(&str, &str)], metrics: &[Metric]
 
 /// Where metric lines go: stdout in Lambda, a buffer in tests.
 pub trait MetricsSink: Send + Sync + std::fmt::Debug {
+    /// Write one EMF line (`line` has no newline; the sink ends it).
     fn emit(&self, line: &str);
 }
 
+/// Lines to stdout, where Lambda ships them to CloudWatch Logs (the functions' sink).
 #[derive(Debug, Default)]
 pub struct Stdout;
 
@@ -136,6 +161,7 @@ impl MetricsSink for Captured {
 
 #[cfg(feature = "test-util")]
 impl Captured {
+    /// A copy of every line emitted so far, in order.
     pub fn lines(&self) -> Vec<String> {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }

@@ -1,4 +1,5 @@
-//! Collapse a batch to the latest change per primary key and target table.
+//! Collapse a batch to the latest change per primary key and target table. Pure (no I/O),
+//! and it drops no change: each ends latest, superseded, rejected or skipped.
 //!
 //! A key's changes are taken in batch order (topic, partition, offset) and each is compared
 //! with the latest so far by [`compare`]: a provably newer change takes its place, a provably
@@ -12,7 +13,7 @@
 //! stored. An earlier change the target would refuse is rejected on its own, never counted as
 //! superseded. A column the latest change could not send (Debezium's unavailable-value
 //! placeholder) takes the value of the latest earlier change of the batch that sent it, and a
-//! soft delete keeps the values the batch's stored changes left (see [`filled`]); the columns
+//! soft delete keeps the values the batch's stored changes left (see `filled`); the columns
 //! no change of the batch sent keep the target's value.
 
 use std::borrow::Cow;
@@ -39,7 +40,7 @@ pub struct Planned<'r, 'b> {
 pub struct PlannedRow<'r, 'b> {
     /// The batch index of the record of the latest change (see [`Planned::index`]).
     pub index: usize,
-    /// The change as the batch leaves it: see [`filled`].
+    /// The change as the batch leaves it: see `filled`.
     pub change: Cow<'r, Change<'b>>,
     /// The change sent a placeholder for a column whose value an earlier delete of its batch
     /// makes unknown: it cannot be stored (`unavailable_value`).
@@ -63,7 +64,7 @@ impl<'r, 'b> PlannedRow<'r, 'b> {
     }
 
     /// This row filled from the earlier changes of its batch that `storable` accepts (the
-    /// loader's checks against the target); see [`filled`].
+    /// loader's checks against the target); see `filled`.
     pub fn prepared(&self, storable: &dyn Fn(&Change<'_>) -> bool) -> PlannedRow<'r, 'b> {
         let (change, unknown) = match filled(self.received, &self.earlier, storable) {
             Ok(change) => (change, false),

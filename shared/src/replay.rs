@@ -5,6 +5,11 @@
 //! object (with `attempts + 1`); nothing is deleted before its records are stored elsewhere.
 //! The replay stops cleanly before its deadline and answers `next_key`: pass it back to
 //! resume. A dry run reports what would happen and changes nothing.
+//!
+//! Owns the request and response, the walk over candidate objects and the per-object
+//! archive decision; each object's records go through [`Ingestor::process`] like a batch. It
+//! must not read another bucket than the function's own, or archive an object before all of
+//! its records are stored.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -17,6 +22,9 @@ use crate::event::KafkaRecord;
 use crate::ingest::{IngestError, Ingestor, Invocation, Mode, Processed};
 use crate::metrics::{Metric, RecordCount};
 
+/// The replay function's payload (README "The functions"). Every field is optional (`{}`
+/// replays the dead-letter prefix); an unknown field is an error, so that a misspelt filter
+/// never replays more than was asked.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayRequest {
@@ -28,11 +36,15 @@ pub struct ReplayRequest {
     pub prefix: Option<String>,
     /// Replay exactly these keys (in key order) instead of listing a prefix.
     pub keys: Option<Vec<String>>,
-    /// Only objects last modified at or after / before these RFC 3339 times.
+    /// Only listed objects last modified at or after this RFC 3339 time (whole seconds count;
+    /// `keys` are not filtered).
     pub since: Option<String>,
+    /// Only listed objects last modified before this RFC 3339 time.
     pub until: Option<String>,
-    /// At most this many objects per call (default 100).
+    /// At most this many objects per call (default 100; 0 is an error).
     pub max_objects: Option<usize>,
+    /// Report what would happen (records through transform and plan) without loading,
+    /// writing, archiving or emitting metrics.
     #[serde(default)]
     pub dry_run: bool,
     /// Resume after this key: the `next_key` of a previous response.
@@ -95,14 +107,20 @@ impl ObjectOutcome {
     }
 }
 
+/// One object of a replay response.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ObjectReport {
+    /// The object's S3 key in the dead-letter bucket (its original key, not the archive's).
     pub key: String,
     /// `archived`, `failed`, or in a dry run `would_archive`.
     pub outcome: ObjectOutcome,
+    /// Records read from it (0 when it could not be read).
     pub records: usize,
+    /// The key it was archived under.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archived_to: Option<String>,
+    /// The new dead-letter objects its failing records went to (dead-letter or quarantine
+    /// prefix).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub dead_letter_objects: Vec<String>,
     /// Why the object failed: error codes and names, never content.
@@ -110,15 +128,25 @@ pub struct ObjectReport {
     pub error: Option<String>,
 }
 
+/// The replay function's response: totals over the objects, then each object. Record counts
+/// mean what ingest's do ([`Processed`]).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct ReplayResponse {
+    /// The request's `dry_run`.
     pub dry_run: bool,
+    /// Objects taken up (read and processed, whatever their outcome).
     pub objects_scanned: usize,
+    /// Objects moved under the archive prefix.
     pub objects_archived: usize,
+    /// Objects left in place ([`ObjectOutcome::Failed`]).
     pub objects_failed: usize,
+    /// Rows written over all objects.
     pub records_loaded: usize,
+    /// Records the target already held (an equal or newer change).
     pub records_stale: usize,
+    /// Records replaced by a later change of their key in the same object.
     pub records_superseded: usize,
+    /// Records skipped for a stated reason.
     pub records_skipped: usize,
     /// Dead-lettered again (in a dry run: would be rejected by the transform). Ingest calls
     /// this count `dead_lettered`, and both functions' metric `RecordsDeadLettered`; the field
@@ -127,16 +155,22 @@ pub struct ReplayResponse {
     /// Of `records_rejected`: past the attempts cap (`REPLAY_MAX_ATTEMPTS`), so written under
     /// the quarantine prefix, where only a replay that names it reaches them.
     pub records_quarantined: usize,
+    /// Every object taken up, in key order.
     pub objects: Vec<ObjectReport>,
     /// Set when the replay stopped before the end (deadline or `max_objects`): resume with
     /// `{"next_key": …}`.
     pub next_key: Option<String>,
 }
 
+/// Why a replay call failed as a whole (a single object's failure is reported in its
+/// [`ObjectReport`] instead).
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
+    /// The request asks for something the replay refuses: another bucket, `since`/`until`
+    /// that are not RFC 3339, `max_objects` 0. The text names the field, not its value.
     #[error("invalid replay request: {0}")]
     Request(String),
+    /// Listing the prefix failed (S3 error code and key only).
     #[error("listing dead-letter objects failed: {0}")]
     List(#[from] dlq::StoreError),
 }
@@ -208,6 +242,15 @@ fn parse_time(field: &str, value: &Option<String>) -> Result<Option<i64>, Replay
 }
 
 impl Ingestor {
+    /// Replay the objects `request` names, in key order, until they are done, `max_objects`
+    /// were taken up, or too little time is left (the deadline margin plus 5 s per object):
+    /// then `next_key` says where to resume. Each object is read, its records processed as a
+    /// batch (each with its previous `attempts`), and archived once they are all stored. One
+    /// summary log line and, unless a dry run, one metrics line.
+    ///
+    /// Errors: [`ReplayError::Request`] for a request it refuses, before any object is read;
+    /// [`ReplayError::List`] when a listing page cannot be read (objects already done stay
+    /// done).
     pub async fn replay(
         &self,
         request: &ReplayRequest,

@@ -1,5 +1,9 @@
 //! Function settings from environment variables, checked at cold start: a missing or invalid
 //! setting fails the start with a message that names it.
+//!
+//! Owns reading and checking the variables ([`Settings::from_lookup`]) and their list
+//! ([`VARIABLES`], README "Environment variables"). It must do no I/O beyond reading
+//! variables: the config file, the masking key's secret and the clients are `wiring`'s.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,6 +13,7 @@ use crate::redshift::{Auth, Target};
 /// Where the pipeline configuration comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigSource {
+    /// `CDC_CONFIG=<path>`: a TOML file (in Lambda, under `/var/task/`).
     File(PathBuf),
     /// `CDC_CONFIG=default`: route every topic to `public.<last segment>`, no rules, no masks.
     /// Must be asked for: a function without masks would load PII as it comes.
@@ -21,11 +26,15 @@ pub enum MaskingKeySource {
     /// Secrets Manager: the secret's `SecretString` (or `SecretBinary`) is the key; `version`
     /// pins a `VersionId` or a staging label (`MASKING_KEY_VERSION`; default `AWSCURRENT`).
     Secret {
+        /// The secret's ARN (`MASKING_KEY_SECRET_ARN`).
         arn: String,
+        /// A `VersionId` (a UUID) or a staging label (`AWSCURRENT`, `AWSPREVIOUS`…);
+        /// `None`: the current version.
         version: Option<String>,
     },
-    /// The key itself (`MASKING_KEY`), for local use only.
+    /// The key itself (`MASKING_KEY`, its UTF-8 bytes), for local use only: refused in Lambda.
     Inline(Vec<u8>),
+    /// No key: `hmac` masks are refused when the pipeline is built.
     None,
 }
 
@@ -41,31 +50,62 @@ impl std::fmt::Debug for MaskingKeySource {
     }
 }
 
+/// Everything a function reads from its environment, checked. Prefixes have their slashes
+/// stripped; the archive prefix is not the dead-letter prefix or inside it, and the
+/// quarantine prefix is apart from both.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
+    /// The pipeline configuration (`CDC_CONFIG`).
     pub config: ConfigSource,
+    /// The warehouse: database and workgroup or cluster (`REDSHIFT_*`).
     pub target: Target,
+    /// The dead-letter bucket (`DLQ_BUCKET`).
     pub dlq_bucket: String,
+    /// `DLQ_PREFIX`, default `dead-letter`; never empty.
     pub dlq_prefix: String,
+    /// `DLQ_ARCHIVE_PREFIX`, default `archive`.
     pub archive_prefix: String,
+    /// `DLQ_QUARANTINE_PREFIX`, default `quarantine`.
     pub quarantine_prefix: String,
-    /// Dead-letter attempts after which a failing record is quarantined.
+    /// Dead-letter attempts after which a failing record is quarantined (`REPLAY_MAX_ATTEMPTS`,
+    /// 1–100, default 5).
     pub max_attempts: u32,
+    /// The KMS key (id, ARN or alias) for SSE-KMS on every dead-letter write
+    /// (`DLQ_KMS_KEY_ID`); `None`: the bucket's default encryption.
     pub kms_key_id: Option<String>,
+    /// Where the masking key comes from.
     pub masking_key: MaskingKeySource,
-    /// Time kept back from the Lambda deadline for dead-letter writes and the response.
+    /// Time kept back from the Lambda deadline for dead-letter writes and the response
+    /// (`DEADLINE_MARGIN_MS`, default 5 s).
     pub deadline_margin: Duration,
+    /// `METRICS_NAMESPACE`, default `MskRedshiftCdc`.
     pub metrics_namespace: String,
+    /// `AWS_LAMBDA_FUNCTION_NAME` (set by Lambda), else the binary's default name.
     pub function_name: String,
+    /// `LOG_LEVEL`, lowercase: `error`, `warn`, `info` (default), `debug` or `trace`.
     pub log_level: String,
 }
 
+/// A setting that stops the cold start. The message names the variable and what is wrong,
+/// never its value (a variable can hold a key).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingsError {
+    /// A required variable is unset or empty.
     #[error("environment variable {name} is required: {help}")]
-    Missing { name: &'static str, help: &'static str },
+    Missing {
+        /// The variable.
+        name: &'static str,
+        /// What it should hold.
+        help: &'static str,
+    },
+    /// A variable is set to something unusable, or conflicts with another.
     #[error("environment variable {name} is invalid: {problem}")]
-    Invalid { name: &'static str, problem: String },
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
 }
 
 /// Every variable the functions read, with its meaning (README "Environment variables").
@@ -91,11 +131,22 @@ pub const VARIABLES: &[(&str, &str)] = &[
 ];
 
 impl Settings {
+    /// Read settings from the process environment (an empty variable counts as unset);
+    /// `default_function_name` names the function outside Lambda.
+    ///
+    /// Errors: [`Settings::from_lookup`]'s.
     pub fn from_env(default_function_name: &str) -> Result<Settings, SettingsError> {
         Settings::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()), default_function_name)
     }
 
     /// Read settings through `get` (tests pass a map).
+    ///
+    /// Errors: [`SettingsError::Missing`] for `CDC_CONFIG`, `REDSHIFT_DATABASE`, `DLQ_BUCKET`,
+    /// or neither `REDSHIFT_WORKGROUP` nor `REDSHIFT_CLUSTER_ID`; [`SettingsError::Invalid`]
+    /// for both of those, `REDSHIFT_DB_USER` with a workgroup or with `REDSHIFT_SECRET_ARN`,
+    /// both masking-key sources, `MASKING_KEY` in Lambda, `MASKING_KEY_VERSION` without a
+    /// secret, a `DEADLINE_MARGIN_MS` that is not whole milliseconds, an unknown `LOG_LEVEL`,
+    /// prefixes that are empty or overlap, `REPLAY_MAX_ATTEMPTS` outside 1–100.
     pub fn from_lookup(
         get: impl Fn(&str) -> Option<String>,
         default_function_name: &str,

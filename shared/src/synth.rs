@@ -8,20 +8,27 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+/// The table's Debezium topic: `<topic.prefix>.<database>.<schema>.<table>`, as the SQL
+/// Server connector names it.
 pub const TOPIC: &str = "sqlsrv.sampledb.dbo.patientinfo";
 
 /// A row of `dbo.patientinfo` (ID int PK, FirstName varchar(100), LastName varchar(100),
 /// State char(2), SSN varchar(10), DOB datetime).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Patient {
+    /// `ID`, the primary key.
     #[serde(rename = "ID")]
     pub id: i32,
+    /// `FirstName`, at most 100 bytes.
     #[serde(rename = "FirstName")]
     pub first_name: Option<String>,
+    /// `LastName`, at most 100 bytes.
     #[serde(rename = "LastName")]
     pub last_name: Option<String>,
+    /// `State`, two letters (a `char(2)` column).
     #[serde(rename = "State")]
     pub state: Option<String>,
+    /// `SSN`, nine digits without dashes (the sample config's `pattern`; masked `hmac`).
     #[serde(rename = "SSN")]
     pub ssn: Option<String>,
     /// DATETIME as Debezium sends it: epoch milliseconds of the wall clock read as UTC.
@@ -30,6 +37,7 @@ pub struct Patient {
 }
 
 impl Patient {
+    /// A patient with every column set.
     pub fn new(id: i32, first: &str, last: &str, state: &str, ssn: &str, dob_ms: i64) -> Patient {
         Patient {
             id,
@@ -49,7 +57,9 @@ pub struct SourcePosition {
     pub commit_lsn: u128,
     /// `None` for snapshot reads.
     pub change_lsn: Option<u128>,
+    /// `source.event_serial_no`; `None` for snapshot reads.
     pub event_serial_no: Option<i64>,
+    /// `source.ts_ms`: the commit time, ms since the Unix epoch.
     pub ts_ms: i64,
     /// `source.snapshot`: `"true"`, `"first"`, `"last"` for snapshots, `"false"` otherwise.
     pub snapshot: &'static str,
@@ -67,6 +77,8 @@ impl SourcePosition {
         }
     }
 
+    /// A snapshot read at `commit_lsn`: no change LSN or serial number; `snapshot` is
+    /// `"true"`, `"first"` or `"last"`.
     pub fn snapshot(commit_lsn: u128, ts_ms: i64, snapshot: &'static str) -> SourcePosition {
         SourcePosition { commit_lsn, change_lsn: None, event_serial_no: None, ts_ms, snapshot }
     }
@@ -216,17 +228,25 @@ fn wrap<T: Serialize>(payload: &T, schema: Option<&str>) -> String {
 /// One Kafka record of an MSK event; key and value are given as raw bytes.
 #[derive(Debug, Clone)]
 pub struct RecordSpec {
+    /// The topic, e.g. [`TOPIC`]; the event groups records under `<topic>-<partition>`.
     pub topic: String,
+    /// The partition (0-based).
     pub partition: i64,
+    /// The offset; the pipeline processes a partition's records in offset order whatever
+    /// order they are given in.
     pub offset: i64,
+    /// The Kafka timestamp, ms since the Unix epoch (`CREATE_TIME`).
     pub timestamp: i64,
+    /// The key's bytes, base64-encoded into the event; `None` writes `null`.
     pub key: Option<Vec<u8>>,
+    /// The value's bytes, base64-encoded into the event; `None` (a tombstone) writes `null`.
     pub value: Option<Vec<u8>>,
     /// Base64 text to send as the value instead of encoding `value` (for broken inputs).
     pub raw_value: Option<String>,
 }
 
 impl RecordSpec {
+    /// A record whose key and value are the UTF-8 bytes of the given text.
     pub fn new(
         topic: &str,
         partition: i64,

@@ -3,10 +3,15 @@
 //! Internally a date is days since 1970-01-01, a time is microseconds since midnight and a
 //! timestamp is microseconds since the Unix epoch in UTC: microseconds are Redshift's
 //! precision, so finer digits are truncated toward the past when values are decoded.
+//!
+//! A leaf (chrono and [`digits`](crate::digits) only), and the crate's one clock
+//! ([`now_micros`]).
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 
+/// µs in one second.
 pub const MICROS_PER_SECOND: i64 = 1_000_000;
+/// µs in one day (86,400 s: no leap seconds, as in Unix time).
 pub const MICROS_PER_DAY: i64 = 86_400 * MICROS_PER_SECOND;
 /// The largest time of day: `24:00:00`, which PostgreSQL and Redshift both store
 /// ("TIME … 00:00:00 to 24:00:00", Redshift's datetime types page).
@@ -14,8 +19,10 @@ pub const MAX_TIME_MICROS: i64 = MICROS_PER_DAY;
 /// Days from 0001-01-01 (day 1 of the common era) to 1970-01-01.
 const UNIX_EPOCH_FROM_CE: i32 = 719_163;
 
-/// Years we accept: what both Redshift literals and the source databases can hold.
+/// The earliest year we accept: what both Redshift literals and the source databases can
+/// hold (no BC dates).
 pub const MIN_YEAR: i32 = 1;
+/// The latest year we accept (four-digit years).
 pub const MAX_YEAR: i32 = 9999;
 
 /// The wall clock now, in microseconds since the Unix epoch (UTC): the reference of
@@ -27,11 +34,14 @@ pub fn now_micros() -> i64 {
     i64::try_from(now.as_micros()).unwrap_or(i64::MAX)
 }
 
+/// The calendar date `days` after 1970-01-01 (negative: before), or `None` outside years
+/// [`MIN_YEAR`]–[`MAX_YEAR`].
 pub fn date_from_days(days: i32) -> Option<NaiveDate> {
     let date = NaiveDate::from_num_days_from_ce_opt(days.checked_add(UNIX_EPOCH_FROM_CE)?)?;
     (MIN_YEAR..=MAX_YEAR).contains(&date.year()).then_some(date)
 }
 
+/// Days from 1970-01-01 to `date` (negative before it).
 pub fn days_from_date(date: NaiveDate) -> i32 {
     date.num_days_from_ce() - UNIX_EPOCH_FROM_CE
 }

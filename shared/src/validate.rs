@@ -2,6 +2,9 @@
 //!
 //! A NULL value passes every rule except `required`. Rules that read text (`max_bytes`,
 //! `pattern`, `one_of`) see the value's canonical text ([`Value::text`]).
+//!
+//! The transform calls it for upserts only, before masking: it never sees a masked value or
+//! a delete (whose values are not written).
 
 use std::cmp::Ordering;
 

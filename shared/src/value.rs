@@ -2,6 +2,9 @@
 //! masked, and finally rendered as JSON (`cdc explain`) or as a SQL literal (loader).
 //!
 //! Strings borrow from the decoded Kafka value whenever JSON needed no unescaping.
+//!
+//! A leaf: it uses only [`temporal`] (text forms of dates and times) from the crate, and it
+//! never rounds a value (decimals stay exact, times stay in µs).
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -13,7 +16,10 @@ use crate::temporal;
 /// Exact decimal: `unscaled × 10^-scale`. 38 digits (Redshift's DECIMAL limit) fit in an i128.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Decimal {
+    /// The digits as an integer, with the sign (`-12340` for `-12.340`).
     pub unscaled: i128,
+    /// Digits after the decimal point (`3` for `-12.340`); trailing zeros are kept until
+    /// [`Decimal::normalized`].
     pub scale: u32,
 }
 
@@ -43,11 +49,15 @@ impl Decimal {
         if integer == 0 { 0 } else { integer.ilog10() + 1 }
     }
 
+    /// The nearest `f64` (inexact beyond 15–17 significant digits: for display and float
+    /// rules, never for storing).
     pub fn to_f64(self) -> f64 {
         self.unscaled as f64 / 10f64.powi(self.scale as i32)
     }
 
-    /// Parse decimal text such as `-12.340`, `1e3` or `1.5E-2` exactly.
+    /// Parse decimal text such as `-12.340`, `1e3` or `1.5E-2` exactly (scale as written, an
+    /// exponent folded into it). `None` for anything else (blanks, `NaN`, a lone `.`) or more
+    /// digits than an `i128` holds.
     pub fn parse(text: &str) -> Option<Decimal> {
         let (mantissa, exponent) = match text.find(['e', 'E']) {
             Some(i) => (&text[..i], text[i + 1..].parse::<i32>().ok()?),
@@ -106,16 +116,24 @@ impl fmt::Display for Decimal {
 /// One column value.
 #[derive(Debug, Clone)]
 pub enum Value<'a> {
+    /// SQL NULL (JSON `null`, or an absent optional field).
     Null,
+    /// A boolean.
     Bool(bool),
+    /// An integer of any source width up to 64 bits.
     Int(i64),
+    /// A binary float; may be NaN or ±infinity (Debezium writes them as strings).
     Float(f64),
+    /// An exact decimal.
     Decimal(Decimal),
+    /// UTF-8 text, borrowed from the record when it needed no unescaping. Decoded text holds
+    /// no NUL (the config's `nul` policy rejects or strips it).
     Text(Cow<'a, str>),
+    /// Raw bytes (Debezium's base64 `bytes`, decoded).
     Bytes(Cow<'a, [u8]>),
-    /// Days since 1970-01-01.
+    /// Days since 1970-01-01 (years 1–9999).
     Date(i32),
-    /// Microseconds since midnight.
+    /// Microseconds since midnight, 0 to 24:00:00.
     Time(i64),
     /// Microseconds since 1970-01-01T00:00:00 UTC (no zone is stored).
     Timestamp(i64),
@@ -126,6 +144,7 @@ pub enum Value<'a> {
 }
 
 impl Value<'_> {
+    /// Whether it is [`Value::Null`] (not [`Value::Unavailable`]).
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
     }
@@ -147,6 +166,7 @@ impl Value<'_> {
         }
     }
 
+    /// The same value owning its text or bytes (a copy only for borrowed ones).
     pub fn into_owned(self) -> Value<'static> {
         match self {
             Value::Null => Value::Null,
@@ -163,6 +183,7 @@ impl Value<'_> {
         }
     }
 
+    /// Whether it is Debezium's unavailable-value placeholder.
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Value::Unavailable)
     }

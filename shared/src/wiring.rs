@@ -1,6 +1,10 @@
 //! Cold start: settings → logging (capped: see `DEPENDENCY_LOG_CAP`) → configuration,
 //! masking key and AWS clients → an [`Ingestor`]. The binaries stay thin; `cdc ingest`/`cdc
 //! replay` build the same thing.
+//!
+//! Owns what runs once per container: settings, logging (the JSON format and the cap on
+//! other crates), the configuration, the masking key, the clients and the check of configured
+//! columns against the targets. Nothing here may run per invocation.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -23,24 +27,39 @@ use crate::redshift::{DataApi, Loader};
 use crate::settings::{ConfigSource, MaskingKeySource, Settings};
 use crate::transform::{Pipeline, PipelineError};
 
+/// A cold start that cannot finish: the function exits (code 1) and Lambda reports an init
+/// error. Messages name files, keys, tables and codes, never a value or the masking key.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The config file cannot be read or is invalid (file, line and key in the message).
     #[error("configuration: {0}")]
     Config(#[from] ConfigError),
+    /// The pipeline refuses the config with this key (a short key, `hmac` without one).
     #[error("{0}")]
     Pipeline(#[from] PipelineError),
+    /// Secrets Manager did not give the key: its error code (`AccessDeniedException`,
+    /// `ResourceNotFoundException`…), `request failed`, or `the secret has no value`.
     #[error("reading the masking key from MASKING_KEY_SECRET_ARN failed: {0}")]
     Secret(String),
+    /// `DescribeTable` of a configured target failed.
     #[error("reading the columns of {table} failed: {source}")]
     DescribeTable {
+        /// The target table.
         table: crate::config::TableName,
+        /// The Data API error (codes and classes only).
         #[source]
         source: crate::redshift::DataApiError,
     },
+    /// The config names columns its (existing) target does not have.
     #[error(
         "the config names columns that {table} does not have: {columns} (a misspelt column would leave the real one unmasked; fix the config)"
     )]
-    UnknownColumns { table: crate::config::TableName, columns: String },
+    UnknownColumns {
+        /// The target table.
+        table: crate::config::TableName,
+        /// The missing column names, lowercase, sorted, comma-separated.
+        columns: String,
+    },
 }
 
 /// Every column the config names must be a column of its target (`DescribeTable`): a mask
@@ -174,10 +193,14 @@ const BODY_LOGGING_VARIABLES: &[&str] = &["LOG_SIGNABLE_BODY", "LOG_SENSITIVE_BO
 /// `LOG_LEVEL` or `RUST_LOG` among them): the same as `cdc`'s for bad input.
 const EXIT_BAD_SETTINGS: u8 = 2;
 
+/// `LOG_LEVEL` or `RUST_LOG` that cannot be read: the cold start stops (exit code 2).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("environment variable {name} is invalid: {problem}")]
 pub struct LogFilterError {
+    /// `LOG_LEVEL` or `RUST_LOG`.
     pub name: &'static str,
+    /// What is wrong: the expected levels, or `tracing-subscriber`'s parse error for
+    /// `RUST_LOG`.
     pub problem: String,
 }
 

@@ -1,8 +1,9 @@
 //! Pipeline configuration: one TOML file, parsed strictly and validated at cold start.
 //!
 //! Every error names the file, the line and the key, so that a bad deploy fails loudly
-//! before the first record is touched. Without a file, [`Config::default_routing`] routes
-//! every data topic to `public.<last topic segment>`.
+//! before the first record is touched. An unknown key is an error, never ignored, and no
+//! error echoes a value from the file ([`crate::redact::config_message`]). Without a file,
+//! [`Config::default_routing`] routes every data topic to `public.<last topic segment>`.
 //!
 //! - `model.rs`: the built types every stage reads, and routing ([`Config::table_for_topic`]).
 //! - `parse.rs`: the TOML (`Raw*` structs, `deny_unknown_fields`), the checks, [`ConfigError`]

@@ -241,17 +241,19 @@ impl TopicPattern {
 /// `validate::check`; each key is also the rule's name in a reject.
 #[derive(Debug, Clone, Default)]
 pub struct Rules {
-    /// Not NULL.
+    /// The value must not be NULL (every other rule lets NULL pass).
     pub required: bool,
     /// At most this many UTF-8 bytes of text.
     pub max_bytes: Option<usize>,
-    /// The text matches this regex.
+    /// The canonical text matches this regex somewhere (anchor it with `^…$` to match the
+    /// whole text).
     pub pattern: Option<Regex>,
     /// The text is one of these.
     pub one_of: Option<HashSet<String>>,
-    /// At least this.
+    /// The value is at least this, inclusive ([`compare_value`](crate::value::compare_value);
+    /// a value that cannot be compared with the bound fails).
     pub min: Option<Bound>,
-    /// At most this.
+    /// The value is at most this, inclusive (compared as `min` is).
     pub max: Option<Bound>,
     /// A date or timestamp not after the batch's processing time.
     pub not_future: bool,
@@ -355,9 +357,9 @@ pub struct ColumnConfig {
 /// One `[[tables]]` entry: which topics it takes, where they go and how.
 #[derive(Debug, Clone)]
 pub struct TableConfig {
-    /// The topics routed here.
+    /// The topics routed here (`topic`, an exact name or a glob).
     pub topic: TopicPattern,
-    /// The target table.
+    /// The target table (`target`, `schema.table`, lowercase).
     pub target: TableName,
     /// Key columns (lowercase). `None`: the fields of each record's Kafka key.
     pub key: Option<Arc<[Arc<str>]>>,
@@ -424,7 +426,8 @@ impl TableConfig {
 pub struct Config {
     /// The file this came from, for messages; `None` for the default routing.
     pub source: Option<PathBuf>,
-    /// `[pipeline]`.
+    /// `[pipeline]`: the policies for special records (truncates, messages, NUL, unroutable
+    /// topics); defaults when the section is absent.
     pub pipeline: PipelineOptions,
     /// `[[tables]]`, in file order (the first match routes a topic).
     pub tables: Vec<Arc<TableConfig>>,

@@ -32,7 +32,7 @@ pub struct ConfigError {
     pub line: Option<usize>,
     /// Dotted key path, e.g. `tables[0].columns.ssn.mask`.
     pub key: String,
-    /// What is wrong.
+    /// What is wrong, by key, kind and limit: never a value from the file.
     pub message: String,
 }
 

@@ -43,6 +43,8 @@ pub enum ConvertError {
 }
 
 impl ConvertError {
+    /// The rule a reject names the column with, lowercase snake case (`type`, `int_range`,
+    /// `unsupported_type`…: README "Rule names").
     pub fn rule(self) -> &'static str {
         match self {
             ConvertError::Type => "type",

@@ -1,4 +1,13 @@
 //! The Debezium change-event envelope, with or without the JsonConverter's schema wrapper.
+//!
+//! Owns the envelope's shape: `op`, `before`/`after` (kept as raw JSON), the `source` fields
+//! that order changes, the control messages (schema change, transaction marker, heartbeat),
+//! and Kafka keys ([`decode_key`]). It must not read row values: that is
+//! [`convert`](super::convert)'s, against the row's schema. Field meanings follow each
+//! connector's "Data change events" section (Debezium's
+//! [SQL Server](https://debezium.io/documentation/reference/stable/connectors/sqlserver.html),
+//! [PostgreSQL](https://debezium.io/documentation/reference/stable/connectors/postgresql.html),
+//! [MySQL](https://debezium.io/documentation/reference/stable/connectors/mysql.html) docs).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -29,6 +38,8 @@ pub enum Op {
 }
 
 impl Op {
+    /// The op for its one-letter `op` code (`r`, `c`, `u`, `d`, `t`, `m`; lowercase only), or
+    /// `None` for any other text.
     pub fn parse(code: &str) -> Option<Op> {
         Some(match code {
             "r" => Op::Read,
@@ -41,6 +52,7 @@ impl Op {
         })
     }
 
+    /// The one-letter code Debezium writes, as `_cdc_op` stores it and `cdc explain` shows it.
     pub fn code(self) -> &'static str {
         match self {
             Op::Read => "r",
@@ -63,33 +75,48 @@ impl fmt::Display for Op {
 /// Debezium versions (`event_serial_no` as number or string, `snapshot` as bool or string).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Source<'a> {
+    /// The connector's name as Debezium writes it, lowercase: `sqlserver`, `postgresql`,
+    /// `mysql`, `mariadb`… It picks the position rule ([`position`](super::position)).
     #[serde(default, borrow, deserialize_with = "borrowed_opt_str")]
     pub connector: Option<Cow<'a, str>>,
+    /// When the change was committed in the source database, ms since the Unix epoch (for a
+    /// snapshot read: when the row was read). Stored as `_cdc_source_ts`.
     #[serde(default, deserialize_with = "crate::lenient::opt_i64")]
     pub ts_ms: Option<i64>,
     // SQL Server
+    /// SQL Server: the LSN of the transaction's commit, `xxxxxxxx:xxxxxxxx:xxxx` (hex).
     #[serde(default, borrow, deserialize_with = "borrowed_opt_str")]
     pub commit_lsn: Option<Cow<'a, str>>,
+    /// SQL Server: the LSN of the change itself, same form; null in snapshots.
     #[serde(default, borrow, deserialize_with = "borrowed_opt_str")]
     pub change_lsn: Option<Cow<'a, str>>,
+    /// SQL Server: tells apart the events of one change (1 and 2 for a key change's delete and
+    /// create; 2 for an update's new image).
     #[serde(default, deserialize_with = "crate::lenient::opt_i64")]
     pub event_serial_no: Option<i64>,
     // PostgreSQL
+    /// PostgreSQL: the change's log sequence number, as an integer (byte position in the WAL).
     #[serde(default, deserialize_with = "crate::lenient::opt_i64")]
     pub lsn: Option<i64>,
     /// `["<last committed LSN>","<LSN>"]` as JSON text (Debezium writes it as a string; an
     /// array is taken as its text too).
     #[serde(default, borrow, deserialize_with = "opt_json_text")]
     pub sequence: Option<Cow<'a, str>>,
+    /// PostgreSQL: the id of the change's transaction (`txId`).
     #[serde(default, rename = "txId", deserialize_with = "crate::lenient::opt_i64")]
     pub tx_id: Option<i64>,
     // MySQL / MariaDB
+    /// MySQL, MariaDB: the id of the server where the change originated (from the binlog event
+    /// header; not the server the connector reads).
     #[serde(default, deserialize_with = "crate::lenient::opt_i64")]
     pub server_id: Option<i64>,
+    /// MySQL, MariaDB: the binlog file name, e.g. `mysql-bin.000003`.
     #[serde(default, borrow, deserialize_with = "borrowed_opt_str")]
     pub file: Option<Cow<'a, str>>,
+    /// MySQL, MariaDB: the event's position in that binlog file, in bytes.
     #[serde(default, deserialize_with = "crate::lenient::opt_i64")]
     pub pos: Option<i64>,
+    /// MySQL, MariaDB: the row's 0-based index within its binlog event.
     #[serde(default, deserialize_with = "crate::lenient::opt_i64")]
     pub row: Option<i64>,
     /// `server_uuid:transaction_id` (MySQL, `uuid:tag:transaction_id` with tagged GTIDs) or
@@ -101,12 +128,19 @@ pub struct Source<'a> {
 /// A decoded change event. Row images stay raw until the row is decoded against its schema.
 #[derive(Debug)]
 pub struct Envelope<'a> {
+    /// What the change did (`r` for a snapshot read of an existing row).
     pub op: Op,
+    /// The row image before the change, as raw JSON (`None` when null or absent: creates,
+    /// reads, and updates whose source logs no old image).
     pub before: Option<&'a RawValue>,
+    /// The row image after the change, as raw JSON (`None` when null or absent: deletes).
     pub after: Option<&'a RawValue>,
+    /// The `source` block (`None` when null or absent).
     pub source: Option<Source<'a>>,
-    /// When Debezium processed the event.
+    /// When Debezium processed the event, ms since the Unix epoch (not the commit time: that
+    /// is [`Source::ts_ms`]).
     pub ts_ms: Option<i64>,
+    /// The message's Connect schema, when the JsonConverter wrote one (`schemas.enable`).
     pub schema: Option<Arc<MessageSchema>>,
 }
 
@@ -117,6 +151,7 @@ pub struct Envelope<'a> {
     reason = "returned once per record and unpacked at once; a Box would cost an allocation"
 )]
 pub enum Message<'a> {
+    /// A row change (any `op`, including `t` and `m`, which the transform skips or rejects).
     Change(Envelope<'a>),
     /// A schema-change event (`tableChanges`/`ddl`) on the data path.
     SchemaChange,
@@ -143,6 +178,8 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
+    /// The rule name a reject carries, lowercase snake case: `json`, `not_an_envelope`,
+    /// `schema`, `unknown_op`, `source`.
     pub fn rule(&self) -> &'static str {
         match self {
             DecodeError::Json => "json",
@@ -154,14 +191,20 @@ impl DecodeError {
     }
 }
 
-/// A JSON object as (key, raw value) pairs, in document order.
+/// A JSON object as (key, raw value) pairs, in document order; keys borrow from the text
+/// unless they hold escapes, values are never parsed.
 pub struct Entries<'a>(pub Vec<(Cow<'a, str>, &'a RawValue)>);
 
 impl<'a> Entries<'a> {
+    /// Split `text`, which must be one JSON object.
+    ///
+    /// Errors: serde_json's, when `text` is not a JSON object; callers map it to a
+    /// [`DecodeError`] and drop its text, which can quote the input.
     pub fn parse(text: &'a str) -> Result<Entries<'a>, serde_json::Error> {
         serde_json::from_str(text)
     }
 
+    /// The raw value of the first entry named exactly `key` (case-sensitive), if any.
     pub fn get(&self, key: &str) -> Option<&'a RawValue> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
     }
@@ -245,7 +288,14 @@ fn unwrap_converter<'a>(bytes: &'a [u8], cache: &mut SchemaCache) -> Result<Unwr
     }
 }
 
-/// Decode a Kafka value (already base64-decoded) from a Debezium data topic.
+/// Decode a Kafka value (already base64-decoded) from a Debezium data topic: a payload-only
+/// envelope or the JsonConverter's `{"schema", "payload"}` wrapper. A schema text seen before
+/// is not parsed again (`cache`).
+///
+/// Errors: [`DecodeError::Json`] for bytes that are not UTF-8 JSON; `NotAnEnvelope` for JSON
+/// without `op` that is no control message (a flattened row, an array); `Schema` for a schema
+/// that is not a Connect schema; `UnknownOp` for an `op` that is not one of `r c u d t m`;
+/// `Source` for a `source` field of the wrong type.
 pub fn decode_message<'a>(bytes: &'a [u8], cache: &mut SchemaCache) -> Result<Message<'a>, DecodeError> {
     let first = bytes.iter().copied().find(|b| !b.is_ascii_whitespace());
     // One cheap syntax check up front so that "not JSON" and "not an envelope" differ.
@@ -292,12 +342,22 @@ pub fn decode_message<'a>(bytes: &'a [u8], cache: &mut SchemaCache) -> Result<Me
 #[derive(Debug)]
 pub enum Key<'a> {
     /// A struct key: field name → raw value, and the key schema if the message had one.
-    Struct { fields: Vec<(Cow<'a, str>, &'a RawValue)>, schema: Option<Arc<MessageSchema>> },
+    Struct {
+        /// The key's fields in document order, names as the source spells them (not yet
+        /// lowercased).
+        fields: Vec<(Cow<'a, str>, &'a RawValue)>,
+        /// The key's Connect schema, when the JsonConverter wrote one.
+        schema: Option<Arc<MessageSchema>>,
+    },
     /// A primitive key (string, number): usable when the table declares one key column.
     Primitive(&'a RawValue),
 }
 
-/// Decode a Kafka key (already base64-decoded).
+/// Decode a Kafka key (already base64-decoded): a JSON object (wrapped or not) is a
+/// [`Key::Struct`], any other JSON value (or a wrapper whose payload is one) a
+/// [`Key::Primitive`].
+///
+/// Errors: [`DecodeError::Json`] when the bytes are not UTF-8 JSON.
 pub fn decode_key<'a>(bytes: &'a [u8], cache: &mut SchemaCache) -> Result<Key<'a>, DecodeError> {
     let text = std::str::from_utf8(bytes).map_err(|_| DecodeError::Json)?;
     if text.trim_start().starts_with('{') {

@@ -1,5 +1,18 @@
 //! Debezium messages written by Kafka Connect's JsonConverter: envelope, schema, logical
 //! types and source position.
+//!
+//! - `envelope.rs`: the envelope, [`Op`], [`Source`], [`decode_message`], [`decode_key`]; it
+//!   does not read row values.
+//! - `schema.rs`: Connect schema → [`ColumnType`], [`SchemaCache`] (one parse per distinct
+//!   schema text, not per message).
+//! - `convert.rs`: one field and its type → a [`Value`](crate::value::Value): exact decimals,
+//!   temporals in µs, placeholders; it never rounds, and truncates finer digits toward the
+//!   past only.
+//! - `position/`: the source [`Position`] (one file per connector) and `order.rs`
+//!   ([`compare`]); it never guesses: a malformed field is a `source_position` reject.
+//! - here: [`decode_row`] (a row image into [`Column`]s) and [`check_column_names`].
+//!
+//! Nothing here does I/O, masks, or decides what to do with a change (that is the transform's).
 
 mod convert;
 mod envelope;
@@ -29,6 +42,8 @@ pub struct ColumnNames {
 }
 
 impl ColumnNames {
+    /// `name` lowercased (`str::to_lowercase`: Unicode, not only ASCII), the same `Arc`
+    /// for the same source spelling every time.
     pub fn lowercase(&mut self, name: &str) -> Arc<str> {
         if let Some(lower) = self.names.get(name) {
             return lower.clone();

@@ -18,7 +18,10 @@ pub struct FieldSchema {
     pub name: Arc<str>,
     /// Lowercase name: the target column.
     pub column: Arc<str>,
+    /// How the field's JSON is read: from its Connect `type`, `name` (the logical type) and
+    /// `parameters` ([`ColumnType::from_connect`]).
     pub ty: ColumnType,
+    /// Connect's `optional`: the field may be null (a nullable source column).
     pub optional: bool,
     /// Source column length, when Debezium propagates it (`column.propagate.source.type`).
     pub source_length: Option<u32>,
@@ -27,11 +30,14 @@ pub struct FieldSchema {
 /// The fields of a row image (`before`/`after`) or of a key struct.
 #[derive(Debug, Clone, Default)]
 pub struct RowSchema {
+    /// The fields in schema order (a field without a `field` name is left out).
     pub fields: Vec<FieldSchema>,
     by_name: HashMap<Arc<str>, usize>,
 }
 
 impl RowSchema {
+    /// A row of `fields`, indexed by source name (of two fields with one name, the later one
+    /// is found by name).
     pub fn new(fields: Vec<FieldSchema>) -> RowSchema {
         let by_name = fields.iter().enumerate().map(|(i, f)| (f.name.clone(), i)).collect();
         RowSchema { fields, by_name }
@@ -94,7 +100,12 @@ fn row_schema(fields: &[ConnectSchema<'_>]) -> RowSchema {
 }
 
 /// Parse a Connect schema. For an envelope, the row is taken from `after` (or `before`);
-/// for any other struct (a key, a flattened row), from its own fields.
+/// for any other struct (a key, a flattened row), from its own fields; a schema that is
+/// neither has no row.
+///
+/// Errors: serde_json's, when `text` is not a Connect schema object (no `type`, a field of the
+/// wrong kind); its text can quote the input and is dropped by the callers
+/// ([`DecodeError::Schema`](super::DecodeError::Schema)).
 pub fn parse_schema(text: &str) -> Result<MessageSchema, serde_json::Error> {
     let schema: ConnectSchema<'_> = serde_json::from_str(text)?;
     let image = schema
@@ -120,6 +131,10 @@ pub struct SchemaCache {
 const SCHEMA_CACHE_CAPACITY: usize = 64;
 
 impl SchemaCache {
+    /// The schema of `text` (exact bytes), parsed on first sight and kept (at most 64, the
+    /// least recently used dropped first).
+    ///
+    /// Errors: [`parse_schema`]'s; a schema that fails is not cached.
     pub fn get_or_parse(&mut self, text: &str) -> Result<Arc<MessageSchema>, serde_json::Error> {
         if let Some(i) = self.entries.iter().position(|(k, _)| k.len() == text.len() && **k == *text) {
             if i != 0 {
@@ -144,10 +159,12 @@ impl SchemaCache {
         Some((self.entries[0].1.clone(), self.entries[0].0.len()))
     }
 
+    /// The number of distinct schema texts held (at most 64).
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// Whether no schema has been parsed yet.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

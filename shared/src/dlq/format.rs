@@ -16,15 +16,22 @@ use crate::temporal;
 /// not look at it).
 const FORMAT_VERSION: u32 = 1;
 
-/// One line of a dead-letter object.
+/// One line of a dead-letter object (README "Dead-letter objects"): the record exactly as
+/// received, and why it failed. No field holds a decoded value.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DeadLetter<'a> {
+    /// The line format's version: 1.
     pub format: u32,
+    /// The record's topic.
     #[serde(borrow)]
     pub topic: Cow<'a, str>,
+    /// The record's partition (0-based).
     pub partition: i64,
+    /// The record's offset in its partition; the object's lines are in offset order.
     pub offset: i64,
+    /// The record's Kafka timestamp, ms since the Unix epoch, as the event sent it.
     pub timestamp: i64,
+    /// `CREATE_TIME` or `LOG_APPEND_TIME`, when the event named it.
     #[serde(rename = "timestampType", default, borrow, deserialize_with = "borrowed_opt_str")]
     pub timestamp_type: Option<Cow<'a, str>>,
     /// Base64, exactly as received.
@@ -41,14 +48,19 @@ pub struct DeadLetter<'a> {
     /// (records replayed from an on-failure destination are dead-lettered by the stage that
     /// rejects them in the replay).
     pub stage: Cow<'a, str>,
+    /// Every (column or record, rule) pair the record failed.
     pub reasons: Vec<Reason>,
+    /// The database's error class (`invalid_value`, `numeric_overflow`…) of a row the
+    /// database itself refused (`rejected_by_database`); `None` otherwise.
     #[serde(default)]
     pub error_class: Option<Cow<'a, str>>,
     /// How many times the record has been dead-lettered (1 on first failure).
     pub attempts: u32,
-    /// RFC 3339 UTC.
+    /// When it failed: RFC 3339 UTC with milliseconds, `2026-11-24T08:15:00.123Z`.
     pub failed_at: Cow<'a, str>,
+    /// The function that wrote the line (`AWS_LAMBDA_FUNCTION_NAME`, or `ingest`/`replay`).
     pub function: Cow<'a, str>,
+    /// The writing invocation's request id (also in the object's key).
     pub request_id: Cow<'a, str>,
     /// The masking key's version (Secrets Manager `VersionId`) the writer masked with: the
     /// raw record is here, and a replay masks it with the key of its own cold start.
@@ -80,7 +92,9 @@ fn borrowed_header<'h>(header: &'h Header<'_>) -> Header<'h> {
 /// Who is writing, for the lines and the object keys.
 #[derive(Debug, Clone)]
 pub struct Writer<'c> {
+    /// The function name written in every line.
     pub function: &'c str,
+    /// The invocation's request id: in every line and every key.
     pub request_id: &'c str,
     /// When the records failed, epoch microseconds.
     pub failed_at_micros: i64,
@@ -95,9 +109,13 @@ pub struct Writer<'c> {
 /// A record that failed, with everything its dead-letter line needs.
 #[derive(Debug, Clone)]
 pub struct Failed<'r> {
+    /// The record as received (base64 key and value): what the line carries.
     pub record: &'r KafkaRecord<'r>,
+    /// Where it was rejected: the line's `stage` and the key's `<stage>` segment.
     pub stage: Stage,
+    /// Why: every (column or record, rule) pair.
     pub reasons: Vec<Reason>,
+    /// The database's error class, for a row the database refused.
     pub error_class: Option<&'static str>,
     /// Dead-letter attempts before this one (0 for a first failure).
     pub previous_attempts: u32,
@@ -106,8 +124,12 @@ pub struct Failed<'r> {
 /// One object to write: its key and JSONL body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Object {
+    /// The S3 key: `<prefix>/<stage>/<topic>/<partition>/<yyyy>/<mm>/<dd>/<first>-<last>-<request
+    /// id>[-<suffix>].jsonl`, offsets zero-padded to 20 digits, the date the failure's (UTC).
     pub key: String,
+    /// One [`DeadLetter`] JSON line per record, each ending in `\n`, in offset order.
     pub body: String,
+    /// The number of lines in `body` (records in the object).
     pub records: usize,
 }
 
@@ -124,7 +146,9 @@ fn segment(text: &str) -> String {
     text.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect()
 }
 
-/// Group failures into objects: one per (stage, topic, partition), lines in offset order.
+/// Group failures into objects: one per (stage, topic, partition), lines in offset order,
+/// objects in (stage, topic, partition) order. Topic, request id and suffix are written into
+/// keys with every character but ASCII letters, digits, `.`, `_` and `-` replaced by `_`.
 pub fn objects(prefix: &str, writer: &Writer<'_>, failed: &[Failed<'_>]) -> Vec<Object> {
     let mut groups: BTreeMap<(&'static str, &str, i64), Vec<&Failed<'_>>> = BTreeMap::new();
     for f in failed {
@@ -191,13 +215,28 @@ pub enum Contents<'a> {
     DeadLetters(Vec<DeadLetter<'a>>),
     /// An event source mapping's on-failure record: the original event and how often Lambda
     /// tried it.
-    OnFailure { event_json: String, invoke_count: u32 },
+    OnFailure {
+        /// The original invocation's MSK event, as JSON text (read it with
+        /// [`on_failure_event`](super::on_failure_event)).
+        event_json: String,
+        /// `requestContext.approximateInvokeCount` (1 when absent).
+        invoke_count: u32,
+    },
 }
 
+/// An object that cannot be replayed. Messages name lines, fields and coordinates, never
+/// content (parser messages go through [`crate::redact`]).
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
+    /// A line of a JSON Lines object that is not a [`DeadLetter`].
     #[error("line {line} is not a dead-letter record: {message}")]
-    Line { line: usize, message: String },
+    Line {
+        /// The line number, from 1, blank lines counted.
+        line: usize,
+        /// The parser's message, values withheld.
+        message: String,
+    },
+    /// Neither our lines nor an on-failure record.
     #[error("not a dead-letter object or an on-failure record: {0}")]
     Unknown(String),
     /// An on-failure record (it has `requestContext`) that does not parse as one.
@@ -209,11 +248,22 @@ pub enum ReadError {
         "on-failure record without a payload (condition {condition}): the batch is not in the object; \
          re-read it from the cluster while the topic retains it: {batches}"
     )]
-    NoPayload { condition: String, batches: String },
+    NoPayload {
+        /// `requestContext.condition`, e.g. `MaximumPayloadSizeExceeded` (`unknown` when
+        /// absent or not a plain name).
+        condition: String,
+        /// The batch's offsets from `KafkaBatchInfo`: `<topic>-<partition> offsets
+        /// <first>-<last>`, comma-separated.
+        batches: String,
+    },
 }
 
 /// Parse an object's body: our JSON Lines, or one (compact or pretty-printed) on-failure
-/// record, told apart by its top-level `requestContext`.
+/// record, told apart by its top-level `requestContext`. An empty body is no lines.
+///
+/// Errors: [`ReadError::Line`] for the first line that is not a dead letter;
+/// [`ReadError::OnFailure`] or [`ReadError::NoPayload`] for an on-failure record that cannot be
+/// read or holds no event.
 pub fn read(body: &str) -> Result<Contents<'_>, ReadError> {
     let trimmed = body.trim();
     if trimmed.is_empty() {

@@ -1,6 +1,10 @@
 //! The S3 side of the dead-letter store: [`Store`] writes a batch's objects all or none,
 //! reads, archives and lists them, every write encrypted the same way
 //! ([`Store::encrypted`]).
+//!
+//! Owns every S3 call of the pipeline. It must not read or write an object's content beyond
+//! passing it through (the format is `format.rs`'s), nor put anything but codes, the bucket
+//! and the key in an error.
 
 use std::fmt::Write as _;
 
@@ -15,8 +19,12 @@ use super::format::Object;
 /// Where dead letters go and how they are encrypted.
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// The S3 client (path-style addressing for a local endpoint: `wiring::build`).
     pub client: Client,
+    /// The dead-letter bucket (`DLQ_BUCKET`): every write goes here.
     pub bucket: String,
+    /// The key prefix of dead-letter objects (`DLQ_PREFIX`, default `dead-letter`; the
+    /// settings strip its slashes).
     pub prefix: String,
     /// Replayed objects move here (`<archive prefix>/<original key>`).
     pub archive_prefix: String,
@@ -34,16 +42,25 @@ pub struct Store {
 /// and the token of the next page.
 #[derive(Debug, Default)]
 pub struct Page {
+    /// (key, last modified in seconds since the Unix epoch; 0 when S3 gives none).
     pub keys: Vec<(String, i64)>,
+    /// The continuation token of the next page; `None` on the last.
     pub next: Option<String>,
 }
 
+/// An S3 request that failed: which, on what, and the error code. Never a body.
 #[derive(Debug, thiserror::Error)]
 #[error("S3 {operation} of s3://{bucket}/{key} failed: {code}")]
 pub struct StoreError {
+    /// The S3 operation: `PutObject`, `GetObject`, `DeleteObject`, `CopyObject`,
+    /// `ListObjectsV2`.
     pub operation: &'static str,
+    /// The bucket the request went to.
     pub bucket: String,
+    /// The object's key (a listing's prefix; a copy's target key).
     pub key: String,
+    /// S3's error code (`AccessDenied`, `NoSuchKey`…), or ours: `Timeout`, `DispatchFailure`,
+    /// `UnreadableResponse`, `BodyReadFailed`, `NotUtf8`, `Unknown`.
     pub code: String,
 }
 
@@ -111,7 +128,9 @@ impl Store {
     /// Write every object, or none: if one write fails, every object of the set is deleted
     /// again (best effort) so that the retried batch does not leave a second copy. Failed
     /// writes are deleted too: a write whose answer was lost may have been stored, and
-    /// deleting a key that does not exist is harmless.
+    /// deleting a key that does not exist is harmless. Writes run concurrently.
+    ///
+    /// Errors: the [`StoreError`] of the first failed `PutObject`, in `objects` order.
     pub async fn put_all(&self, objects: &[Object]) -> Result<(), StoreError> {
         let results = futures_util::future::join_all(objects.iter().map(|o| self.put(o))).await;
         if let Some(error) = results.into_iter().find_map(Result::err) {
@@ -122,6 +141,10 @@ impl Store {
         Ok(())
     }
 
+    /// An object's body as text.
+    ///
+    /// Errors: [`StoreError`] for `GetObject` when the request fails (`NoSuchKey`,
+    /// `AccessDenied`…), `BodyReadFailed` when the body stops, `NotUtf8` when it is not UTF-8.
     pub async fn get(&self, bucket: &str, key: &str) -> Result<String, StoreError> {
         let output = self
             .client
@@ -153,6 +176,10 @@ impl Store {
     }
 
     /// Move an object under the archive prefix: copy (encrypted), then delete the original.
+    /// Returns the archive key, `<archive prefix>/<key>`.
+    ///
+    /// Errors: [`StoreError`] of the `CopyObject` (nothing moved) or of the `DeleteObject`
+    /// (the copy exists and the original stays: a later replay finds its records stale).
     pub async fn archive(&self, bucket: &str, key: &str) -> Result<String, StoreError> {
         let target = format!("{}/{key}", self.archive_prefix.trim_end_matches('/'));
         let source = format!("{bucket}/{}", url_encode_key(key));
@@ -167,6 +194,8 @@ impl Store {
     /// One page (at most `max_keys`; S3 caps a page at 1,000) of the keys under `prefix` after
     /// `start_after`, from the page `token` names (`None`: the first). Pages, not the whole
     /// listing: a replay starts on the first page however many objects wait.
+    ///
+    /// Errors: [`StoreError`] for `ListObjectsV2`, with the prefix as its key.
     pub async fn list_page(
         &self,
         bucket: &str,

@@ -3,7 +3,8 @@
 //! type hints, or the values, widened for masks, plus the `_cdc_*` metadata columns) and for a
 //! schema's delete ledger ([`create_delete_ledger`]). Pure builders: which changes to type a
 //! table from (running the transform over sample events) is the `cdc` command's business
-//! (`tools/cdc-cli/src/ddl.rs`), so nothing here reaches above `outcome`.
+//! (`tools/cdc-cli/src/ddl.rs`), so nothing here reaches above `outcome`. The Lambdas never
+//! create tables: only `cdc ddl` and the tests use this module.
 
 use std::sync::Arc;
 
@@ -60,6 +61,8 @@ impl Column<'_> {
 /// DDL for one table, and what it could not get right.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableDdl {
+    /// One `CREATE TABLE "schema"."table" (…);` statement, one column per line, ending in
+    /// `;` (Redshift: with `DISTSTYLE AUTO SORTKEY AUTO`); no primary key.
     pub sql: String,
     /// Columns no type holds every sample value of, and why (printed by `cdc ddl`).
     pub warnings: Vec<String>,

@@ -5,7 +5,7 @@
 //! SQL of its own.
 //!
 //! [`Redshift`] is the one implementation: it hands each call to the pure functions of
-//! [`sql`](super::sql) (the apply SQL, literals, identifiers), [`types`](super::types) (column
+//! [`sql`] (the apply SQL, literals, identifiers), [`types`] (column
 //! types) and [`error`](super::error) (error classes), which stay free functions so that the
 //! SQL builders run without a dialect object (benchmarks, fuzzers, `cdc ddl`). A second
 //! database is a second implementation of [`Dialect`], with its own builders where its SQL

@@ -7,6 +7,8 @@
 //! cannot take (missing table or metadata columns, drift, VARCHAR overflow), render the apply
 //! SQL in the warehouse's [`Dialect`](super::dialect::Dialect), run it; when a transaction
 //! fails permanently, bisect it until the offending rows are isolated and load the rest.
+//! Only an error a row can cause ([`DbErrorClass::blames_rows`]) is bisected: any other
+//! fails the load, and no row is dead-lettered for it.
 //!
 //! The loader speaks to the database only through [`Warehouse`] and [`WarehouseSession`]:
 //! the Data API in the functions, a scripted warehouse in its unit tests

@@ -267,7 +267,7 @@ fn push_super_literal(out: &mut String, change: &Change<'_>, column: &str, value
 /// What the apply SQL writes to: the target, its data columns, its key.
 #[derive(Debug, Clone)]
 pub struct ApplySpec<'a> {
-    /// The target table.
+    /// The target table (rendered `"schema"."table"`).
     pub target: &'a TableName,
     /// Data columns to write (metadata columns are added), key columns included.
     pub columns: &'a [Arc<str>],

@@ -1,5 +1,8 @@
 //! The target table as Redshift describes it, and the checks made against it before any SQL
 //! is sent: metadata columns present, columns the target lacks (drift), VARCHAR limits.
+//!
+//! It only reads what `DescribeTable` returned (the loader describes, once per warm
+//! container): it sends no SQL.
 
 use std::collections::HashMap;
 
@@ -62,7 +65,7 @@ impl TargetColumn {
 /// A target table as the warehouse describes it (no columns: it does not exist).
 #[derive(Debug, Clone)]
 pub struct TargetTable {
-    /// The table.
+    /// The table, as configured (`schema.table`).
     pub name: TableName,
     /// Its columns, in the order described.
     pub columns: Vec<TargetColumn>,

@@ -89,16 +89,25 @@ impl fmt::Display for Position {
     }
 }
 
+/// A `source` block whose position fields are present but malformed: the record is rejected
+/// (rule `source_position`), never ordered by a guess. The message names the field, never its
+/// value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PositionError {
+    /// SQL Server: `commit_lsn` or `change_lsn` is not `xxxxxxxx:xxxxxxxx:xxxx` (hex).
     #[error("source.commit_lsn or source.change_lsn is not a SQL Server LSN (8:8:4 hex digits)")]
     SqlServerLsn,
+    /// MySQL, MariaDB: `file` does not end in `.<number>` (as `mysql-bin.000003` does).
     #[error("source.file is not a binlog file name ending in a number")]
     MySqlFile,
+    /// MySQL, MariaDB: `gtid` is neither `uuid[:tag]:number` nor `domain-server-seq`.
     #[error("source.gtid is neither a MySQL GTID (uuid:number) nor a MariaDB GTID (domain-server-seq)")]
     MySqlGtid,
+    /// PostgreSQL: `sequence` is not a JSON array of two LSNs (decimal strings, numbers or
+    /// null).
     #[error("source.sequence is not a JSON array of two LSNs")]
     PostgresSequence,
+    /// A numeric position field (`lsn`, `event_serial_no`, `pos`, `row`) is below zero.
     #[error("a source position field is negative")]
     Negative,
 }

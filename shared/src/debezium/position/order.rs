@@ -43,6 +43,8 @@ use super::Position;
 /// What the pipeline knows of where a change sits.
 #[derive(Debug, Clone, Copy)]
 pub struct Evidence<'a> {
+    /// The change's source position ([`Position::none`] when unknown: a tombstone, a connector
+    /// without a rule).
     pub position: &'a Position,
     /// `source.ts_ms`: the source's commit time, ms since the epoch.
     pub source_ts_ms: Option<i64>,
