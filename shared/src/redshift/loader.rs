@@ -16,6 +16,8 @@
 //! never by the record: what a record was is the caller's to look up.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -210,7 +212,14 @@ impl<W: Warehouse> Loader<W> {
         let session = self.warehouse.session();
         let mut report = LoadReport::default();
         for plan in plans {
-            self.load_table(&session, plan, deadline, now_micros, &mut report).await?;
+            // Boxed (one allocation per table and batch). Unboxed, the futures below (bisection,
+            // the warehouse's calls and their retry loops) nest inside the ingest binary's
+            // `lambda_runtime::run` future, whose layout then needed a query depth of about 125
+            // (rustc's limit is 128), and past 128 once the Data API client had its retry loop:
+            // "queries overflow the depth limit". Behind the box it builds with a limit of 90.
+            let table: Pin<Box<dyn Future<Output = Result<(), LoadError>> + Send + '_>> =
+                Box::pin(self.load_table(&session, plan, deadline, now_micros, &mut report));
+            table.await?;
         }
         report.data_api_calls = session.calls();
         report.retries = u32::try_from(session.retries()).unwrap_or(u32::MAX);
