@@ -7,7 +7,7 @@ use std::time::Duration;
 use cdc_pipeline::plan::plan;
 use cdc_pipeline::redshift::{DataApiError, DbErrorClass, LoadError, Loader};
 use cdc_pipeline::synth::{self, Patient, RecordSpec, SourcePosition, TOPIC};
-use cdc_pipeline::{Caches, Config, DecodedBatch, MskEvent, Pipeline, Reason, Stage};
+use cdc_pipeline::{Caches, Config, DecodedBatch, MskEvent, Pipeline, Reason, Rule, Stage};
 use cdc_tests::faults::emulator_faults;
 use cdc_tests::hmac_hex;
 use cdc_tests::stack::{create_patient_table, emulator, loader, pg, unique_table};
@@ -298,7 +298,7 @@ async fn a_poison_row_is_isolated_by_bisection_and_the_rest_commits() {
     assert_eq!(s.rejects.len(), 1);
     let (offset, stage, reasons, class) = &s.rejects[0];
     assert_eq!((*offset, *stage, *class), (37, Stage::Load, Some(DbErrorClass::InvalidValue)));
-    assert_eq!(reasons, &vec![Reason::record("rejected_by_database")]);
+    assert_eq!(reasons, &vec![Reason::record(Rule::RejectedByDatabase)]);
     let count: i64 = pg().await.query_one(&format!("SELECT count(*) FROM public.{table}"), &[]).await.unwrap().get(0);
     assert_eq!(count, 99);
 }
@@ -374,7 +374,7 @@ async fn drift_policies() {
         match drift {
             "dlq" => {
                 assert_eq!(s.rejects[0].1, Stage::Drift);
-                assert_eq!(s.rejects[0].2, vec![Reason::column("email".into(), "drift")]);
+                assert_eq!(s.rejects[0].2, vec![Reason::column("email".into(), Rule::Drift)]);
                 assert!(!has_email);
             }
             "ignore" => assert!(!has_email),
@@ -416,8 +416,8 @@ async fn values_longer_than_their_varchar_in_bytes_are_rejected_before_any_sql()
     assert_eq!(
         rejected,
         vec![
-            (1, vec![Reason::column("lastname".into(), "varchar_length")]),
-            (2, vec![Reason::column("lastname".into(), "varchar_length")]),
+            (1, vec![Reason::column("lastname".into(), Rule::VarcharLength)]),
+            (2, vec![Reason::column("lastname".into(), Rule::VarcharLength)]),
         ]
     );
     assert_eq!(s.transactions, 1, "the rejected rows never reached the database");
@@ -430,7 +430,10 @@ async fn a_missing_target_table_dead_letters_its_rows() {
     let pipeline = pipeline(&[("*.sampledb.dbo.patientinfo", &unique_table("absent"))], "soft", "dlq");
     let s = ingest(&loader, &pipeline, &[create(0, &patient(1), 1)], LONG).await.unwrap();
     assert_eq!(s.rejects.len(), 1);
-    assert_eq!((s.rejects[0].1, s.rejects[0].2.clone()), (Stage::Drift, vec![Reason::record("target_table_missing")]));
+    assert_eq!(
+        (s.rejects[0].1, s.rejects[0].2.clone()),
+        (Stage::Drift, vec![Reason::record(Rule::TargetTableMissing)])
+    );
 }
 
 #[tokio::test]
@@ -520,5 +523,5 @@ async fn a_table_dropped_after_it_was_read_fails_the_batch_then_dead_letters_on_
     assert!(matches!(err.source, DataApiError::Statement { class: DbErrorClass::UndefinedObject, .. }), "{err}");
     // The retry reads the table again, finds it gone, and dead-letters the row.
     let s = ingest(&loader, &pipeline, &second, LONG).await.unwrap();
-    assert_eq!(s.rejects, vec![(1, Stage::Drift, vec![Reason::record("target_table_missing")], None)]);
+    assert_eq!(s.rejects, vec![(1, Stage::Drift, vec![Reason::record(Rule::TargetTableMissing)], None)]);
 }

@@ -27,8 +27,8 @@ use crate::event::{EventParseError, KafkaRecord, MskEvent};
 use crate::metrics::{self, Metric, MetricsSink, RecordCount, emf_line};
 use crate::outcome::{Outcome, Reason, SkipReason, Stage};
 use crate::plan::plan;
-use crate::redshift::sql::POSITION_REGRESSED;
 use crate::redshift::{LoadError, Loader};
+use crate::rule::Rule;
 use crate::temporal::now_micros;
 use crate::transform::{Caches, Pipeline};
 
@@ -392,7 +392,7 @@ impl Ingestor {
                     if let Some(table) = &reject.table {
                         for reason in &reject.reasons {
                             if let (Some(column), Some(kind)) =
-                                (&reason.column, crate::detect::SensitiveKind::from_rule(&reason.rule))
+                                (&reason.column, crate::detect::SensitiveKind::from_rule(reason.rule))
                             {
                                 let at = (table.target.to_string(), column.clone(), kind.name());
                                 *processed.detections.entry(at).or_default() += 1;
@@ -427,7 +427,7 @@ impl Ingestor {
                 failed.push(Failed {
                     record,
                     stage: Stage::Load,
-                    reasons: vec![Reason::record(POSITION_REGRESSED)],
+                    reasons: vec![Reason::record(Rule::PositionRegressed)],
                     error_class: None,
                     previous_attempts: previous(record),
                 });
@@ -462,7 +462,7 @@ impl Ingestor {
         }));
         for f in &failed {
             *processed.dead_lettered.entry(f.stage).or_default() += 1;
-            if f.reasons.iter().any(|r| r.rule == POSITION_REGRESSED) {
+            if f.reasons.iter().any(|r| r.rule == Rule::PositionRegressed) {
                 processed.positions_regressed += 1;
                 // Coordinates only: the record goes to the dead-letter store for an operator.
                 tracing::warn!(

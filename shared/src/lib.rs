@@ -2,14 +2,15 @@
 //!
 //! Data flows one way through the modules: [`event`] (the MSK event) and [`config`] at the
 //! bottom, on the leaves it holds ([`column_type`] for type hints, [`mask`] for masks,
-//! [`value`] for bounds); [`batch`] and [`debezium`] decode into [`row`]'s columns and reasons;
-//! [`validate`] and [`detect`] check, [`mask`] hides; [`transform`] runs them per record into
-//! an [`outcome::Outcome`]; [`plan`] collapses the batch per key; [`explain`] shows the
-//! result; [`redshift`] loads plans; [`dlq`] stores rejects in S3; [`ingest`] runs a batch and
-//! keeps the invariant, [`replay`] re-runs dead letters; [`settings`] and [`wiring`] build it
-//! all at cold start. Leaves any module may use: [`digits`], [`temporal`] (with the clock,
-//! `temporal::now_micros`), [`value`], [`redact`] and `lenient` (integers as producers write
-//! them); [`metrics`] uses only [`outcome`] (its `Rejected<Stage>` names).
+//! [`value`] for bounds); [`batch`] and [`debezium`] decode into [`row`]'s columns and reasons
+//! (each names a [`rule::Rule`]); [`validate`] and [`detect`] check, [`mask`] hides;
+//! [`transform`] runs them per record into an [`outcome::Outcome`]; [`plan`] collapses the
+//! batch per key; [`explain`] shows the result; [`redshift`] loads plans; [`dlq`] stores
+//! rejects in S3; [`ingest`] runs a batch and keeps the invariant, [`replay`] re-runs dead
+//! letters; [`settings`] and [`wiring`] build it all at cold start. Leaves any module may use:
+//! [`digits`], [`temporal`] (with the clock, `temporal::now_micros`), [`value`], [`redact`],
+//! [`rule`] (the reject rules) and `lenient` (integers as producers write them); [`metrics`]
+//! uses only [`outcome`] (its `Rejected<Stage>` names).
 //!
 //! Feature `test-util` adds `synth` (synthetic events) and `metrics::Captured`, for tests,
 //! benchmarks and fuzzing; the Lambdas build without it.
@@ -42,6 +43,7 @@ pub mod redact;
 pub mod redshift;
 pub mod replay;
 pub mod row;
+pub mod rule;
 pub mod settings;
 #[cfg(feature = "test-util")]
 pub mod synth;
@@ -56,4 +58,5 @@ pub use batch::DecodedBatch;
 pub use config::Config;
 pub use event::MskEvent;
 pub use outcome::{Change, Outcome, Reason, Reject, SkipReason, Stage};
+pub use rule::Rule;
 pub use transform::{Caches, Pipeline};

@@ -11,6 +11,7 @@ use crate::detect::{Detect, DetectPolicy, SensitiveKind};
 use crate::event::KafkaRecord;
 use crate::mask::{Mask, Masker};
 use crate::outcome::{Change, Column, KafkaOrigin, Outcome, Reason, Reject, SkipReason, Stage};
+use crate::rule::Rule;
 use crate::validate;
 use crate::value::Value;
 
@@ -93,7 +94,7 @@ impl Pipeline {
         }
         let bytes = match value {
             Payload::Absent => return self.tombstone(record, key, caches),
-            Payload::Invalid => return reject(Stage::Decode, None, None, None, vec![Reason::record("base64")]),
+            Payload::Invalid => return reject(Stage::Decode, None, None, None, vec![Reason::record(Rule::Base64)]),
             Payload::Bytes(bytes) => bytes,
         };
         let envelope = match debezium::decode_message(bytes, &mut caches.schemas) {
@@ -106,23 +107,21 @@ impl Pipeline {
         let op = envelope.op;
         let pipeline = &self.config.pipeline;
         let special = match op {
-            Op::Truncate => Some((pipeline.on_truncate, SkipReason::Truncate)),
-            Op::Message => Some((pipeline.on_message, SkipReason::Message)),
+            Op::Truncate => Some((pipeline.on_truncate, SkipReason::Truncate, Rule::Truncate)),
+            Op::Message => Some((pipeline.on_message, SkipReason::Message, Rule::Message)),
             _ => None,
         };
-        if let Some((policy, reason)) = special {
+        if let Some((policy, reason, rule)) = special {
             return match policy {
                 OpPolicy::Skip => Outcome::Skip(reason),
-                OpPolicy::Reject => {
-                    reject(Stage::Validate, None, Some(op), None, vec![Reason::record(reason.as_str())])
-                }
+                OpPolicy::Reject => reject(Stage::Validate, None, Some(op), None, vec![Reason::record(rule)]),
             };
         }
         let Some(table) = self.route(topic, caches) else {
             return match pipeline.unroutable {
                 UnroutablePolicy::Skip => Outcome::Skip(SkipReason::Unroutable),
                 UnroutablePolicy::Reject => {
-                    reject(Stage::Route, None, Some(op), None, vec![Reason::record("unroutable")])
+                    reject(Stage::Route, None, Some(op), None, vec![Reason::record(Rule::Unroutable)])
                 }
             };
         };
@@ -149,7 +148,7 @@ impl Pipeline {
             }
             // A delete without `before` still deletes by key; an upsert needs its row.
             None if deleted => {}
-            None => reasons.push(Reason::record("row_image")),
+            None => reasons.push(Reason::record(Rule::RowImage)),
         }
         let key_columns = self.key_columns(&table, key, &mut columns, caches, &mut reasons);
         if deleted {
@@ -158,13 +157,14 @@ impl Pipeline {
             // sends nothing else, and the rest of a `before` image must not block the delete.
             let is_key = |name: &Arc<str>| key_columns.as_ref().is_some_and(|k| k.contains(name));
             columns.retain(|c| is_key(&c.name));
-            reasons.retain(|r| r.column.as_ref().is_none_or(is_key) && r.rule != "row_image");
+            reasons.retain(|r| r.column.as_ref().is_none_or(is_key) && r.rule != Rule::RowImage);
         } else {
             debezium::check_column_names(&columns, &mut reasons);
         }
         let key_columns = key_columns.unwrap_or_else(|| Arc::from(Vec::new()));
         if !reasons.is_empty() {
-            let stage = if reasons.iter().all(|r| r.rule == "missing_key") { Stage::Validate } else { Stage::Decode };
+            let stage =
+                if reasons.iter().all(|r| r.rule == Rule::MissingKey) { Stage::Validate } else { Stage::Decode };
             return reject(stage, Some(&table), Some(op), Some(position), reasons);
         }
         if !deleted {
@@ -174,7 +174,7 @@ impl Pipeline {
             // type hint guards nothing, and `required` catches its absence.)
             for (name, column) in &table.columns {
                 if column.mask.is_some() && !columns.iter().any(|c| &c.name == name) {
-                    reasons.push(Reason::column(name.clone(), UNKNOWN_COLUMN));
+                    reasons.push(Reason::column(name.clone(), Rule::UnknownColumn));
                 }
             }
             if !reasons.is_empty() {
@@ -266,9 +266,9 @@ impl Pipeline {
                 });
             }
         }
-        if reasons.iter().all(|r| r.rule == "missing_key") {
+        if reasons.iter().all(|r| r.rule == Rule::MissingKey) {
             // The Kafka key does not carry the table's key: see `follow_deletes`.
-            let reasons = reasons.into_iter().map(|r| Reason { rule: TOMBSTONE_KEY.into(), ..r }).collect();
+            let reasons = reasons.into_iter().map(|r| Reason { rule: Rule::TombstoneKey, ..r }).collect();
             return reject(Stage::Validate, Some(&table), Some(Op::Delete), None, reasons);
         }
         reject(Stage::Decode, Some(&table), Some(Op::Delete), None, reasons)
@@ -298,7 +298,7 @@ impl Pipeline {
             // Config refuses such a mask on a declared `key`; keys taken from the Kafka key are
             // only known here. Masking one would merge distinct keys (or make it NULL).
             if !mask.keeps_keys_distinct() && key_columns.contains(&column.name) {
-                reasons.push(Reason::column(column.name.clone(), "mask_on_key"));
+                reasons.push(Reason::column(column.name.clone(), Rule::MaskOnKey));
                 continue;
             }
             if column.value.is_unavailable() {
@@ -329,12 +329,12 @@ impl Pipeline {
                 Ok(key) => Some(key),
                 Err(_) if table.key.is_some() => None,
                 Err(_) => {
-                    reasons.push(Reason::record("key_json"));
+                    reasons.push(Reason::record(Rule::KeyJson));
                     return None;
                 }
             },
             Payload::Invalid if table.key.is_none() => {
-                reasons.push(Reason::record("key_base64"));
+                reasons.push(Reason::record(Rule::KeyBase64));
                 return None;
             }
             _ => None,
@@ -353,16 +353,16 @@ impl Pipeline {
                     .collect()
             }
             _ => {
-                reasons.push(Reason::record("missing_key"));
+                reasons.push(Reason::record(Rule::MissingKey));
                 return None;
             }
         };
         for name in key_columns.iter() {
             if let Some(column) = columns.iter().find(|c| &c.name == name) {
                 if column.value.is_null() {
-                    reasons.push(Reason::column(name.clone(), "missing_key"));
+                    reasons.push(Reason::column(name.clone(), Rule::MissingKey));
                 } else if column.value.is_unavailable() {
-                    reasons.push(Reason::column(name.clone(), "unavailable_value"));
+                    reasons.push(Reason::column(name.clone(), Rule::UnavailableValue));
                 }
                 continue;
             }
@@ -376,7 +376,7 @@ impl Pipeline {
             ) {
                 Some(Ok(value)) if !value.is_null() => columns.push(Column { name: name.clone(), value }),
                 Some(Err(rule)) => reasons.push(Reason::column(name.clone(), rule)),
-                _ => reasons.push(Reason::column(name.clone(), "missing_key")),
+                _ => reasons.push(Reason::column(name.clone(), Rule::MissingKey)),
             }
         }
         Some(key_columns)
@@ -396,7 +396,7 @@ fn from_kafka_key<'b>(
     key_columns: &[Arc<str>],
     nul: crate::config::NulPolicy,
     names: &mut ColumnNames,
-) -> Option<Result<Value<'b>, &'static str>> {
+) -> Option<Result<Value<'b>, Rule>> {
     let hint = || table.column(column).and_then(|c| c.type_hint.clone()).unwrap_or(ColumnType::Untyped);
     match key? {
         Key::Struct { fields, schema } => {
@@ -463,13 +463,6 @@ fn detect(table: &TableConfig, columns: &[Column<'_>]) -> Vec<(Arc<str>, Sensiti
         .collect()
 }
 
-/// Rule of an upsert that lacks a column its table's config masks (`[tables.columns.<name>]`
-/// with a `mask`).
-pub const UNKNOWN_COLUMN: &str = "unknown_column";
-
-/// Rule of a tombstone whose Kafka key does not carry its table's configured `key`.
-pub const TOMBSTONE_KEY: &str = "tombstone_key";
-
 /// A tombstone names its row by the Kafka key alone. When the table's `key` is not the Kafka
 /// key (say `key = ["email"]` over a topic keyed by `id`), it cannot name a row: the delete event
 /// Debezium writes just before it, with the same Kafka key, carries the delete. A tombstone
@@ -480,7 +473,7 @@ pub const TOMBSTONE_KEY: &str = "tombstone_key";
 fn follow_deletes(records: &[&KafkaRecord<'_>], outcomes: &mut [Outcome<'_>]) {
     for i in 0..outcomes.len() {
         let Outcome::Reject(reject) = &outcomes[i] else { continue };
-        if reject.reasons.is_empty() || !reject.reasons.iter().all(|r| r.rule == TOMBSTONE_KEY) {
+        if reject.reasons.is_empty() || !reject.reasons.iter().all(|r| r.rule == Rule::TombstoneKey) {
             continue;
         }
         let tombstone = records[i];

@@ -9,27 +9,30 @@
 use std::cmp::Ordering;
 
 use crate::config::Rules;
+use crate::rule::Rule;
 use crate::temporal::MICROS_PER_DAY;
 use crate::value::{Value, compare_value};
 
-/// Append the name of every rule `value` breaks.
-pub fn check(rules: &Rules, value: &Value<'_>, now_micros: i64, failed: &mut Vec<&'static str>) {
+/// Append every rule `value` breaks, in the order `required`, `max_bytes`, `pattern`,
+/// `one_of`, `min`, `max`, `not_future`. `now_micros` (epoch microseconds, UTC) is the clock
+/// `not_future` compares with.
+pub fn check(rules: &Rules, value: &Value<'_>, now_micros: i64, failed: &mut Vec<Rule>) {
     if value.is_null() {
         if rules.required {
-            failed.push("required");
+            failed.push(Rule::Required);
         }
         return;
     }
     if rules.max_bytes.is_some() || rules.pattern.is_some() || rules.one_of.is_some() {
         let text = value.text();
         if rules.max_bytes.is_some_and(|max| text.len() > max) {
-            failed.push("max_bytes");
+            failed.push(Rule::MaxBytes);
         }
         if rules.pattern.as_ref().is_some_and(|p| !p.is_match(&text)) {
-            failed.push("pattern");
+            failed.push(Rule::Pattern);
         }
         if rules.one_of.as_ref().is_some_and(|set| !set.contains(text.as_ref())) {
-            failed.push("one_of");
+            failed.push(Rule::OneOf);
         }
     }
     if rules
@@ -37,14 +40,14 @@ pub fn check(rules: &Rules, value: &Value<'_>, now_micros: i64, failed: &mut Vec
         .as_ref()
         .is_some_and(|min| !matches!(compare_value(value, min), Some(Ordering::Greater | Ordering::Equal)))
     {
-        failed.push("min");
+        failed.push(Rule::Min);
     }
     if rules
         .max
         .as_ref()
         .is_some_and(|max| !matches!(compare_value(value, max), Some(Ordering::Less | Ordering::Equal)))
     {
-        failed.push("max");
+        failed.push(Rule::Max);
     }
     if rules.not_future {
         let future = match value {
@@ -54,7 +57,7 @@ pub fn check(rules: &Rules, value: &Value<'_>, now_micros: i64, failed: &mut Vec
             _ => true,
         };
         if future {
-            failed.push("not_future");
+            failed.push(Rule::NotFuture);
         }
     }
 }
@@ -71,7 +74,7 @@ mod tests {
         let now = parse_timestamp("2026-11-24T12:00:00Z").unwrap();
         let mut out = Vec::new();
         check(rules, &value, now, &mut out);
-        out
+        out.into_iter().map(Rule::as_str).collect()
     }
 
     fn text(s: &str) -> Value<'_> {

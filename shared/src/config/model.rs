@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::column_type::ColumnType;
 use crate::mask::Mask;
+use crate::rule::Rule;
 use crate::value::Bound;
 
 /// What to do with an operation the loader does not apply.
@@ -301,13 +302,13 @@ impl SensitiveKind {
         }
     }
 
-    /// The reject rule of a finding under `policy = "reject"`.
-    pub fn rule(self) -> &'static str {
+    /// The reject rule of a finding under `policy = "reject"`: `detected_<kind>`.
+    pub fn rule(self) -> Rule {
         match self {
-            SensitiveKind::Ssn => "detected_ssn",
-            SensitiveKind::Email => "detected_email",
-            SensitiveKind::Phone => "detected_phone",
-            SensitiveKind::Date => "detected_date",
+            SensitiveKind::Ssn => Rule::DetectedSsn,
+            SensitiveKind::Email => Rule::DetectedEmail,
+            SensitiveKind::Phone => Rule::DetectedPhone,
+            SensitiveKind::Date => Rule::DetectedDate,
         }
     }
 
@@ -316,8 +317,8 @@ impl SensitiveKind {
         SensitiveKind::ALL.into_iter().find(|k| k.name() == name)
     }
 
-    /// The kind a reject rule names, if it is a detection rule.
-    pub fn from_rule(rule: &str) -> Option<SensitiveKind> {
+    /// The kind a reject rule names, if it is a detection rule (`detected_<kind>`).
+    pub fn from_rule(rule: Rule) -> Option<SensitiveKind> {
         SensitiveKind::ALL.into_iter().find(|k| k.rule() == rule)
     }
 }

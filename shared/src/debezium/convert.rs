@@ -11,6 +11,7 @@ use serde_json::value::RawValue;
 
 use crate::column_type::{ColumnType, TimeUnit};
 use crate::config::{NulPolicy, Placeholder};
+use crate::rule::Rule;
 use crate::temporal;
 use crate::value::{Decimal, Value};
 
@@ -43,20 +44,20 @@ pub enum ConvertError {
 }
 
 impl ConvertError {
-    /// The rule a reject names the column with, lowercase snake case (`type`, `int_range`,
-    /// `unsupported_type`…: README "Rule names").
-    pub fn rule(self) -> &'static str {
+    /// The rule a reject names the column with (`type`, `int_range`, `unsupported_type`…:
+    /// README "Rule names").
+    pub fn rule(self) -> Rule {
         match self {
-            ConvertError::Type => "type",
-            ConvertError::InvalidString => "invalid_string",
-            ConvertError::Nul => "nul",
-            ConvertError::Base64 => "base64",
-            ConvertError::DecimalRange => "decimal_range",
-            ConvertError::DateRange => "date_range",
-            ConvertError::IntRange => "int_range",
-            ConvertError::TimeRange => "time_range",
-            ConvertError::Infinity => "infinity",
-            ConvertError::Unsupported => "unsupported_type",
+            ConvertError::Type => Rule::Type,
+            ConvertError::InvalidString => Rule::InvalidString,
+            ConvertError::Nul => Rule::Nul,
+            ConvertError::Base64 => Rule::Base64,
+            ConvertError::DecimalRange => Rule::DecimalRange,
+            ConvertError::DateRange => Rule::DateRange,
+            ConvertError::IntRange => Rule::IntRange,
+            ConvertError::TimeRange => Rule::TimeRange,
+            ConvertError::Infinity => Rule::Infinity,
+            ConvertError::Unsupported => Rule::UnsupportedType,
         }
     }
 }

@@ -19,6 +19,7 @@ use serde_json::value::RawValue;
 
 use super::schema::{MessageSchema, SchemaCache};
 use crate::event::{CowStr, borrowed_opt_str};
+use crate::rule::Rule;
 
 /// An envelope operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -178,15 +179,15 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
-    /// The rule name a reject carries, lowercase snake case: `json`, `not_an_envelope`,
-    /// `schema`, `unknown_op`, `source`.
-    pub fn rule(&self) -> &'static str {
+    /// The rule a reject carries: `json`, `not_an_envelope`, `schema`, `unknown_op`,
+    /// `source`.
+    pub fn rule(&self) -> Rule {
         match self {
-            DecodeError::Json => "json",
-            DecodeError::NotAnEnvelope => "not_an_envelope",
-            DecodeError::Schema => "schema",
-            DecodeError::UnknownOp => "unknown_op",
-            DecodeError::Source => "source",
+            DecodeError::Json => Rule::Json,
+            DecodeError::NotAnEnvelope => Rule::NotAnEnvelope,
+            DecodeError::Schema => Rule::Schema,
+            DecodeError::UnknownOp => Rule::UnknownOp,
+            DecodeError::Source => Rule::Source,
         }
     }
 }

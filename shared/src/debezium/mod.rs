@@ -34,6 +34,7 @@ pub use crate::column_type::{ColumnType, TimeUnit};
 
 use crate::config::{NulPolicy, TableConfig};
 use crate::row::{Column, Reason};
+use crate::rule::Rule;
 
 /// Lowercase column names for schemaless messages, shared rather than re-allocated.
 #[derive(Debug, Default)]
@@ -66,9 +67,9 @@ pub fn check_column_names(columns: &[Column<'_>], reasons: &mut Vec<Reason>) {
         if name.is_empty() || name.len() > MAX_COLUMN_NAME_BYTES || name.contains('\0') {
             // The name goes into logs and dead letters: show a NUL as `\0`, and at most 127 bytes.
             let shown: String = name.escape_default().take(MAX_COLUMN_NAME_BYTES).collect();
-            reasons.push(Reason::column(shown.into(), "column_name"));
+            reasons.push(Reason::column(shown.into(), Rule::ColumnName));
         } else if columns[..i].iter().any(|earlier| earlier.name == *name) {
-            reasons.push(Reason::column(name.clone(), "duplicate_column"));
+            reasons.push(Reason::column(name.clone(), Rule::DuplicateColumn));
         }
     }
 }
@@ -88,7 +89,7 @@ pub fn decode_row<'a>(
     let entries = match Entries::parse(image.get()) {
         Ok(entries) => entries,
         Err(_) => {
-            reasons.push(Reason::record("row_image"));
+            reasons.push(Reason::record(Rule::RowImage));
             return;
         }
     };

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::{Header, KafkaRecord, borrowed_opt_str};
 use crate::outcome::{Reason, Stage};
+use crate::row::known_reasons;
 use crate::temporal;
 
 /// The `format` number every line is written with: 1, the only version so far ([`read`] does
@@ -48,7 +49,9 @@ pub struct DeadLetter<'a> {
     /// (records replayed from an on-failure destination are dead-lettered by the stage that
     /// rejects them in the replay).
     pub stage: Cow<'a, str>,
-    /// Every (column or record, rule) pair the record failed.
+    /// Every (column or record, rule) pair the record failed. Read leniently: a rule this
+    /// version does not know is dropped ([`known_reasons`]); replay does not read them.
+    #[serde(deserialize_with = "known_reasons")]
     pub reasons: Vec<Reason>,
     /// The database's error class (`invalid_value`, `numeric_overflow`…) of a row the
     /// database itself refused (`rejected_by_database`); `None` otherwise.
@@ -297,6 +300,7 @@ fn read_lines(body: &str) -> Result<Contents<'_>, ReadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rule::Rule;
 
     fn record(offset: i64) -> KafkaRecord<'static> {
         KafkaRecord {
@@ -318,21 +322,21 @@ mod tests {
             Failed {
                 record: &records[0],
                 stage: Stage::Validate,
-                reasons: vec![Reason::column("ssn".into(), "pattern")],
+                reasons: vec![Reason::column("ssn".into(), Rule::Pattern)],
                 error_class: None,
                 previous_attempts: 0,
             },
             Failed {
                 record: &records[1],
                 stage: Stage::Validate,
-                reasons: vec![Reason::record("missing_key")],
+                reasons: vec![Reason::record(Rule::MissingKey)],
                 error_class: None,
                 previous_attempts: 0,
             },
             Failed {
                 record: &records[2],
                 stage: Stage::Load,
-                reasons: vec![Reason::record("rejected_by_database")],
+                reasons: vec![Reason::record(Rule::RejectedByDatabase)],
                 error_class: Some("invalid_value"),
                 previous_attempts: 2,
             },
@@ -375,7 +379,7 @@ mod tests {
         let failed = [Failed {
             record: &record,
             stage: Stage::Validate,
-            reasons: vec![Reason::record("missing_key")],
+            reasons: vec![Reason::record(Rule::MissingKey)],
             error_class: None,
             previous_attempts: 0,
         }];
@@ -405,7 +409,7 @@ mod tests {
             let failed = [Failed {
                 record,
                 stage: Stage::Decode,
-                reasons: vec![Reason::record("json")],
+                reasons: vec![Reason::record(Rule::Json)],
                 error_class: None,
                 previous_attempts: 0,
             }];

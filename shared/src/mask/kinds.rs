@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use super::Masker;
+use crate::rule::Rule;
 use crate::temporal;
 use crate::value::Value;
 
@@ -123,10 +124,10 @@ pub enum MaskError {
 
 impl MaskError {
     /// The reject rule: `mask_key` or `mask_year`.
-    pub fn rule(self) -> &'static str {
+    pub fn rule(self) -> Rule {
         match self {
-            MaskError::NoKey => "mask_key",
-            MaskError::NotADate => "mask_year",
+            MaskError::NoKey => Rule::MaskKey,
+            MaskError::NotADate => Rule::MaskYear,
         }
     }
 }

@@ -253,7 +253,7 @@ pub enum DataApiError {
         /// The Data API operation, e.g. `BatchExecuteStatement`.
         operation: &'static str,
         /// The service's error code, or one of ours (`MissingStatementId`,
-        /// `UnexpectedReportShape`, `ConstructionFailure`).
+        /// `UnexpectedReportShape`, `UnexpectedReportRule`, `ConstructionFailure`).
         code: String,
         /// The HTTP status, when there was an answer.
         status: Option<u16>,

@@ -31,6 +31,7 @@ use super::warehouse::{Warehouse, WarehouseSession};
 use crate::config::{DriftPolicy, TableName};
 use crate::outcome::{Change, Reason, Stage};
 use crate::plan::{PlannedRow, TablePlan};
+use crate::rule::Rule;
 
 /// A row the loader could not write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +87,16 @@ pub struct LoadError {
     pub source: DataApiError,
 }
 
+/// The stage and rule of a row the apply SQL's report names (`_cdc_reject`, as text): one of
+/// the rules its position guard, fill check and ledger check write; `None` for any other text.
+fn reported(rule: &str) -> Option<(Stage, Rule)> {
+    match rule.parse().ok()? {
+        rule @ (Rule::PositionRegressed | Rule::UnavailableValue | Rule::StaleFill) => Some((Stage::Load, rule)),
+        Rule::DeleteLedgerMissing => Some((Stage::Drift, Rule::DeleteLedgerMissing)),
+        _ => None,
+    }
+}
+
 /// A row the loader will not write: the row, the stage and reasons, the database's class.
 type Rejected<'r, 'b> = (PlannedRow<'r, 'b>, Stage, Vec<Reason>, Option<DbErrorClass>);
 
@@ -97,31 +108,32 @@ fn check_row(
     change: &Change<'_>,
 ) -> Result<(), (Stage, Vec<Reason>)> {
     if !target.exists() {
-        return Err((Stage::Drift, vec![Reason::record("target_table_missing")]));
+        return Err((Stage::Drift, vec![Reason::record(Rule::TargetTableMissing)]));
     }
     let missing = target.missing_metadata_columns();
     if !missing.is_empty() {
         return Err((
             Stage::Drift,
-            missing.iter().map(|c| Reason::column(Arc::from(*c), "missing_metadata_column")).collect(),
+            missing.iter().map(|c| Reason::column(Arc::from(*c), Rule::MissingMetadataColumn)).collect(),
         ));
     }
     let drifted: Vec<Reason> = change
         .columns
         .iter()
         .filter(|c| unknown.contains(&c.name))
-        .map(|c| Reason::column(c.name.clone(), "drift"))
+        .map(|c| Reason::column(c.name.clone(), Rule::Drift))
         .collect();
     let key_drifted = change.key_columns.iter().any(|k| unknown.contains(k));
     if !drifted.is_empty() && (drift != DriftPolicy::Ignore || key_drifted) {
         return Err((Stage::Drift, drifted));
     }
     let mut reasons: Vec<Reason> =
-        target.too_long(change).into_iter().map(|c| Reason::column(Arc::from(c), "varchar_length")).collect();
+        target.too_long(change).into_iter().map(|c| Reason::column(Arc::from(c), Rule::VarcharLength)).collect();
     reasons.extend(target.numeric_misfits(change).into_iter().map(|(c, rule)| Reason::column(Arc::from(c), rule)));
-    reasons
-        .extend(target.multibyte_in_char(change).into_iter().map(|c| Reason::column(Arc::from(c), "char_single_byte")));
-    reasons.extend(target.nulls_in_not_null(change).into_iter().map(|c| Reason::column(Arc::from(c), "not_null")));
+    reasons.extend(
+        target.multibyte_in_char(change).into_iter().map(|c| Reason::column(Arc::from(c), Rule::CharSingleByte)),
+    );
+    reasons.extend(target.nulls_in_not_null(change).into_iter().map(|c| Reason::column(Arc::from(c), Rule::NotNull)));
     if !reasons.is_empty() {
         return Err((Stage::Load, reasons));
     }
@@ -291,7 +303,7 @@ impl<W: Warehouse> Loader<W> {
                 }
                 let row = row.prepared(&storable);
                 if row.unknown {
-                    rejected.push((row, Stage::Load, vec![Reason::record(sql::UNAVAILABLE_VALUE)], None));
+                    rejected.push((row, Stage::Load, vec![Reason::record(Rule::UnavailableValue)], None));
                     continue;
                 }
                 match check_row(&target, &unknown, plan.table.drift, &row.change) {
@@ -341,10 +353,10 @@ impl<W: Warehouse> Loader<W> {
             let changes: Vec<&Change<'_>> = subset.iter().map(|&i| rows[i].change.as_ref()).collect();
             let rendered = self.warehouse.dialect().apply_sql(spec, &changes);
             for &j in &rendered.oversized {
-                rejected.push((rows[subset[j]].clone(), Stage::Load, vec![Reason::record("row_too_large")], None));
+                rejected.push((rows[subset[j]].clone(), Stage::Load, vec![Reason::record(Rule::RowTooLarge)], None));
             }
             for &j in &rendered.too_large {
-                let reasons = vec![Reason::record(sql::STATEMENT_TOO_LARGE)];
+                let reasons = vec![Reason::record(Rule::StatementTooLarge)];
                 rejected.push((rows[subset[j]].clone(), Stage::Load, reasons, None));
             }
             for tx in rendered.transactions {
@@ -363,13 +375,16 @@ impl<W: Warehouse> Loader<W> {
                                 .map_err(|source| LoadError { table: spec.target.clone(), source })?;
                             for (row, rule) in report {
                                 let Some(&i) = usize::try_from(row).ok().and_then(|r| subset.get(r)) else { continue };
-                                let rule = match rule.as_str() {
-                                    sql::POSITION_REGRESSED => sql::POSITION_REGRESSED,
-                                    sql::UNAVAILABLE_VALUE => sql::UNAVAILABLE_VALUE,
-                                    sql::STALE_FILL => sql::STALE_FILL,
-                                    _ => sql::DELETE_LEDGER_MISSING,
+                                let Some((stage, rule)) = reported(&rule) else {
+                                    // Not a rule the apply SQL writes: nothing says what became
+                                    // of the row, so the batch fails rather than guess.
+                                    let source = DataApiError::Api {
+                                        operation: "GetStatementResult",
+                                        code: "UnexpectedReportRule".into(),
+                                        status: None,
+                                    };
+                                    return Err(LoadError { table: spec.target.clone(), source });
                                 };
-                                let stage = if rule == sql::DELETE_LEDGER_MISSING { Stage::Drift } else { Stage::Load };
                                 rejected.push((rows[i].clone(), stage, vec![Reason::record(rule)], None));
                                 refused += 1;
                             }
@@ -392,7 +407,7 @@ impl<W: Warehouse> Loader<W> {
                             half_failures.insert(split, failed);
                         }
                         if let [only] = tx_rows.as_slice() {
-                            let reasons = vec![Reason::record("rejected_by_database")];
+                            let reasons = vec![Reason::record(Rule::RejectedByDatabase)];
                             rejected.push((rows[*only].clone(), Stage::Load, reasons, Some(class)));
                             continue;
                         }

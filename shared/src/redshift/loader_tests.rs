@@ -13,7 +13,7 @@ use super::scripted::{Answer, Scripted, is_stage_insert};
 use crate::config::TableName;
 use crate::plan::plan;
 use crate::synth::{self, Patient, RecordSpec, SourcePosition, TOPIC};
-use crate::{Caches, Config, DecodedBatch, MskEvent, Pipeline, Reason, Stage};
+use crate::{Caches, Config, DecodedBatch, MskEvent, Pipeline, Reason, Rule, Stage};
 
 const NOW: i64 = 1_795_521_600_000_000;
 const KEY: &[u8] = b"loader-unit-test-masking-key-0123456789abcdef";
@@ -137,7 +137,7 @@ async fn a_failing_sub_statement_is_bisected_to_its_rows_and_the_rest_commits() 
     let s = load(&loader, &pipeline("dlq"), &records).await.unwrap();
     assert_eq!(
         s.rejects,
-        vec![(6, Stage::Load, vec![Reason::record("rejected_by_database")], Some(DbErrorClass::InvalidValue))]
+        vec![(6, Stage::Load, vec![Reason::record(Rule::RejectedByDatabase)], Some(DbErrorClass::InvalidValue))]
     );
     assert_eq!(s.loaded, 15);
     let warehouse = loader.warehouse();
@@ -199,8 +199,8 @@ async fn a_refused_latest_change_falls_back_to_the_earlier_change_of_its_key() {
     assert_eq!(
         s.rejects,
         vec![
-            (1, Stage::Load, vec![Reason::column("lastname".into(), "varchar_length")], None),
-            (3, Stage::Load, vec![Reason::record("rejected_by_database")], Some(DbErrorClass::InvalidValue)),
+            (1, Stage::Load, vec![Reason::column("lastname".into(), Rule::VarcharLength)], None),
+            (3, Stage::Load, vec![Reason::record(Rule::RejectedByDatabase)], Some(DbErrorClass::InvalidValue)),
         ]
     );
     assert_eq!((s.loaded, s.superseded, s.promoted), (3, 0, 2), "both earlier creates load in their place");
@@ -221,7 +221,7 @@ async fn drift_dead_letters_ignores_or_adds_the_column_the_target_lacks() {
         let text = committed_text(warehouse);
         match drift {
             "dlq" => {
-                let reasons = vec![Reason::column("firstname".into(), "drift")];
+                let reasons = vec![Reason::column("firstname".into(), Rule::Drift)];
                 assert_eq!(s.rejects, vec![(0, Stage::Drift, reasons.clone(), None), (1, Stage::Drift, reasons, None)]);
                 assert!(warehouse.sent().is_empty(), "no SQL for rows the target cannot take");
             }
@@ -249,7 +249,7 @@ async fn a_missing_target_table_dead_letters_its_rows_and_is_looked_up_again() {
     let records = [create(0, &synth::bulk_patient(1), 1)];
     for _ in 0..2 {
         let s = load(&loader, &pipeline("dlq"), &records).await.unwrap();
-        assert_eq!(s.rejects, vec![(0, Stage::Drift, vec![Reason::record("target_table_missing")], None)]);
+        assert_eq!(s.rejects, vec![(0, Stage::Drift, vec![Reason::record(Rule::TargetTableMissing)], None)]);
         assert_eq!(s.calls, 1, "one DescribeTable, no SQL");
     }
     assert!(loader.warehouse().sent().is_empty());
@@ -266,11 +266,29 @@ async fn rows_the_apply_sql_rejects_come_back_from_its_report() {
     assert_eq!(
         s.rejects,
         vec![
-            (1, Stage::Load, vec![Reason::record("position_regressed")], None),
-            (3, Stage::Drift, vec![Reason::record("delete_ledger_missing")], None),
+            (1, Stage::Load, vec![Reason::record(Rule::PositionRegressed)], None),
+            (3, Stage::Drift, vec![Reason::record(Rule::DeleteLedgerMissing)], None),
         ]
     );
     assert_eq!((s.loaded, s.stale, s.transactions), (1, 1, 1));
     // DescribeTable of the target and of its ledger, the transaction, and the report.
     assert_eq!(s.calls, 4);
+}
+
+#[tokio::test]
+async fn a_report_naming_no_rule_the_apply_sql_writes_fails_the_load() {
+    // A text that is no rule, and a rule the apply SQL never writes: neither says what became
+    // of the row, so neither is taken for another rule.
+    for text in ["retired_rule", "rejected_by_database"] {
+        let report = vec![(0, text)];
+        let loader = Loader::new(warehouse(move |_| Answer::Commit { stale: 0, report: report.clone() }, 100, true));
+        let records = [create(0, &synth::bulk_patient(1), 1)];
+        let err = load(&loader, &pipeline("dlq"), &records).await.unwrap_err();
+        assert_eq!(err.table, target());
+        assert!(
+            matches!(&err.source, DataApiError::Api { code, .. } if code == "UnexpectedReportRule"),
+            "{text}: {err}"
+        );
+        assert!(!err.to_string().contains(text), "the report's text is not repeated: {err}");
+    }
 }

@@ -43,6 +43,7 @@ use std::sync::Arc;
 use crate::config::{DeleteMode, TableName};
 use crate::outcome::Change;
 use crate::plan::TablePlan;
+use crate::rule::Rule;
 use crate::temporal;
 use crate::value::{Value, write_float};
 
@@ -61,8 +62,6 @@ const FILL_SOURCE_STATEMENTS: usize = 2;
 /// past this cannot be loaded through the Data API, and its rows are rejected
 /// (`statement_too_large`) instead of failing every retry.
 pub const DATA_API_STATEMENT_BYTES: usize = 100 * 1024;
-/// Rule of the rows of a table whose column list makes a statement too large.
-pub const STATEMENT_TOO_LARGE: &str = "statement_too_large";
 
 /// The temporary table each transaction stages its rows in (step 1 of the module docs).
 pub const STAGE_TABLE: &str = "_cdc_stage";
@@ -111,18 +110,6 @@ const FILL_SOURCE_COLUMNS: [(&str, &str); 5] = [
     ("_cdc_src_kafka_partition", "INTEGER"),
     ("_cdc_src_kafka_offset", "BIGINT"),
 ];
-
-/// Rule of a row whose order against the stored change of its key cannot be known (step 5).
-pub const POSITION_REGRESSED: &str = "position_regressed";
-/// Rule of an upsert that keeps a column (Debezium's unavailable-value placeholder) of a row
-/// the target does not hold: the value is unknown (step 6).
-pub const UNAVAILABLE_VALUE: &str = "unavailable_value";
-/// Rule of a delete that needs the delete ledger when the schema has none (step 6).
-pub const DELETE_LEDGER_MISSING: &str = "delete_ledger_missing";
-/// A row whose values were filled in from an earlier change of its batch that is not newer
-/// than the row the target holds (one key over two partitions): the values would be older than
-/// the stored ones. Replayed alone, the row takes the stored values instead.
-pub const STALE_FILL: &str = "stale_fill";
 
 /// Append `name` as a lowercase double-quoted identifier.
 pub fn push_ident(out: &mut String, name: &str) {
@@ -597,7 +584,7 @@ pub struct Rendered {
     pub oversized: Vec<usize>,
     /// Indices of rows that cannot be rendered because a statement of their table's apply SQL
     /// (the column lists, the carry UPDATEs) exceeds [`DATA_API_STATEMENT_BYTES`] or needs more
-    /// than [`MAX_STATEMENTS`] statements: rule [`STATEMENT_TOO_LARGE`].
+    /// than [`MAX_STATEMENTS`] statements: rule [`Rule::StatementTooLarge`].
     pub too_large: Vec<usize>,
 }
 
@@ -688,13 +675,15 @@ fn tail(
         out.push(format!("DELETE FROM {stage} USING {ledger} WHERE {ledger_match} AND {}", against_ledger.stale));
     }
     out.push(format!(
-        "UPDATE {stage} SET \"_cdc_reject\" = '{POSITION_REGRESSED}' FROM {table} WHERE {matched} AND {}",
-        against_target.unknown()
+        "UPDATE {stage} SET \"_cdc_reject\" = '{regressed}' FROM {table} WHERE {matched} AND {}",
+        against_target.unknown(),
+        regressed = Rule::PositionRegressed,
     ));
     if spec.ledger {
         out.push(format!(
-            "UPDATE {stage} SET \"_cdc_reject\" = '{POSITION_REGRESSED}' FROM {ledger} WHERE {ledger_match} AND {stage}.\"_cdc_reject\" IS NULL AND {}",
-            against_ledger.unknown()
+            "UPDATE {stage} SET \"_cdc_reject\" = '{regressed}' FROM {ledger} WHERE {ledger_match} AND {stage}.\"_cdc_reject\" IS NULL AND {}",
+            against_ledger.unknown(),
+            regressed = Rule::PositionRegressed,
         ));
     }
     if fill_sources {
@@ -714,31 +703,35 @@ fn tail(
         let has_source = format!("{} IS NOT NULL", src("kafka_topic"));
         let vs_target = OrderSql::fill_source(&table, &table_deleted, &table_snapshot, &stage);
         out.push(format!(
-            "UPDATE {stage} SET \"_cdc_reject\" = '{STALE_FILL}' FROM {table} WHERE {matched} AND {stage}.\"_cdc_reject\" IS NULL \
+            "UPDATE {stage} SET \"_cdc_reject\" = '{stale_fill}' FROM {table} WHERE {matched} AND {stage}.\"_cdc_reject\" IS NULL \
              AND {has_source} AND NOT {} AND NOT {}",
             vs_target.newer,
-            same_change(&table)
+            same_change(&table),
+            stale_fill = Rule::StaleFill,
         ));
         if spec.ledger {
             let vs_ledger = OrderSql::fill_source(&ledger, "TRUE", "FALSE", &stage);
             out.push(format!(
-                "UPDATE {stage} SET \"_cdc_reject\" = '{STALE_FILL}' FROM {ledger} WHERE {ledger_match} \
+                "UPDATE {stage} SET \"_cdc_reject\" = '{stale_fill}' FROM {ledger} WHERE {ledger_match} \
                  AND {stage}.\"_cdc_reject\" IS NULL AND {has_source} AND NOT {} AND NOT {}",
                 vs_ledger.newer,
-                same_change(&ledger)
+                same_change(&ledger),
+                stale_fill = Rule::StaleFill,
             ));
         }
     }
     if needs.required {
         out.push(format!(
-            "UPDATE {stage} SET \"_cdc_reject\" = '{UNAVAILABLE_VALUE}' WHERE \"_cdc_reject\" IS NULL \
-             AND \"_cdc_keep\" LIKE '%U%' AND COALESCE(\"_cdc_found\", '') <> 'L'"
+            "UPDATE {stage} SET \"_cdc_reject\" = '{unavailable}' WHERE \"_cdc_reject\" IS NULL \
+             AND \"_cdc_keep\" LIKE '%U%' AND COALESCE(\"_cdc_found\", '') <> 'L'",
+            unavailable = Rule::UnavailableValue,
         ));
     }
     if needs.deletes && !spec.ledger {
         out.push(format!(
-            "UPDATE {stage} SET \"_cdc_reject\" = '{DELETE_LEDGER_MISSING}' WHERE \"_cdc_reject\" IS NULL AND \"_cdc_deleted\"{}",
-            needs_ledger.replace(&format!("{stage}."), "")
+            "UPDATE {stage} SET \"_cdc_reject\" = '{ledger_missing}' WHERE \"_cdc_reject\" IS NULL AND \"_cdc_deleted\"{}",
+            needs_ledger.replace(&format!("{stage}."), ""),
+            ledger_missing = Rule::DeleteLedgerMissing,
         ));
     }
     out.extend(carry_updates(spec, &needs.keep, &table, &stage, &matched));

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use super::sql::METADATA_COLUMNS;
 use crate::config::TableName;
 use crate::outcome::Change;
+use crate::rule::Rule;
 use crate::value::{Decimal, Value};
 
 /// One column of a target table, as the warehouse describes it.
@@ -154,7 +155,7 @@ impl TargetTable {
     ///
     /// Doubles are taken at their shortest exact decimal form (`1.005`, not its binary
     /// expansion).
-    pub fn numeric_misfits<'c>(&self, change: &'c Change<'_>) -> Vec<(&'c str, &'static str)> {
+    pub fn numeric_misfits<'c>(&self, change: &'c Change<'_>) -> Vec<(&'c str, Rule)> {
         change
             .columns
             .iter()
@@ -189,7 +190,7 @@ impl NumericTarget {
 }
 
 /// The rule `value` breaks in `column`, if any (see [`TargetTable::numeric_misfits`]).
-fn misfit(column: &TargetColumn, value: &Value<'_>) -> Option<&'static str> {
+fn misfit(column: &TargetColumn, value: &Value<'_>) -> Option<Rule> {
     let target = NumericTarget::of(column)?;
     let exact = match value {
         Value::Int(i) => Decimal { unscaled: i128::from(*i), scale: 0 },
@@ -199,7 +200,7 @@ fn misfit(column: &TargetColumn, value: &Value<'_>) -> Option<&'static str> {
         Value::Text(t) => Decimal::parse(t.trim())?,
         Value::Float(f) if !f.is_finite() => {
             return matches!(target, NumericTarget::Decimal { .. } | NumericTarget::Integer { .. })
-                .then_some("not_a_number");
+                .then_some(Rule::NotANumber);
         }
         // The shortest decimal that reads back as this double; beyond i128 it fits no
         // DECIMAL or integer.
@@ -207,7 +208,7 @@ fn misfit(column: &TargetColumn, value: &Value<'_>) -> Option<&'static str> {
             Some(d) => d,
             None => {
                 return matches!(target, NumericTarget::Decimal { .. } | NumericTarget::Integer { .. })
-                    .then_some("decimal_precision");
+                    .then_some(Rule::DecimalPrecision);
             }
         },
         _ => return None,
@@ -220,18 +221,18 @@ fn misfit(column: &TargetColumn, value: &Value<'_>) -> Option<&'static str> {
             let beyond_64_bits = precision <= 19
                 && d.rescaled(scale).is_none_or(|r| r.unscaled.unsigned_abs() > u128::from(i64::MAX.unsigned_abs()));
             if d.scale > scale {
-                Some("decimal_scale")
+                Some(Rule::DecimalScale)
             } else if d.integer_digits() > precision.saturating_sub(scale) || beyond_64_bits {
-                Some("decimal_precision")
+                Some(Rule::DecimalPrecision)
             } else {
                 None
             }
         }
         NumericTarget::Integer { min, max } => {
             if d.scale > 0 {
-                Some("decimal_scale")
+                Some(Rule::DecimalScale)
             } else if d.unscaled < min || d.unscaled > max {
-                Some("integer_range")
+                Some(Rule::IntegerRange)
             } else {
                 None
             }
@@ -240,11 +241,11 @@ fn misfit(column: &TargetColumn, value: &Value<'_>) -> Option<&'static str> {
         // (Debezium's FLOAT32 in JSON) fits REAL; 16,777,217 and `1.23456789` do not.
         NumericTarget::Real => {
             let back = d.to_string().parse::<f32>().ok().and_then(|f| Decimal::parse(&format!("{f:e}")));
-            (back.map(Decimal::normalized) != Some(d)).then_some("float_precision")
+            (back.map(Decimal::normalized) != Some(d)).then_some(Rule::FloatPrecision)
         }
         NumericTarget::Double => {
             let back = d.to_string().parse::<f64>().ok().and_then(|f| Decimal::parse(&format!("{f:e}")));
-            (back.map(Decimal::normalized) != Some(d)).then_some("float_precision")
+            (back.map(Decimal::normalized) != Some(d)).then_some(Rule::FloatPrecision)
         }
     }
 }
@@ -358,7 +359,13 @@ mod tests {
             (col("int4", None), Value::Text("not a number".into()), None),
         ];
         for (column, value, rule) in cases {
-            assert_eq!(misfit(&column, &value), rule, "{value:?} into {}{:?}", column.type_name, column.numeric);
+            assert_eq!(
+                misfit(&column, &value).map(Rule::as_str),
+                rule,
+                "{value:?} into {}{:?}",
+                column.type_name,
+                column.numeric
+            );
         }
     }
 

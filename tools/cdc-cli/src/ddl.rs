@@ -12,8 +12,7 @@ use cdc_pipeline::config::TableConfig;
 use cdc_pipeline::redshift::ddl::{TableDdl, create_delete_ledger, create_table, line_comment};
 use cdc_pipeline::redshift::types::DdlFlavor;
 use cdc_pipeline::temporal::now_micros;
-use cdc_pipeline::transform::UNKNOWN_COLUMN;
-use cdc_pipeline::{Caches, Change, Config, DecodedBatch, MskEvent, Outcome, Pipeline};
+use cdc_pipeline::{Caches, Change, Config, DecodedBatch, MskEvent, Outcome, Pipeline, Rule};
 
 /// Columns the config names that a record of `events` routed to their table lacks, by target
 /// (`target: col, col`): a misspelt name under a mask would guard nothing, and a table made
@@ -24,7 +23,7 @@ fn configured_columns_missing(pipeline: &Pipeline, events: &[MskEvent<'_>]) -> V
         let batch = DecodedBatch::from_event(event);
         for outcome in pipeline.transform(&batch, &mut Caches::default(), now_micros()) {
             let Outcome::Reject(reject) = outcome else { continue };
-            for reason in reject.reasons.iter().filter(|r| r.rule == UNKNOWN_COLUMN) {
+            for reason in reject.reasons.iter().filter(|r| r.rule == Rule::UnknownColumn) {
                 let table = reject.table.as_ref().map_or_else(String::new, |t| t.target.to_string());
                 missing.entry(table).or_default().extend(reason.column.as_deref().map(str::to_string));
             }

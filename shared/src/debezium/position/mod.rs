@@ -37,6 +37,7 @@ mod sqlserver;
 use std::fmt;
 
 use super::envelope::Source;
+use crate::rule::Rule;
 
 /// Width of the lineage tag at the start of every non-empty position.
 pub const LINEAGE_WIDTH: usize = 8;
@@ -114,8 +115,8 @@ pub enum PositionError {
 
 impl PositionError {
     /// The reject rule of every position error: `source_position`.
-    pub fn rule(self) -> &'static str {
-        "source_position"
+    pub fn rule(self) -> Rule {
+        Rule::SourcePosition
     }
 }
 
