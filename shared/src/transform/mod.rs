@@ -155,3 +155,6 @@ fn follow_deletes(records: &[&KafkaRecord<'_>], outcomes: &mut [Outcome<'_>]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
