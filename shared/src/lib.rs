@@ -48,7 +48,6 @@ pub mod settings;
 #[cfg(feature = "test-util")]
 pub mod synth;
 pub mod temporal;
-#[allow(missing_docs)] // documented by issue 13's transform rewrite
 pub mod transform;
 pub mod validate;
 pub mod value;

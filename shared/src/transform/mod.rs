@@ -38,30 +38,43 @@ use crate::mask::{Mask, Masker};
 use crate::outcome::{KafkaOrigin, Outcome, SkipReason};
 use crate::rule::Rule;
 
-/// Configuration and masking key: built once per cold start, shared by every invocation.
+/// Configuration and masking key: built once per cold start ([`Pipeline::new`]), shared by
+/// every invocation; [`Pipeline::transform`] runs a batch through it.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
+    /// The pipeline config (`CDC_CONFIG`: tables, rules, masks, policies).
     pub config: Arc<Config>,
+    /// The masking key (and the keys derived for the salts in use) that `hmac` masks use.
     pub masker: Masker,
     /// The masking key's version (Secrets Manager `VersionId`), recorded with dead letters.
     pub key_version: Option<String>,
 }
 
+/// Why [`Pipeline::new`] refused its config and masking key (cold start fails; the text names
+/// the variable to set, never the key).
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
+    /// The config uses an `hmac` mask (a column's or `[tables.detect]`'s) and no key is given.
     #[error(
         "the config uses an hmac mask but no masking key is set (set MASKING_KEY, or MASKING_KEY_SECRET_ARN in AWS)"
     )]
     MissingMaskingKey,
+    /// The masking key is shorter than [`crate::mask::MIN_KEY_BYTES`] (32) bytes.
     #[error(
         "the masking key is {bytes} bytes; it must be at least {} (generate one with `openssl rand -base64 48`)",
         crate::mask::MIN_KEY_BYTES
     )]
-    ShortMaskingKey { bytes: usize },
+    ShortMaskingKey {
+        /// The key's length in bytes.
+        bytes: usize,
+    },
 }
 
 impl Pipeline {
-    /// Refuses a config that needs a masking key when none is given.
+    /// The pipeline of `config` with `masking_key` (raw bytes, at least
+    /// [`crate::mask::MIN_KEY_BYTES`]; `None` when no mask needs one). Errors: a key too short
+    /// ([`PipelineError::ShortMaskingKey`]), or none when the config uses `hmac`
+    /// ([`PipelineError::MissingMaskingKey`]). `key_version` starts `None`.
     pub fn new(config: Arc<Config>, masking_key: Option<&[u8]>) -> Result<Pipeline, PipelineError> {
         if let Some(key) = masking_key.filter(|k| k.len() < crate::mask::MIN_KEY_BYTES) {
             return Err(PipelineError::ShortMaskingKey { bytes: key.len() });
@@ -105,9 +118,12 @@ impl Pipeline {
     }
 }
 
-/// State kept between invocations of a warm function: parsed schemas, routes, names.
+/// State kept between invocations of a warm function: parsed schemas, routes, names. Start
+/// with `Caches::default()`; it only grows with the distinct schemas, topics and column names
+/// seen.
 #[derive(Debug, Default)]
 pub struct Caches {
+    /// Connect schemas parsed so far, by their JSON text (message and key schemas).
     pub schemas: SchemaCache,
     names: ColumnNames,
     routes: HashMap<String, Option<Arc<TableConfig>>>,
