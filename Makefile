@@ -19,7 +19,8 @@ FUNCTION_BINARIES ?= $(abspath $(or $(CARGO_TARGET_DIR),target))/release
 
 ## Everything CI runs: formatting, lints (the workspace, then the library as the Lambdas build
 ## it: without the `test-util` feature, which cdc-tests, bench and fuzz turn on, so the
-## workspace-wide run never sees it off), the fuzz targets compile (their own workspace, so
+## workspace-wide run never sees it off; and `cargo tree` proves that a bare build of the
+## default members, as `sam build` runs it, does not turn it on), the fuzz targets compile (their own workspace, so
 ## no other step builds them), the release functions (tests/pii_leaks.rs runs them
 ## as Lambda does), unit, property and integration tests (the integration tests run against a
 ## throwaway PostgreSQL behind the Data API emulator), then the
@@ -33,6 +34,8 @@ test: deps
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) clippy --locked -p cdc-ingest -p cdc-replay -- -D warnings
 	cd fuzz && $(CARGO) check --locked --bins
+	n=$$($(CARGO) tree --locked -e normal,build,features -i cdc-pipeline | grep -c 'test-util' || true); \
+	  [ "$$n" = 0 ] || { echo "test-util reaches the default members (what sam build compiles): check default-members in Cargo.toml" >&2; exit 1; }
 	"$(VENV)/bin/python" scripts/test_grammar_gate.py
 	mkdir -p "$(dir $(SQL_RECORDING))" && rm -f "$(SQL_RECORDING)"
 	$(CARGO) build --release --locked -p cdc-ingest -p cdc-replay

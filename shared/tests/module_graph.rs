@@ -3,8 +3,8 @@
 //! `use crate::…` that closes a cycle fails here, with the files that make each edge.
 //!
 //! An edge `a → b` is any `crate::b` path (in a `use`, a grouped `use crate::{b, …}`, or an
-//! inline path) in a file of top-level module `a`, outside its `#[cfg(test)] mod tests` and
-//! outside comments. Submodules count as their top-level module (`redshift/loader.rs` is
+//! inline path) in a file of top-level module `a`, outside `#[cfg(test)]` items (inline, or
+//! files declared `#[cfg(test)] mod name;`) and outside comments. Submodules count as their top-level module (`redshift/loader.rs` is
 //! `redshift`), so a cycle inside one directory is allowed; across directories it is not.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,13 +24,68 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The code of a file without its unit-test module and without comments.
+/// The code of a file without comments and without its `#[cfg(test)]` items: an inline
+/// module or function is cut from the attribute to its matching closing brace (wherever it
+/// sits in the file), a `#[cfg(test)] mod name;` declaration up to its `;`.
 fn code(text: &str) -> String {
-    let text = match text.find("#[cfg(test)]\nmod tests") {
-        Some(i) => &text[..i],
-        None => text,
-    };
-    text.lines().map(|line| line.find("//").map_or(line, |i| &line[..i])).collect::<Vec<_>>().join("\n")
+    let uncommented: String =
+        text.lines().map(|line| line.find("//").map_or(line, |i| &line[..i])).collect::<Vec<_>>().join("\n");
+    let mut out = String::with_capacity(uncommented.len());
+    let mut rest = uncommented.as_str();
+    while let Some(at) = rest.find("#[cfg(test)]") {
+        out.push_str(&rest[..at]);
+        let item = &rest[at..];
+        let end = match (item.find('{'), item.find(';')) {
+            (Some(open), semi) if semi.is_none_or(|s| open < s) => {
+                let mut depth = 0;
+                let mut end = item.len();
+                for (i, c) in item[open..].char_indices() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                end = open + i + 1;
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                end
+            }
+            (_, Some(semi)) => semi + 1,
+            _ => item.len(),
+        };
+        rest = &item[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Files that are modules declared `#[cfg(test)] mod name;` (`name.rs` beside the declaring
+/// file, or `name/mod.rs`): test code, outside the graph.
+fn test_only_files(files: &[PathBuf]) -> BTreeSet<PathBuf> {
+    let mut test_only = BTreeSet::new();
+    for file in files {
+        let text = fs::read_to_string(file).unwrap();
+        let dir = match file.file_name().and_then(|n| n.to_str()) {
+            Some("mod.rs" | "lib.rs") => file.parent().unwrap().to_path_buf(),
+            _ => file.with_extension(""),
+        };
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("#[cfg(test)]") {
+            rest = &rest[at + "#[cfg(test)]".len()..];
+            let declaration = rest.trim_start();
+            if let Some(name) = declaration.strip_prefix("mod ").and_then(|d| d.split_once(';')).map(|(n, _)| n.trim())
+                && name.chars().all(|c| c.is_alphanumeric() || c == '_')
+            {
+                test_only.insert(dir.join(format!("{name}.rs")));
+                test_only.insert(dir.join(name).join("mod.rs"));
+            }
+        }
+    }
+    test_only
 }
 
 /// The first path segment of every `crate::` path in `code`.
@@ -70,8 +125,9 @@ fn graph() -> Graph {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     rust_files(&src, &mut files);
+    let test_only = test_only_files(&files);
     let mut graph = Graph::new();
-    for file in files {
+    for file in files.into_iter().filter(|f| !test_only.contains(f)) {
         let rel = file.strip_prefix(&src).unwrap().to_string_lossy().replace('\\', "/");
         let module = rel.split('/').next().unwrap().trim_end_matches(".rs").to_string();
         if module == "lib" {
@@ -133,6 +189,15 @@ fn the_reader_sees_grouped_and_inline_paths() {
     );
     let found: Vec<String> = imported_modules(&code).into_iter().collect();
     assert_eq!(found, ["batch", "config", "temporal", "value"]);
+}
+
+#[test]
+fn code_after_a_test_module_in_the_middle_of_a_file_is_read() {
+    let code = code(
+        "use crate::a;\n#[cfg(test)]\nmod tests {\n    use crate::b;\n    fn f() { if x { crate::c::g(); } }\n}\nfn h() { crate::d::k(); }\n#[cfg(test)]\nmod scripted;\nuse crate::e;",
+    );
+    let found: Vec<String> = imported_modules(&code).into_iter().collect();
+    assert_eq!(found, ["a", "d", "e"]);
 }
 
 #[test]

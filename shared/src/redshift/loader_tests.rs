@@ -149,6 +149,37 @@ async fn a_failing_sub_statement_is_bisected_to_its_rows_and_the_rest_commits() 
 }
 
 #[tokio::test]
+async fn bisection_starts_from_the_stage_insert_the_database_blamed() {
+    // Enough rows for several stage inserts in one transaction; the poisoned row is the last,
+    // so it sits in the last insert, and the first row in the first.
+    let rows = 600;
+    let loader = Loader::new(warehouse(poison_fails, 100, true));
+    let records: Vec<RecordSpec> = (1..=rows)
+        .map(|id| {
+            let p = match id {
+                1 => named(id, "FIRSTROW"),
+                _ if id == rows => named(id, POISON),
+                _ => synth::bulk_patient(id),
+            };
+            create(i64::from(id) - 1, &p, id as u128)
+        })
+        .collect();
+    let s = load(&loader, &pipeline("dlq"), &records).await.unwrap();
+    assert_eq!(s.rejects.iter().map(|r| r.0).collect::<Vec<_>>(), [i64::from(rows) - 1]);
+    assert_eq!(s.loaded, rows as usize - 1);
+    let sent = loader.warehouse().sent();
+    let inserts = |i: usize| sent[i].statements.iter().filter(|s| is_stage_insert(s)).count();
+    assert!(inserts(0) >= 2, "the premise: the first transaction has {} stage inserts", inserts(0));
+    // The blamed insert's rows are tried first, on their own: not a blind half of the batch.
+    let second = sent[1].statements.concat();
+    assert!(
+        second.contains(POISON) && !second.contains("FIRSTROW"),
+        "the second transaction is the blamed insert's rows"
+    );
+    assert!(inserts(1) < inserts(0));
+}
+
+#[tokio::test]
 async fn both_halves_failing_alike_fail_the_batch_and_blame_no_row() {
     // Whatever the rows, the transaction fails after its stage inserts: no row is to blame.
     let apply_fails = |statements: &[String]| match statements.iter().any(|s| is_stage_insert(s)) {
