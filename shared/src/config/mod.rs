@@ -17,8 +17,9 @@ mod model;
 mod parse;
 
 pub use model::{
-    ColumnConfig, Config, DeleteMode, Detect, DetectPolicy, DriftPolicy, NulPolicy, OpPolicy, PipelineOptions,
-    Placeholder, Rules, SensitiveKind, TableConfig, TableName, TombstonePolicy, TopicPattern, UnroutablePolicy,
+    ColumnConfig, Config, DeleteMode, Detect, DetectPolicy, DriftPolicy, LoadPath, NulPolicy, OpPolicy,
+    PipelineOptions, Placeholder, Rules, SensitiveKind, TableConfig, TableName, TombstonePolicy, TopicPattern,
+    UnroutablePolicy,
 };
 pub use parse::ConfigError;
 

@@ -64,6 +64,32 @@ pub enum DriftPolicy {
     Add,
 }
 
+/// How a table's rows reach the warehouse (`load`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadPath {
+    /// Stage the rows as one compressed CSV object in S3 and `COPY` it (default): no value in
+    /// any SQL text (so none in query history, audit logs or the Data API's statement
+    /// history), Redshift's bulk path. Costs an S3 PUT and DELETE per transaction and needs an
+    /// IAM role Redshift can assume to read the staging prefix (`REDSHIFT_COPY_ROLE_ARN`).
+    #[default]
+    Copy,
+    /// Values as SQL literals in `INSERT … VALUES` statements (at most 90 KB each): no S3 and no
+    /// role, for small PHI-free tables or accounts that cannot give Redshift an S3 role. The
+    /// values land in the warehouse's query history.
+    Insert,
+}
+
+impl LoadPath {
+    /// The config and metric name: `copy` or `insert`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoadPath::Copy => "copy",
+            LoadPath::Insert => "insert",
+        }
+    }
+}
+
 /// What a tombstone (a record with a null value) does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -372,6 +398,8 @@ pub struct TableConfig {
     /// (default `true`; see README, "Concurrency and `lock`"). Without it, two loads of the
     /// same new key under Redshift's SNAPSHOT isolation each insert a row.
     pub lock: bool,
+    /// How rows are loaded: staged `COPY` (default) or `INSERT` literals.
+    pub load: LoadPath,
     /// What a tombstone does.
     pub tombstones: TombstonePolicy,
     /// The connector's `unavailable.value.placeholder`.
@@ -413,6 +441,7 @@ impl TableConfig {
             delete_mode: DeleteMode::default(),
             drift: DriftPolicy::default(),
             lock: true,
+            load: LoadPath::Copy,
             tombstones: TombstonePolicy::default(),
             placeholder: Placeholder::default(),
             columns: HashMap::new(),

@@ -13,8 +13,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::model::{
-    ColumnConfig, Config, DeleteMode, Detect, DetectPolicy, DriftPolicy, NulPolicy, OpPolicy, PipelineOptions,
-    Placeholder, Rules, SensitiveKind, TableConfig, TableName, TombstonePolicy, TopicPattern, UnroutablePolicy,
+    ColumnConfig, Config, DeleteMode, Detect, DetectPolicy, DriftPolicy, LoadPath, NulPolicy, OpPolicy,
+    PipelineOptions, Placeholder, Rules, SensitiveKind, TableConfig, TableName, TombstonePolicy, TopicPattern,
+    UnroutablePolicy,
 };
 use crate::column_type::ColumnType;
 use crate::mask::{Mask, RawMask};
@@ -169,6 +170,7 @@ impl Config {
                 delete_mode: table.delete_mode.unwrap_or_default(),
                 drift: table.drift.unwrap_or_default(),
                 lock: table.lock.unwrap_or(true),
+                load: table.load.unwrap_or_default(),
                 tombstones: table.tombstones.unwrap_or_default(),
                 placeholder,
                 columns,
@@ -210,6 +212,7 @@ struct RawTable {
     delete_mode: Option<DeleteMode>,
     drift: Option<DriftPolicy>,
     lock: Option<bool>,
+    load: Option<LoadPath>,
     tombstones: Option<TombstonePolicy>,
     unavailable_value_placeholder: Option<Spanned<String>>,
     #[serde(default)]

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use super::dialect::{Dialect, Redshift};
 use super::error::{DataApiError, DbErrorClass, StatementEnd, is_retriable};
 use super::retry::{Backoff, RETRY, RetryPolicy, pause};
+use super::staging::{StagedObject, Staging};
 use super::target::{TargetColumn, TargetTable};
 use super::warehouse::{Committed, Warehouse, WarehouseSession};
 use crate::config::TableName;
@@ -91,6 +92,7 @@ pub struct DataApi {
     poll: Backoff,
     retry: RetryPolicy,
     long_poll: Duration,
+    staging: Option<Staging>,
 }
 
 /// One unit of work (a load) against the Data API, counting its own calls so that
@@ -100,6 +102,7 @@ pub struct Session<'a> {
     api: &'a DataApi,
     calls: AtomicU64,
     retries: AtomicU64,
+    s3_calls: AtomicU64,
 }
 
 /// Apply the target's database and auth fields to any request builder that has them.
@@ -147,7 +150,20 @@ impl DataApi {
             poll: POLL,
             retry: RetryPolicy::new(RETRY),
             long_poll: LONG_POLL,
+            staging: None,
         }
+    }
+
+    /// Stage `load = "copy"` tables' rows at `staging` (without it, such a load fails: the
+    /// functions refuse to start instead).
+    pub fn with_staging(mut self, staging: Staging) -> DataApi {
+        self.staging = Some(staging);
+        self
+    }
+
+    /// The staging location, if any.
+    pub fn staging(&self) -> Option<&Staging> {
+        self.staging.as_ref()
     }
 
     /// Override [`LONG_POLL`] (tests whose client times out sooner use a shorter one); at most
@@ -182,7 +198,7 @@ impl Warehouse for DataApi {
     type Session<'a> = Session<'a>;
 
     fn session(&self) -> Session<'_> {
-        Session { api: self, calls: AtomicU64::new(0), retries: AtomicU64::new(0) }
+        Session { api: self, calls: AtomicU64::new(0), retries: AtomicU64::new(0), s3_calls: AtomicU64::new(0) }
     }
 
     fn dialect(&self) -> &dyn Dialect {
@@ -434,6 +450,42 @@ impl WarehouseSession for Session<'_> {
     /// Data API calls made in this session.
     fn calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
+    }
+
+    fn staged_object(&self, table: &TableName) -> Option<StagedObject> {
+        self.api.staging.as_ref().map(|staging| staging.object(table))
+    }
+
+    /// `PutObject`, retried like the Data API's calls (throttling, server errors, no answer).
+    async fn stage(&self, object: &StagedObject, body: Vec<u8>, deadline: Instant) -> Result<(), DataApiError> {
+        let Some(staging) = &self.api.staging else {
+            return Err(DataApiError::Staging {
+                operation: "PutObject",
+                code: "NoStagingLocation".into(),
+                status: None,
+            });
+        };
+        let on_retry = |_: u32, error: &DataApiError| {
+            tracing::debug!(error = %error, "retrying a staged object's upload");
+            self.count_retry();
+        };
+        let attempt = || {
+            self.s3_calls.fetch_add(1, Ordering::Relaxed);
+            staging.put(object, body.clone(), deadline)
+        };
+        self.api.retry.run(deadline, "staging an object", on_retry, attempt).await
+    }
+
+    async fn unstage(&self, object: &StagedObject, deadline: Instant) {
+        let Some(staging) = &self.api.staging else { return };
+        self.s3_calls.fetch_add(1, Ordering::Relaxed);
+        if let Err(error) = staging.delete(object, deadline).await {
+            tracing::warn!(key = %object.key, error = %error, "could not delete a staged object; the staging prefix's lifecycle rule removes it");
+        }
+    }
+
+    fn s3_calls(&self) -> u64 {
+        self.s3_calls.load(Ordering::Relaxed)
     }
 
     /// Calls and transactions this session repeated after a transient failure: resubmits,

@@ -278,6 +278,17 @@ pub enum DataApiError {
         /// The error's class (the text itself is never kept).
         class: DbErrorClass,
     },
+    /// An S3 request for a staged object (`load = "copy"`) failed.
+    #[error("S3 {operation} of a staged object failed with {code} (HTTP {status:?})")]
+    Staging {
+        /// `PutObject` or `DeleteObject`.
+        operation: &'static str,
+        /// S3's error code (`AccessDenied`, `SlowDown`…), or ours: `Timeout`,
+        /// `DispatchFailure`, `UnreadableResponse`, `Unknown`.
+        code: String,
+        /// The HTTP status, when there was an answer.
+        status: Option<u16>,
+    },
     /// The caller's deadline came first.
     #[error("deadline reached while {during}")]
     Deadline {
@@ -316,6 +327,20 @@ pub fn is_retriable(error: &DataApiError) -> bool {
             ) || status.is_some_and(|s| s >= 500)
         }
         DataApiError::Transport { .. } => true,
+        // S3's throttling and server errors, and no usable answer ("Error responses", Amazon
+        // S3 API reference: `SlowDown`, `InternalError`, `ServiceUnavailable` are 503/500).
+        DataApiError::Staging { code, status, .. } => {
+            matches!(
+                code.as_str(),
+                "SlowDown"
+                    | "InternalError"
+                    | "ServiceUnavailable"
+                    | "RequestTimeout"
+                    | "Timeout"
+                    | "DispatchFailure"
+                    | "UnreadableResponse"
+            ) || status.is_some_and(|s| s >= 500)
+        }
         DataApiError::Statement { class, .. } => class.is_transient(),
         DataApiError::Deadline { .. } => false,
     }

@@ -24,11 +24,13 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::client::DataApi;
+use super::copy::{self, FieldKind};
 use super::error::{DataApiError, DbErrorClass};
-use super::sql::{self, ApplySpec};
+use super::sql::{self, ApplySpec, Transaction};
+use super::staging::StagedObject;
 use super::target::TargetTable;
 use super::warehouse::{Warehouse, WarehouseSession};
-use crate::config::{DriftPolicy, TableName};
+use crate::config::{DriftPolicy, LoadPath, TableName};
 use crate::outcome::{Change, Reason, Stage};
 use crate::plan::{PlannedRow, TablePlan};
 use crate::rule::Rule;
@@ -59,9 +61,18 @@ pub struct LoadReport {
     pub rejects: Vec<LoadReject>,
     /// Committed transactions (`BatchExecuteStatement`s) that carried rows.
     pub transactions: usize,
+    /// Of [`LoadReport::transactions`], those that staged their rows with `COPY` (the others
+    /// inserted `VALUES`).
+    pub copy_transactions: usize,
     /// Warehouse calls of this load ([`WarehouseSession::calls`]): Data API calls, polls
     /// and retries included.
     pub data_api_calls: u64,
+    /// S3 calls for staged objects ([`WarehouseSession::s3_calls`]): puts, retries, deletes.
+    pub s3_calls: u64,
+    /// Bytes of SQL text submitted (every transaction, retries counted once).
+    pub sql_bytes: u64,
+    /// Bytes of staged objects written (compressed).
+    pub staged_bytes: u64,
     /// Columns added to targets under `drift = "add"`.
     pub columns_added: usize,
     /// Calls and transactions repeated after a transient failure (throttling, conflicts,
@@ -95,6 +106,24 @@ fn reported(rule: &str) -> Option<(Stage, Rule)> {
         Rule::DeleteLedgerMissing => Some((Stage::Drift, Rule::DeleteLedgerMissing)),
         _ => None,
     }
+}
+
+/// How one table's rows are loaded: the path, and how the staged file writes each column.
+struct Path<'k> {
+    load: LoadPath,
+    kinds: &'k [FieldKind],
+}
+
+/// A staged object and its compressed body.
+type Object = (StagedObject, Vec<u8>);
+
+/// Rendered transactions, each with its staged object and compressed body on the COPY path,
+/// plus the rows that cannot be rendered (indices into the rows given).
+#[derive(Default)]
+struct Staged {
+    transactions: Vec<(Transaction, Option<Object>)>,
+    oversized: Vec<usize>,
+    too_large: Vec<usize>,
 }
 
 /// A row the loader will not write: the row, the stage and reasons, the database's class.
@@ -234,6 +263,7 @@ impl<W: Warehouse> Loader<W> {
             table.await?;
         }
         report.data_api_calls = session.calls();
+        report.s3_calls = session.s3_calls();
         report.retries = u32::try_from(session.retries()).unwrap_or(u32::MAX);
         report.elapsed = started.elapsed();
         Ok(report)
@@ -273,6 +303,11 @@ impl<W: Warehouse> Loader<W> {
             ledger,
             super_columns: &super_columns,
         };
+        let kinds: Vec<FieldKind> = columns
+            .iter()
+            .map(|c| target.column(c).map_or(FieldKind::Other, |t| FieldKind::of(&t.type_name)))
+            .collect();
+        let path = Path { load: plan.table.load, kinds: &kinds };
         let storable = |c: &Change<'_>| check_row(&target, &unknown, plan.table.drift, c).is_ok();
         // An earlier change the target refuses is rejected on its own, even when a later change
         // supersedes it: nothing the source sent is dropped unseen. (Fall-backs skip it.)
@@ -311,7 +346,7 @@ impl<W: Warehouse> Loader<W> {
                     Err((stage, reasons)) => rejected.push((row, stage, reasons, None)),
                 }
             }
-            rejected.extend(self.apply_with_bisection(session, &spec, loadable, deadline, report).await?);
+            rejected.extend(self.apply_with_bisection(session, &spec, &path, loadable, deadline, report).await?);
             for (row, stage, reasons, class) in rejected {
                 if let Some(earlier) = row.fall_back(&storable) {
                     report.promoted += 1;
@@ -336,6 +371,7 @@ impl<W: Warehouse> Loader<W> {
         &self,
         session: &W::Session<'_>,
         spec: &ApplySpec<'_>,
+        path: &Path<'_>,
         rows: Vec<PlannedRow<'r, 'b>>,
         deadline: Instant,
         report: &mut LoadReport,
@@ -351,7 +387,7 @@ impl<W: Warehouse> Loader<W> {
                 continue;
             }
             let changes: Vec<&Change<'_>> = subset.iter().map(|&i| rows[i].change.as_ref()).collect();
-            let rendered = self.warehouse.dialect().apply_sql(spec, &changes);
+            let rendered = self.render(session, spec, path, &changes)?;
             for &j in &rendered.oversized {
                 rejected.push((rows[subset[j]].clone(), Stage::Load, vec![Reason::record(Rule::RowTooLarge)], None));
             }
@@ -359,9 +395,28 @@ impl<W: Warehouse> Loader<W> {
                 let reasons = vec![Reason::record(Rule::StatementTooLarge)];
                 rejected.push((rows[subset[j]].clone(), Stage::Load, reasons, None));
             }
-            for tx in rendered.transactions {
+            for (tx, staged) in rendered.transactions {
                 let tx_rows: Vec<usize> = tx.rows.iter().map(|&j| subset[j]).collect();
-                match session.run_transaction(&tx.statements, deadline).await {
+                report.sql_bytes += tx.statements.iter().map(|s| s.len() as u64).sum::<u64>();
+                let result = match &staged {
+                    Some((object, body)) => {
+                        report.staged_bytes += body.len() as u64;
+                        session
+                            .stage(object, body.clone(), deadline)
+                            .await
+                            .map_err(|source| LoadError { table: spec.target.clone(), source })?;
+                        let result = session.run_transaction(&tx.statements, deadline).await;
+                        // Committed or not, the object has served: only a crash or the deadline
+                        // leaves it to the lifecycle rule.
+                        session.unstage(object, deadline).await;
+                        result
+                    }
+                    None => session.run_transaction(&tx.statements, deadline).await,
+                };
+                if result.is_ok() && staged.is_some() {
+                    report.copy_transactions += 1;
+                }
+                match result {
                     Ok(committed) => {
                         let stale = tx.stale_rows(&committed.rows).min(tx_rows.len());
                         let mut refused = 0;
@@ -442,6 +497,46 @@ impl<W: Warehouse> Loader<W> {
             }
         }
         Ok(rejected)
+    }
+
+    /// The transactions for `rows` on the table's load path: on the COPY path one transaction
+    /// that `COPY`s a staged object (its body compressed), plus INSERT transactions for the
+    /// rows the staged file cannot carry exactly ([`copy::StagedFile::by_insert`]).
+    fn render(
+        &self,
+        session: &W::Session<'_>,
+        spec: &ApplySpec<'_>,
+        path: &Path<'_>,
+        rows: &[&Change<'_>],
+    ) -> Result<Staged, LoadError> {
+        let dialect = self.warehouse.dialect();
+        if path.load == LoadPath::Insert {
+            let rendered = dialect.apply_sql(spec, rows);
+            return Ok(Staged {
+                transactions: rendered.transactions.into_iter().map(|t| (t, None)).collect(),
+                oversized: rendered.oversized,
+                too_large: rendered.too_large,
+            });
+        }
+        let Some(object) = session.staged_object(spec.target) else {
+            let source =
+                DataApiError::Staging { operation: "PutObject", code: "NoStagingLocation".into(), status: None };
+            return Err(LoadError { table: spec.target.clone(), source });
+        };
+        let file = copy::stage_file(spec, path.kinds, rows);
+        let mut staged = Staged::default();
+        match copy::transaction(spec, rows, &file, &object.source) {
+            Ok(Some(tx)) => staged.transactions.push((tx, Some((object, copy::compress(&file.csv))))),
+            Ok(None) => {}
+            Err(copy::TooLarge) => staged.too_large.extend(&file.rows),
+        }
+        if !file.by_insert.is_empty() {
+            let rendered = dialect.apply_sql_selected(spec, rows, &file.by_insert);
+            staged.oversized.extend(rendered.oversized);
+            staged.too_large.extend(rendered.too_large);
+            staged.transactions.extend(rendered.transactions.into_iter().map(|t| (t, None)));
+        }
+        Ok(staged)
     }
 
     /// `ALTER TABLE … ADD COLUMN` for columns the target lacks (`drift = "add"`). A column

@@ -43,16 +43,22 @@ fn warehouse(
 /// Commits, except a transaction whose stage inserts carry [`POISON`]: that insert fails
 /// with an invalid value, as a database that cannot read the value would fail it.
 fn poison_fails(statements: &[String]) -> Answer {
-    match statements.iter().position(|s| is_stage_insert(s) && s.contains(&format!("'{POISON}'"))) {
+    match statements.iter().position(|s| is_stage_insert(s) && s.contains(POISON)) {
         Some(sub_statement) => Answer::Fail { sub_statement, class: DbErrorClass::InvalidValue },
         None => Answer::commit(),
     }
 }
 
+/// The patients table with `drift`, loading by the default path (`copy`).
 fn pipeline(drift: &str) -> Pipeline {
+    pipeline_on(drift, "copy")
+}
+
+/// The patients table with `drift`, loading by `load` (`copy` or `insert`).
+fn pipeline_on(drift: &str, load: &str) -> Pipeline {
     let text = format!(
         "[[tables]]\ntopic = \"*.sampledb.dbo.patientinfo\"\ntarget = \"public.patients\"\nkey = [\"id\"]\n\
-         delete_mode = \"soft\"\ndrift = \"{drift}\"\n[tables.columns.ssn]\nmask = \"hmac\"\n"
+         delete_mode = \"soft\"\ndrift = \"{drift}\"\nload = \"{load}\"\n[tables.columns.ssn]\nmask = \"hmac\"\n"
     );
     Pipeline::new(Arc::new(Config::parse(&text, "test.toml").unwrap()), Some(KEY)).unwrap()
 }
@@ -115,10 +121,13 @@ async fn load(loader: &Loader<Scripted>, pipeline: &Pipeline, records: &[RecordS
     })
 }
 
-/// Rows the committed loads wrote (each staged row names its topic once).
+/// Rows the committed loads wrote (each staged row names its topic once: a SQL literal in a
+/// `VALUES` tuple, a quoted field in a staged file).
 fn rows_committed(warehouse: &Scripted) -> usize {
-    let topic = format!(",'{TOPIC}',");
-    warehouse.committed_loads().iter().flatten().filter(|s| is_stage_insert(s)).map(|s| s.matches(&topic).count()).sum()
+    let (literal, field) = (format!(",'{TOPIC}',"), format!(",\"{TOPIC}\","));
+    let loads = warehouse.committed_loads();
+    let staged = loads.iter().flatten().filter(|s| is_stage_insert(s));
+    staged.map(|s| s.matches(&literal).count() + s.matches(&field).count()).sum()
 }
 
 fn committed_text(warehouse: &Scripted) -> String {
@@ -164,7 +173,7 @@ async fn bisection_starts_from_the_stage_insert_the_database_blamed() {
             create(i64::from(id) - 1, &p, id as u128)
         })
         .collect();
-    let s = load(&loader, &pipeline("dlq"), &records).await.unwrap();
+    let s = load(&loader, &pipeline_on("dlq", "insert"), &records).await.unwrap();
     assert_eq!(s.rejects.iter().map(|r| r.0).collect::<Vec<_>>(), [i64::from(rows) - 1]);
     assert_eq!(s.loaded, rows as usize - 1);
     let sent = loader.warehouse().sent();
@@ -236,7 +245,7 @@ async fn a_refused_latest_change_falls_back_to_the_earlier_change_of_its_key() {
     );
     assert_eq!((s.loaded, s.superseded, s.promoted), (3, 0, 2), "both earlier creates load in their place");
     let text = committed_text(loader.warehouse());
-    for (value, committed) in [("'Short'", true), ("'Fine'", true), ("'Other'", true), ("Much-too-long", false)] {
+    for (value, committed) in [("\"Short\"", true), ("\"Fine\"", true), ("\"Other\"", true), ("Much-too-long", false)] {
         assert_eq!(text.contains(value), committed, "{value}");
     }
     assert_eq!(rows_committed(loader.warehouse()), 3);
@@ -321,5 +330,49 @@ async fn a_report_naming_no_rule_the_apply_sql_writes_fails_the_load() {
             "{text}: {err}"
         );
         assert!(!err.to_string().contains(text), "the report's text is not repeated: {err}");
+    }
+}
+
+/// Every statement the warehouse got, without the staged files a script sees after a `COPY`.
+fn sql_sent(warehouse: &Scripted) -> Vec<String> {
+    let statements = warehouse.sent().into_iter().flat_map(|t| t.statements);
+    statements.map(|s| s.split_once('\n').map_or(s.clone(), |(sql, _)| sql.to_owned())).collect()
+}
+
+#[tokio::test]
+async fn both_paths_bisect_to_the_refused_row_and_the_copy_path_sends_no_value_in_sql() {
+    for load_path in ["copy", "insert"] {
+        let loader = Loader::new(warehouse(poison_fails, 100, true));
+        let records: Vec<RecordSpec> = (1..=9)
+            .map(|id| {
+                let p = if id == 6 { named(id, POISON) } else { named(id, &format!("Lastname{id}")) };
+                create(i64::from(id), &p, id as u128)
+            })
+            .collect();
+        let s = load(&loader, &pipeline_on("dlq", load_path), &records).await.unwrap();
+        let rejected =
+            (6, Stage::Load, vec![Reason::record(Rule::RejectedByDatabase)], Some(DbErrorClass::InvalidValue));
+        assert_eq!(s.rejects, vec![rejected], "{load_path}");
+        assert_eq!(s.loaded, 8, "{load_path}");
+        assert_eq!(rows_committed(loader.warehouse()), 8, "{load_path}");
+        let sql = sql_sent(loader.warehouse()).join("\n");
+        let staged = loader.warehouse().staged();
+        match load_path {
+            "copy" => {
+                for id in 1..=9 {
+                    assert!(!sql.contains(&format!("Lastname{id}")), "a value in the SQL text of the COPY path");
+                }
+                assert!(!sql.contains(POISON));
+                assert!(sql.contains("COPY \"_cdc_stage\""));
+                // One object per transaction tried (the bisection stages each subset anew),
+                // every one deleted after its transaction.
+                assert_eq!(staged.len(), loader.warehouse().sent().len());
+                assert_eq!(loader.warehouse().objects_left(), 0, "staged objects outlive their transaction");
+            }
+            _ => {
+                assert!(sql.contains("'Lastname1'"), "the INSERT path sends literals");
+                assert!(staged.is_empty(), "the INSERT path stages nothing");
+            }
+        }
     }
 }

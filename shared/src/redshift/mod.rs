@@ -9,12 +9,14 @@
 //! [`ddl`] writes `cdc ddl`'s `CREATE TABLE`s.
 
 pub mod client;
+pub mod copy;
 pub mod ddl;
 pub mod dialect;
 pub mod error;
 pub mod loader;
 pub mod retry;
 pub mod sql;
+pub mod staging;
 pub mod target;
 pub mod types;
 pub mod warehouse;

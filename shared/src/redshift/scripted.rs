@@ -2,7 +2,9 @@
 //! microseconds. A script decides each transaction's fate from its statements (commit with
 //! row counts and a report of rejected rows, fail statement k with an error class, or run
 //! out of time); the warehouse records every transaction it got, and describes the tables it
-//! was given (an `ALTER TABLE … ADD COLUMN` it commits adds the column).
+//! was given (an `ALTER TABLE … ADD COLUMN` it commits adds the column). It stages objects
+//! in memory; a script sees a `COPY` statement followed by the staged file's CSV text, so that
+//! it can decide by the rows as it does for `INSERT … VALUES`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -10,9 +12,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::time::Instant;
 
+use super::copy::CopySource;
 use super::dialect::{Dialect, Redshift};
 use super::error::{DataApiError, DbErrorClass, StatementEnd};
 use super::sql::{METADATA_COLUMNS, STAGE_TABLE};
+use super::staging::StagedObject;
 use super::target::{TargetColumn, TargetTable};
 use super::warehouse::{Committed, Warehouse, WarehouseSession};
 use crate::config::TableName;
@@ -56,6 +60,10 @@ pub struct Scripted {
     reports: Mutex<HashMap<String, Vec<(i64, String)>>>,
     sent: Mutex<Vec<Sent>>,
     described: Mutex<Vec<TableName>>,
+    /// Staged objects not deleted yet, by key (the compressed body).
+    objects: Mutex<HashMap<String, Vec<u8>>>,
+    /// Keys staged so far, in order.
+    staged: Mutex<Vec<String>>,
 }
 
 /// One load's session: the warehouse, and this load's count of calls.
@@ -63,6 +71,7 @@ pub struct Scripted {
 pub struct ScriptedSession<'a> {
     warehouse: &'a Scripted,
     calls: AtomicU64,
+    s3_calls: AtomicU64,
 }
 
 impl std::fmt::Debug for Scripted {
@@ -71,9 +80,14 @@ impl std::fmt::Debug for Scripted {
     }
 }
 
-/// Is `statement` a stage insert (the statements that carry the rows)?
+/// Is `statement` a stage insert or a stage `COPY` (the statements that carry the rows)?
 pub fn is_stage_insert(statement: &str) -> bool {
-    statement.starts_with(&format!("INSERT INTO \"{STAGE_TABLE}\""))
+    statement.starts_with(&format!("INSERT INTO \"{STAGE_TABLE}\"")) || is_stage_copy(statement)
+}
+
+/// Is `statement` the `COPY` of a staged object into the stage?
+pub fn is_stage_copy(statement: &str) -> bool {
+    statement.starts_with(&format!("COPY \"{STAGE_TABLE}\""))
 }
 
 impl Scripted {
@@ -85,6 +99,8 @@ impl Scripted {
             reports: Mutex::new(HashMap::new()),
             sent: Mutex::new(Vec::new()),
             described: Mutex::new(Vec::new()),
+            objects: Mutex::new(HashMap::new()),
+            staged: Mutex::new(Vec::new()),
         }
     }
 
@@ -121,6 +137,29 @@ impl Scripted {
             .collect()
     }
 
+    /// Keys of every object staged so far, in order.
+    pub fn staged(&self) -> Vec<String> {
+        self.staged.lock().unwrap().clone()
+    }
+
+    /// Staged objects not deleted.
+    pub fn objects_left(&self) -> usize {
+        self.objects.lock().unwrap().len()
+    }
+
+    /// A `COPY` statement followed by the CSV text of the object it reads (what a script sees).
+    fn with_file(&self, statement: &str) -> String {
+        let Some(key) = statement.split("FROM 's3://scripted/").nth(1).and_then(|rest| rest.split('\'').next()) else {
+            return statement.to_owned();
+        };
+        let Some(body) = self.objects.lock().unwrap().get(key).cloned() else {
+            return format!("{statement}\n-- no such object");
+        };
+        let mut csv = String::new();
+        let _ = std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(body.as_slice()), &mut csv);
+        format!("{statement}\n{csv}")
+    }
+
     /// The tables described so far, in order.
     pub fn described(&self) -> Vec<TableName> {
         self.described.lock().unwrap().clone()
@@ -144,7 +183,7 @@ impl Warehouse for Scripted {
     type Session<'a> = ScriptedSession<'a>;
 
     fn session(&self) -> ScriptedSession<'_> {
-        ScriptedSession { warehouse: self, calls: AtomicU64::new(0) }
+        ScriptedSession { warehouse: self, calls: AtomicU64::new(0), s3_calls: AtomicU64::new(0) }
     }
 
     fn dialect(&self) -> &dyn Dialect {
@@ -156,6 +195,9 @@ impl WarehouseSession for ScriptedSession<'_> {
     async fn run_transaction(&self, statements: &[String], _deadline: Instant) -> Result<Committed, DataApiError> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let warehouse = self.warehouse;
+        let statements: Vec<String> =
+            statements.iter().map(|s| if is_stage_copy(s) { warehouse.with_file(s) } else { s.clone() }).collect();
+        let statements = statements.as_slice();
         let answer = (warehouse.script.lock().unwrap())(statements);
         let mut sent = warehouse.sent.lock().unwrap();
         let statement_id = format!("scripted-{}", sent.len());
@@ -211,5 +253,31 @@ impl WarehouseSession for ScriptedSession<'_> {
 
     fn retries(&self) -> u64 {
         0
+    }
+
+    fn staged_object(&self, table: &TableName) -> Option<StagedObject> {
+        let n = self.warehouse.staged.lock().unwrap().len();
+        let key = format!("staging/{}.{}/{n}.csv.gz", table.schema, table.table);
+        let source = CopySource {
+            url: format!("s3://scripted/{key}"),
+            iam_role: "arn:aws:iam::123456789012:role/scripted-copy".into(),
+        };
+        Some(StagedObject { key, source })
+    }
+
+    async fn stage(&self, object: &StagedObject, body: Vec<u8>, _deadline: Instant) -> Result<(), DataApiError> {
+        self.s3_calls.fetch_add(1, Ordering::Relaxed);
+        self.warehouse.staged.lock().unwrap().push(object.key.clone());
+        self.warehouse.objects.lock().unwrap().insert(object.key.clone(), body);
+        Ok(())
+    }
+
+    async fn unstage(&self, object: &StagedObject, _deadline: Instant) {
+        self.s3_calls.fetch_add(1, Ordering::Relaxed);
+        self.warehouse.objects.lock().unwrap().remove(&object.key);
+    }
+
+    fn s3_calls(&self) -> u64 {
+        self.s3_calls.load(Ordering::Relaxed)
     }
 }

@@ -232,22 +232,28 @@ pub fn key_text(change: &Change<'_>) -> String {
 /// ("Ingesting and querying semistructured data", Redshift Database Developer Guide). Other
 /// text is a SUPER string; other values are scalars.
 fn push_super_literal(out: &mut String, change: &Change<'_>, column: &str, value: &Value<'_>) {
-    let Value::Text(text) = value else { return push_literal(out, value) };
+    if is_document(change, column, Some(value)) {
+        out.push_str("JSON_PARSE(");
+        push_literal(out, value);
+        out.push(')');
+    } else {
+        push_literal(out, value);
+    }
+}
+
+/// Whether `value` of `column` is a JSON document for a SUPER column ([`push_super_literal`]):
+/// text the row's schema declares JSON or composite, or without a schema, text holding a JSON
+/// object or array.
+pub(crate) fn is_document(change: &Change<'_>, column: &str, value: Option<&Value<'_>>) -> bool {
+    let Some(Value::Text(text)) = value else { return false };
     let declared = change.row_schema.as_ref().and_then(|s| s.fields.iter().find(|f| f.column.as_ref() == column));
-    let document = match declared.map(|f| &f.ty) {
+    match declared.map(|f| &f.ty) {
         Some(ty) => matches!(ty, crate::debezium::ColumnType::Json | crate::debezium::ColumnType::Composite),
         None => {
             let trimmed = text.trim_start();
             (trimmed.starts_with('{') || trimmed.starts_with('['))
                 && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
         }
-    };
-    if document {
-        out.push_str("JSON_PARSE(");
-        push_literal(out, value);
-        out.push(')');
-    } else {
-        push_literal(out, value);
     }
 }
 
@@ -276,7 +282,7 @@ pub struct ApplySpec<'a> {
 
 /// What a stage row does with the stored value of a column (one character of `_cdc_keep`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Keep {
+pub(crate) enum Keep {
     /// Write the staged value.
     Write = b'0' as isize,
     /// Keep the stored value; a new row gets NULL. A column the change does not carry: every
@@ -292,7 +298,21 @@ enum Keep {
     Live = b'L' as isize,
 }
 
-fn keep(change: &Change<'_>, value: Option<&Value<'_>>) -> Keep {
+/// Mark column `i` of `columns` as `kept` in a row's `_cdc_keep` flags (`0` for the others).
+pub(crate) fn set_keep_flag(flags: &mut String, columns: usize, i: usize, kept: Keep) {
+    if flags.is_empty() {
+        flags.extend(std::iter::repeat_n('0', columns));
+    }
+    let flag = match kept {
+        Keep::Required => "U",
+        Keep::Live => "L",
+        Keep::Stored => "1",
+        Keep::Write => "0",
+    };
+    flags.replace_range(i..=i, flag);
+}
+
+pub(crate) fn keep(change: &Change<'_>, value: Option<&Value<'_>>) -> Keep {
     match value {
         None | Some(Value::Unavailable) if change.deleted => Keep::Stored,
         None => Keep::Stored,
@@ -303,7 +323,7 @@ fn keep(change: &Change<'_>, value: Option<&Value<'_>>) -> Keep {
 }
 
 /// The value of `spec.columns[i]` in `change`.
-fn value_at<'c>(spec: &ApplySpec<'_>, change: &'c Change<'_>, i: usize) -> Option<&'c Value<'c>> {
+pub(crate) fn value_at<'c>(spec: &ApplySpec<'_>, change: &'c Change<'_>, i: usize) -> Option<&'c Value<'c>> {
     let name = &spec.columns[i];
     // Rows usually list their columns in the plan's order: try that position first.
     match change.columns.get(i) {
@@ -314,7 +334,7 @@ fn value_at<'c>(spec: &ApplySpec<'_>, change: &'c Change<'_>, i: usize) -> Optio
 
 /// A delete that carries every value of an earlier change of its batch (a create and a delete
 /// in one batch): soft mode stores it as a deleted row even when the target never held the key.
-fn delete_with_values(change: &Change<'_>) -> bool {
+pub(crate) fn delete_with_values(change: &Change<'_>) -> bool {
     change.deleted
         && change.columns.len() > change.key_columns.len()
         && !change.columns.iter().any(|c| c.value.is_unavailable())
@@ -337,15 +357,7 @@ pub fn push_row(out: &mut String, spec: &ApplySpec<'_>, change: &Change<'_>, row
             }
             Keep::Write => push_literal(out, value.unwrap_or(&Value::Null)),
             kept => {
-                if flags.is_empty() {
-                    flags.extend(std::iter::repeat_n('0', spec.columns.len()));
-                }
-                let flag = match kept {
-                    Keep::Required => "U",
-                    Keep::Live => "L",
-                    _ => "1",
-                };
-                flags.replace_range(i..=i, flag);
+                set_keep_flag(&mut flags, spec.columns.len(), i, kept);
                 match kept {
                     Keep::Live => push_literal(out, value.unwrap_or(&Value::Null)),
                     _ => out.push_str("NULL"),
@@ -398,14 +410,14 @@ pub fn push_row(out: &mut String, spec: &ApplySpec<'_>, change: &Change<'_>, row
 }
 
 /// A commit time (ms since the epoch) as a timestamp literal; NULL when unknown or out of range.
-fn push_timestamp_ms(out: &mut String, ms: Option<i64>) {
+pub(crate) fn push_timestamp_ms(out: &mut String, ms: Option<i64>) {
     match ms.and_then(|ms| ms.checked_mul(1_000)).filter(|m| temporal::valid_timestamp(*m)) {
         Some(micros) => push_literal(out, &Value::Timestamp(micros)),
         None => out.push_str("NULL"),
     }
 }
 
-fn column_list(columns: &[&str], qualifier: Option<&str>) -> String {
+pub(crate) fn column_list(columns: &[&str], qualifier: Option<&str>) -> String {
     let mut out = String::new();
     for (i, name) in columns.iter().enumerate() {
         if i > 0 {
@@ -609,7 +621,7 @@ pub fn render_plan(plan: &TablePlan<'_, '_>, loaded_at_micros: i64) -> Rendered 
 
 /// What a transaction's rows need beyond the plain apply.
 #[derive(Debug, Default)]
-struct Needs {
+pub(crate) struct Needs {
     /// Columns some row keeps the stored value of.
     keep: Vec<bool>,
     /// Some row needs a stored value to exist ([`Keep::Required`]).
@@ -618,7 +630,7 @@ struct Needs {
 }
 
 impl Needs {
-    fn add(&mut self, spec: &ApplySpec<'_>, change: &Change<'_>) {
+    pub(crate) fn add(&mut self, spec: &ApplySpec<'_>, change: &Change<'_>) {
         if self.keep.is_empty() {
             self.keep = vec![false; spec.columns.len()];
         }
@@ -832,21 +844,26 @@ fn carry_statements(spec: &ApplySpec<'_>) -> usize {
     carry_updates(spec, &vec![true; spec.columns.len()], &table, &stage, &matched).len()
 }
 
-/// Render the apply SQL for `rows` (one change per key) into as few transactions as fit.
-pub fn build_transactions(spec: &ApplySpec<'_>, rows: &[&Change<'_>]) -> Rendered {
-    let table = qualified(spec.target);
-    let stage = format!("\"{STAGE_TABLE}\"");
-    let fill_sources = rows.iter().any(|r| r.filled_from.is_some());
+/// The stage columns the rows fill (by `INSERT … VALUES` or `COPY`), in [`push_row`]'s order:
+/// the data columns, the metadata columns, the stage's own columns the rows carry, and the
+/// evidence of filled-in values when `fill_sources`.
+pub(crate) fn staged_columns<'s>(spec: &'s ApplySpec<'_>, fill_sources: bool) -> Vec<&'s str> {
     let source_columns = if fill_sources { &FILL_SOURCE_COLUMNS[..] } else { &[] };
-    let staged: Vec<&str> = spec
-        .columns
+    spec.columns
         .iter()
         .map(|c| c.as_ref())
         .chain(METADATA_COLUMNS)
         .chain(STAGE_COLUMNS[..STAGED_BY_INSERTS].iter().map(|(name, _)| *name))
         .chain(source_columns.iter().map(|(name, _)| *name))
-        .collect();
-    let insert_header = format!("INSERT INTO {stage} ({}) VALUES ", column_list(&staged, None));
+        .collect()
+}
+
+/// The statements before the rows are staged (step 1 of the module docs): `[LOCK]` and the
+/// `CREATE TEMP TABLE` of the stage.
+pub(crate) fn head(spec: &ApplySpec<'_>, fill_sources: bool) -> Vec<String> {
+    let table = qualified(spec.target);
+    let stage = format!("\"{STAGE_TABLE}\"");
+    let source_columns = if fill_sources { &FILL_SOURCE_COLUMNS[..] } else { &[] };
     let mut head = Vec::with_capacity(2);
     if spec.lock {
         // The ledger too: every transaction reads it. The target first, always, so that two
@@ -867,13 +884,46 @@ pub fn build_transactions(spec: &ApplySpec<'_>, rows: &[&Change<'_>]) -> Rendere
     }
     let _ = write!(create, " FROM {table} WHERE 1 = 0");
     head.push(create);
-    let reserved = MAX_TAIL_STATEMENTS
-        + if fill_sources { FILL_SOURCE_STATEMENTS } else { 0 }
-        + carry_statements(spec)
-        + head.len();
+    head
+}
+
+/// The statements a transaction of `spec` may have besides its head and its staging
+/// statements: the tail at its longest.
+pub(crate) fn reserved_statements(spec: &ApplySpec<'_>, fill_sources: bool) -> usize {
+    MAX_TAIL_STATEMENTS + if fill_sources { FILL_SOURCE_STATEMENTS } else { 0 } + carry_statements(spec)
+}
+
+/// Close a transaction whose rows are staged: append the tail (steps 3 to 10) for the rows
+/// `needs` describes and set its stale and report statements.
+pub(crate) fn finish(spec: &ApplySpec<'_>, transaction: &mut Transaction, needs: &Needs, fill_sources: bool) {
+    let first = transaction.statements.len();
+    let tail = tail(spec, needs, fill_sources, &mut transaction.stale_statements, first);
+    transaction.statements.extend(tail);
+    transaction.report_statement = transaction.statements.len() - 1;
+}
+
+/// Render the apply SQL for `rows` (one change per key) into as few transactions as fit.
+pub fn build_transactions(spec: &ApplySpec<'_>, rows: &[&Change<'_>]) -> Rendered {
+    build_selected(spec, rows, 0..rows.len())
+}
+
+/// [`build_transactions`] for the rows of `rows` at `selected` (ascending indices): every
+/// index in the result (`Transaction::rows`, `_cdc_row`, `oversized`, `too_large`) is an
+/// index into `rows`.
+pub fn build_selected(
+    spec: &ApplySpec<'_>,
+    rows: &[&Change<'_>],
+    selected: impl Iterator<Item = usize> + Clone,
+) -> Rendered {
+    let stage = format!("\"{STAGE_TABLE}\"");
+    let fill_sources = selected.clone().any(|i| rows[i].filled_from.is_some());
+    let staged = staged_columns(spec, fill_sources);
+    let insert_header = format!("INSERT INTO {stage} ({}) VALUES ", column_list(&staged, None));
+    let head = head(spec, fill_sources);
+    let reserved = reserved_statements(spec, fill_sources) + head.len();
     let max_inserts = MAX_STATEMENTS.checked_sub(reserved).filter(|n| *n > 0);
     let (Some(max_inserts), true) = (max_inserts, insert_header.len() < MAX_STATEMENT_BYTES) else {
-        return Rendered { too_large: (0..rows.len()).collect(), ..Rendered::default() };
+        return Rendered { too_large: selected.collect(), ..Rendered::default() };
     };
     let empty = || Transaction {
         statements: head.clone(),
@@ -898,16 +948,15 @@ pub fn build_transactions(spec: &ApplySpec<'_>, rows: &[&Change<'_>]) -> Rendere
     let finish_transaction = |rendered: &mut Rendered, current: &mut Transaction, needs: &mut Needs| {
         if !current.rows.is_empty() {
             let mut done = std::mem::replace(current, empty());
-            let first = done.statements.len();
-            let tail = tail(spec, needs, fill_sources, &mut done.stale_statements, first);
-            done.statements.extend(tail);
-            done.report_statement = done.statements.len() - 1;
+            finish(spec, &mut done, needs, fill_sources);
             rendered.transactions.push(done);
         }
         *needs = Needs::default();
     };
     let mut tuple = String::new();
-    for (index, row) in rows.iter().enumerate() {
+    let remaining = selected.clone().count();
+    for (n, index) in selected.enumerate() {
+        let row = rows[index];
         tuple.clear();
         push_row(&mut tuple, spec, row, index, fill_sources);
         if insert_header.len() + tuple.len() > MAX_STATEMENT_BYTES {
@@ -921,7 +970,7 @@ pub fn build_transactions(spec: &ApplySpec<'_>, rows: &[&Change<'_>]) -> Rendere
             }
         }
         if statement.is_empty() {
-            statement.reserve(MAX_STATEMENT_BYTES.min(insert_header.len() + tuple.len() * (rows.len() - index)));
+            statement.reserve(MAX_STATEMENT_BYTES.min(insert_header.len() + tuple.len() * (remaining - n)));
             statement.push_str(&insert_header);
             statement_first_row = current.rows.len();
         } else {

@@ -10,9 +10,9 @@
 //! The session's operations are those of the Data API as the apply SQL uses it: a transaction
 //! is a list of statements run as one (`BatchExecuteStatement`), each statement's row count
 //! comes back with the commit, and one statement's rows can be read afterwards
-//! (`GetStatementResult`). Loading through staged objects (S3 + `COPY`, issue 14) adds an
-//! operation to stage an object next to these, and runs the `COPY` as a statement of a
-//! transaction: the loader's plan-to-transactions flow stays as it is.
+//! (`GetStatementResult`). Loading through staged objects (`load = "copy"`) adds staging and
+//! deleting an object next to these, and runs the `COPY` as a statement of a transaction: the
+//! loader's plan-to-transactions flow stays as it is.
 //!
 //! Errors are [`DataApiError`]s whatever the warehouse: a service error (`Api`), no usable
 //! answer (`Transport`), a statement that failed (`Statement`, with its class from the
@@ -25,6 +25,7 @@ use tokio::time::Instant;
 
 use super::dialect::Dialect;
 use super::error::DataApiError;
+use super::staging::StagedObject;
 use super::target::TargetTable;
 use crate::config::TableName;
 
@@ -85,8 +86,27 @@ pub trait WarehouseSession: Send + Sync {
         deadline: Instant,
     ) -> impl Future<Output = Result<TargetTable, DataApiError>> + Send;
 
+    /// A new object to stage a `COPY` into `table` from; `None` when the warehouse has no
+    /// staging location (its loads can only `INSERT`).
+    fn staged_object(&self, table: &TableName) -> Option<StagedObject>;
+
+    /// Write `body` (the compressed file) as `object`, retrying what is worth retrying.
+    fn stage(
+        &self,
+        object: &StagedObject,
+        body: Vec<u8>,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<(), DataApiError>> + Send;
+
+    /// Delete `object`, once its transaction ended (committed or not). Best effort: a failure
+    /// is logged, and the staging prefix's lifecycle rule removes the object later.
+    fn unstage(&self, object: &StagedObject, deadline: Instant) -> impl Future<Output = ()> + Send;
+
     /// Calls made to the warehouse in this session, every attempt and poll counted.
     fn calls(&self) -> u64;
+
+    /// S3 calls made for staged objects in this session, every attempt counted.
+    fn s3_calls(&self) -> u64;
 
     /// Calls and transactions this session repeated after a transient failure.
     fn retries(&self) -> u64;
