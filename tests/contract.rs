@@ -106,8 +106,20 @@ impl Ctx {
         DataApi::new(self.client.clone(), self.settings.target.clone())
     }
 
-    fn loader(&self) -> Loader {
-        Loader::new(self.data_api())
+    /// A loader; with staging when `CONTRACT_STAGING_BUCKET` and `CONTRACT_COPY_ROLE_ARN` are
+    /// set (without them a `load = "copy"` table fails its load: `NoStagingLocation`).
+    async fn loader(&self) -> Loader {
+        let api = self.data_api();
+        match &self.settings.staging {
+            Some((bucket, role)) => {
+                let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+                let s3 = aws_sdk_s3::Client::new(&sdk);
+                let mut staging = cdc_tests::stack::staging_at(s3, bucket, "staging");
+                staging.iam_role = role.clone();
+                Loader::new(api.with_staging(staging))
+            }
+            None => Loader::new(api),
+        }
     }
 
     /// `"<schema>"."<name>"`, dropped at the end.
@@ -325,7 +337,7 @@ async fn apply_sql_end_to_end() {
         ctx.note("sent", "ddl", create_with_cdc_ddl(&ctx, &target, &first).await);
         let second = [change(0, 4, "u", 1, "B", 20), change(0, 5, "d", 2, "A", 21)];
         ctx.note("sent", "batches", json!(["3 creates (ids 1-3)", "update of 1, soft delete of 2", "the first again"]));
-        let (loader, pipeline) = (ctx.loader(), pipeline(&target, true));
+        let (loader, pipeline) = (ctx.loader().await, pipeline(&target, true));
         let read = format!(
             "SELECT id, status, amount, _cdc_deleted, _cdc_op, _cdc_position, _cdc_loaded_at FROM {q} ORDER BY id"
         );
@@ -375,7 +387,7 @@ async fn concurrent_writers_of_new_keys() {
                 let ids = round * 20 + 1..=round * 20 + 20;
                 let left: Vec<_> = ids.clone().map(|id| change(0, id, "c", id, "P0", 1_000 + id)).collect();
                 let right: Vec<_> = ids.map(|id| change(1, id, "c", id, "P1", 5_000 + id)).collect();
-                let (a, b) = (ctx.loader(), ctx.loader());
+                let (a, b) = (ctx.loader().await, ctx.loader().await);
                 let (x, y) = tokio::join!(load(&a, &pipeline, &left), load(&b, &pipeline, &right));
                 reports.extend([x, y]);
             }
@@ -477,7 +489,7 @@ async fn value_semantics() {
         let record = source.record(0, 0, "c", None, Some(row.clone()), &pg, true);
         ctx.note("sent", "table", json!(create));
         ctx.note("sent", "loaded_row", row);
-        let report = load(&ctx.loader(), &pipeline(&target, true), &[record]).await;
+        let report = load(&ctx.loader().await, &pipeline(&target, true), &[record]).await;
         let read = format!("SELECT amount, f, JSON_TYPEOF(doc), JSON_SERIALIZE(doc) FROM {q}");
         let stored = ctx.query(&[read]).await;
         ctx.note("observed", "load", json!({"report": report, "stored": stored}));
@@ -562,7 +574,7 @@ async fn data_api_calls_per_batch() {
         let (target, _) = ctx.table("contract_calls");
         let batch = |from: i64| (from..from + 3).map(|id| change(0, id, "c", id, "A", 10 + id)).collect::<Vec<_>>();
         create_with_cdc_ddl(&ctx, &target, &batch(1)).await;
-        let (loader, pipeline) = (ctx.loader(), pipeline(&target, true));
+        let (loader, pipeline) = (ctx.loader().await, pipeline(&target, true));
         let cold = load(&loader, &pipeline, &batch(1)).await;
         let warm = [load(&loader, &pipeline, &batch(4)).await, load(&loader, &pipeline, &batch(7)).await];
         ctx.note("sent", "batches", json!("3 new rows each: one cold start, then two warm loads"));

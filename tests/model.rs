@@ -52,7 +52,7 @@ use cdc_pipeline::{Config, Pipeline};
 use cdc_tests::faults::{FaultyS3, emulator_faults, set_emulator_faults};
 use cdc_tests::harness::{s3_client, s3_client_at, s3_endpoint};
 use cdc_tests::hmac_hex;
-use cdc_tests::stack::{FAST_POLL, FAST_RETRY, METADATA_DDL, database_url, emulator, pg, sdk_client};
+use cdc_tests::stack::{FAST_POLL, FAST_RETRY, METADATA_DDL, database_url, emulator, pg, sdk_client, staging_at};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
@@ -584,8 +584,11 @@ impl World {
             auth: cdc_pipeline::redshift::Auth::Workgroup { name: "local".into(), secret_arn: None },
             database: self.database.clone(),
         };
+        let staging = staging_at(s3_client_at(&self.s3.endpoint), bucket, "staging");
         let loader = Loader::new(
-            DataApi::new(sdk_client(&self.emulator.endpoint_url), target).with_backoff(FAST_POLL, FAST_RETRY),
+            DataApi::new(sdk_client(&self.emulator.endpoint_url), target)
+                .with_backoff(FAST_POLL, FAST_RETRY)
+                .with_staging(staging),
         );
         let store = Store {
             client: s3_client_at(&self.s3.endpoint),

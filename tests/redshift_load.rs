@@ -126,7 +126,7 @@ async fn upsert_update_soft_delete_and_redelivery() {
     let emulator = emulator("").await;
     let table = unique_table("soft");
     create_patient_table(&pg().await, &table, "").await;
-    let loader = loader(&emulator.endpoint_url);
+    let loader = loader(&emulator.endpoint_url).await;
     let pipeline = pipeline(&[("*.sampledb.dbo.patientinfo", &table)], "soft", "dlq");
     let (p1, p2, p3) = (patient(1), patient(2), patient(3));
 
@@ -171,7 +171,7 @@ async fn hard_delete_removes_the_row_and_the_delete_ledger_stops_a_late_replay()
     let emulator = emulator("").await;
     let table = unique_table("hard");
     create_patient_table(&pg().await, &table, "").await;
-    let loader = loader(&emulator.endpoint_url);
+    let loader = loader(&emulator.endpoint_url).await;
     let pipeline = pipeline(&[("*.sampledb.dbo.patientinfo", &table)], "hard", "dlq");
     let (p1, p2) = (patient(1), patient(2));
     ingest(&loader, &pipeline, &[create(0, &p1, 1), create(1, &p2, 2)], LONG).await.unwrap();
@@ -204,7 +204,7 @@ async fn two_tables_in_one_batch_and_a_delete_in_the_same_batch_as_its_create() 
     let pg = pg().await;
     create_patient_table(&pg, &a, "").await;
     create_patient_table(&pg, &b, "").await;
-    let loader = loader(&emulator.endpoint_url);
+    let loader = loader(&emulator.endpoint_url).await;
     let pipeline = pipeline(&[("*.patientinfo", &a), ("*.visits", &b)], "soft", "dlq");
     let (p1, p2, p3) = (patient(1), patient(2), patient(3));
     let visit = |offset, p: &Patient, n| {
@@ -235,7 +235,7 @@ async fn ten_thousand_rows_cross_statement_and_call_boundaries() {
     ))
     .await
     .unwrap();
-    let loader = loader(&emulator.endpoint_url);
+    let loader = loader(&emulator.endpoint_url).await;
     let pipeline = pipeline(&[("*.sampledb.dbo.patientinfo", &table)], "soft", "dlq");
     let patients: Vec<Patient> = (1..=10_000)
         .map(|i| {
@@ -288,7 +288,7 @@ async fn a_poison_row_is_isolated_by_bisection_and_the_rest_commits() {
     let emulator = emulator("").await;
     let table = unique_table("poison");
     create_patient_table(&pg().await, &table, "score INTEGER").await;
-    let loader = loader(&emulator.endpoint_url);
+    let loader = loader(&emulator.endpoint_url).await;
     let pipeline = pipeline(&[("*.sampledb.dbo.patientinfo", &table)], "soft", "dlq");
     let records: Vec<RecordSpec> = (1..=100)
         .map(|i| scored(i64::from(i), i, if i == 37 { json!("not a number") } else { json!(i * 10) }, i as u128))
@@ -308,7 +308,7 @@ async fn throttling_server_errors_and_serialization_failures_end_committed() {
     let emulator = emulator("throttle=0.25,server_error=0.15,serialization=0.3,seed=11").await;
     let table = unique_table("faults");
     create_patient_table(&pg().await, &table, "").await;
-    let loader = loader(&emulator.endpoint_url);
+    let loader = loader(&emulator.endpoint_url).await;
     let pipeline = pipeline(&[("*.sampledb.dbo.patientinfo", &table)], "soft", "dlq");
     let mut retries = 0;
     for batch in 0..8 {
@@ -332,7 +332,7 @@ async fn a_deadline_too_short_is_a_retriable_error_and_commits_nothing() {
     let table = unique_table("deadline");
     let pg = pg().await;
     create_patient_table(&pg, &table, "").await;
-    let loader = loader(&emulator.endpoint_url);
+    let loader = loader(&emulator.endpoint_url).await;
     let pipeline = pipeline(&[("*.sampledb.dbo.patientinfo", &table)], "soft", "dlq");
     let err = ingest(&loader, &pipeline, &[create(0, &patient(1), 1)], Duration::from_millis(400)).await.unwrap_err();
     assert!(matches!(err.source, DataApiError::Deadline { .. }), "{err}");
@@ -355,7 +355,7 @@ fn with_email(offset: i64, id: i32, n: u128) -> RecordSpec {
 #[tokio::test]
 async fn drift_policies() {
     let emulator = emulator("").await;
-    let loader = loader(&emulator.endpoint_url);
+    let loader = loader(&emulator.endpoint_url).await;
     let pg = pg().await;
     for (drift, loaded, rejected) in [("dlq", 0, 2), ("ignore", 2, 0), ("add", 2, 0)] {
         let table = unique_table(&format!("drift_{drift}"));
@@ -399,7 +399,7 @@ async fn values_longer_than_their_varchar_in_bytes_are_rejected_before_any_sql()
         ))
         .await
         .unwrap();
-    let loader = loader(&emulator.endpoint_url);
+    let loader = loader(&emulator.endpoint_url).await;
     let pipeline = pipeline(&[("*.sampledb.dbo.patientinfo", &table)], "soft", "ignore");
     let named = |offset, id, name: &str| {
         let mut p = patient(id);
@@ -426,7 +426,7 @@ async fn values_longer_than_their_varchar_in_bytes_are_rejected_before_any_sql()
 #[tokio::test]
 async fn a_missing_target_table_dead_letters_its_rows() {
     let emulator = emulator("").await;
-    let loader = loader(&emulator.endpoint_url);
+    let loader = loader(&emulator.endpoint_url).await;
     let pipeline = pipeline(&[("*.sampledb.dbo.patientinfo", &unique_table("absent"))], "soft", "dlq");
     let s = ingest(&loader, &pipeline, &[create(0, &patient(1), 1)], LONG).await.unwrap();
     assert_eq!(s.rejects.len(), 1);
@@ -447,7 +447,7 @@ async fn a_rejected_latest_change_falls_back_to_the_earlier_change_of_its_key() 
         ))
         .await
         .unwrap();
-    let loader = loader(&emulator.endpoint_url);
+    let loader = loader(&emulator.endpoint_url).await;
     let pipeline = pipeline(&[("*.sampledb.dbo.patientinfo", &table)], "soft", "ignore");
     // Key 1: a good create, then an update too long for VARCHAR(10) (refused before any SQL).
     // Key 2: a good create, then an update the database refuses (found by bisection).
@@ -496,7 +496,7 @@ async fn missing_privileges_fail_the_batch_instead_of_dead_lettering_every_row()
     ))
     .await
     .unwrap();
-    let loader = loader(&emulator.endpoint_url);
+    let loader = loader(&emulator.endpoint_url).await;
     let pipeline = pipeline(&[("*.sampledb.dbo.patientinfo", &table)], "soft", "dlq");
     let records: Vec<RecordSpec> = (0..64).map(|i| create(i, &patient(i as i32 + 1), i as u128 + 1)).collect();
     let err = ingest(&loader, &pipeline, &records, LONG).await.unwrap_err();
@@ -514,7 +514,7 @@ async fn a_table_dropped_after_it_was_read_fails_the_batch_then_dead_letters_on_
     let emulator = emulator("").await;
     let table = unique_table("dropped");
     create_patient_table(&pg().await, &table, "").await;
-    let loader = loader(&emulator.endpoint_url);
+    let loader = loader(&emulator.endpoint_url).await;
     let pipeline = pipeline(&[("*.sampledb.dbo.patientinfo", &table)], "soft", "dlq");
     assert_eq!(ingest(&loader, &pipeline, &[create(0, &patient(1), 1)], LONG).await.unwrap().loaded, 1);
     pg().await.batch_execute(&format!("DROP TABLE public.{table}")).await.unwrap();

@@ -217,8 +217,13 @@ pub struct Processed {
     pub dead_letter_objects: Vec<String>,
     /// Data API calls made by the load, polls and retries included (0 in a dry run).
     pub data_api_calls: u64,
+    /// S3 calls: staged objects' puts (retries counted) and deletes, and dead-letter writes.
+    pub s3_calls: u64,
     /// Committed transactions (`BatchExecuteStatement`s) that carried rows.
     pub transactions: usize,
+    /// Of `transactions`, those that loaded a staged object with `COPY` (the others inserted
+    /// `VALUES`: `load = "insert"` tables, and rows a staged file cannot carry).
+    pub copy_transactions: usize,
     /// Calls and transactions repeated after a transient failure (throttling, conflicts,
     /// server errors, failed polls).
     pub retries: u32,
@@ -448,7 +453,9 @@ impl Ingestor {
         processed.loaded = report.rows_loaded;
         processed.stale = report.rows_stale;
         processed.data_api_calls = report.data_api_calls;
+        processed.s3_calls = report.s3_calls;
         processed.transactions = report.transactions;
+        processed.copy_transactions = report.copy_transactions;
         processed.retries = report.retries;
         failed.extend(report.rejects.iter().map(|r| {
             let record = batch.records()[r.index];
@@ -498,6 +505,7 @@ impl Ingestor {
             let mut objects = dlq::objects(&self.store.prefix, &writer, &again);
             objects.extend(dlq::objects(&self.store.quarantine_prefix, &writer, &quarantined));
             self.store.put_all(&objects).await?;
+            processed.s3_calls += objects.len() as u64;
             processed.dead_letter_objects = objects.into_iter().map(|o| o.key).collect();
         }
         debug_assert!(processed.is_balanced(), "every record is accounted for: {processed:?}");
@@ -524,7 +532,9 @@ impl Ingestor {
             dead_lettered = processed.dead_lettered_total(),
             dead_letter_objects = processed.dead_letter_objects.len(),
             data_api_calls = processed.data_api_calls,
+            s3_calls = processed.s3_calls,
             transactions = processed.transactions,
+            copy_transactions = processed.copy_transactions,
             retries = processed.retries,
             duration_ms,
             "batch processed"
@@ -537,6 +547,9 @@ impl Ingestor {
             RecordCount::Skipped.metric(processed.skipped_total()),
             RecordCount::DeadLettered.metric(processed.dead_lettered_total()),
             Metric::count("DataApiCalls", processed.data_api_calls as usize),
+            Metric::count("S3Calls", processed.s3_calls as usize),
+            Metric::count("CopyTransactions", processed.copy_transactions),
+            Metric::count("InsertTransactions", processed.transactions - processed.copy_transactions),
             Metric::count("DataApiRetries", processed.retries as usize),
             Metric::count("PositionsRegressed", processed.positions_regressed),
             RecordCount::Quarantined.metric(processed.quarantined),

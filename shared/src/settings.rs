@@ -70,6 +70,12 @@ pub struct Settings {
     /// Dead-letter attempts after which a failing record is quarantined (`REPLAY_MAX_ATTEMPTS`,
     /// 1–100, default 5).
     pub max_attempts: u32,
+    /// `STAGING_PREFIX`, default `staging`: where `load = "copy"` tables' staged objects go in
+    /// the dead-letter bucket; apart from the dead-letter prefixes.
+    pub staging_prefix: String,
+    /// `REDSHIFT_COPY_ROLE_ARN`: the IAM role Redshift assumes for `COPY` (an ARN, or `default`
+    /// for the cluster's or namespace's default role). Needed when a table loads by `copy`.
+    pub copy_role: Option<String>,
     /// The KMS key (id, ARN or alias) for SSE-KMS on every dead-letter write
     /// (`DLQ_KMS_KEY_ID`); `None`: the bucket's default encryption.
     pub kms_key_id: Option<String>,
@@ -122,6 +128,11 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("DLQ_QUARANTINE_PREFIX", "where records past REPLAY_MAX_ATTEMPTS go (default `quarantine`)"),
     ("REPLAY_MAX_ATTEMPTS", "dead-letter attempts before a record is quarantined, 1–100 (default 5)"),
     ("DLQ_KMS_KEY_ID", "KMS key for SSE-KMS on every write (default: the bucket's default encryption)"),
+    ("STAGING_PREFIX", "key prefix of staged COPY objects in DLQ_BUCKET (default `staging`)"),
+    (
+        "REDSHIFT_COPY_ROLE_ARN",
+        "IAM role Redshift assumes to COPY staged objects (an ARN, or `default`); needed by `load = \"copy\"` tables",
+    ),
     ("MASKING_KEY_SECRET_ARN", "Secrets Manager secret holding the HMAC masking key"),
     ("MASKING_KEY_VERSION", "the secret's VersionId (or staging label) to use; default AWSCURRENT"),
     ("MASKING_KEY", "the HMAC masking key itself — local use only, refused in Lambda"),
@@ -268,6 +279,29 @@ impl Settings {
                 problem: "must be non-empty and apart from DLQ_PREFIX and DLQ_ARCHIVE_PREFIX, or replays would take quarantined records up again".into(),
             });
         }
+        let staging_prefix = prefix("STAGING_PREFIX", "staging");
+        if staging_prefix.is_empty()
+            || [&dlq_prefix, &archive_prefix, &quarantine_prefix]
+                .iter()
+                .any(|other| inside(other, &staging_prefix) || inside(&staging_prefix, other))
+        {
+            return Err(SettingsError::Invalid {
+                name: "STAGING_PREFIX",
+                problem: "must be non-empty and apart from the dead-letter, archive and quarantine prefixes: \
+                          the functions may delete objects under it"
+                    .into(),
+            });
+        }
+        let copy_role = get("REDSHIFT_COPY_ROLE_ARN");
+        if let Some(role) = &copy_role
+            && !role.eq_ignore_ascii_case("default")
+            && !is_role_arn(role)
+        {
+            return Err(SettingsError::Invalid {
+                name: "REDSHIFT_COPY_ROLE_ARN",
+                problem: "expected an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>) or `default`".into(),
+            });
+        }
         let max_attempts = match get("REPLAY_MAX_ATTEMPTS") {
             None => crate::ingest::DEFAULT_MAX_ATTEMPTS,
             Some(text) => text.parse().ok().filter(|n| (1..=100).contains(n)).ok_or(SettingsError::Invalid {
@@ -284,6 +318,8 @@ impl Settings {
             quarantine_prefix,
             max_attempts,
             kms_key_id: get("DLQ_KMS_KEY_ID"),
+            staging_prefix,
+            copy_role,
             masking_key,
             deadline_margin,
             metrics_namespace: get("METRICS_NAMESPACE").unwrap_or_else(|| "MskRedshiftCdc".into()),
@@ -293,10 +329,37 @@ impl Settings {
     }
 }
 
+/// `arn:<partition>:iam::<12 digits>:role/<path/name>`: the form COPY's `IAM_ROLE` takes
+/// ("Authorization parameters", COPY, Redshift Database Developer Guide).
+fn is_role_arn(text: &str) -> bool {
+    let mut parts = text.splitn(6, ':');
+    let fields: Vec<&str> = parts.by_ref().collect();
+    matches!(fields.as_slice(), ["arn", partition, "iam", "", account, resource]
+        if partition.starts_with("aws")
+            && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && resource.strip_prefix("role/").is_some_and(|name| !name.is_empty() && !name.contains(char::is_whitespace) && !name.contains('\'')))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn the_copy_role_is_an_iam_role_arn_or_default() {
+        assert!(is_role_arn("arn:aws:iam::123456789012:role/RedshiftCopy"));
+        assert!(is_role_arn("arn:aws-us-gov:iam::123456789012:role/path/RedshiftCopy"));
+        for bad in [
+            "arn:aws:iam::12345:role/x",
+            "arn:aws:s3:::bucket",
+            "arn:aws:iam::123456789012:user/x",
+            "role/x",
+            "arn:aws:iam::123456789012:role/",
+        ] {
+            assert!(!is_role_arn(bad), "{bad}");
+        }
+    }
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -309,6 +372,28 @@ mod tests {
         ("REDSHIFT_WORKGROUP", "wg"),
         ("DLQ_BUCKET", "b"),
     ];
+
+    #[test]
+    fn staging_settings_are_checked() {
+        let s = settings(BASE).unwrap();
+        assert_eq!((s.staging_prefix.as_str(), s.copy_role.as_deref()), ("staging", None));
+        for (name, value) in [
+            ("REDSHIFT_COPY_ROLE_ARN", "not-an-arn"),
+            ("STAGING_PREFIX", "dead-letter/staging"),
+            ("STAGING_PREFIX", "archive"),
+            ("STAGING_PREFIX", "/"),
+        ] {
+            let mut pairs = BASE.to_vec();
+            pairs.push((name, value));
+            let err = settings(&pairs).unwrap_err();
+            assert!(matches!(err, SettingsError::Invalid { name: n, .. } if n == name), "{name}={value}: {err}");
+            assert!(name != "REDSHIFT_COPY_ROLE_ARN" || !err.to_string().contains(value), "the value is echoed: {err}");
+        }
+        let mut pairs = BASE.to_vec();
+        pairs.extend([("REDSHIFT_COPY_ROLE_ARN", "default"), ("STAGING_PREFIX", "/cdc/staging/")]);
+        let s = settings(&pairs).unwrap();
+        assert_eq!((s.staging_prefix.as_str(), s.copy_role.as_deref()), ("cdc/staging", Some("default")));
+    }
 
     #[test]
     fn debug_output_withholds_an_inline_key() {

@@ -18,11 +18,12 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, LoadPath};
 use crate::dlq::Store;
 use crate::ingest::Ingestor;
 use crate::metrics::{MetricsSink, Stdout};
 use crate::redshift::client::sdk_client;
+use crate::redshift::staging::Staging;
 use crate::redshift::{DataApi, Loader};
 use crate::settings::{ConfigSource, MaskingKeySource, Settings};
 use crate::transform::{Pipeline, PipelineError};
@@ -49,6 +50,14 @@ pub enum StartError {
         /// The Data API error (codes and classes only).
         #[source]
         source: crate::redshift::DataApiError,
+    },
+    /// A table loads by `copy` and no role is set for Redshift to read the staged objects.
+    #[error(
+        "{table} loads by COPY (`load = \"copy\"`, the default) but REDSHIFT_COPY_ROLE_ARN is not set: set it to the IAM role Redshift assumes to read the staging prefix (or `default`), or set `load = \"insert\"` for the table"
+    )]
+    NoCopyRole {
+        /// The first such table.
+        table: crate::config::TableName,
     },
     /// The config names columns its (existing) target does not have.
     #[error(
@@ -147,11 +156,28 @@ pub async fn build(settings: &Settings, metrics: Arc<dyn MetricsSink>) -> Result
         .force_path_style(custom_s3_endpoint())
         .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(Duration::from_secs(15)).build())
         .build();
-    let api = DataApi::new(sdk_client(aws_sdk_redshiftdata::config::Builder::from(&sdk)), settings.target.clone());
+    let s3_client = aws_sdk_s3::Client::from_conf(s3);
+    let mut api = DataApi::new(sdk_client(aws_sdk_redshiftdata::config::Builder::from(&sdk)), settings.target.clone());
+    match &settings.copy_role {
+        Some(role) => {
+            api = api.with_staging(Staging {
+                client: s3_client.clone(),
+                bucket: settings.dlq_bucket.clone(),
+                prefix: settings.staging_prefix.clone(),
+                kms_key_id: settings.kms_key_id.clone(),
+                iam_role: role.clone(),
+            });
+        }
+        None => {
+            if let Some(table) = pipeline.config.tables.iter().find(|t| t.load == LoadPath::Copy) {
+                return Err(StartError::NoCopyRole { table: table.target.clone() });
+            }
+        }
+    }
     let loader = Loader::new(api);
     check_configured_columns(&loader, &pipeline.config).await?;
     let store = Store {
-        client: aws_sdk_s3::Client::from_conf(s3),
+        client: s3_client,
         bucket: settings.dlq_bucket.clone(),
         prefix: settings.dlq_prefix.clone(),
         archive_prefix: settings.archive_prefix.clone(),

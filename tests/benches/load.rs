@@ -33,7 +33,7 @@ async fn run() {
         )
         .unwrap();
         let pipeline = Pipeline::new(Arc::new(config), Some(b"bench-masking-key-0123456789abcdef0123")).unwrap();
-        let loader = loader(&emulator.endpoint_url);
+        let loader = loader(&emulator.endpoint_url).await;
         for pass in [&mut fresh, &mut redelivered] {
             let started = Instant::now();
             let event = MskEvent::parse(&bytes).unwrap();

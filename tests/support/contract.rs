@@ -11,10 +11,13 @@ pub struct ContractSettings {
     /// `CONTRACT_SCHEMA`: an existing schema to work in (each test drops the tables it made);
     /// `None`: every test creates a fresh `cdc_contract_<random>` schema and drops it.
     pub schema: Option<String>,
+    /// `CONTRACT_STAGING_BUCKET` and `CONTRACT_COPY_ROLE_ARN`: where staged COPY objects go
+    /// and the role the cluster reads them as; `None`: only `load = "insert"` runs.
+    pub staging: Option<(String, String)>,
 }
 
 /// The variables, with how to set them: printed when any is missing.
-pub const VARIABLES: [(&str, &str); 6] = [
+pub const VARIABLES: [(&str, &str); 8] = [
     ("CONTRACT_DATABASE", "the database to test in, e.g. `export CONTRACT_DATABASE=dev`"),
     (
         "CONTRACT_WORKGROUP",
@@ -24,6 +27,11 @@ pub const VARIABLES: [(&str, &str); 6] = [
     ("CONTRACT_DB_USER", "optional, clusters only: the database user for temporary credentials"),
     ("CONTRACT_SECRET_ARN", "optional: a Secrets Manager secret with database credentials (not with CONTRACT_DB_USER)"),
     ("CONTRACT_SCHEMA", "optional: an existing schema to work in (default: a fresh cdc_contract_<random> per test)"),
+    (
+        "CONTRACT_STAGING_BUCKET",
+        "for the COPY path (`load = \"copy\"`, the default): an S3 bucket in the cluster's region, objects under staging/",
+    ),
+    ("CONTRACT_COPY_ROLE_ARN", "for the COPY path: the IAM role the cluster assumes to read the bucket, or `default`"),
 ];
 
 fn help(name: &str) -> &'static str {
@@ -73,7 +81,8 @@ pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<ContractSettings
     }
     match (database, auth) {
         (Some(database), Some(auth)) if problems.is_empty() => {
-            Ok(ContractSettings { target: Target { auth, database }, schema })
+            let staging = get("CONTRACT_STAGING_BUCKET").zip(get("CONTRACT_COPY_ROLE_ARN"));
+            Ok(ContractSettings { target: Target { auth, database }, schema, staging })
         }
         _ => Err(format!(
             "the contract suite runs against a real Redshift and is not configured (tests/contract/README.md):\n  - {}\n\

@@ -125,6 +125,11 @@ impl Harness {
         }
     }
 
+    /// Staged COPY objects under `staging/` of this test's bucket.
+    pub fn staging(&self) -> cdc_pipeline::redshift::staging::Staging {
+        crate::stack::staging_at(self.s3.clone(), &self.bucket, "staging")
+    }
+
     pub fn target(&self) -> Target {
         Target { auth: Auth::Workgroup { name: "local".into(), secret_arn: None }, database: self.database.clone() }
     }
@@ -137,7 +142,9 @@ impl Harness {
     pub fn ingestor_with_store(&self, config: Config, masking_key: &[u8], store: Store) -> Ingestor {
         let pipeline = Pipeline::new(Arc::new(config), Some(masking_key)).expect("pipeline");
         let loader = Loader::new(
-            DataApi::new(sdk_client(&self.emulator.endpoint_url), self.target()).with_backoff(FAST_POLL, FAST_RETRY),
+            DataApi::new(sdk_client(&self.emulator.endpoint_url), self.target())
+                .with_backoff(FAST_POLL, FAST_RETRY)
+                .with_staging(self.staging()),
         );
         let mut ingestor = Ingestor::new(pipeline, loader, store, self.metrics.clone());
         ingestor.deadline_margin = std::time::Duration::from_millis(200);

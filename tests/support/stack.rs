@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_redshiftdata::config::{BehaviorVersion, Credentials, Region};
+use cdc_pipeline::redshift::staging::Staging;
 use cdc_pipeline::redshift::{Auth, Backoff, DataApi, Loader, Target};
 use redshift_data_local::{EmulatorConfig, RunningEmulator};
 
@@ -51,8 +52,29 @@ pub fn target() -> Target {
     Target { auth: Auth::Workgroup { name: "local".into(), secret_arn: None }, database: "postgres".into() }
 }
 
-pub fn loader(endpoint: &str) -> Arc<Loader> {
-    Arc::new(Loader::new(DataApi::new(sdk_client(endpoint), target()).with_backoff(FAST_POLL, FAST_RETRY)))
+/// The role in the tests' `COPY … IAM_ROLE` (the emulator checks its form, not the role).
+pub const COPY_ROLE: &str = "arn:aws:iam::123456789012:role/local-copy";
+
+/// Staged COPY objects at `prefix/` of `bucket` on the tests' S3 server, read as [`COPY_ROLE`].
+pub fn staging_at(s3: aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Staging {
+    Staging { client: s3, bucket: bucket.into(), prefix: prefix.into(), kms_key_id: None, iam_role: COPY_ROLE.into() }
+}
+
+/// Staging in a bucket the tests share (`cdc-test-staging`, created if missing).
+pub async fn staging() -> Staging {
+    const BUCKET: &str = "cdc-test-staging";
+    let s3 = crate::harness::s3_client();
+    if let Err(e) = s3.create_bucket().bucket(BUCKET).send().await {
+        let code = aws_sdk_s3::error::ProvideErrorMetadata::code(&e).unwrap_or_default().to_owned();
+        assert!(code.starts_with("BucketAlready"), "creating the staging bucket: {e:?}");
+    }
+    staging_at(s3, BUCKET, "staging")
+}
+
+/// A loader into the emulator at `endpoint`, staging COPY objects in [`staging`]'s bucket.
+pub async fn loader(endpoint: &str) -> Arc<Loader> {
+    let api = DataApi::new(sdk_client(endpoint), target()).with_backoff(FAST_POLL, FAST_RETRY);
+    Arc::new(Loader::new(api.with_staging(staging().await)))
 }
 
 /// A table name no other test uses.
