@@ -219,6 +219,10 @@ pub struct Processed {
     pub data_api_calls: u64,
     /// S3 calls: staged objects' puts (retries counted) and deletes, and dead-letter writes.
     pub s3_calls: u64,
+    /// Bytes of SQL text submitted to the Data API (on the COPY path: no row value in it).
+    pub sql_bytes: u64,
+    /// Bytes of staged objects written (gzip-compressed CSV).
+    pub staged_bytes: u64,
     /// Committed transactions (`BatchExecuteStatement`s) that carried rows.
     pub transactions: usize,
     /// Of `transactions`, those that loaded a staged object with `COPY` (the others inserted
@@ -454,6 +458,8 @@ impl Ingestor {
         processed.stale = report.rows_stale;
         processed.data_api_calls = report.data_api_calls;
         processed.s3_calls = report.s3_calls;
+        processed.sql_bytes = report.sql_bytes;
+        processed.staged_bytes = report.staged_bytes;
         processed.transactions = report.transactions;
         processed.copy_transactions = report.copy_transactions;
         processed.retries = report.retries;
