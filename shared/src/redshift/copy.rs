@@ -408,3 +408,214 @@ pub fn compress(csv: &str) -> Vec<u8> {
     let _ = encoder.write_all(csv.as_bytes());
     encoder.finish().unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::{DeleteMode, TableConfig, TableName};
+    use crate::debezium::{Op, Position};
+    use crate::outcome::{Column, KafkaOrigin};
+    use crate::value::Decimal;
+
+    fn change(id: i64, columns: Vec<(&str, Value<'static>)>) -> Change<'static> {
+        let mut all = vec![Column { name: "id".into(), value: Value::Int(id) }];
+        all.extend(columns.into_iter().map(|(name, value)| Column { name: name.into(), value }));
+        Change {
+            table: Arc::new(TableConfig::default_for_topic("x.t").unwrap()),
+            op: Op::Create,
+            deleted: false,
+            tombstone: false,
+            position: Position::from_stored(format!("{id:020}")),
+            source_ts_ms: Some(1_531_488_225_780),
+            kafka: KafkaOrigin { topic: "x.t".into(), partition: 3, offset: id },
+            key: vec![Value::Int(id)],
+            key_columns: Arc::from(vec![Arc::from("id")]),
+            columns: all,
+            masked: Vec::new(),
+            detected: Vec::new(),
+            row_schema: None,
+            filled_from: None,
+        }
+    }
+
+    fn file_of(columns: &[(&str, FieldKind)], rows: &[Change<'_>]) -> StagedFile {
+        let target = TableName { schema: "public".into(), table: "t".into() };
+        let names: Vec<Arc<str>> = std::iter::once("id").chain(columns.iter().map(|c| c.0)).map(Arc::from).collect();
+        let kinds: Vec<FieldKind> = std::iter::once(FieldKind::Other).chain(columns.iter().map(|c| c.1)).collect();
+        let key = [Arc::from("id")];
+        let spec = ApplySpec {
+            target: &target,
+            columns: &names,
+            key: &key,
+            delete_mode: DeleteMode::Soft,
+            lock: true,
+            loaded_at_micros: 1_795_521_600_000_000,
+            ledger: true,
+            super_columns: &[],
+        };
+        let refs: Vec<&Change<'_>> = rows.iter().collect();
+        stage_file(&spec, &kinds, &refs)
+    }
+
+    fn text(s: &str) -> Value<'static> {
+        Value::Text(Cow::Owned(s.to_owned()))
+    }
+
+    /// The data fields of line `n` (before the metadata columns), naively split (no value here
+    /// holds a comma outside quotes).
+    fn fields(file: &StagedFile, n: usize, count: usize) -> Vec<String> {
+        let line = file.csv.lines().nth(n).unwrap();
+        line.split(',').take(count).map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn values_are_written_as_redshift_csv_reads_them() {
+        let row = change(
+            7,
+            vec![
+                ("name", text("O\"Brien")),
+                ("empty", text("")),
+                ("missing", Value::Null),
+                ("amount", Value::Decimal(Decimal { unscaled: -4510, scale: 2 })),
+                ("ratio", Value::Float(0.1)),
+                ("flag", Value::Bool(true)),
+                ("born", Value::Date(17725)),
+                ("seen", Value::Timestamp(1_531_488_225_780_123)),
+                ("seen_tz", Value::Timestamp(1_531_488_225_780_123)),
+                ("blob", Value::Bytes(Cow::Owned(vec![0, 0xff]))),
+            ],
+        );
+        let kinds = [
+            ("name", FieldKind::Character),
+            ("empty", FieldKind::Character),
+            ("missing", FieldKind::Character),
+            ("amount", FieldKind::Other),
+            ("ratio", FieldKind::Other),
+            ("flag", FieldKind::Other),
+            ("born", FieldKind::Other),
+            ("seen", FieldKind::Timestamp),
+            ("seen_tz", FieldKind::TimestampTz),
+            ("blob", FieldKind::Bytes),
+        ];
+        let file = file_of(&kinds, &[row]);
+        assert_eq!(file.null_as, "\\N");
+        assert_eq!(file.rows, [0]);
+        assert_eq!(
+            fields(&file, 0, 11),
+            [
+                "7",
+                "\"O\"\"Brien\"",
+                "\"\"",
+                "\\N",
+                "-45.10",
+                "1e-1",
+                "true",
+                "2018-07-13",
+                "2018-07-13 13:23:45.780123",
+                "2018-07-13 13:23:45.780123+00",
+                "00ff"
+            ]
+        );
+        // Then the metadata columns and the stage's: position, op, deleted, source ts,
+        // loaded at, topic, partition, offset, _cdc_row, _cdc_keep, _cdc_key, _cdc_found.
+        let line = file.csv.lines().next().unwrap();
+        assert!(
+            line.ends_with(
+                ",\"00000000000000000007\",\"c\",false,2018-07-13 13:23:45.780000,2026-11-24 12:00:00.000000,\"x.t\",3,7,0,\\N,\"7\",\\N"
+            ),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn newlines_quotes_and_delimiters_stay_inside_one_quoted_field() {
+        let file = file_of(&[("note", FieldKind::Character)], &[change(1, vec![("note", text("a,b\n\"c\"\r\n\\"))])]);
+        assert!(file.csv.starts_with("1,\"a,b\n\"\"c\"\"\r\n\\\",\""), "{}", file.csv);
+        assert_eq!(file.csv.matches('\n').count(), 3, "two inside the field, one ending the row");
+    }
+
+    #[test]
+    fn a_text_equal_to_the_null_string_gets_another_null_string() {
+        let rows = [
+            change(1, vec![("note", text("\\N"))]),
+            change(2, vec![("note", text("\\N1"))]),
+            change(3, vec![("note", Value::Null)]),
+        ];
+        let file = file_of(&[("note", FieldKind::Character)], &rows);
+        assert_eq!(file.null_as, "\\N2", "neither \\N nor \\N1, which are texts of the file");
+        assert_eq!(fields(&file, 0, 2)[1], "\"\\N\"");
+        assert_eq!(fields(&file, 2, 2)[1], "\\N2");
+        let source = CopySource { url: "s3://b/k.csv.gz".into(), iam_role: "default".into() };
+        let sql = copy_statement(&["id", "note"], &source, &file.null_as);
+        assert!(sql.contains("NULL AS '\\\\N2'"), "the null string as a Redshift literal: {sql}");
+    }
+
+    #[test]
+    fn values_the_file_cannot_carry_exactly_go_the_insert_way() {
+        let rows = [
+            change(1, vec![("blob", Value::Bytes(Cow::Owned(Vec::new())))]),
+            change(2, vec![("count", text(""))]),
+            change(3, vec![("ratio", Value::Float(f64::NAN))]),
+            change(4, vec![("blob", Value::Bytes(Cow::Owned(vec![1])))]),
+        ];
+        let file =
+            file_of(&[("blob", FieldKind::Bytes), ("count", FieldKind::Other), ("ratio", FieldKind::Other)], &rows);
+        assert_eq!(file.by_insert, [0, 1, 2]);
+        assert_eq!(file.rows, [3]);
+        assert_eq!(file.csv.lines().count(), 1);
+    }
+
+    #[test]
+    fn super_values_are_json_text() {
+        let rows = [
+            change(1, vec![("doc", text("{\"a\": [1, 2]}"))]),
+            change(2, vec![("doc", text("plain \"text\""))]),
+            change(3, vec![("doc", Value::Int(5))]),
+        ];
+        let file = file_of(&[("doc", FieldKind::Document)], &rows);
+        let lines: Vec<&str> = file.csv.lines().collect();
+        assert!(lines[0].starts_with("1,\"{\"\"a\"\": [1, 2]}\","), "{}", lines[0]);
+        assert!(lines[1].starts_with("2,\"\"\"plain \\\"\"text\\\"\"\"\"\","), "{}", lines[1]);
+        assert!(lines[2].starts_with("3,\"5\","), "{}", lines[2]);
+    }
+
+    #[test]
+    fn the_copy_transaction_carries_no_value_and_its_object_is_gzip() {
+        let rows = [change(1, vec![("name", text("Secret-Name"))])];
+        let target = TableName { schema: "public".into(), table: "t".into() };
+        let names: Vec<Arc<str>> = vec![Arc::from("id"), Arc::from("name")];
+        let key = [Arc::from("id")];
+        let spec = ApplySpec {
+            target: &target,
+            columns: &names,
+            key: &key,
+            delete_mode: DeleteMode::Soft,
+            lock: true,
+            loaded_at_micros: 0,
+            ledger: true,
+            super_columns: &[],
+        };
+        let refs: Vec<&Change<'_>> = rows.iter().collect();
+        let file = stage_file(&spec, &[FieldKind::Other, FieldKind::Character], &refs);
+        let source = CopySource {
+            url: "s3://bucket/staging/public.t/abc.csv.gz".into(),
+            iam_role: "arn:aws:iam::123456789012:role/copy".into(),
+        };
+        let tx = transaction(&spec, &refs, &file, &source).unwrap().unwrap();
+        assert_eq!(tx.statements[tx.head], copy_statement(&sql::staged_columns(&spec, false), &source, "\\N"));
+        assert!(tx.statements[tx.head].starts_with("COPY \"_cdc_stage\" (\"id\", \"name\", \"_cdc_position\""));
+        assert!(tx.statements[tx.head].contains(
+            "FROM 's3://bucket/staging/public.t/abc.csv.gz' IAM_ROLE 'arn:aws:iam::123456789012:role/copy' FORMAT AS CSV"
+        ));
+        assert_eq!(tx.rows_of_statement(tx.head), Some(&[0][..]));
+        assert!(tx.statements.iter().all(|s| !s.contains("Secret-Name")));
+        let mut unzipped = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(compress(&file.csv).as_slice()), &mut unzipped)
+            .unwrap();
+        assert_eq!(unzipped, file.csv);
+        assert!(unzipped.contains("\"Secret-Name\""));
+    }
+}
