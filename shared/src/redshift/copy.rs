@@ -441,21 +441,25 @@ mod tests {
         }
     }
 
+    fn spec<'a>(target: &'a TableName, columns: &'a [Arc<str>], key: &'a [Arc<str>], now: i64) -> ApplySpec<'a> {
+        ApplySpec {
+            target,
+            columns,
+            key,
+            delete_mode: DeleteMode::Soft,
+            lock: true,
+            loaded_at_micros: now,
+            ledger: true,
+            super_columns: &[],
+        }
+    }
+
     fn file_of(columns: &[(&str, FieldKind)], rows: &[Change<'_>]) -> StagedFile {
         let target = TableName { schema: "public".into(), table: "t".into() };
         let names: Vec<Arc<str>> = std::iter::once("id").chain(columns.iter().map(|c| c.0)).map(Arc::from).collect();
         let kinds: Vec<FieldKind> = std::iter::once(FieldKind::Other).chain(columns.iter().map(|c| c.1)).collect();
         let key = [Arc::from("id")];
-        let spec = ApplySpec {
-            target: &target,
-            columns: &names,
-            key: &key,
-            delete_mode: DeleteMode::Soft,
-            lock: true,
-            loaded_at_micros: 1_795_521_600_000_000,
-            ledger: true,
-            super_columns: &[],
-        };
+        let spec = spec(&target, &names, &key, 1_795_521_600_000_000);
         let refs: Vec<&Change<'_>> = rows.iter().collect();
         stage_file(&spec, &kinds, &refs)
     }
@@ -588,16 +592,7 @@ mod tests {
         let target = TableName { schema: "public".into(), table: "t".into() };
         let names: Vec<Arc<str>> = vec![Arc::from("id"), Arc::from("name")];
         let key = [Arc::from("id")];
-        let spec = ApplySpec {
-            target: &target,
-            columns: &names,
-            key: &key,
-            delete_mode: DeleteMode::Soft,
-            lock: true,
-            loaded_at_micros: 0,
-            ledger: true,
-            super_columns: &[],
-        };
+        let spec = spec(&target, &names, &key, 0);
         let refs: Vec<&Change<'_>> = rows.iter().collect();
         let file = stage_file(&spec, &[FieldKind::Other, FieldKind::Character], &refs);
         let source = CopySource {
