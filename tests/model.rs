@@ -34,6 +34,10 @@
 //! too long (a placeholder after such a change, dead-lettered in an earlier batch, keeps the
 //! value stored before it; README, "Unavailable values").
 //!
+//! Tables load by the staged COPY (three in four) or by INSERT, drawn per scenario; staged objects
+//! go through the faulty S3 proxy too, and none may outlive its transaction unless the attempt
+//! failed or S3 refused its DELETE.
+//!
 //! `MODEL_SCENARIOS` (default 200) sets how many; `MODEL_SEED=<seed>` re-runs one scenario.
 //! A failing scenario prints its seed. `make soak SCENARIOS=N` runs more.
 
@@ -157,6 +161,8 @@ struct Scenario {
     with_schema: bool,
     emulator_faults: String,
     s3_fault_rate: f64,
+    /// Each table's load path (`copy` or `insert`).
+    load: [&'static str; 2],
 }
 
 fn row_json(row: &Row, placeholder: bool) -> Value {
@@ -383,6 +389,8 @@ fn generate(seed: u64) -> Scenario {
         seed
     );
     let s3_fault_rate = p(&mut rng, 0.2);
+    // Mostly the default staged COPY, with the INSERT path in a quarter of the tables.
+    let load = [0, 1].map(|_| if rng.random_bool(0.75) { "copy" } else { "insert" });
     Scenario {
         connector,
         events,
@@ -391,14 +399,15 @@ fn generate(seed: u64) -> Scenario {
         with_schema: rng.random_bool(0.5),
         emulator_faults,
         s3_fault_rate,
+        load,
     }
 }
 
-fn config(tables: &[String; 2], strict: bool) -> Config {
+fn config(tables: &[String; 2], load: [&str; 2], strict: bool) -> Config {
     let mut text = String::new();
-    for (topic, table) in TOPICS.iter().zip(tables) {
+    for ((topic, table), load) in TOPICS.iter().zip(tables).zip(load) {
         text.push_str(&format!(
-            "[[tables]]\ntopic = \"{topic}\"\ntarget = \"public.{table}\"\nkey = [\"id\"]\n\
+            "[[tables]]\ntopic = \"{topic}\"\ntarget = \"public.{table}\"\nkey = [\"id\"]\nload = \"{load}\"\n\
              [tables.columns.id]\ntype = \"int32\"\n[tables.columns.score]\ntype = \"int64\"\n\
              [tables.columns.ssn]\nmask = \"hmac\"\n"
         ));
@@ -523,6 +532,7 @@ struct Figures {
     records: usize,
     deliveries: usize,
     failed_invocations: usize,
+    staged_left: usize,
     replay_calls: usize,
     rows_checked: usize,
     dead_letters_left: usize,
@@ -691,8 +701,10 @@ async fn run_scenario(world: &World, seed: u64, figures: &mut Figures) {
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed);
     world.set_faults(&scenario.emulator_faults).await;
     world.s3.set_rate(scenario.s3_fault_rate);
+    let s3_refused_before = world.s3.counts().refused.load(Ordering::Relaxed);
+    let mut failed_attempts = 0;
 
-    let ingestor = world.ingestor(config(&tables, true), &bucket);
+    let ingestor = world.ingestor(config(&tables, scenario.load, true), &bucket);
     let mut written: BTreeSet<String> = BTreeSet::new();
     // Deliveries run in waves: up to three consecutive batches of different topic-partitions at
     // once, as the event source mapping runs one invocation per partition concurrently (the
@@ -726,6 +738,7 @@ async fn run_scenario(world: &World, seed: u64, figures: &mut Figures) {
         .await;
         for (attempts, objects) in results {
             figures.failed_invocations += attempts - 1;
+            failed_attempts += attempts - 1;
             figures.deliveries += attempts;
             written.extend(objects);
         }
@@ -736,7 +749,7 @@ async fn run_scenario(world: &World, seed: u64, figures: &mut Figures) {
     // Replay the dead letters with the rule that rejected the fixable records removed, round
     // after round as an operator would, until a round changes nothing: a placeholder update
     // dead-lettered for want of a stored row lands once the row it keeps a value of does.
-    let replayer = world.ingestor(config(&tables, false), &bucket);
+    let replayer = world.ingestor(config(&tables, scenario.load, false), &bucket);
     let mut rounds = 0;
     loop {
         rounds += 1;
@@ -769,6 +782,7 @@ async fn run_scenario(world: &World, seed: u64, figures: &mut Figures) {
             // A replay that cannot list its objects fails as a whole; the operator runs it again.
             let Ok(response) = result else {
                 failed += 1;
+                failed_attempts += 1;
                 break;
             };
             for object in &response.objects {
@@ -890,6 +904,16 @@ async fn run_scenario(world: &World, seed: u64, figures: &mut Figures) {
     for key in &written {
         assert!(live_keys.contains(key) || archived.contains(key), "seed {seed}: dead-letter object {key} vanished");
     }
+    // 4. A staged object outlives its transaction only when the attempt failed (a deadline
+    // between its PUT and its COPY, or during the COPY) or its DELETE was refused: the
+    // staging prefix's lifecycle rule removes those.
+    let staged_left = objects(&bucket, "staging/").await.len();
+    let refused = world.s3.counts().refused.load(Ordering::Relaxed) - s3_refused_before;
+    assert!(
+        staged_left as u64 <= failed_attempts as u64 + refused,
+        "seed {seed}: {staged_left} staged objects left after {failed_attempts} failed attempts and {refused} refused S3 requests"
+    );
+    figures.staged_left += staged_left;
     figures.scenarios += 1;
     figures.records += scenario.records.len();
     figures.placeholders += scenario.events.iter().filter(|e| e.placeholder).count();
@@ -966,6 +990,7 @@ fn randomized_histories_end_in_the_model_state() {
         "records": figures.records,
         "deliveries_including_retries": figures.deliveries,
         "failed_invocations_retried": figures.failed_invocations,
+        "staged_objects_left_for_the_lifecycle_rule": figures.staged_left,
         "replay_calls": figures.replay_calls,
         "rows_checked": figures.rows_checked,
         "placeholders": figures.placeholders,
@@ -999,6 +1024,7 @@ fn merge(into: &mut Figures, f: &Figures) {
     into.records += f.records;
     into.deliveries += f.deliveries;
     into.failed_invocations += f.failed_invocations;
+    into.staged_left += f.staged_left;
     into.replay_calls += f.replay_calls;
     into.rows_checked += f.rows_checked;
     into.dead_letters_left += f.dead_letters_left;
