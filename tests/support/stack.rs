@@ -26,7 +26,9 @@ pub async fn pg() -> tokio_postgres::Client {
 /// An emulator on a free port, in the current runtime, with the given fault spec ("" for none).
 pub async fn emulator(faults: &str) -> RunningEmulator {
     let faults = faults.parse().expect("valid fault spec");
-    redshift_data_local::spawn(EmulatorConfig::new(database_url()).with_faults(faults)).await.expect("emulator starts")
+    // COPY reads staged objects from the tests' S3 server.
+    let config = EmulatorConfig::new(database_url()).with_faults(faults).with_s3_endpoint(test_services::s3_endpoint());
+    redshift_data_local::spawn(config).await.expect("emulator starts")
 }
 
 /// The AWS SDK client for the Data API at `endpoint`, as the Lambda builds it
