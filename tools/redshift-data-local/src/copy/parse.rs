@@ -112,24 +112,7 @@ impl<'a> Lexer<'a> {
             if trimmed.starts_with("--") {
                 self.at += trimmed.find('\n').unwrap_or(trimmed.len());
             } else if trimmed.starts_with("/*") {
-                let mut depth = 0usize;
-                let bytes = trimmed.as_bytes();
-                let mut i = 0;
-                while i < bytes.len() {
-                    if bytes[i..].starts_with(b"/*") {
-                        depth += 1;
-                        i += 2;
-                    } else if bytes[i..].starts_with(b"*/") {
-                        depth -= 1;
-                        i += 2;
-                        if depth == 0 {
-                            break;
-                        }
-                    } else {
-                        i += 1;
-                    }
-                }
-                self.at += i;
+                self.at += crate::literals::skip_block_comment(trimmed.as_bytes(), 0);
             } else {
                 return;
             }
@@ -271,6 +254,18 @@ impl Parser<'_> {
             )),
             Some(Token::Str(text)) => Ok(text),
             other => self.syntax(other),
+        }
+    }
+
+    /// `[AS] 'auto' | '<default>'` of DATEFORMAT or TIMEFORMAT (once): true for 'auto'.
+    fn format(&mut self, seen: &mut bool, name: &str, default: &str) -> Result<bool, Refused> {
+        if std::mem::replace(seen, true) {
+            return refuse("conflicting or redundant options");
+        }
+        match self.string_argument(name)?.as_str() {
+            "auto" => Ok(true),
+            format if format == default => Ok(false),
+            other => unsupported(&format!("{name} '{other}'")),
         }
     }
 
@@ -448,23 +443,9 @@ pub fn parse(sql: &str) -> Result<Copy, Refused> {
                     other => return p.syntax(other),
                 }
             }
-            "DATEFORMAT" => {
-                once(&mut seen.date)?;
-                // 'auto' is case-sensitive (Data conversion parameters).
-                match p.string_argument("DATEFORMAT")?.as_str() {
-                    "auto" => options.date_auto = true,
-                    "YYYY-MM-DD" => {}
-                    other => return unsupported(&format!("DATEFORMAT '{other}'")),
-                }
-            }
-            "TIMEFORMAT" => {
-                once(&mut seen.time)?;
-                match p.string_argument("TIMEFORMAT")?.as_str() {
-                    "auto" => options.time_auto = true,
-                    "YYYY-MM-DD HH:MI:SS" => {}
-                    other => return unsupported(&format!("TIMEFORMAT '{other}'")),
-                }
-            }
+            // 'auto' is case-sensitive (Data conversion parameters).
+            "DATEFORMAT" => options.date_auto = p.format(&mut seen.date, "DATEFORMAT", "YYYY-MM-DD")?,
+            "TIMEFORMAT" => options.time_auto = p.format(&mut seen.time, "TIMEFORMAT", "YYYY-MM-DD HH:MI:SS")?,
             "REGION" => {
                 if options.region.is_some() {
                     return refuse("conflicting or redundant options");
