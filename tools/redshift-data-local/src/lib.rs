@@ -8,6 +8,8 @@
 //! PICKED → STARTED → FINISHED / FAILED / ABORTED); a batch runs in one transaction at the configured
 //! [`Isolation`] (Redshift's SNAPSHOT by default, as PostgreSQL `REPEATABLE READ`).
 //! The request's `Database` picks the database on the PostgreSQL server of `database_url`.
+//! Redshift's `COPY … FROM 's3://…'` (CSV, GZIP) reads from the S3 endpoint of
+//! [`EmulatorConfig::s3_endpoint`] and reports bad rows in `stl_load_errors`.
 //! See the crate README for flags, the fault spec and the deliberate differences from AWS.
 //!
 //! # Library use
