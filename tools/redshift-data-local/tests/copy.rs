@@ -474,6 +474,12 @@ async fn each_kind_of_bad_row_has_its_load_error() {
     for (name, columns, file, expected) in [
         ("extra", "id, v", "1,\"a\",9\n", ["1", "", "1202", "Extra column(s) found"]),
         ("missing", "id, v, c", "1,\"a\"\n", ["1", "c", "1214", "Delimiter not found"]),
+        (
+            "unterminated",
+            "id, v",
+            "1,\"a\"\n2,\"b\n",
+            ["2", "", "1216", "Input line is not valid: a quoted field is not terminated"],
+        ),
         ("null", "id, v", "\\N,\"a\"\n", ["1", "id", "1213", "A field specified as NOT NULL contained no data."]),
         (
             "digit",

@@ -154,12 +154,13 @@ fn number_after(text: &str, marker: &str) -> Option<u64> {
 }
 
 /// The physical line (1-based) where CSV record `record` (1-based) of `text` begins; newlines
-/// inside quotes belong to their record. Record 0 is line 0.
+/// inside quotes belong to their record. Record 0 is line 0; a record past the end is the last
+/// one (PostgreSQL counts one more line for a quoted field that runs to the end of the data).
 pub fn record_line(text: &str, quote: char, record: u64) -> u64 {
     if record <= 1 {
         return record;
     }
-    let (mut line, mut current, mut in_quote) = (1, 1, false);
+    let (mut line, mut current, mut start, mut in_quote) = (1, 1, 1, false);
     for byte in text.bytes() {
         if char::from(byte) == quote {
             in_quote = !in_quote;
@@ -167,13 +168,14 @@ pub fn record_line(text: &str, quote: char, record: u64) -> u64 {
             line += 1;
             if !in_quote {
                 current += 1;
+                start = line;
                 if current == record {
                     return line;
                 }
             }
         }
     }
-    line
+    start
 }
 
 /// The line of the first record that is `\.` alone, which PostgreSQL's COPY FROM STDIN would
@@ -331,6 +333,7 @@ mod tests {
         assert_eq!(record_line(text, '"', 1), 1);
         assert_eq!(record_line(text, '"', 2), 3);
         assert_eq!(record_line(text, '"', 3), 5);
+        assert_eq!(record_line("1,\"a\"\n2,\"b\n", '"', 3), 2, "an unterminated quote runs to the end");
     }
 
     #[test]
