@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole local stack the functions and `cdc` run against:
-#   PostgreSQL 15 (throwaway) ← redshift-data-local (the Redshift Data API) ; moto (S3)
+#   PostgreSQL 15 (throwaway) ← redshift-data-local (the Redshift Data API; its COPY reads from moto) ; moto (S3)
 #
 #   eval "$(scripts/local-stack.sh up)"   # start; prints export lines for every setting
 #   scripts/local-stack.sh down           # stop everything it started, remove its temp dirs
@@ -43,14 +43,16 @@ up() {
   echo "export LOCAL_PG_DIR=$LOCAL_PG_DIR" >"$state/stack.env"
   "$target_dir/debug/cdc" ddl --config "$config" --dialect postgres "$root/events/01-patientinfo-snapshot.json" \
     | psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" >&2
+  # moto first: the emulator's COPY reads the staged objects from it.
+  eval "$(VENV="$venv" "$root/scripts/local-s3.sh" start)"
+  echo "export LOCAL_S3_PID=$LOCAL_S3_PID" >>"$state/stack.env"
   local port; port="$(free_port)"
   REDSHIFT_DATA_LOCAL_FAULTS="${REDSHIFT_DATA_LOCAL_FAULTS:-}" nohup "$target_dir/debug/redshift-data-local" \
-    --listen "127.0.0.1:$port" --database-url "$DATABASE_URL" >"$state/redshift-data-local.log" 2>&1 </dev/null &
+    --listen "127.0.0.1:$port" --database-url "$DATABASE_URL" --s3-endpoint "$AWS_ENDPOINT_URL_S3" \
+    >"$state/redshift-data-local.log" 2>&1 </dev/null &
   local emulator=$!
   echo "export LOCAL_STACK_EMULATOR_PID=$emulator" >>"$state/stack.env"
   wait_http "http://127.0.0.1:$port/__health" "$emulator" "$state/redshift-data-local.log"
-  eval "$(VENV="$venv" "$root/scripts/local-s3.sh" start)"
-  echo "export LOCAL_S3_PID=$LOCAL_S3_PID" >>"$state/stack.env"
   local bucket="cdc-dead-letter"
   python3 -c "import urllib.request as u; u.urlopen(u.Request('$AWS_ENDPOINT_URL_S3/$bucket', method='PUT'))"
   local settings=(

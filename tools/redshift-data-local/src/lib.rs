@@ -8,6 +8,8 @@
 //! PICKED → STARTED → FINISHED / FAILED / ABORTED); a batch runs in one transaction at the configured
 //! [`Isolation`] (Redshift's SNAPSHOT by default, as PostgreSQL `REPEATABLE READ`).
 //! The request's `Database` picks the database on the PostgreSQL server of `database_url`.
+//! Redshift's `COPY … FROM 's3://…'` (CSV, GZIP) reads from the S3 endpoint of
+//! [`EmulatorConfig::s3_endpoint`] and reports bad rows in `stl_load_errors`.
 //! See the crate README for flags, the fault spec and the deliberate differences from AWS.
 //!
 //! # Library use
@@ -29,6 +31,7 @@
 //! [`serve`] runs on a listener you bound yourself and only returns on an I/O error;
 //! [`spawn`] binds `127.0.0.1:0`, runs [`serve`] on a task and returns at once.
 
+mod copy;
 mod errors;
 mod executor;
 mod faults;
@@ -112,6 +115,10 @@ pub struct EmulatorConfig {
     /// A file to append every received SQL statement to, as one JSON line `{"sql": "..."}`.
     /// [`EmulatorConfig::new`] takes it from `REDSHIFT_DATA_LOCAL_RECORD` when that is set.
     pub record: Option<PathBuf>,
+    /// The S3 endpoint COPY reads from, e.g. a local S3 server's `http://127.0.0.1:<port>`.
+    /// `None` (the default) leaves it to the AWS SDK: `AWS_ENDPOINT_URL_S3`, then
+    /// `AWS_ENDPOINT_URL`, then AWS. Requests use path-style addressing.
+    pub s3_endpoint: Option<String>,
 }
 
 impl EmulatorConfig {
@@ -122,7 +129,14 @@ impl EmulatorConfig {
             isolation: Isolation::default(),
             max_running: MAX_RUNNING,
             record: std::env::var_os(RECORD_ENV).filter(|v| !v.is_empty()).map(PathBuf::from),
+            s3_endpoint: None,
         }
+    }
+
+    /// The S3 endpoint COPY reads from (see [`EmulatorConfig::s3_endpoint`]).
+    pub fn with_s3_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.s3_endpoint = Some(endpoint.into());
+        self
     }
 
     pub fn with_faults(mut self, faults: FaultSpec) -> Self {
@@ -185,6 +199,8 @@ pub(crate) struct App {
     faults: faults::Faults,
     isolation: Isolation,
     recorder: Option<record::Recorder>,
+    /// COPY's S3 client, built on the first COPY.
+    s3: copy::s3::S3,
 }
 
 impl App {
@@ -203,6 +219,7 @@ impl App {
             faults: faults::Faults::new(config.faults.clone()),
             isolation: config.isolation,
             recorder,
+            s3: copy::s3::S3::new(config.s3_endpoint.clone()),
         })
     }
 
@@ -230,6 +247,7 @@ async fn serve_app(
         faults = %config.faults,
         isolation = %config.isolation,
         record = %config.record.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
+        s3_endpoint = %config.s3_endpoint.as_deref().unwrap_or_default(),
         "redshift-data-local listening"
     );
     axum::serve(listener, server::router(app)).await.map_err(|source| Error::Io { context: "serving HTTP", source })

@@ -65,7 +65,7 @@ fn skip_quoted(bytes: &[u8], start: usize, quote: u8, backslash: bool) -> usize 
 }
 
 /// Past a (nested) `/* … */` comment.
-fn skip_block_comment(bytes: &[u8], start: usize) -> usize {
+pub(crate) fn skip_block_comment(bytes: &[u8], start: usize) -> usize {
     let (mut i, mut depth) = (start + 2, 1);
     while i < bytes.len() {
         if bytes[i..].starts_with(b"/*") {

@@ -30,6 +30,10 @@ struct Args {
     /// from REDSHIFT_DATA_LOCAL_RECORD).
     #[arg(long, value_name = "FILE")]
     record: Option<std::path::PathBuf>,
+    /// The S3 endpoint COPY reads from (default: AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL,
+    /// then AWS), e.g. a local S3 server's http://127.0.0.1:PORT.
+    #[arg(long, value_name = "URL")]
+    s3_endpoint: Option<String>,
     /// Log filter (tracing env-filter syntax), e.g. `debug`.
     #[arg(long, env = "REDSHIFT_DATA_LOCAL_LOG", default_value = "info")]
     log_level: String,
@@ -55,6 +59,10 @@ async fn main() -> ExitCode {
         // Without --record, EmulatorConfig::new took REDSHIFT_DATA_LOCAL_RECORD.
         let config = match args.record {
             Some(path) => config.with_record(Some(path)),
+            None => config,
+        };
+        let config = match args.s3_endpoint {
+            Some(endpoint) => config.with_s3_endpoint(endpoint),
             None => config,
         };
         tokio::select! {

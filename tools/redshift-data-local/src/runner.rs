@@ -69,7 +69,7 @@ async fn run_single(app: &App, job: &Job, conn: &Conn) -> bool {
         app.store().abort_from(&job.id, 0);
         return true;
     }
-    let result = executor::run_statement(&conn.client, &job.sqls[0]).await;
+    let result = run_statement(app, job, conn, 0).await;
     let mut store = app.store();
     let cancelled = store.cancel_requested(&job.id);
     let fatal = result.as_ref().is_err_and(|e| e.fatal);
@@ -102,7 +102,7 @@ async fn run_batch(app: &App, job: &Job, conn: &Conn) -> bool {
             return false;
         }
     }
-    for (index, sql) in job.sqls.iter().enumerate() {
+    for index in 0..job.sqls.len() {
         if index > 0 && !app.store().start_part(&job.id, index, conn.pid, client.cancel_token()) {
             // Cancelled between statements: the connection is dropped below, which also ends
             // the transaction, but roll back first so locks go before the status says ABORTED.
@@ -110,7 +110,7 @@ async fn run_batch(app: &App, job: &Job, conn: &Conn) -> bool {
             app.store().abort_from(&job.id, index);
             return false;
         }
-        match executor::run_statement(client, sql).await {
+        match run_statement(app, job, conn, index).await {
             Ok(outcome) => app.store().finish_part(&job.id, index, outcome),
             Err(error) => {
                 let rolled_back = !error.fatal && client.batch_execute("ROLLBACK").await.is_ok();
@@ -151,6 +151,17 @@ async fn run_batch(app: &App, job: &Job, conn: &Conn) -> bool {
             !cancelled && !error.fatal
         }
     }
+}
+
+/// Runs statement `index` of `job`: a COPY through the emulator's COPY, anything else on PostgreSQL.
+async fn run_statement(app: &App, job: &Job, conn: &Conn, index: usize) -> Result<crate::store::Outcome, SqlError> {
+    let sql = &job.sqls[index];
+    if !crate::copy::is_copy(sql) {
+        return executor::run_statement(&conn.client, sql).await;
+    }
+    let query_id = app.store().query_id(&job.id, index);
+    let context = crate::copy::Context { app, database: &job.database, conn, query_id, in_batch: job.is_batch };
+    crate::copy::run(&context, sql).await
 }
 
 /// The error context of a statement on `conn`.

@@ -136,6 +136,29 @@ const COLUMN_RULES: &str = r#"
   END IF;
 "#;
 
+/// COPY's helpers (see `copy/`): `rdl_copy_reject()`, which a conversion calls for a field its
+/// pattern refuses (the message is never shown: the COPY reports a load error), and
+/// `stl_load_errors`, where a failed COPY says which file, line and column failed, never the
+/// value (Developer Guide *STL_LOAD_ERRORS*; the string columns are `text`).
+const COPY: &str = r#"
+  IF to_regprocedure('public.rdl_copy_reject()') IS NULL THEN
+    CREATE FUNCTION public.rdl_copy_reject() RETURNS text LANGUAGE plpgsql VOLATILE AS $f$
+    BEGIN
+      RAISE EXCEPTION 'redshift-data-local: a COPY field does not convert to its column type'
+        USING ERRCODE = 'invalid_text_representation';
+    END
+    $f$;
+  END IF;
+  IF to_regclass('public.stl_load_errors') IS NULL THEN
+    CREATE TABLE public.stl_load_errors (
+      userid integer, slice integer, tbl integer, starttime timestamp, session integer, query bigint,
+      filename text, line_number bigint, colname text, type text, col_length text, position integer,
+      raw_line text, raw_field_value text, err_code integer, err_reason text, is_partial integer,
+      start_offset bigint);
+    GRANT SELECT ON public.stl_load_errors TO PUBLIC;
+  END IF;
+"#;
+
 /// True (`t`) when every shim is in place, so a new emulator's first connection to a database
 /// costs one query rather than the blocks and their lock.
 pub const INSTALLED: &str = "SELECT to_regtype('public.varbyte') IS NOT NULL \
@@ -143,10 +166,12 @@ pub const INSTALLED: &str = "SELECT to_regtype('public.varbyte') IS NOT NULL \
     AND EXISTS (SELECT 1 FROM pg_catalog.pg_constraint WHERE conname = 'rdl_varbyte_max') \
     AND to_regprocedure('public.json_parse(text)') IS NOT NULL \
     AND to_regprocedure('public.json_serialize(public.super)') IS NOT NULL \
-    AND EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname = 'rdl_column_rules_v1')";
+    AND EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname = 'rdl_column_rules_v1') \
+    AND to_regprocedure('public.rdl_copy_reject()') IS NOT NULL \
+    AND to_regclass('public.stl_load_errors') IS NOT NULL";
 
 /// The blocks to run, each as one `DO` statement, with a name for logs.
-pub fn blocks() -> [(&'static str, String); 3] {
-    [("varbyte", VARBYTE), ("super", SUPER), ("column rules", COLUMN_RULES)]
+pub fn blocks() -> [(&'static str, String); 4] {
+    [("varbyte", VARBYTE), ("super", SUPER), ("column rules", COLUMN_RULES), ("copy", COPY)]
         .map(|(name, body)| (name, format!("DO $shim$\nBEGIN\n  {LOCK}\n{body}\nEND\n$shim$")))
 }
