@@ -63,7 +63,7 @@ up() {
     "CDC_CONFIG=$config"
     "REDSHIFT_WORKGROUP=local" "REDSHIFT_DATABASE=postgres"
     "DLQ_BUCKET=$bucket" "DLQ_PREFIX=dead-letter" "DLQ_ARCHIVE_PREFIX=archive"
-    "REDSHIFT_COPY_ROLE_ARN=arn:aws:iam::123456789012:role/local-copy" "STAGING_PREFIX=staging"
+    "REDSHIFT_COPY_ROLE_ARN=arn:aws:iam::111122223333:role/local-copy" "STAGING_PREFIX=staging"
     "MASKING_KEY=local-demo-masking-key-0123456789abcdef"
     "DEADLINE_MARGIN_MS=2000" "LOG_LEVEL=${LOG_LEVEL:-info}"
   )

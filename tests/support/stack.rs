@@ -55,7 +55,7 @@ pub fn target() -> Target {
 }
 
 /// The role in the tests' `COPY … IAM_ROLE` (the emulator checks its form, not the role).
-pub const COPY_ROLE: &str = "arn:aws:iam::123456789012:role/local-copy";
+pub const COPY_ROLE: &str = "arn:aws:iam::111122223333:role/local-copy";
 
 /// Staged COPY objects at `prefix/` of `bucket` on the tests' S3 server, read as [`COPY_ROLE`].
 pub fn staging_at(s3: aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Staging {
