@@ -260,7 +260,8 @@ def bucket_problems(p):
     if not any("aws:SecureTransport" in json.dumps(s.get("Condition", {})) for s in denies):
         problems.append(f"{name}: bucket policy does not deny non-TLS access")
     if not any(
-        "s3:GetObject" in as_list(s.get("Action")) and "aws:PrincipalArn" in json.dumps(s.get("Condition", {}))
+        "s3:GetObject" in as_list(s.get("Action"))
+        and "aws:PrincipalArn" in json.dumps(s.get("Condition", {}).get("ArnNotLike", {}))
         for s in denies
     ):
         problems.append(f"{name}: bucket policy does not deny object access to principals outside the pipeline")
