@@ -14,9 +14,19 @@ The pipeline's template (a template with a DLQ_BUCKET function variable):
   them use the key the functions are given (DLQ_KMS_KEY_ID); a key the template creates
   rotates, is retained, and its policy allows no encryption or decryption without a condition;
 - the bucket policy denies non-TLS access, object access by other principals, and writes
-  naming another key; an S3 endpoint's policy names only the dead-letter bucket;
+  under any prefix the functions write that ask for SSE-S3 or name another key; an S3
+  endpoint's policy names only the dead-letter bucket;
 - replay: reserved concurrency 1, DLQ_BUCKET is the stack's bucket, every S3 statement of its
   role names that bucket, and it may put objects under quarantine/;
+- the functions put and delete objects only under their own prefixes (FUNCTION_PREFIXES), and
+  both may put and delete under the staging prefix (STAGING_PREFIX), which expires within
+  STAGING_MAX_DAYS, noncurrent versions included;
+- the COPY role (REDSHIFT_COPY_ROLE_ARN) is set; a role the template creates is trusted by
+  Redshift only and may only read staged objects (s3:GetObject under the staging prefix,
+  s3:ListBucket with an s3:prefix under it, kms:Decrypt through S3); the bucket policy lets it
+  read and denies it writing, deleting, reading every dead-letter prefix and listing outside
+  the staging prefix (a role of yours may allow more); a key the template creates lets it
+  decrypt and nothing else;
 - alarms: on every signal the pipeline promises (REQUIRED_ALARMS), each with an action; every
   custom metric an alarm or the dashboard reads is one the code emits (read from the Rust
   sources) in the namespace the functions are given;
@@ -27,6 +37,7 @@ Usage: check_template_policy.py [TEMPLATE ...]   (default: template.yaml)
        check_template_policy.py --self-test       (each check fails on a template made bad)
 """
 import copy
+import fnmatch
 import json
 import os
 import re
@@ -40,6 +51,21 @@ SCOPED_SERVICES = ("s3:", "secretsmanager:", "kafka:", "kafka-cluster:")
 FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
 # What the dead-letter bucket holds, by prefix: each must expire.
 DEAD_LETTER_PREFIXES = ("dead-letter/", "aws/lambda/", "quarantine/", "archive/")
+# What each function may put and delete, by prefix of the dead-letter bucket; the staging
+# prefix (STAGING_PREFIX) is allowed to both, for both. Least privilege, held here so that a
+# widening is a reviewed change.
+FUNCTION_PREFIXES = {
+    "ingest": {"s3:PutObject": ("dead-letter/", "aws/lambda/"), "s3:DeleteObject": ("dead-letter/",)},
+    "replay": {
+        "s3:PutObject": ("dead-letter/", "archive/", "quarantine/"),
+        "s3:DeleteObject": ("dead-letter/", "aws/lambda/", "quarantine/"),
+    },
+}
+# A staged COPY object outlives its transaction only through a failure: the lifecycle removes
+# it, and the noncurrent version its delete leaves, within this many days.
+STAGING_MAX_DAYS = 1
+# The only principals that may assume a COPY role the template creates.
+REDSHIFT_SERVICES = ("redshift.amazonaws.com", "redshift-serverless.amazonaws.com")
 KMS_CRYPTO = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt", "kms:GenerateDataKey", "kms:CreateGrant", "kms:*")
 # (namespace, metric, function binary or None): what the pipeline must alarm on.
 REQUIRED_ALARMS = [
@@ -116,6 +142,34 @@ def refers_to(node, name):
     return False
 
 
+def contains(node, target):
+    """Whether `target` (a value of the template) occurs in `node`."""
+    if node == target:
+        return True
+    if isinstance(node, dict):
+        return any(contains(v, target) for v in node.values())
+    if isinstance(node, list):
+        return any(contains(v, target) for v in node)
+    return False
+
+
+def allows(statement, action):
+    """Whether a statement's Action (wildcards included) covers `action`."""
+    return any(isinstance(a, str) and fnmatch.fnmatchcase(action, a) for a in as_list(statement.get("Action", [])))
+
+
+def object_prefix(resource, bucket):
+    """The key prefix of an object ARN `${<bucket>.Arn}/<prefix>*` ("" for every object), or None."""
+    text = resource.get("Fn::Sub") if isinstance(resource, dict) else None
+    text = text[0] if isinstance(text, list) else text
+    match = re.fullmatch(r"\$\{" + re.escape(str(bucket)) + r"\.Arn\}/(.*)\*", text) if isinstance(text, str) else None
+    return match.group(1) if match else None
+
+
+def days(value):
+    return value if isinstance(value, int) else int(value) if isinstance(value, str) and value.isdigit() else None
+
+
 def generic_problems(template):
     problems = []
     for where, statement in statements(template.get("Resources", {})):
@@ -155,6 +209,8 @@ class Pipeline:
         self.bucket = bucket.get("Ref") if isinstance(bucket, dict) else None
         self.key = self.variables.get("DLQ_KMS_KEY_ID")
         self.namespace = self.variables.get("METRICS_NAMESPACE")
+        self.staging = str(self.variables.get("STAGING_PREFIX", "staging")).strip("/") + "/"
+        self.copy_role = self.variables.get("REDSHIFT_COPY_ROLE_ARN")
         self.functions = {
             resource.get("Metadata", {}).get("BuildProperties", {}).get("Binary", name): name
             for name, resource in self.resources.items()
@@ -166,6 +222,18 @@ class Pipeline:
 
     def properties(self, name):
         return self.resources.get(name, {}).get("Properties", {})
+
+    def role_of(self, binary):
+        """The role (a GetAtt of the template) of the function built from `binary`, or None."""
+        role = self.properties(self.functions.get(binary)).get("Role", {})
+        return role["Fn::GetAtt"][0] if isinstance(role, dict) and "Fn::GetAtt" in role else None
+
+    def bucket_statements(self, effect):
+        """The statements of the dead-letter bucket's policies with this Effect."""
+        policies = [
+            r for r in self.of_type("AWS::S3::BucketPolicy").values() if refers_to(r["Properties"].get("Bucket"), self.bucket)
+        ]
+        return [s for r in policies for _, s in statements(r["Properties"]["PolicyDocument"]) if s.get("Effect") == effect]
 
     def role_statements(self, role):
         """Allow statements the role gets: inline, and from policies that name it in Roles."""
@@ -255,17 +323,38 @@ def bucket_problems(p):
             problems.append(f"{name}: no lifecycle expiry of {prefix}")
     if not any(r.get("NoncurrentVersionExpiration") and not r.get("Prefix") for r in rules):
         problems.append(f"{name}: no lifecycle expiry of noncurrent versions")
-    policies = [r for r in p.of_type("AWS::S3::BucketPolicy").values() if refers_to(r["Properties"].get("Bucket"), name)]
-    denies = [s for r in policies for _, s in statements(r["Properties"]["PolicyDocument"]) if s.get("Effect") == "Deny"]
+    staged = [r for r in rules if r.get("Prefix") == p.staging]
+    if not any((days(r.get("ExpirationInDays")) or STAGING_MAX_DAYS + 1) <= STAGING_MAX_DAYS for r in staged):
+        problems.append(f"{name}: no lifecycle expiry of {p.staging} within {STAGING_MAX_DAYS} day(s)")
+    if not any(
+        (days(r.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays")) or STAGING_MAX_DAYS + 1) <= STAGING_MAX_DAYS
+        for r in staged
+    ):
+        problems.append(f"{name}: noncurrent versions of {p.staging} kept longer than {STAGING_MAX_DAYS} day(s)")
+    denies = p.bucket_statements("Deny")
     if not any("aws:SecureTransport" in json.dumps(s.get("Condition", {})) for s in denies):
         problems.append(f"{name}: bucket policy does not deny non-TLS access")
     if not any(
-        "s3:GetObject" in as_list(s.get("Action")) and "aws:PrincipalArn" in json.dumps(s.get("Condition", {}))
+        "s3:GetObject" in as_list(s.get("Action"))
+        and "aws:PrincipalArn" in json.dumps(s.get("Condition", {}).get("ArnNotLike", {}))
         for s in denies
     ):
         problems.append(f"{name}: bucket policy does not deny object access to principals outside the pipeline")
-    if not any("s3:x-amz-server-side-encryption-aws-kms-key-id" in json.dumps(s.get("Condition", {})) for s in denies):
-        problems.append(f"{name}: bucket policy does not deny writes naming another KMS key")
+    # Every prefix the functions write with their own headers (the on-failure prefix is the
+    # event source mapping's: it gets the bucket's default).
+    written = {x for actions in FUNCTION_PREFIXES.values() for x in actions["s3:PutObject"]} - {"aws/lambda/"}
+    for prefix in sorted(written | {p.staging}):
+        for header, what in (
+            ("s3:x-amz-server-side-encryption", "asking for another encryption than SSE-KMS"),
+            ("s3:x-amz-server-side-encryption-aws-kms-key-id", "naming another KMS key"),
+        ):
+            if not any(
+                allows(s, "s3:PutObject")
+                and header in s.get("Condition", {}).get("StringNotEquals", {})
+                and any(object_prefix(r, name) in ("", prefix) for r in as_list(s.get("Resource", [])))
+                for s in denies
+            ):
+                problems.append(f"{name}: bucket policy does not deny writes under {prefix} {what}")
     for endpoint, resource in p.of_type("AWS::EC2::VPCEndpoint").items():
         for _, statement in statements(resource.get("Properties", {}).get("PolicyDocument", {})):
             if not all(refers_to(r, name) for r in as_list(statement.get("Resource", []))):
@@ -284,8 +373,7 @@ def replay_problems(p):
     own = properties.get("Environment", {}).get("Variables", {}).get("DLQ_BUCKET", {"Ref": p.bucket})
     if not refers_to(own, p.bucket):
         problems.append(f"{name}: replay's DLQ_BUCKET is not the stack's dead-letter bucket")
-    role = properties.get("Role", {})
-    role = role["Fn::GetAtt"][0] if isinstance(role, dict) and "Fn::GetAtt" in role else None
+    role = p.role_of("replay")
     if role is None:
         return problems + [f"{name}: replay without a role of the template"]
     granted = p.role_statements(role)
@@ -301,6 +389,106 @@ def replay_problems(p):
         for s in granted
     ):
         problems.append(f"{role}: replay may not put objects under quarantine/")
+    return problems
+
+
+def function_write_problems(p):
+    """Each function puts and deletes objects under its own prefixes only, the staging prefix
+    included (load = "copy" stages there)."""
+    problems = []
+    for binary, actions in FUNCTION_PREFIXES.items():
+        role = p.role_of(binary)
+        if role is None:
+            continue
+        granted = p.role_statements(role)
+        for action, own in actions.items():
+            allowed = own + (p.staging,)
+            reached = set()
+            for statement in (s for s in granted if allows(s, action)):
+                for resource in as_list(statement.get("Resource", [])):
+                    prefix = object_prefix(resource, p.bucket)
+                    if prefix in allowed:
+                        reached.add(prefix)
+                    else:
+                        problems.append(
+                            f"{role}: {binary} statement {statement.get('Sid')} allows {action} outside its prefixes"
+                            f" ({', '.join(allowed)})"
+                        )
+            if p.staging not in reached:
+                problems.append(f"{role}: {binary} may not {action} under {p.staging} (load = \"copy\" stages there)")
+    return problems
+
+
+def copy_role_problems(p):
+    """The role Redshift assumes for COPY: set, reading staged objects only."""
+    if p.copy_role is None:
+        return ["functions: no REDSHIFT_COPY_ROLE_ARN (tables load by COPY by default; their cold start refuses)"]
+    problems = []
+    for role in [n for n in p.of_type("AWS::IAM::Role") if refers_to(p.copy_role, n)]:
+        trust = p.properties(role).get("AssumeRolePolicyDocument", {})
+        for _, statement in statements(trust):
+            principal = statement.get("Principal", {})
+            principal = principal if isinstance(principal, dict) else {"*": principal}
+            trusted = [str(k) for k in principal if k != "Service"]
+            trusted += [v for b in unwrap(principal.get("Service", [])) for v in as_list(b) if v not in REDSHIFT_SERVICES]
+            if trusted:
+                problems.append(f"{role}: COPY role trusted by {trusted} (Redshift only: {', '.join(REDSHIFT_SERVICES)})")
+        for statement in p.role_statements(role):
+            sid = statement.get("Sid")
+            for action in [a for a in as_list(statement.get("Action", [])) if isinstance(a, str)]:
+                resources = as_list(statement.get("Resource", []))
+                condition = statement.get("Condition", {})
+                if action == "s3:GetObject":
+                    if any(object_prefix(r, p.bucket) != p.staging for r in resources):
+                        problems.append(f"{role}: COPY role statement {sid} reads outside {p.staging}")
+                elif action == "s3:ListBucket":
+                    listed = [
+                        v for op in ("StringLike", "StringEquals") for v in as_list(condition.get(op, {}).get("s3:prefix", []))
+                    ]
+                    if not listed or any(not str(v).startswith(p.staging) for v in listed):
+                        problems.append(f"{role}: COPY role statement {sid} lists outside {p.staging}")
+                elif action == "kms:Decrypt":
+                    if "s3." not in json.dumps(condition.get("StringEquals", {}).get("kms:ViaService")):
+                        problems.append(f"{role}: COPY role statement {sid} decrypts other than through S3 (kms:ViaService)")
+                else:
+                    problems.append(f"{role}: COPY role statement {sid} allows {action} (it only reads staged objects)")
+    denies = p.bucket_statements("Deny")
+    if not any(
+        allows(s, "s3:GetObject") and contains(s.get("Condition", {}).get("ArnNotLike", {}), p.copy_role) for s in denies
+    ):
+        problems.append(f"{p.bucket}: bucket policy does not name the COPY role among the principals that may read objects")
+    confining = [s for s in denies if contains(s.get("Condition", {}).get("ArnEquals", {}), p.copy_role)]
+    for action, prefixes in (
+        ("s3:GetObject", DEAD_LETTER_PREFIXES),
+        ("s3:PutObject", ("",)),
+        ("s3:DeleteObject", ("",)),
+        ("s3:DeleteObjectVersion", ("",)),
+    ):
+        for prefix in prefixes:
+            if not any(
+                allows(s, action) and any(object_prefix(r, p.bucket) in ("", prefix) for r in as_list(s.get("Resource", [])))
+                for s in confining
+            ):
+                where = prefix or "any prefix"
+                problems.append(f"{p.bucket}: bucket policy does not deny the COPY role {action} under {where}")
+    if not any(
+        allows(s, "s3:ListBucket")
+        and as_list(s.get("Condition", {}).get("StringNotLike", {}).get("s3:prefix")) == [p.staging + "*"]
+        for s in confining
+    ):
+        problems.append(f"{p.bucket}: bucket policy does not deny the COPY role listing outside {p.staging}")
+    for key in [n for n in p.of_type("AWS::KMS::Key") if refers_to(p.key, n)]:
+        granted = [
+            s
+            for _, s in statements(p.properties(key).get("KeyPolicy", {}))
+            if s.get("Effect") == "Allow" and contains(s.get("Condition", {}), p.copy_role)
+        ]
+        if not any(allows(s, "kms:Decrypt") and "kms:ViaService" in json.dumps(s.get("Condition")) for s in granted):
+            problems.append(f"{key}: key policy does not let the COPY role decrypt staged objects through S3")
+        for statement in granted:
+            extra = [a for a in as_list(statement.get("Action", [])) if a != "kms:Decrypt"]
+            if extra:
+                problems.append(f"{key}: key policy {statement.get('Sid')} gives the COPY role {extra} (it only decrypts)")
     return problems
 
 
@@ -365,7 +553,14 @@ def pipeline_problems(template, emitted):
     p = Pipeline(template)
     if p.bucket is None:
         return []
-    return key_problems(p) + bucket_problems(p) + replay_problems(p) + alarm_problems(p, emitted)
+    return (
+        key_problems(p)
+        + bucket_problems(p)
+        + replay_problems(p)
+        + function_write_problems(p)
+        + copy_role_problems(p)
+        + alarm_problems(p, emitted)
+    )
 
 
 def readme_problems(template, readme):
@@ -467,6 +662,37 @@ def drop_lifecycle_rule(t, rule_id):
     rules[:] = [r for r in rules if not any(x.get("Id") == rule_id for x in unwrap(r))]
 
 
+def lifecycle_rule(t, rule_id):
+    rules = props(t, "DeadLetterBucket")["LifecycleConfiguration"]["Rules"]
+    return next(x for r in rules for x in unwrap(r) if x.get("Id") == rule_id)
+
+
+def copy_role_arn(t):
+    return t["Globals"]["Function"]["Environment"]["Variables"]["REDSHIFT_COPY_ROLE_ARN"]
+
+
+def replace_node(node, old, new):
+    """Replace every occurrence of `old` under `node` (in place)."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
+    for k, v in list(items):
+        if v == old:
+            node[k] = new
+        else:
+            replace_node(v, old, new)
+
+
+def unname_copy_role(t):
+    condition = statement(t, "DeadLetterBucketPolicy", "DenyObjectAccessOutsideThePipeline")["Condition"]
+    replace_node(condition, copy_role_arn(t), "arn:aws:iam::123456789012:role/someone-else")
+
+
+def trust_lambda_too(t):
+    props(t, "RedshiftCopyRole")["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"] = [
+        "redshift.amazonaws.com",
+        "lambda.amazonaws.com",
+    ]
+
+
 def misname_alarm_metric(t):
     props(t, "RecordsDeadLetteredAlarm")["MetricName"] = "RecordDeadLettered"
 
@@ -539,6 +765,95 @@ MUTATIONS = [
     (
         "may not put objects under quarantine/",
         lambda t: statement(t, "ReplayAccessPolicy", "WriteDeadLettersArchiveAndQuarantine")["Resource"].pop(),
+    ),
+    # Staged COPY objects (load = "copy").
+    ("no lifecycle expiry of staging/", lambda t: drop_lifecycle_rule(t, "expire-staged-objects")),
+    (
+        "no lifecycle expiry of staging/",
+        lambda t: lifecycle_rule(t, "expire-staged-objects").update(ExpirationInDays=7),
+    ),
+    (
+        "noncurrent versions of staging/ kept longer",
+        lambda t: lifecycle_rule(t, "expire-staged-objects").pop("NoncurrentVersionExpiration"),
+    ),
+    (
+        "deny writes under staging/ naming another KMS key",
+        lambda t: statement(t, "DeadLetterBucketPolicy", "DenyOtherKmsKey")["Resource"].pop(),
+    ),
+    (
+        "deny writes under staging/ asking for another encryption",
+        lambda t: statement(t, "DeadLetterBucketPolicy", "DenyOtherEncryptionThanTheKey")["Resource"].pop(),
+    ),
+    (
+        "ingest statement StageCopyObjects allows s3:PutObject outside its prefixes",
+        lambda t: statement(t, "IngestAccessPolicy", "StageCopyObjects").update(
+            Resource={"Fn::Sub": "${DeadLetterBucket.Arn}/*"}
+        ),
+    ),
+    (
+        "replay statement StageCopyObjects allows s3:DeleteObject outside its prefixes",
+        lambda t: statement(t, "ReplayAccessPolicy", "StageCopyObjects").update(
+            Resource=[
+                {"Fn::Sub": "${DeadLetterBucket.Arn}/staging/*"},
+                {"Fn::Sub": "${DeadLetterBucket.Arn}/archive/*"},
+            ]
+        ),
+    ),
+    (
+        "ingest may not s3:PutObject under staging/",
+        lambda t: drop_statement(t, "IngestAccessPolicy", "PolicyDocument", "StageCopyObjects"),
+    ),
+    (
+        "replay may not s3:DeleteObject under staging/",
+        lambda t: statement(t, "ReplayAccessPolicy", "StageCopyObjects").update(Action="s3:PutObject"),
+    ),
+    (
+        "no REDSHIFT_COPY_ROLE_ARN",
+        lambda t: t["Globals"]["Function"]["Environment"]["Variables"].pop("REDSHIFT_COPY_ROLE_ARN"),
+    ),
+    ("COPY role trusted by", trust_lambda_too),
+    (
+        "COPY role statement ReadStagedObjects reads outside staging/",
+        lambda t: statement(t, "RedshiftCopyAccessPolicy", "ReadStagedObjects").update(
+            Resource={"Fn::Sub": "${DeadLetterBucket.Arn}/*"}
+        ),
+    ),
+    (
+        "COPY role statement ListStagedObjects lists outside staging/",
+        lambda t: statement(t, "RedshiftCopyAccessPolicy", "ListStagedObjects").pop("Condition"),
+    ),
+    (
+        "COPY role statement ReadStagedObjects allows s3:PutObject",
+        lambda t: statement(t, "RedshiftCopyAccessPolicy", "ReadStagedObjects").update(
+            Action=["s3:GetObject", "s3:PutObject"]
+        ),
+    ),
+    (
+        "decrypts other than through S3",
+        lambda t: statement(t, "RedshiftCopyAccessPolicy", "DecryptStagedObjectsThroughS3").pop("Condition"),
+    ),
+    ("does not name the COPY role", unname_copy_role),
+    (
+        "does not deny the COPY role s3:GetObject under quarantine/",
+        lambda t: statement(t, "DeadLetterBucketPolicy", "DenyTheCopyRoleTheDeadLetters")["Resource"].pop(2),
+    ),
+    (
+        "does not deny the COPY role s3:PutObject",
+        lambda t: drop_statement(t, "DeadLetterBucketPolicy", "PolicyDocument", "DenyTheCopyRoleAllButReading"),
+    ),
+    (
+        "does not deny the COPY role listing outside staging/",
+        lambda t: drop_statement(t, "DeadLetterBucketPolicy", "PolicyDocument", "DenyTheCopyRoleListingOutsideStaging"),
+    ),
+    (
+        "key policy does not let the COPY role decrypt",
+        lambda t: drop_statement(t, "DataKey", "KeyPolicy", "RedshiftCopyRoleReadsStagedObjectsThroughS3"),
+    ),
+    (
+        "gives the COPY role ['kms:GenerateDataKey']",
+        lambda t: statement(t, "DataKey", "RedshiftCopyRoleReadsStagedObjectsThroughS3").update(
+            Action=["kms:Decrypt", "kms:GenerateDataKey"]
+        ),
     ),
     ("no alarm on AWS/Lambda OffsetLag", lambda t: t["Resources"].pop("OffsetLagAlarm")),
     ("no alarm on AWS/Lambda Throttles of replay", lambda t: t["Resources"].pop("ReplayThrottlesAlarm")),
