@@ -262,6 +262,7 @@ fn function_environment(
         ("REDSHIFT_DATABASE", h.database.as_str()),
         ("REDSHIFT_WORKGROUP", "local"),
         ("DLQ_BUCKET", h.bucket.as_str()),
+        ("REDSHIFT_COPY_ROLE_ARN", cdc_tests::stack::COPY_ROLE),
         ("MASKING_KEY_SECRET_ARN", key_secret),
         ("DEADLINE_MARGIN_MS", "1000"),
         ("AWS_ENDPOINT_URL_REDSHIFT_DATA", h.emulator.endpoint_url.as_str()),

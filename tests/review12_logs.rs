@@ -153,6 +153,7 @@ fn the_ingest_binary_at_log_level_trace_does_not_log_the_event() {
         .env("REDSHIFT_DATABASE", "dev")
         .env("REDSHIFT_WORKGROUP", "wg")
         .env("DLQ_BUCKET", "b")
+        .env("REDSHIFT_COPY_ROLE_ARN", "default")
         .env("DEADLINE_MARGIN_MS", "1000")
         .env("LOG_LEVEL", "trace")
         .stdout(std::process::Stdio::piped())

@@ -128,6 +128,11 @@ impl DbErrorClass {
             DbErrorClass::Deadlock
         } else if has("disk full") || has("resize mode") || has("out of memory") || has("error: assert") {
             DbErrorClass::Capacity
+        } else if has("check 'stl_load_errors'") {
+            // A COPY that a row failed: "Load into table 'x' failed.  Check 'stl_load_errors'
+            // system table for details." The reason is in STL_LOAD_ERRORS, not in the text; a
+            // row's value is to blame, so its rows are bisected like an INSERT's.
+            DbErrorClass::InvalidValue
         } else if has("value too long") {
             DbErrorClass::ValueTooLong
         } else if has("invalid input syntax")
@@ -353,6 +358,10 @@ mod tests {
     #[test]
     fn classifies_redshift_and_postgres_messages() {
         let c = DbErrorClass::classify;
+        assert_eq!(
+            c("ERROR: Load into table '_cdc_stage' failed.  Check 'stl_load_errors' system table for details."),
+            DbErrorClass::InvalidValue
+        );
         assert_eq!(
             c(
                 "ERROR: 1023 DETAIL: Serializable isolation violation on table - 100341, transactions forming the cycle are: 19402, 19389 (pid:14620)"
