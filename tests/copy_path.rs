@@ -13,6 +13,7 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use cdc_pipeline::Config;
@@ -164,6 +165,7 @@ fn every_value_round_trips_through_copy_exactly_as_through_insert() {
     let cases: u32 = std::env::var("COPY_ROUND_TRIP_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(24);
     let mut runner = TestRunner::new(ProptestConfig { cases, ..ProptestConfig::default() });
     let strategy = proptest::collection::vec(any_row(), 1..40);
+    let copied_cases = AtomicUsize::new(0);
     runner
         .run(&strategy, |rows| {
             runtime.block_on(async {
@@ -189,7 +191,8 @@ fn every_value_round_trips_through_copy_exactly_as_through_insert() {
                     assert!(report.rejects.is_empty(), "{load}: {:?}", report.rejects);
                     assert_eq!(report.rows_loaded, rows.len(), "{load}");
                     if load == "copy" {
-                        assert!(report.copy_transactions >= 1, "the COPY path ran");
+                        // (Every row of a case may hold a value only INSERT carries.)
+                        copied_cases.fetch_add(usize::from(report.copy_transactions > 0), Ordering::Relaxed);
                     }
                 }
                 let (copied, inserted) = (contents(&pg, &tables[0]).await, contents(&pg, &tables[1]).await);
@@ -204,6 +207,8 @@ fn every_value_round_trips_through_copy_exactly_as_through_insert() {
             Ok(())
         })
         .unwrap();
+    let copied_cases = copied_cases.into_inner();
+    assert!(copied_cases * 2 > cases as usize, "the COPY path ran in only {copied_cases} of {cases} cases");
 }
 
 /// Every value the sample events loaded (as text, 5 characters or more) and the raw sensitive
