@@ -66,11 +66,14 @@ explain: deps
 	done
 
 ## Benchmarks, then the tables for BENCHMARKS.md: criterion (transform path, SQL), the
-## end-to-end load through the emulator, the Python peer side by side (bench/compare.py),
-## and the release ingest binary's cold start and peak memory (bench/runtime_probe.py).
+## end-to-end load through the emulator, the load paths side by side (INSERT, staged COPY,
+## PostgreSQL's own COPY; it fails when a path fails), the Python peer side by side
+## (bench/compare.py), and the release ingest binary's cold start and peak memory
+## (bench/runtime_probe.py).
 bench: deps
 	$(CARGO) bench -p cdc-pipeline --bench transform --bench sql --locked
 	scripts/with-local-pg.sh $(CARGO) bench -p cdc-tests --bench load --locked
+	scripts/with-local-pg.sh $(CARGO) bench -p cdc-tests --bench copy --locked
 	python3 bench/compare.py
 	python3 bench/runtime_probe.py
 	python3 scripts/bench-report.py

@@ -99,6 +99,65 @@ def peer_table():
     print()
 
 
+def failed(error):
+    return "**failed**: " + error.replace("|", "\\|").replace("\n", " ")
+
+
+def load_paths_goals():
+    summary = read_json("load-paths.json")
+    if not summary:
+        return
+    print("| goal (issue 14) | target | measured | |")
+    print("|---|---|---:|---|")
+    for batch in summary["batches"]:
+        for p in batch["paths"]:
+            name = f"{p['path'].upper()} path ÷ floor, {batch['rows']:,}-row batch"
+            target = "≤ 3×" if p["path"] == "copy" else "none (issue 14: about 10× at 5,000 rows)"
+            if "error" in p:
+                print(f"| {name} | {target} | {failed(p['error'])} | **not met** |")
+            elif p["path"] == "copy":
+                met = "met" if p["ratio_to_floor"] <= 3 else "**not met**"
+                print(f"| {name} | {target} | {p['ratio_to_floor']:.1f}× | {met} |")
+            else:
+                print(f"| {name} | {target} | {p['ratio_to_floor']:.1f}× | reference |")
+    print()
+
+
+def load_paths_tables():
+    summary = read_json("load-paths.json")
+    if not summary:
+        return
+    print(f"| batch (whole ingest invocation, median of {summary['runs']}) | event | path | median time | ÷ floor | Data API calls | S3 calls | SQL text | staged (gzip CSV) | transactions (COPY) |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for batch in summary["batches"]:
+        head = f"| {batch['rows']:,} rows | {batch['event_bytes']:,} B"
+        print(f"{head} | floor: PostgreSQL `COPY … FROM STDIN` (CSV) | {batch['floor_median_s'] * 1e3:.1f} ms | 1.0× | – | – | – | – | – |")
+        for p in batch["paths"]:
+            label = f"{p['path'].upper()} path (`load = \"{p['path']}\"`)"
+            if "error" in p:
+                print(f"{head} | {label} | {failed(p['error'])} | | | | | | |")
+                continue
+            print(
+                f"{head} | {label} | {p['median_s'] * 1e3:.1f} ms | **{p['ratio_to_floor']:.1f}×** | {p['data_api_calls']} | {p['s3_calls']}"
+                f" | {p['sql_bytes']:,} B | {p['staged_bytes']:,} B | {p['transactions']} ({p['copy_transactions']}) |"
+            )
+    print()
+    c = summary["concurrent"]
+    shape = f"{c['partitions']} partitions × {c['batches_per_partition']} batches × {c['records_per_batch']:,} records"
+    print(f"| concurrent load, COPY path ({shape}, one table) | records/s | transactions (COPY) | retries | conflicts | failed invocations retried | Data API calls | S3 calls |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in c["runs"]:
+        name = "`lock = true`" if r["lock"] else "`lock = false`"
+        if "error" in r:
+            print(f"| {name} | {failed(r['error'])} | | | | | | |")
+            continue
+        print(
+            f"| {name} | {r['records_per_second']:,.0f} | {r['transactions']} ({r['copy_transactions']}) | {r['retries']} | {r['conflicts']}"
+            f" | {r['failed_invocations_retried']} | {r['data_api_calls']} | {r['s3_calls']} |"
+        )
+    print()
+
+
 def runtime_tables():
     probe = read_json("runtime-probe.json")
     if not probe:
@@ -143,8 +202,10 @@ def goals():
 
 
 goals()
+load_paths_goals()
 transform_table()
 peer_table()
 sql_table()
 load_table()
+load_paths_tables()
 runtime_tables()
