@@ -4,7 +4,7 @@
 //!
 //! The transaction is the apply SQL of [`super::sql`] with its stage inserts replaced by one
 //! statement: `[LOCK]`, `CREATE TEMP TABLE "_cdc_stage"`, `COPY "_cdc_stage" (…) FROM
-//! 's3://…' IAM_ROLE '…' FORMAT AS CSV …`, then the same tail (position guard, carry, delete,
+//! 's3://…' IAM_ROLE '…' FORMAT AS CSV QUOTE AS '"' …`, then the same tail (position guard, carry, delete,
 //! update, insert, ledger, report). No row value is in any statement: the values are in the
 //! object, which the loader deletes after the transaction (the bucket's lifecycle rule is the
 //! backstop).
@@ -341,7 +341,7 @@ fn push_row(
 }
 
 /// The `COPY` of a staged file into the stage: the stage's columns, the source, explicit
-/// format options (CSV, comma, `"`, the null string, GZIP, UTF-8, the default DATEFORMAT) and
+/// format options (CSV with `"` quotes, comma, the null string, GZIP, UTF-8, the default DATEFORMAT) and
 /// no statistics or compression analysis for a table that lives one transaction.
 pub fn copy_statement(columns: &[&str], source: &CopySource, null_as: &str) -> String {
     let mut out = format!("COPY \"{STAGE_TABLE}\" ({}) FROM ", sql::column_list(columns, None));
@@ -352,7 +352,9 @@ pub fn copy_statement(columns: &[&str], source: &CopySource, null_as: &str) -> S
     } else {
         sql::push_text_literal(&mut out, &source.iam_role);
     }
-    out.push_str(" FORMAT AS CSV DELIMITER ',' QUOTE '\"' NULL AS ");
+    // `CSV [ QUOTE [AS] 'quote_character' ]`: QUOTE belongs to CSV and follows it (COPY
+    // syntax, "Data format parameters"; sqlfluff's Redshift grammar refuses it elsewhere).
+    out.push_str(" FORMAT AS CSV QUOTE AS '\"' DELIMITER ',' NULL AS ");
     sql::push_text_literal(&mut out, null_as);
     out.push_str(" GZIP ENCODING UTF8 DATEFORMAT 'YYYY-MM-DD' COMPUPDATE OFF STATUPDATE OFF");
     out

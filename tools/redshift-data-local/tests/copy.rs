@@ -11,7 +11,7 @@ use support::{Emulator, config, req, unique};
 
 const ROLE: &str = "IAM_ROLE 'arn:aws:iam::123456789012:role/redshift-copy'";
 /// The loader's options, with `{null}` for NULL AS.
-const OPTIONS: &str = "FORMAT AS CSV DELIMITER ',' QUOTE '\"' NULL AS '{null}' GZIP ENCODING UTF8 \
+const OPTIONS: &str = "FORMAT AS CSV QUOTE AS '\"' DELIMITER ',' NULL AS '{null}' GZIP ENCODING UTF8 \
                        DATEFORMAT 'YYYY-MM-DD' COMPUPDATE OFF STATUPDATE OFF";
 
 fn s3() -> aws_sdk_s3::Client {

@@ -373,6 +373,9 @@ pub fn parse(sql: &str) -> Result<Copy, Refused> {
         blanks_as_null: false,
     };
     let mut seen = Seen::default();
+    // The option read just before: QUOTE belongs to CSV and must follow it ("CSV [ QUOTE [AS]
+    // 'quote_character' ]", COPY syntax, Data format parameters).
+    let mut previous = String::new();
     while let Some(token) = p.next()? {
         let Token::Word(word) = &token else {
             if token == Token::Punct(';') && p.peek()?.is_none() {
@@ -381,6 +384,8 @@ pub fn parse(sql: &str) -> Result<Copy, Refused> {
             return p.syntax(Some(token));
         };
         let keyword = word.to_ascii_uppercase();
+        let after_csv = matches!(previous.as_str(), "CSV" | "FORMAT");
+        previous.clone_from(&keyword);
         let once = |flag: &mut bool| -> Result<(), Refused> {
             if std::mem::replace(flag, true) {
                 return refuse("conflicting or redundant options");
@@ -416,6 +421,9 @@ pub fn parse(sql: &str) -> Result<Copy, Refused> {
             }
             "CSV" => once(&mut seen.csv)?,
             "QUOTE" => {
+                if !after_csv {
+                    return refuse("QUOTE must follow CSV (CSV [ QUOTE [AS] 'quote_character' ])");
+                }
                 if seen.quote.is_some() {
                     return refuse("conflicting or redundant options");
                 }
@@ -552,7 +560,7 @@ mod tests {
     fn parses_the_loaders_statement() {
         let sql = "-- stage\n  copy /* the stage */ \"_cdc_stage\" (\"id\", Name, \"_cdc_row\") FROM 's3://bucket/stage/t/0001.csv.gz'\n\
                    IAM_ROLE 'arn:aws:iam::123456789012:role/path/redshift-copy'\n\
-                   FORMAT AS CSV DELIMITER ',' QUOTE '\"' NULL AS '\\\\N' GZIP ENCODING UTF8 DATEFORMAT 'YYYY-MM-DD'\n\
+                   FORMAT AS CSV QUOTE AS '\"' DELIMITER ',' NULL AS '\\\\N' GZIP ENCODING UTF8 DATEFORMAT 'YYYY-MM-DD'\n\
                    COMPUPDATE OFF STATUPDATE OFF;";
         assert!(is_copy(sql));
         let copy = parse(sql).unwrap();
@@ -598,6 +606,10 @@ mod tests {
         assert!(refused("CSV NULL AS 'a\\nb'").starts_with("NULL AS cannot contain a newline"));
         assert_eq!(refused("CSV DELIMITER '\"'"), "COPY delimiter and quote must be different");
         assert_eq!(refused("CSV QUOTE '|' DELIMITER '|'"), "COPY delimiter and quote must be different");
+        assert_eq!(
+            refused("CSV DELIMITER ',' QUOTE '\"'"),
+            "QUOTE must follow CSV (CSV [ QUOTE [AS] 'quote_character' ])"
+        );
         assert_eq!(refused("CSV DELIMITER ',,'"), "COPY delimiter must be a single one-byte character");
         assert_eq!(refused("CSV DELIMITER 'é'"), "COPY delimiter must be a single one-byte character");
         assert_eq!(refused("CSV NULL AS 'a,b'"), "COPY delimiter must not appear in the NULL specification");
