@@ -66,6 +66,12 @@ pub enum FieldKind {
     Timestamp,
     /// TIMESTAMPTZ: the same with `+00`.
     TimestampTz,
+    /// SMALLINT, INTEGER, BIGINT: digits only. COPY reads no decimal point into an integer
+    /// column ("Invalid digit", Load error reference), where an INSERT literal `2.00` is cast.
+    Integer,
+    /// DECIMAL: plain decimal text (COPY reads no exponent into a DECIMAL column, where an
+    /// INSERT literal `1.25e0` is cast).
+    Numeric,
     /// Every other type (numbers, booleans, dates, times): the value's text.
     Other,
 }
@@ -82,6 +88,8 @@ impl FieldKind {
             "varbyte" | "varbinary" | "binary varying" | "bytea" => FieldKind::Bytes,
             "timestamp" | "timestamp without time zone" => FieldKind::Timestamp,
             "timestamptz" | "timestamp with time zone" => FieldKind::TimestampTz,
+            "int2" | "int4" | "int8" | "smallint" | "integer" | "bigint" | "int" => FieldKind::Integer,
+            "numeric" | "decimal" => FieldKind::Numeric,
             _ => FieldKind::Other,
         }
     }
@@ -237,6 +245,25 @@ impl Line<'_> {
             }
             (FieldKind::Timestamp, Value::Timestamp(t)) => self.timestamp(*t, false),
             (FieldKind::TimestampTz, Value::Timestamp(t)) => self.timestamp(*t, true),
+            (FieldKind::Integer, Value::Int(i)) => self.int(*i),
+            // A whole decimal (`2.00`) as its integer; any other goes the INSERT way, where the
+            // target's checks and the database decide as they do for a literal.
+            (FieldKind::Integer, Value::Decimal(d)) => match whole(d) {
+                Some(n) => self.bare(&n.to_string()),
+                None => return false,
+            },
+            (FieldKind::Integer | FieldKind::Numeric, Value::Text(s)) if !s.is_empty() => self.quoted(s),
+            (FieldKind::Numeric, Value::Int(i)) => self.int(*i),
+            (FieldKind::Numeric, Value::Decimal(_)) => {
+                value.write_text(&mut text);
+                self.bare(&text);
+            }
+            // Positional digits, the shortest that read back exactly (Rust's `Display`).
+            (FieldKind::Numeric, Value::Float(x)) if x.is_finite() => {
+                use std::fmt::Write as _;
+                let _ = write!(text, "{x}");
+                self.bare(&text);
+            }
             (FieldKind::Other, Value::Text(s)) if !s.is_empty() => self.quoted(s),
             (FieldKind::Other, Value::Bool(b)) => self.bare(if *b { "true" } else { "false" }),
             (FieldKind::Other, Value::Int(i)) => self.int(*i),
@@ -273,6 +300,12 @@ impl Line<'_> {
         self.quoted(&text);
         true
     }
+}
+
+/// The integer a decimal with a zero fraction is (`2.00` → 2); `None` for any other.
+fn whole(d: &crate::value::Decimal) -> Option<i128> {
+    let divisor = 10i128.checked_pow(d.scale)?;
+    (d.unscaled % divisor == 0).then_some(d.unscaled / divisor)
 }
 
 /// One row's fields, in [`sql::staged_columns`]' order ([`sql::push_row`]'s). False when a
@@ -572,6 +605,22 @@ mod tests {
         assert_eq!(file.by_insert, [0, 1, 2]);
         assert_eq!(file.rows, [3]);
         assert_eq!(file.csv.lines().count(), 1);
+    }
+
+    #[test]
+    fn a_whole_decimal_into_an_integer_column_is_written_as_its_integer() {
+        let rows = [
+            change(1, vec![("n", Value::Decimal(Decimal { unscaled: -200, scale: 2 }))]),
+            change(2, vec![("n", Value::Decimal(Decimal { unscaled: 150, scale: 2 }))]),
+            change(3, vec![("n", Value::Int(7))]),
+        ];
+        let file = file_of(&[("n", FieldKind::Integer)], &rows);
+        assert_eq!(fields(&file, 0, 2), ["1", "-2"]);
+        assert_eq!(file.by_insert, [1], "1.50 is no integer: the INSERT path and its checks decide");
+        assert_eq!(fields(&file, 1, 2), ["3", "7"]);
+        assert_eq!(FieldKind::of("INT4"), FieldKind::Integer);
+        let file = file_of(&[("d", FieldKind::Numeric)], &[change(1, vec![("d", Value::Float(1.25))])]);
+        assert_eq!(fields(&file, 0, 2), ["1", "1.25"], "no exponent into a DECIMAL column");
     }
 
     #[test]
