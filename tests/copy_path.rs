@@ -6,7 +6,7 @@
 //! - Every value round-trips exactly: a property test loads the same random rows by COPY and
 //!   by INSERT into twin tables and compares them, and compares the text columns with what was
 //!   sent (NULL vs empty, quotes, backslashes, delimiters, newlines, control characters,
-//!   non-ASCII, `\N`, microsecond timestamps, exact decimals, bytes, SUPER documents).
+//!   non-ASCII, the null string itself, microsecond timestamps, exact decimals, bytes, SUPER documents).
 //! - No row value is in any statement the emulator received during a COPY-path ingest of the
 //!   sample events (and the same check finds them on the INSERT path: it can fail).
 //! - A warm batch costs at most 3 Data API calls and 2 S3 calls (PUT, DELETE).
@@ -57,6 +57,8 @@ fn any_text() -> impl Strategy<Value = String> {
         Just(String::new()),
         Just("\\N".to_owned()),
         Just("\\N1".to_owned()),
+        Just("_cdc_null_".to_owned()),
+        Just("_cdc_null_1".to_owned()),
         Just(" padded ".to_owned()),
         "[a-z\"',\\\\\n\r\t|;é漢🎉\u{1}\u{1f}\u{7f}\u{a0}\u{2028} ]{0,24}",
         "\\PC{0,12}".prop_map(|s| s.replace('\0', "")),

@@ -151,7 +151,8 @@ mod tests {
     #[test]
     fn reasons_serialize_as_the_text_rules_did() {
         let rules: Vec<Rule> = NAMES_BEFORE_THE_ENUM.iter().map(|name| name.parse().unwrap()).collect();
-        assert_eq!(rules, Rule::ALL, "one rule per old name, in the same order");
+        // Rules added since are appended to `Rule::ALL`.
+        assert_eq!(rules, Rule::ALL[..rules.len()], "one rule per old name, in the same order");
         for (name, rule) in NAMES_BEFORE_THE_ENUM.into_iter().zip(rules) {
             let record = format!(r#"{{"column":null,"rule":"{name}"}}"#);
             let column = format!(r#"{{"column":"ssn","rule":"{name}"}}"#);

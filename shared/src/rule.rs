@@ -147,11 +147,15 @@ pub enum Rule {
     StatementTooLarge,
     /// `rejected_by_database`: the row the database refused, isolated by bisection (loader).
     RejectedByDatabase,
+    /// `copy_unsupported_value`: a value the staged COPY file cannot carry exactly into its
+    /// column's type (a kind the column takes only as a SQL literal), on a `load = "copy"`
+    /// table (loader).
+    CopyUnsupportedValue,
 }
 
 impl Rule {
     /// Every rule, in README.md's order ("Rule names").
-    pub const ALL: [Rule; 59] = [
+    pub const ALL: [Rule; 60] = [
         Rule::Base64,
         Rule::Json,
         Rule::NotAnEnvelope,
@@ -211,6 +215,7 @@ impl Rule {
         Rule::RowTooLarge,
         Rule::StatementTooLarge,
         Rule::RejectedByDatabase,
+        Rule::CopyUnsupportedValue,
     ];
 
     /// The rule's name as dead letters, logs and README.md write it: snake_case ASCII, short
@@ -275,6 +280,7 @@ impl Rule {
             Rule::NotNull => "not_null",
             Rule::RowTooLarge => "row_too_large",
             Rule::StatementTooLarge => "statement_too_large",
+            Rule::CopyUnsupportedValue => "copy_unsupported_value",
             Rule::RejectedByDatabase => "rejected_by_database",
         }
     }

@@ -172,6 +172,12 @@ pub async fn build(settings: &Settings, metrics: Arc<dyn MetricsSink>) -> Result
             if let Some(table) = pipeline.config.tables.iter().find(|t| t.load == LoadPath::Copy) {
                 return Err(StartError::NoCopyRole { table: table.target.clone() });
             }
+            // The default routing (`CDC_CONFIG=default`) makes each topic's table as it comes,
+            // loading by COPY.
+            if pipeline.config.tables.is_empty() {
+                let table = crate::config::TableName { schema: "public".into(), table: "<each topic's>".into() };
+                return Err(StartError::NoCopyRole { table });
+            }
         }
     }
     let loader = Loader::new(api);

@@ -14,9 +14,10 @@
 //! Guide): comma, `"` quotes (a quote inside doubled), `\n` between rows, no header, UTF-8.
 //! Per field:
 //! - NULL is the null string (`NULL AS`), unquoted. Redshift compares it after removing the
-//!   quotes, so a quoted text equal to it would load as NULL too: the null string is `\N`
-//!   unless a text of the file equals `\N`, and then the first of `\N1`, `\N2`, … no text
-//!   equals ([`StagedFile::null_as`]).
+//!   quotes, so a quoted text equal to it would load as NULL too: the null string is
+//!   `_cdc_null_` unless a text of the file equals it, and then the first of `_cdc_null_1`,
+//!   `_cdc_null_2`, … no text equals ([`StagedFile::null_as`]). It has no backslash: how
+//!   Redshift reads a backslash inside the option's literal is not documented.
 //! - Text is always quoted, so that an empty text (`""`), leading and trailing blanks,
 //!   delimiters, quotes, newlines and carriage returns survive. Decoded text holds no NUL
 //!   (Redshift reads NUL as the end of a record).
@@ -34,12 +35,18 @@
 //!   formats as … JSON", "Using COPY to load data into SUPER columns"): a JSON document as it
 //!   came, other text as a JSON string, numbers and booleans as JSON scalars.
 //!
-//! A value the file cannot carry exactly goes the INSERT way instead ([`StagedFile::by_insert`]):
-//! an empty VARBYTE or an empty text in a column that is not CHAR/VARCHAR (COPY loads "empty
-//! fields for other data types, such as INT, … with NULL", "Data conversion parameters"),
-//! floats that are NaN or infinite, and value kinds a column type takes only as a literal
-//! (a timestamp into a DATE column, bytes into SUPER, …). Those rows keep the INSERT path's
-//! exact semantics, including its errors.
+//! Values CSV has no field for are staged NULL and flagged in the stage column `_cdc_special`
+//! (one character per data column): an empty VARBYTE (`E`; COPY loads "empty fields for other
+//! data types, such as INT, … with NULL", "Data conversion parameters") and NaN, Infinity and
+//! -Infinity in a float column (`N`, `I`, `J`). After the COPY one UPDATE per such column sets
+//! them from constants (`to_varbyte('', 'hex')`, `CAST('NaN' AS FLOAT8)`…): the same values
+//! the INSERT path's literals store, and still no row value in the SQL.
+//!
+//! A value the file cannot carry exactly into its column's type at all (a kind the column
+//! takes only as a SQL literal: an empty or blank text into a column that is not CHAR/VARCHAR,
+//! a timestamp into a DATE column, bytes into SUPER, …) is rejected
+//! ([`StagedFile::unfit`], rule `copy_unsupported_value`, naming the column): loading it would
+//! put the value in SQL text. `load = "insert"` takes such values as literals.
 
 use std::collections::HashSet;
 use std::io::Write as _;
@@ -112,17 +119,22 @@ pub struct CopySource {
 pub struct StagedFile {
     /// The CSV text.
     pub csv: String,
-    /// The null string (`NULL AS`): `\N`, or one no text of the file equals.
+    /// The null string (`NULL AS`): `_cdc_null_`, or one no text of the file equals.
     pub null_as: String,
     /// Indices (into the rows given) of the rows the file carries, in file order: the
     /// file's line `n` (1-based) is `rows[n - 1]`.
     pub rows: Vec<usize>,
-    /// Indices of the rows the file cannot carry exactly: they go the INSERT way.
-    pub by_insert: Vec<usize>,
+    /// Rows the file cannot carry exactly, each with the index (into `spec.columns`) of the
+    /// first column it cannot: rejected, `copy_unsupported_value`.
+    pub unfit: Vec<(usize, usize)>,
+    /// Data columns (indices into `spec.columns`) some row flags in `_cdc_special`.
+    pub special_columns: Vec<usize>,
 }
 
-/// The default null string of COPY ("NULL AS", "The default null_string is '\N'").
-const NULL_AS: &str = "\\N";
+/// The null string (`NULL AS`). Not COPY's default `\N`: whether Redshift reads a backslash
+/// in the option's literal as an escape is not documented, and a null string read as `\\N`
+/// would load every NULL of a text column as text. Letters and `_` only need no escape.
+const NULL_AS: &str = "_cdc_null_";
 
 /// Write `rows` as a staged file for `spec`'s stage, `kinds` giving each of `spec.columns`'
 /// [`FieldKind`] (missing entries: [`FieldKind::Other`]).
@@ -155,15 +167,31 @@ fn write_file(
     for (index, change) in rows.iter().enumerate() {
         line.out.clear();
         line.first = true;
-        if push_row(&mut line, spec, kinds, change, index, fill_sources) {
-            line.out.push('\n');
-            file.csv.push_str(&line.out);
-            file.rows.push(index);
-        } else {
-            file.by_insert.push(index);
+        match push_row(&mut line, spec, kinds, change, index, fill_sources) {
+            Ok(specials) => {
+                line.out.push('\n');
+                file.csv.push_str(&line.out);
+                file.rows.push(index);
+                for (i, flag) in specials.bytes().enumerate() {
+                    if flag != b'0' && !file.special_columns.contains(&i) {
+                        file.special_columns.push(i);
+                    }
+                }
+            }
+            Err(column) => file.unfit.push((index, column)),
         }
     }
     (file, near)
+}
+
+/// What became of a value in the file.
+enum Field {
+    /// Its field holds it.
+    Written,
+    /// Its field is NULL; the constant for this flag replaces it after the COPY.
+    Special(char),
+    /// The file cannot carry it.
+    Unfit,
 }
 
 /// One CSV line being written.
@@ -226,12 +254,14 @@ impl Line<'_> {
         self.bare(itoa::Buffer::new().format(n));
     }
 
-    /// A value into a column of `kind`; false when the file cannot carry it exactly.
-    fn value(&mut self, kind: FieldKind, value: &Value<'_>, document: bool) -> bool {
+    /// A value into a column of `kind`: written, staged NULL with a special flag, or unfit.
+    fn value(&mut self, kind: FieldKind, value: &Value<'_>, document: bool) -> Field {
         let mut text = String::new();
         match (kind, value) {
             (_, Value::Null | Value::Unavailable) => self.null(),
-            (FieldKind::Document, value) => return self.document(value, document),
+            (FieldKind::Document, value) => {
+                return if self.document(value, document) { Field::Written } else { Field::Unfit };
+            }
             (FieldKind::Character, Value::Text(s)) => self.quoted(s),
             (FieldKind::Character, Value::Int(_) | Value::Decimal(_) | Value::Date(_) | Value::Time(_)) => {
                 value.write_text(&mut text);
@@ -250,8 +280,13 @@ impl Line<'_> {
             // target's checks and the database decide as they do for a literal.
             (FieldKind::Integer, Value::Decimal(d)) => match whole(d) {
                 Some(n) => self.bare(&n.to_string()),
-                None => return false,
+                None => return Field::Unfit,
             },
+            (FieldKind::Bytes, Value::Bytes(_)) => return self.special('E'),
+            (FieldKind::Other, Value::Float(x)) if x.is_nan() => return self.special('N'),
+            (FieldKind::Other, Value::Float(x)) if x.is_infinite() => {
+                return self.special(if *x > 0.0 { 'I' } else { 'J' });
+            }
             (FieldKind::Integer | FieldKind::Numeric, Value::Text(s)) if !s.is_empty() => self.quoted(s),
             (FieldKind::Numeric, Value::Int(i)) => self.int(*i),
             (FieldKind::Numeric, Value::Decimal(_)) => {
@@ -276,9 +311,15 @@ impl Line<'_> {
                 value.write_text(&mut text);
                 self.bare(&text);
             }
-            _ => return false,
+            _ => return Field::Unfit,
         }
-        true
+        Field::Written
+    }
+
+    /// A value CSV has no field for: NULL in the file, `flag` in `_cdc_special`.
+    fn special(&mut self, flag: char) -> Field {
+        self.null();
+        Field::Special(flag)
     }
 
     /// A SUPER value as JSON text: a document as it came, text as a JSON string, numbers and
@@ -308,8 +349,8 @@ fn whole(d: &crate::value::Decimal) -> Option<i128> {
     (d.unscaled % divisor == 0).then_some(d.unscaled / divisor)
 }
 
-/// One row's fields, in [`sql::staged_columns`]' order ([`sql::push_row`]'s). False when a
-/// value cannot be carried.
+/// One row's fields, in [`sql::staged_columns`]' order ([`sql::push_row`]'s), then
+/// `_cdc_special`: the row's special flags (`0` for none), or the first column it cannot carry.
 fn push_row(
     line: &mut Line<'_>,
     spec: &ApplySpec<'_>,
@@ -317,8 +358,9 @@ fn push_row(
     change: &Change<'_>,
     row: usize,
     fill_sources: bool,
-) -> bool {
+) -> Result<String, usize> {
     let mut flags = String::new();
+    let mut specials = String::new();
     for i in 0..spec.columns.len() {
         let value = sql::value_at(spec, change, i);
         let kind = kinds.get(i).copied().unwrap_or(FieldKind::Other);
@@ -327,15 +369,22 @@ fn push_row(
         if kept != Keep::Write {
             sql::set_keep_flag(&mut flags, spec.columns.len(), i, kept);
         }
-        let fits = match kept {
+        let field = match kept {
             Keep::Write | Keep::Live => line.value(kind, value.unwrap_or(&Value::Null), document),
             _ => {
                 line.null();
-                true
+                Field::Written
             }
         };
-        if !fits {
-            return false;
+        match field {
+            Field::Written => {}
+            Field::Special(flag) => {
+                if specials.is_empty() {
+                    specials.extend(std::iter::repeat_n('0', spec.columns.len()));
+                }
+                specials.replace_range(i..=i, flag.encode_utf8(&mut [0; 4]));
+            }
+            Field::Unfit => return Err(i),
         }
     }
     line.quoted(change.position.as_str());
@@ -370,7 +419,30 @@ fn push_row(
             None => (0..5).for_each(|_| line.null()),
         }
     }
-    true
+    if specials.is_empty() {
+        line.null();
+    } else {
+        line.quoted(&specials);
+    }
+    Ok(specials)
+}
+
+/// The stage column of the special flags, after [`sql::staged_columns`].
+pub const SPECIAL_COLUMN: &str = "_cdc_special";
+
+/// The UPDATE that sets column `i`'s flagged values from constants, after the COPY.
+fn special_update(spec: &ApplySpec<'_>, kind: FieldKind, i: usize) -> String {
+    let mut column = String::new();
+    sql::push_ident(&mut column, &spec.columns[i]);
+    let flag = format!("SUBSTRING(\"{SPECIAL_COLUMN}\", {}, 1)", i + 1);
+    let branches = match kind {
+        FieldKind::Bytes => "WHEN 'E' THEN to_varbyte('', 'hex')",
+        _ => {
+            "WHEN 'N' THEN CAST('NaN' AS FLOAT8) WHEN 'I' THEN CAST('Infinity' AS FLOAT8) \
+              WHEN 'J' THEN CAST('-Infinity' AS FLOAT8)"
+        }
+    };
+    format!("UPDATE \"{STAGE_TABLE}\" SET {column} = CASE {flag} {branches} END WHERE {flag} <> '0'")
 }
 
 /// The `COPY` of a staged file into the stage: the stage's columns, the source, explicit
@@ -403,6 +475,7 @@ pub struct TooLarge;
 /// row of the file).
 pub fn transaction(
     spec: &ApplySpec<'_>,
+    kinds: &[FieldKind],
     rows: &[&Change<'_>],
     file: &StagedFile,
     source: &CopySource,
@@ -411,7 +484,7 @@ pub fn transaction(
         return Ok(None);
     }
     let fill_sources = rows.iter().any(|r| r.filled_from.is_some());
-    let head = sql::head(spec, fill_sources);
+    let head = sql::head(spec, fill_sources, Some(SPECIAL_COLUMN));
     let mut needs = Needs::default();
     for &i in &file.rows {
         needs.add(spec, rows[i]);
@@ -424,8 +497,13 @@ pub fn transaction(
         stale_statements: Vec::new(),
         report_statement: 0,
     };
-    let columns = sql::staged_columns(spec, fill_sources);
+    let mut columns = sql::staged_columns(spec, fill_sources);
+    columns.push(SPECIAL_COLUMN);
     transaction.statements.push(copy_statement(&columns, source, &file.null_as));
+    for &i in &file.special_columns {
+        let kind = kinds.get(i).copied().unwrap_or(FieldKind::Other);
+        transaction.statements.push(special_update(spec, kind, i));
+    }
     sql::finish(spec, &mut transaction, &needs, fill_sources);
     if transaction.statements.len() > MAX_STATEMENTS
         || transaction.statements.iter().any(|s| s.len() > DATA_API_STATEMENT_BYTES)
@@ -540,7 +618,7 @@ mod tests {
             ("blob", FieldKind::Bytes),
         ];
         let file = file_of(&kinds, &[row]);
-        assert_eq!(file.null_as, "\\N");
+        assert_eq!(file.null_as, "_cdc_null_");
         assert_eq!(file.rows, [0]);
         assert_eq!(
             fields(&file, 0, 11),
@@ -548,7 +626,7 @@ mod tests {
                 "7",
                 "\"O\"\"Brien\"",
                 "\"\"",
-                "\\N",
+                "_cdc_null_",
                 "-45.10",
                 "1e-1",
                 "true",
@@ -563,7 +641,7 @@ mod tests {
         let line = file.csv.lines().next().unwrap();
         assert!(
             line.ends_with(
-                ",\"00000000000000000007\",\"c\",false,2018-07-13 13:23:45.780000,2026-11-24 12:00:00.000000,\"x.t\",3,7,0,\\N,\"7\",\\N"
+                ",\"00000000000000000007\",\"c\",false,2018-07-13 13:23:45.780000,2026-11-24 12:00:00.000000,\"x.t\",3,7,0,_cdc_null_,\"7\",_cdc_null_,_cdc_null_"
             ),
             "{line}"
         );
@@ -579,32 +657,58 @@ mod tests {
     #[test]
     fn a_text_equal_to_the_null_string_gets_another_null_string() {
         let rows = [
-            change(1, vec![("note", text("\\N"))]),
-            change(2, vec![("note", text("\\N1"))]),
+            change(1, vec![("note", text("_cdc_null_"))]),
+            change(2, vec![("note", text("_cdc_null_1"))]),
             change(3, vec![("note", Value::Null)]),
         ];
         let file = file_of(&[("note", FieldKind::Character)], &rows);
-        assert_eq!(file.null_as, "\\N2", "neither \\N nor \\N1, which are texts of the file");
-        assert_eq!(fields(&file, 0, 2)[1], "\"\\N\"");
-        assert_eq!(fields(&file, 2, 2)[1], "\\N2");
+        assert_eq!(file.null_as, "_cdc_null_2", "neither _cdc_null_ nor _cdc_null_1, which are texts of the file");
+        assert_eq!(fields(&file, 0, 2)[1], "\"_cdc_null_\"");
+        assert_eq!(fields(&file, 2, 2)[1], "_cdc_null_2");
         let source = CopySource { url: "s3://b/k.csv.gz".into(), iam_role: "default".into() };
         let sql = copy_statement(&["id", "note"], &source, &file.null_as);
-        assert!(sql.contains("NULL AS '\\\\N2'"), "the null string as a Redshift literal: {sql}");
+        assert!(sql.contains("NULL AS '_cdc_null_2'"), "{sql}");
     }
 
     #[test]
-    fn values_the_file_cannot_carry_exactly_go_the_insert_way() {
+    fn special_values_are_flagged_and_unfit_ones_rejected() {
         let rows = [
             change(1, vec![("blob", Value::Bytes(Cow::Owned(Vec::new())))]),
             change(2, vec![("count", text(""))]),
             change(3, vec![("ratio", Value::Float(f64::NAN))]),
             change(4, vec![("blob", Value::Bytes(Cow::Owned(vec![1])))]),
         ];
-        let file =
-            file_of(&[("blob", FieldKind::Bytes), ("count", FieldKind::Other), ("ratio", FieldKind::Other)], &rows);
-        assert_eq!(file.by_insert, [0, 1, 2]);
-        assert_eq!(file.rows, [3]);
-        assert_eq!(file.csv.lines().count(), 1);
+        let kinds = [("blob", FieldKind::Bytes), ("count", FieldKind::Other), ("ratio", FieldKind::Other)];
+        let file = file_of(&kinds, &rows);
+        assert_eq!(file.unfit, [(1, 2)], "an empty text into a non-character column: column 2 (count)");
+        assert_eq!(file.rows, [0, 2, 3]);
+        assert_eq!(file.special_columns, [1, 3]);
+        let lines: Vec<&str> = file.csv.lines().collect();
+        assert!(lines[0].starts_with("1,_cdc_null_,") && lines[0].ends_with(",\"0E00\""), "{}", lines[0]);
+        assert!(lines[1].ends_with(",\"000N\""), "{}", lines[1]);
+        assert!(lines[2].starts_with("4,01,") && lines[2].ends_with(",_cdc_null_"), "{}", lines[2]);
+        // The transaction sets the flagged values from constants after the COPY.
+        let target = TableName { schema: "public".into(), table: "t".into() };
+        let names: Vec<Arc<str>> = ["id", "blob", "count", "ratio"].map(Arc::from).to_vec();
+        let key = [Arc::from("id")];
+        let spec = spec(&target, &names, &key, 0);
+        let refs: Vec<&Change<'_>> = rows.iter().collect();
+        let all_kinds = [FieldKind::Other, FieldKind::Bytes, FieldKind::Other, FieldKind::Other];
+        let file = stage_file(&spec, &all_kinds, &refs);
+        let source = CopySource { url: "s3://b/k.csv.gz".into(), iam_role: "default".into() };
+        let tx = transaction(&spec, &all_kinds, &refs, &file, &source).unwrap().unwrap();
+        let after_copy = &tx.statements[tx.head + 1..tx.head + 3];
+        assert_eq!(
+            after_copy,
+            [
+                "UPDATE \"_cdc_stage\" SET \"blob\" = CASE SUBSTRING(\"_cdc_special\", 2, 1) WHEN 'E' THEN to_varbyte('', 'hex') END \
+                 WHERE SUBSTRING(\"_cdc_special\", 2, 1) <> '0'",
+                "UPDATE \"_cdc_stage\" SET \"ratio\" = CASE SUBSTRING(\"_cdc_special\", 4, 1) WHEN 'N' THEN CAST('NaN' AS FLOAT8) \
+                 WHEN 'I' THEN CAST('Infinity' AS FLOAT8) WHEN 'J' THEN CAST('-Infinity' AS FLOAT8) END \
+                 WHERE SUBSTRING(\"_cdc_special\", 4, 1) <> '0'",
+            ]
+        );
+        assert!(tx.statements[tx.head].contains("\"_cdc_found\", \"_cdc_special\") FROM"));
     }
 
     #[test]
@@ -616,7 +720,7 @@ mod tests {
         ];
         let file = file_of(&[("n", FieldKind::Integer)], &rows);
         assert_eq!(fields(&file, 0, 2), ["1", "-2"]);
-        assert_eq!(file.by_insert, [1], "1.50 is no integer: the INSERT path and its checks decide");
+        assert_eq!(file.unfit, [(1, 1)], "1.50 is no integer");
         assert_eq!(fields(&file, 1, 2), ["3", "7"]);
         assert_eq!(FieldKind::of("INT4"), FieldKind::Integer);
         let file = file_of(&[("d", FieldKind::Numeric)], &[change(1, vec![("d", Value::Float(1.25))])]);
@@ -650,8 +754,10 @@ mod tests {
             url: "s3://bucket/staging/public.t/abc.csv.gz".into(),
             iam_role: "arn:aws:iam::123456789012:role/copy".into(),
         };
-        let tx = transaction(&spec, &refs, &file, &source).unwrap().unwrap();
-        assert_eq!(tx.statements[tx.head], copy_statement(&sql::staged_columns(&spec, false), &source, "\\N"));
+        let tx = transaction(&spec, &[FieldKind::Other, FieldKind::Character], &refs, &file, &source).unwrap().unwrap();
+        let mut columns = sql::staged_columns(&spec, false);
+        columns.push(SPECIAL_COLUMN);
+        assert_eq!(tx.statements[tx.head], copy_statement(&columns, &source, "_cdc_null_"));
         assert!(tx.statements[tx.head].starts_with("COPY \"_cdc_stage\" (\"id\", \"name\", \"_cdc_position\""));
         assert!(tx.statements[tx.head].contains(
             "FROM 's3://bucket/staging/public.t/abc.csv.gz' IAM_ROLE 'arn:aws:iam::123456789012:role/copy' FORMAT AS CSV"

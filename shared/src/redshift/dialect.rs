@@ -44,10 +44,6 @@ pub trait Dialect: Send + Sync + fmt::Debug {
     /// transactions, with the rows it cannot render set aside ([`Rendered`]).
     fn apply_sql(&self, spec: &ApplySpec<'_>, rows: &[&Change<'_>]) -> Rendered;
 
-    /// The apply SQL of the rows of `rows` at `selected` (ascending), every index in the
-    /// result an index into `rows`: the rows a staged file cannot carry.
-    fn apply_sql_selected(&self, spec: &ApplySpec<'_>, rows: &[&Change<'_>], selected: &[usize]) -> Rendered;
-
     /// The statement that adds `column` of `sql_type` to `target`.
     fn add_column(&self, target: &TableName, column: &str, sql_type: &str) -> String;
 
@@ -93,11 +89,6 @@ impl Dialect for Redshift {
     }
 
     /// [`sql::add_column`].
-    /// [`sql::build_selected`].
-    fn apply_sql_selected(&self, spec: &ApplySpec<'_>, rows: &[&Change<'_>], selected: &[usize]) -> Rendered {
-        sql::build_selected(spec, rows, selected.iter().copied())
-    }
-
     fn add_column(&self, target: &TableName, column: &str, sql_type: &str) -> String {
         sql::add_column(target, column, sql_type)
     }

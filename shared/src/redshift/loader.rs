@@ -124,6 +124,8 @@ struct Staged {
     transactions: Vec<(Transaction, Option<Object>)>,
     oversized: Vec<usize>,
     too_large: Vec<usize>,
+    /// Rows a staged file cannot carry, with the column: `copy_unsupported_value`.
+    unfit: Vec<(usize, Arc<str>)>,
 }
 
 /// A row the loader will not write: the row, the stage and reasons, the database's class.
@@ -395,6 +397,10 @@ impl<W: Warehouse> Loader<W> {
                 let reasons = vec![Reason::record(Rule::StatementTooLarge)];
                 rejected.push((rows[subset[j]].clone(), Stage::Load, reasons, None));
             }
+            for (j, column) in &rendered.unfit {
+                let reasons = vec![Reason::column(column.clone(), Rule::CopyUnsupportedValue)];
+                rejected.push((rows[subset[*j]].clone(), Stage::Load, reasons, None));
+            }
             for (tx, staged) in rendered.transactions {
                 let tx_rows: Vec<usize> = tx.rows.iter().map(|&j| subset[j]).collect();
                 report.sql_bytes += tx.statements.iter().map(|s| s.len() as u64).sum::<u64>();
@@ -500,8 +506,9 @@ impl<W: Warehouse> Loader<W> {
     }
 
     /// The transactions for `rows` on the table's load path: on the COPY path one transaction
-    /// that `COPY`s a staged object (its body compressed), plus INSERT transactions for the
-    /// rows the staged file cannot carry exactly ([`copy::StagedFile::by_insert`]).
+    /// that `COPY`s a staged object (its body compressed), and the rows the staged file cannot
+    /// carry exactly ([`copy::StagedFile::unfit`]), which are rejected rather than sent as
+    /// literals.
     fn render(
         &self,
         session: &W::Session<'_>,
@@ -516,6 +523,7 @@ impl<W: Warehouse> Loader<W> {
                 transactions: rendered.transactions.into_iter().map(|t| (t, None)).collect(),
                 oversized: rendered.oversized,
                 too_large: rendered.too_large,
+                unfit: Vec::new(),
             });
         }
         let Some(object) = session.staged_object(spec.target) else {
@@ -525,17 +533,12 @@ impl<W: Warehouse> Loader<W> {
         };
         let file = copy::stage_file(spec, path.kinds, rows);
         let mut staged = Staged::default();
-        match copy::transaction(spec, rows, &file, &object.source) {
+        match copy::transaction(spec, path.kinds, rows, &file, &object.source) {
             Ok(Some(tx)) => staged.transactions.push((tx, Some((object, copy::compress(&file.csv))))),
             Ok(None) => {}
             Err(copy::TooLarge) => staged.too_large.extend(&file.rows),
         }
-        if !file.by_insert.is_empty() {
-            let rendered = dialect.apply_sql_selected(spec, rows, &file.by_insert);
-            staged.oversized.extend(rendered.oversized);
-            staged.too_large.extend(rendered.too_large);
-            staged.transactions.extend(rendered.transactions.into_iter().map(|t| (t, None)));
-        }
+        staged.unfit = file.unfit.iter().map(|&(row, column)| (row, spec.columns[column].clone())).collect();
         Ok(staged)
     }
 

@@ -860,8 +860,9 @@ pub(crate) fn staged_columns<'s>(spec: &'s ApplySpec<'_>, fill_sources: bool) ->
 }
 
 /// The statements before the rows are staged (step 1 of the module docs): `[LOCK]` and the
-/// `CREATE TEMP TABLE` of the stage.
-pub(crate) fn head(spec: &ApplySpec<'_>, fill_sources: bool) -> Vec<String> {
+/// `CREATE TEMP TABLE` of the stage (with `extra`, a `VARCHAR(1600)` column the COPY path
+/// stages its special flags in).
+pub(crate) fn head(spec: &ApplySpec<'_>, fill_sources: bool, extra: Option<&str>) -> Vec<String> {
     let table = qualified(spec.target);
     let stage = format!("\"{STAGE_TABLE}\"");
     let source_columns = if fill_sources { &FILL_SOURCE_COLUMNS[..] } else { &[] };
@@ -882,6 +883,10 @@ pub(crate) fn head(spec: &ApplySpec<'_>, fill_sources: bool) -> Vec<String> {
     for (name, ty) in STAGE_COLUMNS.iter().chain(source_columns) {
         let _ = write!(create, ", CAST(NULL AS {ty}) AS ");
         push_ident(&mut create, name);
+    }
+    if let Some(extra) = extra {
+        create.push_str(", CAST(NULL AS VARCHAR(1600)) AS ");
+        push_ident(&mut create, extra);
     }
     let _ = write!(create, " FROM {table} WHERE 1 = 0");
     head.push(create);
@@ -920,7 +925,7 @@ pub fn build_selected(
     let fill_sources = selected.clone().any(|i| rows[i].filled_from.is_some());
     let staged = staged_columns(spec, fill_sources);
     let insert_header = format!("INSERT INTO {stage} ({}) VALUES ", column_list(&staged, None));
-    let head = head(spec, fill_sources);
+    let head = head(spec, fill_sources, None);
     let reserved = reserved_statements(spec, fill_sources) + head.len();
     let max_inserts = MAX_STATEMENTS.checked_sub(reserved).filter(|n| *n > 0);
     let (Some(max_inserts), true) = (max_inserts, insert_header.len() < MAX_STATEMENT_BYTES) else {
