@@ -276,8 +276,8 @@ impl Line<'_> {
             (FieldKind::Timestamp, Value::Timestamp(t)) => self.timestamp(*t, false),
             (FieldKind::TimestampTz, Value::Timestamp(t)) => self.timestamp(*t, true),
             (FieldKind::Integer, Value::Int(i)) => self.int(*i),
-            // A whole decimal (`2.00`) as its integer; any other goes the INSERT way, where the
-            // target's checks and the database decide as they do for a literal.
+            // A whole decimal (`2.00`) as its integer; any other is unfit (the target's checks
+            // reject a fraction into an integer column before the file is written).
             (FieldKind::Integer, Value::Decimal(d)) => match whole(d) {
                 Some(n) => self.bare(&n.to_string()),
                 None => return Field::Unfit,
