@@ -57,7 +57,7 @@ use flate2::write::GzEncoder;
 use super::sql::{self, ApplySpec, DATA_API_STATEMENT_BYTES, Keep, MAX_STATEMENTS, Needs, STAGE_TABLE, Transaction};
 use crate::outcome::Change;
 use crate::temporal;
-use crate::value::Value;
+use crate::value::{Decimal, Value};
 
 /// How a stage column's values are written, from the target column's type name (as
 /// DescribeTable reports it).
@@ -76,6 +76,9 @@ pub enum FieldKind {
     /// SMALLINT, INTEGER, BIGINT: digits only. COPY reads no decimal point into an integer
     /// column ("Invalid digit", Load error reference), where an INSERT literal `2.00` is cast.
     Integer,
+    /// TIMETZ: `HH:MI:SS.ffffff+00` (a literal without a zone reads in the session's, UTC by
+    /// default; COPY's TIMETZ format ends with the offset).
+    TimeTz,
     /// DECIMAL: plain decimal text (COPY reads no exponent into a DECIMAL column, where an
     /// INSERT literal `1.25e0` is cast).
     Numeric,
@@ -97,6 +100,7 @@ impl FieldKind {
             "timestamptz" | "timestamp with time zone" => FieldKind::TimestampTz,
             "int2" | "int4" | "int8" | "smallint" | "integer" | "bigint" | "int" => FieldKind::Integer,
             "numeric" | "decimal" => FieldKind::Numeric,
+            "timetz" | "time with time zone" => FieldKind::TimeTz,
             _ => FieldKind::Other,
         }
     }
@@ -287,7 +291,17 @@ impl Line<'_> {
             (FieldKind::Other, Value::Float(x)) if x.is_infinite() => {
                 return self.special(if *x > 0.0 { 'I' } else { 'J' });
             }
-            (FieldKind::Integer | FieldKind::Numeric, Value::Text(s)) if !s.is_empty() => self.quoted(s),
+            // Numeric text (`decimal.handling.mode=string`) as its canonical digits: COPY reads
+            // neither an exponent nor blanks around the number, which an INSERT literal's
+            // cast takes. Text that is no number is unfit, as it would fail a literal too.
+            (FieldKind::Numeric, Value::Text(s)) => match Decimal::parse(s.trim()) {
+                Some(d) => self.bare(&d.to_string()),
+                None => return Field::Unfit,
+            },
+            (FieldKind::Integer, Value::Text(s)) => match Decimal::parse(s.trim()).as_ref().and_then(whole) {
+                Some(n) => self.bare(&n.to_string()),
+                None => return Field::Unfit,
+            },
             (FieldKind::Numeric, Value::Int(i)) => self.int(*i),
             (FieldKind::Numeric, Value::Decimal(_)) => {
                 value.write_text(&mut text);
@@ -299,7 +313,15 @@ impl Line<'_> {
                 let _ = write!(text, "{x}");
                 self.bare(&text);
             }
-            (FieldKind::Other, Value::Text(s)) if !s.is_empty() => self.quoted(s),
+            // Not blank: COPY loads a blank field of a non-character column as NULL ("Blank
+            // fields for other data types, such as INT, are always loaded with NULL",
+            // BLANKSASNULL), where an INSERT literal fails.
+            (FieldKind::Other, Value::Text(s)) if s.chars().any(|c| !c.is_whitespace()) => self.quoted(s),
+            (FieldKind::TimeTz, Value::Time(_)) => {
+                value.write_text(&mut text);
+                text.push_str("+00");
+                self.bare(&text);
+            }
             (FieldKind::Other, Value::Bool(b)) => self.bare(if *b { "true" } else { "false" }),
             (FieldKind::Other, Value::Int(i)) => self.int(*i),
             (FieldKind::Other, Value::Float(x)) if x.is_finite() => {
@@ -344,7 +366,7 @@ impl Line<'_> {
 }
 
 /// The integer a decimal with a zero fraction is (`2.00` → 2); `None` for any other.
-fn whole(d: &crate::value::Decimal) -> Option<i128> {
+fn whole(d: &Decimal) -> Option<i128> {
     let divisor = 10i128.checked_pow(d.scale)?;
     (d.unscaled % divisor == 0).then_some(d.unscaled / divisor)
 }
@@ -725,6 +747,14 @@ mod tests {
         assert_eq!(FieldKind::of("INT4"), FieldKind::Integer);
         let file = file_of(&[("d", FieldKind::Numeric)], &[change(1, vec![("d", Value::Float(1.25))])]);
         assert_eq!(fields(&file, 0, 2), ["1", "1.25"], "no exponent into a DECIMAL column");
+        let rows = [
+            change(1, vec![("d", text(" 1E+3 "))]),
+            change(2, vec![("d", text("abc"))]),
+            change(3, vec![("i", text("  "))]),
+        ];
+        let file = file_of(&[("d", FieldKind::Numeric), ("i", FieldKind::Other)], &rows);
+        assert_eq!(fields(&file, 0, 2), ["1", "1000"], "numeric text as its canonical digits");
+        assert_eq!(file.unfit, [(1, 1), (2, 2)], "no number; blank text COPY would load as NULL");
     }
 
     #[test]

@@ -165,11 +165,13 @@ pub fn push_literal(out: &mut String, value: &Value<'_>) {
         // 301-digit numeric literal, beyond the 38 digits of Redshift's numeric type, and
         // `1.5e0` is a float literal, not a NUMERIC ("Numeric literals", Redshift Database
         // Developer Guide: `[ + | - ] digit ... [ . ] [ digit ...] [ e | E [ + | - ] digit ... ]`).
-        // (Not -0: a numeric literal has no negative zero, the text '-0' keeps the sign.)
+        // (Not -0: a numeric literal has no negative zero.)
         Value::Float(x) if x.is_finite() && !(*x == 0.0 && x.is_sign_negative()) => {
             let _ = write!(out, "{x:e}");
         }
-        // 'NaN', 'Infinity', '-Infinity' and '-0' as text, cast by the column's float type.
+        // -0 as a float (a text '-0' into SUPER would be a string).
+        Value::Float(x) if *x == 0.0 => out.push_str("CAST('-0' AS FLOAT8)"),
+        // 'NaN', 'Infinity' and '-Infinity' as text, cast by the column's float type.
         Value::Float(x) => {
             let mut text = String::new();
             write_float(&mut text, *x);
