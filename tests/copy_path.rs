@@ -331,3 +331,53 @@ async fn a_warm_batch_costs_at_most_three_data_api_calls_and_two_s3_calls() {
         .unwrap();
     assert_eq!(left.key_count(), Some(0), "staged objects are deleted after their transaction");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_versioned_bucket_no_version_of_a_staged_object_stays() {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    let emulator = emulator("").await;
+    let pg = pg().await;
+    let s3 = cdc_tests::harness::s3_client();
+    let bucket = format!("versioned-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let enabled = VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build();
+    s3.put_bucket_versioning().bucket(&bucket).versioning_configuration(enabled).send().await.unwrap();
+    let api = cdc_pipeline::redshift::DataApi::new(
+        cdc_tests::stack::sdk_client(&emulator.endpoint_url),
+        cdc_tests::stack::target(),
+    );
+    let loader = cdc_pipeline::redshift::Loader::new(api.with_staging(cdc_tests::stack::staging_at(
+        s3.clone(),
+        &bucket,
+        "staging",
+    )));
+    connect_emulator(&loader).await;
+    let table = unique_table("versioned");
+    pg.batch_execute(&format!("CREATE TABLE public.{table} ({COLUMNS}, {METADATA_DDL})")).await.unwrap();
+    ensure_delete_ledger(&pg, "public").await;
+    let config = table_config(&table, "copy");
+    let row = Row {
+        text: Some("kept only in the table".into()),
+        fixed: None,
+        amount: None,
+        ratio: None,
+        flag: None,
+        day: None,
+        seen: None,
+        seen_tz: None,
+        blob: None,
+        doc: None,
+    };
+    let outcomes: Vec<Outcome<'static>> = (1..=3).map(|id| Outcome::Change(change(&config, id, &row))).collect();
+    let report =
+        loader.load(&plan(&outcomes), tokio::time::Instant::now() + Duration::from_secs(60), NOW).await.unwrap();
+    assert_eq!((report.rows_loaded, report.copy_transactions), (3, 1));
+    // The premise: in this bucket a delete without the version keeps the data.
+    s3.put_object().bucket(&bucket).key("probe/x").body(b"x".to_vec().into()).send().await.unwrap();
+    s3.delete_object().bucket(&bucket).key("probe/x").send().await.unwrap();
+    let probe = s3.list_object_versions().bucket(&bucket).prefix("probe/").send().await.unwrap();
+    assert_eq!(probe.versions().len(), 1, "the premise: a plain delete leaves a noncurrent version");
+    let versions = s3.list_object_versions().bucket(&bucket).prefix("staging/").send().await.unwrap();
+    assert!(versions.versions().is_empty(), "a version of the staged object stays: {:?}", versions.versions());
+    assert!(versions.delete_markers().is_empty(), "the delete was a marker, not the version");
+}

@@ -457,7 +457,12 @@ impl WarehouseSession for Session<'_> {
     }
 
     /// `PutObject`, retried like the Data API's calls (throttling, server errors, no answer).
-    async fn stage(&self, object: &StagedObject, body: Vec<u8>, deadline: Instant) -> Result<(), DataApiError> {
+    async fn stage(
+        &self,
+        object: &StagedObject,
+        body: Vec<u8>,
+        deadline: Instant,
+    ) -> Result<Option<String>, DataApiError> {
         let Some(staging) = &self.api.staging else {
             return Err(DataApiError::Staging {
                 operation: "PutObject",
@@ -476,10 +481,10 @@ impl WarehouseSession for Session<'_> {
         self.api.retry.run(deadline, "staging an object", on_retry, attempt).await
     }
 
-    async fn unstage(&self, object: &StagedObject, deadline: Instant) {
+    async fn unstage(&self, object: &StagedObject, version: Option<&str>, deadline: Instant) {
         let Some(staging) = &self.api.staging else { return };
         self.s3_calls.fetch_add(1, Ordering::Relaxed);
-        if let Err(error) = staging.delete(object, deadline).await {
+        if let Err(error) = staging.delete(object, version, deadline).await {
             tracing::warn!(key = %object.key, error = %error, "could not delete a staged object; the staging prefix's lifecycle rule removes it");
         }
     }

@@ -407,14 +407,14 @@ impl<W: Warehouse> Loader<W> {
                 let result = match &staged {
                     Some((object, body)) => {
                         report.staged_bytes += body.len() as u64;
-                        session
+                        let version = session
                             .stage(object, body.clone(), deadline)
                             .await
                             .map_err(|source| LoadError { table: spec.target.clone(), source })?;
                         let result = session.run_transaction(&tx.statements, deadline).await;
                         // Committed or not, the object has served: only a crash or the deadline
                         // leaves it to the lifecycle rule.
-                        session.unstage(object, deadline).await;
+                        session.unstage(object, version.as_deref(), deadline).await;
                         result
                     }
                     None => session.run_transaction(&tx.statements, deadline).await,

@@ -265,14 +265,19 @@ impl WarehouseSession for ScriptedSession<'_> {
         Some(StagedObject { key, source })
     }
 
-    async fn stage(&self, object: &StagedObject, body: Vec<u8>, _deadline: Instant) -> Result<(), DataApiError> {
+    async fn stage(
+        &self,
+        object: &StagedObject,
+        body: Vec<u8>,
+        _deadline: Instant,
+    ) -> Result<Option<String>, DataApiError> {
         self.s3_calls.fetch_add(1, Ordering::Relaxed);
         self.warehouse.staged.lock().unwrap().push(object.key.clone());
         self.warehouse.objects.lock().unwrap().insert(object.key.clone(), body);
-        Ok(())
+        Ok(None)
     }
 
-    async fn unstage(&self, object: &StagedObject, _deadline: Instant) {
+    async fn unstage(&self, object: &StagedObject, _version: Option<&str>, _deadline: Instant) {
         self.s3_calls.fetch_add(1, Ordering::Relaxed);
         self.warehouse.objects.lock().unwrap().remove(&object.key);
     }

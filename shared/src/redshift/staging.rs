@@ -4,6 +4,10 @@
 //! its `FROM` ("Amazon S3 object prefix", "COPY from Amazon S3"), and a fresh random name with
 //! a fixed suffix is the prefix of no other object.
 //!
+//! The delete names the version the PUT created: in the (versioned) bucket the object's data
+//! is then gone, not kept as a noncurrent version. The functions need `s3:DeleteObjectVersion`
+//! on the prefix for it.
+//!
 //! Every write is encrypted like the dead letters ([`crate::dlq::Store`]'s choice): SSE-KMS
 //! with the configured key and an S3 Bucket Key, or the bucket's default encryption. The role
 //! needs `s3:GetObject` on the prefix (and `s3:ListBucket` for it) and `kms:Decrypt` on the key.
@@ -50,8 +54,14 @@ impl Staging {
         StagedObject { key, source }
     }
 
-    /// `PutObject` of `body` (one attempt, by `deadline`).
-    pub async fn put(&self, object: &StagedObject, body: Vec<u8>, deadline: Instant) -> Result<(), DataApiError> {
+    /// `PutObject` of `body` (one attempt, by `deadline`): the version S3 gave the object
+    /// (`None` in an unversioned bucket).
+    pub async fn put(
+        &self,
+        object: &StagedObject,
+        body: Vec<u8>,
+        deadline: Instant,
+    ) -> Result<Option<String>, DataApiError> {
         let mut request = self
             .client
             .put_object()
@@ -68,13 +78,21 @@ impl Staging {
         }
         match tokio::time::timeout_at(deadline, request.send()).await {
             Err(_) => Err(DataApiError::Deadline { during: "staging an object", statement_id: None }),
-            Ok(result) => result.map(|_| ()).map_err(|e| staging_error("PutObject", e)),
+            Ok(result) => result.map(|out| out.version_id).map_err(|e| staging_error("PutObject", e)),
         }
     }
 
-    /// `DeleteObject` (one attempt, by `deadline`).
-    pub async fn delete(&self, object: &StagedObject, deadline: Instant) -> Result<(), DataApiError> {
-        let request = self.client.delete_object().bucket(&self.bucket).key(&object.key).send();
+    /// `DeleteObject` of `version` (one attempt, by `deadline`). In a versioned bucket a
+    /// delete without the version only adds a delete marker and keeps the rows as a
+    /// noncurrent version until the lifecycle rule expires it; with it, they are gone at once.
+    pub async fn delete(
+        &self,
+        object: &StagedObject,
+        version: Option<&str>,
+        deadline: Instant,
+    ) -> Result<(), DataApiError> {
+        let request = self.client.delete_object().bucket(&self.bucket).key(&object.key);
+        let request = request.set_version_id(version.map(str::to_owned)).send();
         match tokio::time::timeout_at(deadline, request).await {
             Err(_) => Err(DataApiError::Deadline { during: "deleting a staged object", statement_id: None }),
             Ok(result) => result.map(|_| ()).map_err(|e| staging_error("DeleteObject", e)),

@@ -90,17 +90,24 @@ pub trait WarehouseSession: Send + Sync {
     /// staging location (its loads can only `INSERT`).
     fn staged_object(&self, table: &TableName) -> Option<StagedObject>;
 
-    /// Write `body` (the compressed file) as `object`, retrying what is worth retrying.
+    /// Write `body` (the compressed file) as `object`, retrying what is worth retrying: the
+    /// object's version, if the store versions objects.
     fn stage(
         &self,
         object: &StagedObject,
         body: Vec<u8>,
         deadline: Instant,
-    ) -> impl Future<Output = Result<(), DataApiError>> + Send;
+    ) -> impl Future<Output = Result<Option<String>, DataApiError>> + Send;
 
-    /// Delete `object`, once its transaction ended (committed or not). Best effort: a failure
-    /// is logged, and the staging prefix's lifecycle rule removes the object later.
-    fn unstage(&self, object: &StagedObject, deadline: Instant) -> impl Future<Output = ()> + Send;
+    /// Delete `object` (the `version` [`WarehouseSession::stage`] returned), once its
+    /// transaction ended (committed or not). Best effort: a failure is logged, and the staging
+    /// prefix's lifecycle rule removes the object later.
+    fn unstage(
+        &self,
+        object: &StagedObject,
+        version: Option<&str>,
+        deadline: Instant,
+    ) -> impl Future<Output = ()> + Send;
 
     /// Calls made to the warehouse in this session, every attempt and poll counted.
     fn calls(&self) -> u64;
