@@ -98,6 +98,22 @@ fn any_row() -> impl Strategy<Value = Row> {
         })
 }
 
+/// A row with only its text column set.
+fn text_only(text: &str) -> Row {
+    Row {
+        text: Some(text.into()),
+        fixed: None,
+        amount: None,
+        ratio: None,
+        flag: None,
+        day: None,
+        seen: None,
+        seen_tz: None,
+        blob: None,
+        doc: None,
+    }
+}
+
 fn change(table: &Arc<TableConfig>, id: i64, row: &Row) -> Change<'static> {
     let value = |v: Option<Value<'static>>| v.unwrap_or(Value::Null);
     let text = |s: &Option<String>| value(s.clone().map(|s| Value::Text(Cow::Owned(s))));
@@ -298,18 +314,7 @@ async fn a_warm_batch_costs_at_most_three_data_api_calls_and_two_s3_calls() {
     ensure_delete_ledger(&pg, "public").await;
     let loader = loader(&emulator.endpoint_url).await;
     let config = table_config(&table, "copy");
-    let row = Row {
-        text: Some("x".into()),
-        fixed: None,
-        amount: None,
-        ratio: None,
-        flag: None,
-        day: None,
-        seen: None,
-        seen_tz: None,
-        blob: None,
-        doc: None,
-    };
+    let row = text_only("x");
     for batch in 0..3 {
         let outcomes: Vec<Outcome<'static>> =
             (1..=200).map(|id| Outcome::Change(change(&config, batch * 1_000 + id, &row))).collect();
@@ -356,18 +361,7 @@ async fn in_a_versioned_bucket_no_version_of_a_staged_object_stays() {
     pg.batch_execute(&format!("CREATE TABLE public.{table} ({COLUMNS}, {METADATA_DDL})")).await.unwrap();
     ensure_delete_ledger(&pg, "public").await;
     let config = table_config(&table, "copy");
-    let row = Row {
-        text: Some("kept only in the table".into()),
-        fixed: None,
-        amount: None,
-        ratio: None,
-        flag: None,
-        day: None,
-        seen: None,
-        seen_tz: None,
-        blob: None,
-        doc: None,
-    };
+    let row = text_only("kept only in the table");
     let outcomes: Vec<Outcome<'static>> = (1..=3).map(|id| Outcome::Change(change(&config, id, &row))).collect();
     let report =
         loader.load(&plan(&outcomes), tokio::time::Instant::now() + Duration::from_secs(60), NOW).await.unwrap();
