@@ -35,6 +35,11 @@ use crate::outcome::{Change, Reason, Stage};
 use crate::plan::{PlannedRow, TablePlan};
 use crate::rule::Rule;
 
+/// How long a staged object's delete may run past the load's deadline: well inside the
+/// invocation's margin (`DEADLINE_MARGIN_MS`, default 5 s), where a `DeleteObject` takes tens
+/// of milliseconds.
+const UNSTAGE_GRACE: Duration = Duration::from_millis(500);
+
 /// A row the loader could not write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadReject {
@@ -412,9 +417,11 @@ impl<W: Warehouse> Loader<W> {
                             .await
                             .map_err(|source| LoadError { table: spec.target.clone(), source })?;
                         let result = session.run_transaction(&tx.statements, deadline).await;
-                        // Committed or not, the object has served: only a crash or the deadline
-                        // leaves it to the lifecycle rule.
-                        session.unstage(object, version.as_deref(), deadline).await;
+                        // Committed or not, the object has served. Its delete may run a little
+                        // past the load's deadline (into the invocation's margin): a commit that
+                        // ends at the deadline must not leave its rows staged. Only a crash, or a
+                        // delete S3 refuses, leaves it to the lifecycle rule.
+                        session.unstage(object, version.as_deref(), deadline.max(Instant::now()) + UNSTAGE_GRACE).await;
                         result
                     }
                     None => session.run_transaction(&tx.statements, deadline).await,
