@@ -21,3 +21,4 @@ mod store;
 pub use format::{Contents, DeadLetter, Failed, Object, ReadError, Writer, objects, read};
 pub use on_failure::on_failure_event;
 pub use store::{Page, Store, StoreError};
+pub(crate) use store::{encrypted, error_code};

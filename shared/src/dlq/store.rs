@@ -70,20 +70,28 @@ fn s3_error<E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug>(
     key: &str,
     err: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
 ) -> StoreError {
+    StoreError { operation, bucket: bucket.into(), key: key.into(), code: error_code(&err) }
+}
+
+/// The code of a failed S3 request: S3's (`AccessDenied`, `SlowDown`…), or ours when there
+/// was no usable answer (`Timeout`, `DispatchFailure`, `UnreadableResponse`, `Unknown`).
+/// Never a body. Shared with the staged objects of `load = "copy"` (`redshift::staging`).
+pub(crate) fn error_code<E: aws_sdk_s3::error::ProvideErrorMetadata, R>(
+    err: &aws_sdk_s3::error::SdkError<E, R>,
+) -> String {
     use aws_sdk_s3::error::SdkError;
-    let code = match &err {
+    match err {
         SdkError::ServiceError(e) => e.err().code().unwrap_or("Unknown").to_string(),
         SdkError::TimeoutError(_) => "Timeout".into(),
         SdkError::DispatchFailure(_) => "DispatchFailure".into(),
         SdkError::ResponseError(_) => "UnreadableResponse".into(),
         _ => "Unknown".into(),
-    };
-    StoreError { operation, bucket: bucket.into(), key: key.into(), code }
+    }
 }
 
 /// A request that writes an object and can name its encryption: the SDK's `PutObject` and
 /// `CopyObject` builders share the setters but no trait.
-trait EncryptedWrite {
+pub(crate) trait EncryptedWrite {
     /// SSE-KMS with `key`, and an S3 Bucket Key.
     fn sse_kms_with_bucket_key(self, key: &str) -> Self;
 }
@@ -100,16 +108,22 @@ macro_rules! encrypted_write {
 
 encrypted_write!(PutObjectFluentBuilder, CopyObjectFluentBuilder);
 
+/// [`Store::encrypted`]'s decision for any writer of the bucket (the staged objects of
+/// `load = "copy"` too): SSE-KMS with `kms_key_id` and an S3 Bucket Key, or no header.
+pub(crate) fn encrypted<R: EncryptedWrite>(kms_key_id: Option<&str>, request: R) -> R {
+    match kms_key_id {
+        Some(key) => request.sse_kms_with_bucket_key(key),
+        None => request,
+    }
+}
+
 impl Store {
     /// The one encryption decision, for every request that writes an object (`PutObject`,
     /// `CopyObject`): SSE-KMS with [`Store::kms_key_id`] and an S3 Bucket Key (one KMS call per
     /// bucket key period instead of one per object) when a key is set; otherwise no header,
     /// and the bucket's default encryption applies.
     fn encrypted<R: EncryptedWrite>(&self, request: R) -> R {
-        match &self.kms_key_id {
-            Some(key) => request.sse_kms_with_bucket_key(key),
-            None => request,
-        }
+        encrypted(self.kms_key_id.as_deref(), request)
     }
 
     /// Write one object, encrypted at rest.

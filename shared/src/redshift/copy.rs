@@ -90,7 +90,7 @@ impl FieldKind {
     /// The kind of a column of type `type_name` (case-insensitive).
     pub fn of(type_name: &str) -> FieldKind {
         let lower = type_name.to_ascii_lowercase();
-        if super::target::is_character_type(&lower) || matches!(lower.as_str(), "text" | "bpchar") {
+        if super::target::is_character_type(&lower) || lower == "text" {
             return FieldKind::Character;
         }
         match lower.as_str() {

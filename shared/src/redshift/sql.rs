@@ -912,26 +912,15 @@ pub(crate) fn finish(spec: &ApplySpec<'_>, transaction: &mut Transaction, needs:
 
 /// Render the apply SQL for `rows` (one change per key) into as few transactions as fit.
 pub fn build_transactions(spec: &ApplySpec<'_>, rows: &[&Change<'_>]) -> Rendered {
-    build_selected(spec, rows, 0..rows.len())
-}
-
-/// [`build_transactions`] for the rows of `rows` at `selected` (ascending indices): every
-/// index in the result (`Transaction::rows`, `_cdc_row`, `oversized`, `too_large`) is an
-/// index into `rows`.
-pub fn build_selected(
-    spec: &ApplySpec<'_>,
-    rows: &[&Change<'_>],
-    selected: impl Iterator<Item = usize> + Clone,
-) -> Rendered {
     let stage = format!("\"{STAGE_TABLE}\"");
-    let fill_sources = selected.clone().any(|i| rows[i].filled_from.is_some());
+    let fill_sources = rows.iter().any(|r| r.filled_from.is_some());
     let staged = staged_columns(spec, fill_sources);
     let insert_header = format!("INSERT INTO {stage} ({}) VALUES ", column_list(&staged, None));
     let head = head(spec, fill_sources, None);
     let reserved = reserved_statements(spec, fill_sources) + head.len();
     let max_inserts = MAX_STATEMENTS.checked_sub(reserved).filter(|n| *n > 0);
     let (Some(max_inserts), true) = (max_inserts, insert_header.len() < MAX_STATEMENT_BYTES) else {
-        return Rendered { too_large: selected.collect(), ..Rendered::default() };
+        return Rendered { too_large: (0..rows.len()).collect(), ..Rendered::default() };
     };
     let empty = || Transaction {
         statements: head.clone(),
@@ -962,9 +951,7 @@ pub fn build_selected(
         *needs = Needs::default();
     };
     let mut tuple = String::new();
-    let remaining = selected.clone().count();
-    for (n, index) in selected.enumerate() {
-        let row = rows[index];
+    for (index, row) in rows.iter().enumerate() {
         tuple.clear();
         push_row(&mut tuple, spec, row, index, fill_sources);
         if insert_header.len() + tuple.len() > MAX_STATEMENT_BYTES {
@@ -978,7 +965,7 @@ pub fn build_selected(
             }
         }
         if statement.is_empty() {
-            statement.reserve(MAX_STATEMENT_BYTES.min(insert_header.len() + tuple.len() * (remaining - n)));
+            statement.reserve(MAX_STATEMENT_BYTES.min(insert_header.len() + tuple.len() * (rows.len() - index)));
             statement.push_str(&insert_header);
             statement_first_row = current.rows.len();
         } else {

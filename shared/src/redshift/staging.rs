@@ -15,12 +15,12 @@
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::ServerSideEncryption;
 use tokio::time::Instant;
 
 use super::copy::CopySource;
 use super::error::DataApiError;
 use crate::config::TableName;
+use crate::dlq;
 
 /// The staging location and the role that reads it; built once per cold start.
 #[derive(Debug, Clone)]
@@ -62,7 +62,7 @@ impl Staging {
         body: Vec<u8>,
         deadline: Instant,
     ) -> Result<Option<String>, DataApiError> {
-        let mut request = self
+        let request = self
             .client
             .put_object()
             .bucket(&self.bucket)
@@ -70,12 +70,7 @@ impl Staging {
             .content_type("text/csv")
             .content_encoding("gzip")
             .body(ByteStream::from(body));
-        if let Some(key) = &self.kms_key_id {
-            request = request
-                .server_side_encryption(ServerSideEncryption::AwsKms)
-                .ssekms_key_id(key)
-                .bucket_key_enabled(true);
-        }
+        let request = dlq::encrypted(self.kms_key_id.as_deref(), request);
         match tokio::time::timeout_at(deadline, request.send()).await {
             Err(_) => Err(DataApiError::Deadline { during: "staging an object", statement_id: None }),
             Ok(result) => result.map(|out| out.version_id).map_err(|e| staging_error("PutObject", e)),
@@ -104,13 +99,6 @@ fn staging_error<E: ProvideErrorMetadata>(
     operation: &'static str,
     err: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
 ) -> DataApiError {
-    use aws_sdk_s3::error::SdkError;
-    let (code, status) = match &err {
-        SdkError::ServiceError(e) => (e.err().code().unwrap_or("Unknown").to_string(), Some(e.raw().status().as_u16())),
-        SdkError::TimeoutError(_) => ("Timeout".into(), None),
-        SdkError::DispatchFailure(_) => ("DispatchFailure".into(), None),
-        SdkError::ResponseError(_) => ("UnreadableResponse".into(), None),
-        _ => ("Unknown".into(), None),
-    };
-    DataApiError::Staging { operation, code, status }
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    DataApiError::Staging { operation, code: dlq::error_code(&err), status }
 }
