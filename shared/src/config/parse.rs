@@ -46,6 +46,46 @@ impl fmt::Display for ConfigError {
     }
 }
 
+/// The TOML document as the `Raw*` structs, or the error with the dotted key path it is at:
+/// `tables[0].columns.ssn.requird` for an unknown key, `tables[0].delete_mode` for a value of the wrong kind, `(syntax)` when the text is
+/// no TOML at all. The path comes from `serde_path_to_error`; the name of an unknown key from
+/// serde's message (``unknown field `x`, expected …``), which names keys, never values.
+fn read_raw(text: &str) -> Result<RawConfig, (String, toml::de::Error)> {
+    let document = toml::Deserializer::parse(text).map_err(|e| ("(syntax)".to_string(), e))?;
+    serde_path_to_error::deserialize(document).map_err(|e| {
+        // `Spanned<T>` fields add a `$__serde_spanned_private_value` step, which is no key.
+        let mut path = String::new();
+        for segment in e.path().iter() {
+            match segment {
+                serde_path_to_error::Segment::Seq { index } => path.push_str(&format!("[{index}]")),
+                serde_path_to_error::Segment::Map { key } if key.starts_with("$__serde_spanned_private") => {}
+                serde_path_to_error::Segment::Map { key } | serde_path_to_error::Segment::Enum { variant: key } => {
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(key);
+                }
+                serde_path_to_error::Segment::Unknown => path.push_str(if path.is_empty() { "?" } else { ".?" }),
+            }
+        }
+        let error = e.into_inner();
+        let unknown = error
+            .message()
+            .strip_prefix("unknown field `")
+            .and_then(|rest| rest.split_once('`'))
+            .map(|(name, _)| name.to_string());
+        // The path ends at the unknown key itself; a serde_path_to_error that stops at its
+        // table instead still gets the name.
+        let key = match (path.as_str(), unknown) {
+            ("", Some(name)) => name,
+            ("", None) => "(document)".to_string(),
+            (path, Some(name)) if !path.ends_with(&name) => format!("{path}.{name}"),
+            (path, _) => path.to_string(),
+        };
+        (key, error)
+    })
+}
+
 impl Config {
     /// Read and parse the file at `path` ([`Config::parse`]); [`ConfigError`] with key
     /// `(file)` when it cannot be read.
@@ -62,14 +102,14 @@ impl Config {
         })
     }
 
-    /// Parse TOML text; `file` is used in error messages. Errors: a syntax error or an unknown
-    /// key (key `(syntax)`), or a setting that fails its check (its dotted key), each with the
+    /// Parse TOML text; `file` is used in error messages. Errors: a syntax error (key
+    /// `(syntax)`), an unknown key or a value of the wrong kind (its dotted key path), or a setting that fails its check (its dotted key), each with the
     /// line.
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError {
+        let raw: RawConfig = read_raw(text).map_err(|(key, e)| ConfigError {
             file: file.to_string(),
             line: e.span().map(|s| line_of(text, s.start)),
-            key: "(syntax)".into(),
+            key,
             message: crate::redact::config_message(e.message().trim()),
         })?;
         let locate = |span: std::ops::Range<usize>, key: String, message: String| ConfigError {
@@ -451,8 +491,29 @@ mask = { type = "partial", keep_last = 1, char = "#" }
         let err =
             parse("[[tables]]\ntopic = \"t\"\ntarget = \"a.b\"\n\n[tables.columns.x]\nrequird = true\n").unwrap_err();
         assert_eq!(err.line, Some(6), "{err}");
+        assert_eq!(err.key, "tables[0].columns.x.requird", "{err}");
         assert!(err.message.contains("unknown field `requird`"), "{err}");
         assert!(err.to_string().starts_with("pipeline.toml:6:"), "{err}");
+    }
+
+    #[test]
+    fn every_unknown_or_mistyped_key_is_named_by_its_full_path() {
+        let two = "[[tables]]\ntopic = \"a\"\ntarget = \"a.a\"\n[[tables]]\ntopic = \"b\"\ntarget = \"b.b\"\n";
+        for (text, key, line) in [
+            ("colour = 1\n".to_string(), "colour", 1),
+            ("[pipeline]\non_truncat = \"skip\"\n".to_string(), "pipeline.on_truncat", 2),
+            ("[pipeline]\nnul = \"drop\"\n".to_string(), "pipeline.nul", 2),
+            (format!("{two}delete_mod = \"soft\"\n"), "tables[1].delete_mod", 7),
+            (format!("{two}key = \"id\"\n"), "tables[1].key", 7),
+            (format!("{two}[tables.columns.ssn]\nrequired = \"yes\"\n"), "tables[1].columns.ssn.required", 8),
+            (format!("{two}[tables.detect]\npolicy = \"reject\"\nkind = [\"ssn\"]\n"), "tables[1].detect.kind", 9),
+        ] {
+            let err = parse(&text).unwrap_err();
+            assert_eq!((err.key.as_str(), err.line), (key, Some(line)), "{text}: {err}");
+            assert!(err.to_string().starts_with(&format!("pipeline.toml:{line}: {key}: ")), "{err}");
+        }
+        // Text that is no TOML has no key path.
+        assert_eq!(parse("[[tables]\n").unwrap_err().key, "(syntax)");
     }
 
     #[test]

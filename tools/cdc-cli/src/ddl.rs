@@ -12,7 +12,7 @@ use cdc_pipeline::config::TableConfig;
 use cdc_pipeline::redshift::ddl::{TableDdl, create_delete_ledger, create_table, line_comment};
 use cdc_pipeline::redshift::types::DdlFlavor;
 use cdc_pipeline::temporal::now_micros;
-use cdc_pipeline::{Caches, Change, Config, DecodedBatch, MskEvent, Outcome, Pipeline, Rule};
+use cdc_pipeline::{Caches, Change, DecodedBatch, MskEvent, Outcome, Pipeline, Rule};
 
 /// Columns the config names that a record of `events` routed to their table lacks, by target
 /// (`target: col, col`): a misspelt name under a mask would guard nothing, and a table made
@@ -65,10 +65,7 @@ pub fn for_events(pipeline: &Pipeline, events: &[MskEvent<'_>], dialect: DdlFlav
 
 /// `cdc ddl`: print the DDL for `config` (or the default routing) typed from `event`.
 pub fn run(config: Option<&Path>, dialect: DdlFlavor, event: Option<&Path>) -> Result<(), String> {
-    let config = match config {
-        Some(path) => Config::load(path).map_err(|e| e.to_string())?,
-        None => Config::default_routing(),
-    };
+    let config = crate::load_config(config)?;
     // Masked values are never printed here; any key gives the masked columns their type.
     let pipeline = Pipeline::new(Arc::new(config), Some(b"ddl-only-key-never-masks-0123456789abcdef"))
         .map_err(|e| e.to_string())?;

@@ -7,14 +7,12 @@ use std::sync::Arc;
 
 use cdc_pipeline::explain::explain;
 use cdc_pipeline::temporal::now_micros;
-use cdc_pipeline::{Caches, Config, DecodedBatch, MskEvent, Pipeline};
+use cdc_pipeline::{Caches, DecodedBatch, MskEvent, Pipeline};
 
-/// Build the pipeline from a config file (or the default routing) and `MASKING_KEY`.
+/// Build the pipeline from a config file (or the default routing: [`cdc_cli::load_config`])
+/// and `MASKING_KEY`.
 pub fn pipeline(config: Option<&Path>) -> Result<Pipeline, String> {
-    let config = match config {
-        Some(path) => Config::load(path).map_err(|e| e.to_string())?,
-        None => Config::default_routing(),
-    };
+    let config = cdc_cli::load_config(config)?;
     let key = std::env::var_os("MASKING_KEY").map(|k| k.into_encoded_bytes());
     Pipeline::new(Arc::new(config), key.as_deref()).map_err(|e| e.to_string())
 }

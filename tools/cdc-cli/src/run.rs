@@ -5,7 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cdc_pipeline::ingest::{Ingestor, Invocation};
+use cdc_pipeline::MskEvent;
+use cdc_pipeline::ingest::{IngestError, Ingestor, Invocation};
 use cdc_pipeline::metrics::Stderr;
 use cdc_pipeline::replay::ReplayRequest;
 use cdc_pipeline::settings::Settings;
@@ -48,10 +49,18 @@ pub enum RunError {
 pub fn ingest(config: Option<&Path>, event_path: &Path) -> Result<(), RunError> {
     let bytes = std::fs::read(event_path)
         .map_err(|e| RunError::Setup(format!("{}: cannot read: {e}", event_path.display())))?;
+    // Checked before any setting or service: a file that is no MSK event is bad input
+    // (exit 2) whatever the environment. The message names a JSON path, never a value.
+    MskEvent::parse(&bytes).map_err(|e| RunError::Setup(format!("{}: {e}", event_path.display())))?;
     runtime().map_err(RunError::Setup)?.block_on(async {
         let ingestor = ingestor(config, "ingest").await.map_err(RunError::Setup)?;
         let invocation = Invocation::local(timeout().map_err(RunError::Setup)?);
-        let summary = ingestor.ingest(&bytes, &invocation).await.map_err(|e| RunError::Handler(e.to_string()))?;
+        let summary = ingestor.ingest(&bytes, &invocation).await.map_err(|e| match e {
+            // The file is no MSK event: bad input (exit 2), as `cdc explain` says of it. The
+            // function itself would fail the invocation the same way.
+            IngestError::Event(_) => RunError::Setup(format!("{}: {e}", event_path.display())),
+            e => RunError::Handler(e.to_string()),
+        })?;
         println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
         Ok(())
     })
