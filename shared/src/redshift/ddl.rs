@@ -66,6 +66,9 @@ pub struct TableDdl {
     pub sql: String,
     /// Columns no type holds every sample value of, and why (printed by `cdc ddl`).
     pub warnings: Vec<String>,
+    /// The data columns, in the statement's order, without the `_cdc_*` metadata columns
+    /// (empty for a delete ledger): what [`create_views`] selects.
+    pub columns: Vec<Arc<str>>,
 }
 
 /// `text` as one SQL line comment (`-- …`): control characters (a newline in a column name
@@ -241,7 +244,171 @@ pub fn create_table(table: &TableConfig, target: &TableName, changes: &[&Change<
         sql.push_str(" DISTSTYLE AUTO SORTKEY AUTO");
     }
     sql.push(';');
-    TableDdl { sql, warnings }
+    TableDdl { sql, warnings, columns: columns.into_iter().map(|c| c.name).collect() }
+}
+
+/// Redshift's longest identifier, in bytes ("Names and identifiers", Redshift Database
+/// Developer Guide: standard identifiers are 1–127 bytes).
+const MAX_IDENTIFIER_BYTES: usize = 127;
+
+/// Views over one target, and the views that could not be named.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Views {
+    /// `CREATE OR REPLACE VIEW` statements, each ending in `;`: the current state first.
+    pub sql: Vec<String>,
+    /// Views left out, and why (a name past 127 bytes).
+    pub warnings: Vec<String>,
+}
+
+/// Age bands of [`create_views`]' age view: (label, upper bound in years, exclusive).
+const AGE_BANDS: [(&str, Option<u32>); 5] =
+    [("0-17", Some(18)), ("18-34", Some(35)), ("35-49", Some(50)), ("50-64", Some(65)), ("65+", None)];
+
+/// Views over `target`, whose data columns are `columns` ([`TableDdl::columns`]):
+/// - `<table>_current`: the rows as the source holds them now: soft-deleted rows
+///   (`_cdc_deleted`) left out, the data columns with `_cdc_source_ts` and `_cdc_loaded_at`;
+/// - `<table>_by_<column>` for each column with a `one_of` rule and no mask: rows per value
+///   (e.g. patients by state);
+/// - `<table>_<column>_age_bands` for each column masked to its `year`: rows per age band,
+///   the age being this calendar year minus the masked year (the mask keeps no birthday, so
+///   an age is at most one year high);
+/// - `<table>_quality`: one row of data-quality counts: rows, soft-deleted rows, rows missing
+///   each configured column (`nulls_<column>`), the newest source and load times.
+///
+/// Redshift views are late-binding (`WITH NO SCHEMA BINDING`, "CREATE VIEW", Redshift
+/// Database Developer Guide): they do not pin the target, so `cdc ddl`'s table can be dropped
+/// and created again (or altered by `drift = "add"`) under them; references are
+/// schema-qualified, as late binding requires.
+pub fn create_views(table: &TableConfig, target: &TableName, columns: &[Arc<str>], dialect: DdlFlavor) -> Views {
+    let mut views = Views::default();
+    let current = TableName { schema: target.schema.clone(), table: format!("{}_current", target.table) };
+    let create = |name: &TableName, select: String, views: &mut Views| {
+        if name.table.len() > MAX_IDENTIFIER_BYTES {
+            views.warnings.push(format!(
+                "view {} is not created: its name is longer than Redshift's {MAX_IDENTIFIER_BYTES}-byte identifiers",
+                name.table.escape_default()
+            ));
+            return false;
+        }
+        let binding = if dialect == DdlFlavor::Redshift { " WITH NO SCHEMA BINDING" } else { "" };
+        views.sql.push(format!("CREATE OR REPLACE VIEW {} AS\n{select}{binding};", qualified(name)));
+        true
+    };
+    let mut select = String::from("SELECT ");
+    for column in columns {
+        push_ident(&mut select, column);
+        select.push_str(", ");
+    }
+    select.push_str(&format!(
+        "\"_cdc_source_ts\", \"_cdc_loaded_at\"\nFROM {}\nWHERE NOT \"_cdc_deleted\"",
+        qualified(target)
+    ));
+    if !create(&current, select, &mut views) {
+        return views;
+    }
+    let mut configured: Vec<(&Arc<str>, &crate::config::ColumnConfig)> =
+        table.columns.iter().filter(|(name, _)| columns.contains(name)).collect();
+    configured.sort_by(|a, b| a.0.cmp(b.0));
+    for (name, config) in &configured {
+        let mut column = String::new();
+        push_ident(&mut column, name);
+        let (view, select) = match config.mask {
+            None if config.rules.one_of.is_some() => (
+                format!("{}_by_{name}", target.table),
+                format!("SELECT {column}, COUNT(*) AS \"rows\"\nFROM {}\nGROUP BY {column}", qualified(&current)),
+            ),
+            Some(crate::mask::Mask::Year) => {
+                let mut bands = String::from("CASE WHEN \"age\" IS NULL THEN 'unknown'");
+                for (label, below) in AGE_BANDS {
+                    match below {
+                        Some(below) => bands.push_str(&format!(" WHEN \"age\" < {below} THEN '{label}'")),
+                        None => bands.push_str(&format!(" ELSE '{label}' END")),
+                    }
+                }
+                (
+                    format!("{}_{name}_age_bands", target.table),
+                    format!(
+                        "SELECT {bands} AS \"age_band\", COUNT(*) AS \"rows\"\nFROM (SELECT EXTRACT(YEAR FROM CURRENT_DATE) - \
+                         EXTRACT(YEAR FROM {column}) AS \"age\" FROM {}) AS \"ages\"\nGROUP BY 1",
+                        qualified(&current)
+                    ),
+                )
+            }
+            _ => continue,
+        };
+        create(&TableName { schema: target.schema.clone(), table: view }, select, &mut views);
+    }
+    let mut select = String::from(
+        "SELECT COUNT(*) AS \"rows\", SUM(CASE WHEN \"_cdc_deleted\" THEN 1 ELSE 0 END) AS \"deleted_rows\"",
+    );
+    for (name, _) in &configured {
+        select.push_str(", SUM(CASE WHEN NOT \"_cdc_deleted\" AND ");
+        push_ident(&mut select, name);
+        select.push_str(" IS NULL THEN 1 ELSE 0 END) AS ");
+        push_ident(&mut select, &format!("nulls_{name}"));
+    }
+    select.push_str(&format!(
+        ", MAX(\"_cdc_source_ts\") AS \"newest_source_ts\", MAX(\"_cdc_loaded_at\") AS \"last_loaded_at\"\nFROM {}",
+        qualified(target)
+    ));
+    create(
+        &TableName { schema: target.schema.clone(), table: format!("{}_quality", target.table) },
+        select,
+        &mut views,
+    );
+    views
+}
+
+/// A target for [`grants`]: its name, and whether the pipeline alters it (`drift = "add"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grantee<'a> {
+    /// The target table.
+    pub target: &'a TableName,
+    /// `drift = "add"`: the pipeline runs `ALTER TABLE … ADD COLUMN` on it.
+    pub alters: bool,
+}
+
+/// The GRANTs the functions' database user `user` needs on `targets` and on their schemas'
+/// delete ledgers: `USAGE` on each schema; `SELECT, INSERT, UPDATE, DELETE` on each target and
+/// ledger (the apply SQL reads, inserts, updates and deletes; `COPY` needs INSERT; "GRANT",
+/// Redshift Database Developer Guide); and, for a target under `drift = "add"`, ownership,
+/// because only a table's owner may `ALTER TABLE … ADD COLUMN` (Redshift has no table-level
+/// ALTER privilege outside Lake Formation). The apply SQL's temporary tables need `TEMP` on
+/// the database, which every user holds through PUBLIC unless it was revoked: a comment says so.
+/// `user` is written as a quoted identifier: `IAMR:<role name>` for a Lambda role's user.
+pub fn grants(user: &str, targets: &[Grantee<'_>]) -> Vec<String> {
+    // The user as given, case kept: the Data API's user for a role is `IAMR:<role name>` with
+    // the role's own case, and a name folded to lowercase would name another user.
+    let who = format!("\"{}\"", user.replace('"', "\"\""));
+    let mut schemas: Vec<&str> = targets.iter().map(|t| t.target.schema.as_str()).collect();
+    schemas.sort_unstable();
+    schemas.dedup();
+    let mut out = Vec::new();
+    for schema in &schemas {
+        let mut name = String::new();
+        push_ident(&mut name, schema);
+        out.push(format!("GRANT USAGE ON SCHEMA {name} TO {who};"));
+    }
+    let mut tables: Vec<TableName> = targets.iter().map(|t| t.target.clone()).collect();
+    tables.extend(
+        schemas.iter().map(|schema| {
+            super::sql::delete_ledger(&TableName { schema: (*schema).to_string(), table: String::new() })
+        }),
+    );
+    for table in &tables {
+        out.push(format!("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {who};", qualified(table)));
+    }
+    for target in targets.iter().filter(|t| t.alters) {
+        out.push(line_comment(&format!(
+            "drift = \"add\" on {}: only the owner may ALTER TABLE … ADD COLUMN",
+            target.target
+        )));
+        out.push(format!("ALTER TABLE {} OWNER TO {who};", qualified(target.target)));
+    }
+    out.push(line_comment(&format!(
+        "the apply SQL creates temporary tables: PUBLIC holds TEMP on every database unless revoked; if it was: GRANT TEMP ON DATABASE <database> TO {who};"
+    )));
+    out
 }
 
 #[cfg(test)]

@@ -43,14 +43,25 @@ enum Command {
         config: Option<PathBuf>,
         request: PathBuf,
     },
-    /// Print CREATE TABLE statements for the configured targets.
+    /// Print CREATE TABLE statements for the configured targets and every target the events
+    /// route to (and views and GRANTs on request).
     Ddl {
         #[arg(long, env = "CDC_CONFIG")]
         config: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "redshift")]
         dialect: DialectArg,
-        /// An MSK event whose schemas give the column types.
-        event: Option<PathBuf>,
+        /// Also print a current-state view per table (soft-deleted rows left out) and example
+        /// analytics views: counts per `one_of` column, age bands of `year`-masked dates,
+        /// data-quality counts.
+        #[arg(long)]
+        views: bool,
+        /// Also print the GRANTs this database user needs, e.g. `IAMR:<ingest role name>`
+        /// (the stack's IngestDatabaseUser output).
+        #[arg(long, value_name = "USER")]
+        grants: Option<String>,
+        /// MSK events whose records give the columns and types: every column of every record
+        /// (rules are not applied to the sample).
+        events: Vec<PathBuf>,
     },
 }
 
@@ -67,12 +78,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Explain { config, event } => explain::run(config.as_deref(), &event),
-        Command::Ddl { config, dialect, event } => {
+        Command::Ddl { config, dialect, views, grants, events } => {
             let dialect = match dialect {
                 DialectArg::Redshift => cdc_pipeline::redshift::types::DdlFlavor::Redshift,
                 DialectArg::Postgres => cdc_pipeline::redshift::types::DdlFlavor::Postgres,
             };
-            ddl::run(config.as_deref(), dialect, event.as_deref())
+            ddl::run(config.as_deref(), dialect, &events, &ddl::Options { views, grants })
         }
         Command::Ingest { config, event } => return handler(run::ingest(config.as_deref(), &event)),
         Command::Replay { config, request } => return handler(run::replay(config.as_deref(), &request)),
