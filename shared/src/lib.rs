@@ -25,6 +25,7 @@
 #![deny(missing_docs)]
 
 pub mod batch;
+pub mod cast;
 pub mod column_type;
 pub mod config;
 pub mod debezium;

@@ -151,11 +151,13 @@ pub enum Rule {
     /// column's type (a kind the column takes only as a SQL literal), on a `load = "copy"`
     /// table (loader).
     CopyUnsupportedValue,
+    /// `cast`: a value `[tables.change_schema] cast` cannot convert exactly (decoding).
+    Cast,
 }
 
 impl Rule {
     /// Every rule, in README.md's order ("Rule names").
-    pub const ALL: [Rule; 60] = [
+    pub const ALL: [Rule; 61] = [
         Rule::Base64,
         Rule::Json,
         Rule::NotAnEnvelope,
@@ -216,6 +218,7 @@ impl Rule {
         Rule::StatementTooLarge,
         Rule::RejectedByDatabase,
         Rule::CopyUnsupportedValue,
+        Rule::Cast,
     ];
 
     /// The rule's name as dead letters, logs and README.md write it: snake_case ASCII, short
@@ -281,6 +284,7 @@ impl Rule {
             Rule::RowTooLarge => "row_too_large",
             Rule::StatementTooLarge => "statement_too_large",
             Rule::CopyUnsupportedValue => "copy_unsupported_value",
+            Rule::Cast => "cast",
             Rule::RejectedByDatabase => "rejected_by_database",
         }
     }

@@ -17,7 +17,7 @@ mod model;
 mod parse;
 
 pub use model::{
-    ColumnConfig, Config, DeleteMode, Detect, DetectPolicy, DriftPolicy, LoadPath, NulPolicy, OpPolicy,
+    ChangeSchema, ColumnConfig, Config, DeleteMode, Detect, DetectPolicy, DriftPolicy, LoadPath, NulPolicy, OpPolicy,
     PipelineOptions, Placeholder, Rules, SensitiveKind, TableConfig, TableName, TombstonePolicy, TopicPattern,
     UnroutablePolicy,
 };

@@ -381,6 +381,43 @@ pub struct ColumnConfig {
     pub mask: Option<Mask>,
 }
 
+/// A table's `[tables.change_schema]`: the counterpart of a Glue job's "Change Schema"
+/// (ApplyMapping) step. Source columns are dropped, renamed and cast right after decoding,
+/// before the key, the rules, detection and masks see them; everything else in the table's
+/// config (`key`, `[tables.columns]`, `cast`) names columns as they come out. All names
+/// lowercase.
+#[derive(Debug, Clone, Default)]
+pub struct ChangeSchema {
+    /// Source column → target column (`rename`).
+    pub rename: HashMap<Arc<str>, Arc<str>>,
+    /// Source columns never loaded, validated or typed (`drop`): a value there cannot reject
+    /// its record, and `cdc ddl` leaves the column out.
+    pub drop: HashSet<Arc<str>>,
+    /// Target column → the type its value is converted to (`cast`, a `type` hint name),
+    /// exactly or not at all ([`crate::cast`]).
+    pub cast: HashMap<Arc<str>, ColumnType>,
+}
+
+impl ChangeSchema {
+    /// Whether the table changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.rename.is_empty() && self.drop.is_empty() && self.cast.is_empty()
+    }
+
+    /// The target name of source column `source` (lowercase), or `None` when it is dropped.
+    pub fn target_name(&self, source: &Arc<str>) -> Option<Arc<str>> {
+        if self.drop.contains(source) {
+            return None;
+        }
+        Some(self.rename.get(source).cloned().unwrap_or_else(|| source.clone()))
+    }
+
+    /// The source name of target column `target`: the column renamed to it, else itself.
+    pub fn source_name<'a>(&'a self, target: &'a str) -> &'a str {
+        self.rename.iter().find(|(_, to)| &***to == target).map_or(target, |(from, _)| from)
+    }
+}
+
 /// One `[[tables]]` entry: which topics it takes, where they go and how.
 #[derive(Debug, Clone)]
 pub struct TableConfig {
@@ -408,6 +445,8 @@ pub struct TableConfig {
     pub columns: HashMap<Arc<str>, ColumnConfig>,
     /// `[tables.detect]`: scan unmasked text columns for sensitive-looking values.
     pub detect: Option<Detect>,
+    /// `[tables.change_schema]`: source columns renamed, dropped and cast after decoding.
+    pub change_schema: ChangeSchema,
 }
 
 impl TableConfig {
@@ -446,6 +485,7 @@ impl TableConfig {
             placeholder: Placeholder::default(),
             columns: HashMap::new(),
             detect: None,
+            change_schema: ChangeSchema::default(),
         })
     }
 }

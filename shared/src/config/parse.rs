@@ -13,7 +13,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::model::{
-    ColumnConfig, Config, DeleteMode, Detect, DetectPolicy, DriftPolicy, LoadPath, NulPolicy, OpPolicy,
+    ChangeSchema, ColumnConfig, Config, DeleteMode, Detect, DetectPolicy, DriftPolicy, LoadPath, NulPolicy, OpPolicy,
     PipelineOptions, Placeholder, Rules, SensitiveKind, TableConfig, TableName, TombstonePolicy, TopicPattern,
     UnroutablePolicy,
 };
@@ -163,6 +163,7 @@ impl Config {
                 }
                 columns.insert(lower, column.build(&key, &locate)?);
             }
+            let key_span = table.key.as_ref().map_or(0..0, |k| k.span());
             let key_columns = match table.key {
                 Some(key) => {
                     let span = key.span();
@@ -203,6 +204,22 @@ impl Config {
                 }
                 None => None,
             };
+            let change_schema = match table.change_schema {
+                Some(raw) => {
+                    let span = raw.span();
+                    raw.into_inner().build().map_err(|(key, m)| locate(span, at(&format!("change_schema.{key}")), m))?
+                }
+                None => ChangeSchema::default(),
+            };
+            if let Some(key) = &key_columns
+                && let Some(dropped) = key.iter().find(|k| change_schema.drop.contains(*k))
+            {
+                return Err(locate(
+                    key_span,
+                    at("key"),
+                    format!("key column `{dropped}` is dropped by [tables.change_schema]: a row needs its key"),
+                ));
+            }
             tables.push(Arc::new(TableConfig {
                 topic,
                 target,
@@ -215,6 +232,7 @@ impl Config {
                 placeholder,
                 columns,
                 detect,
+                change_schema,
             }));
         }
         Ok(Config { source: None, pipeline, tables })
@@ -258,6 +276,77 @@ struct RawTable {
     #[serde(default)]
     columns: BTreeMap<String, Spanned<RawColumn>>,
     detect: Option<Spanned<RawDetect>>,
+    change_schema: Option<Spanned<RawChangeSchema>>,
+}
+
+/// `[tables.change_schema]`: `rename = { source = "target" }`, `drop = ["source"]`,
+/// `cast = { target = "type" }` (a `type` hint name, with `scale` as `"decimal(2)"`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChangeSchema {
+    #[serde(default)]
+    rename: BTreeMap<String, String>,
+    #[serde(default)]
+    drop: Vec<String>,
+    #[serde(default)]
+    cast: BTreeMap<String, String>,
+}
+
+impl RawChangeSchema {
+    /// The model, or the sub-key (`rename.x`, `drop`, `cast.x`) and what is wrong with it.
+    fn build(self) -> Result<ChangeSchema, (String, String)> {
+        let lower = |name: &str| -> Arc<str> { name.to_lowercase().into() };
+        let mut out = ChangeSchema::default();
+        for name in &self.drop {
+            if !out.drop.insert(lower(name)) {
+                return Err(("drop".into(), format!("`{name}` is listed twice")));
+            }
+        }
+        let mut targets: HashMap<Arc<str>, String> = HashMap::new();
+        for (from, to) in &self.rename {
+            let (source, target) = (lower(from), lower(to));
+            let key = format!("rename.{from}");
+            if target.is_empty() || target.len() > 127 || target.contains('\0') {
+                return Err((key, "a column name is 1-127 bytes without NUL".into()));
+            }
+            if out.drop.contains(&source) {
+                return Err((key, "the column is also dropped".into()));
+            }
+            if out.rename.contains_key(&source) {
+                return Err((key, "the column is renamed twice (names are case-insensitive)".into()));
+            }
+            if let Some(other) = targets.insert(target.clone(), from.clone()) {
+                return Err((key, format!("`{other}` is renamed to the same column")));
+            }
+            out.rename.insert(source, target);
+        }
+        for (column, ty) in &self.cast {
+            let key = format!("cast.{column}");
+            let (name, scale) = match ty.split_once('(') {
+                Some((name, rest)) => {
+                    let scale = rest
+                        .strip_suffix(')')
+                        .and_then(|s| s.trim().parse::<u32>().ok())
+                        .ok_or_else(|| (key.clone(), "expected a type, or `decimal(<scale>)`".to_string()))?;
+                    (name.trim(), Some(scale))
+                }
+                None => (ty.trim(), None),
+            };
+            let ty = match ColumnType::from_hint(name, scale).map_err(|m| (key.clone(), m))? {
+                // A cast's scale is the column's, not a hint about the JSON: declared, as a
+                // schema's DECIMAL would be, so `cdc ddl` keeps it whatever the sample holds.
+                ColumnType::DecimalText { scale: Some(scale) } => ColumnType::Decimal { scale, precision: None },
+                ty => ty,
+            };
+            if !crate::cast::castable(&ty) {
+                return Err((key, format!("cannot cast to `{name}`; {}", crate::cast::TARGETS)));
+            }
+            if out.cast.insert(lower(column), ty).is_some() {
+                return Err((key, "the column is cast twice (names are case-insensitive)".into()));
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// `[tables.detect]`: `policy = "reject"`, or `policy = "mask"` with a `mask`; optional

@@ -75,7 +75,8 @@ pub fn check_column_names(columns: &[Column<'_>], reasons: &mut Vec<Reason>) {
 }
 
 /// Decode a row image into columns. Types come from the message schema when there is one,
-/// else from the table's `type` hints, else from the JSON value itself. Every column that
+/// else from the table's `type` hints, else from the JSON value itself; then the table's
+/// `[tables.change_schema]` drops, renames and casts ([`crate::cast`]). Every column that
 /// fails adds a reason; the others are still decoded so that a reject lists all problems.
 pub fn decode_row<'a>(
     image: &'a RawValue,
@@ -100,6 +101,16 @@ pub fn decode_row<'a>(
             Some(f) => f.column.clone(),
             None => names.lowercase(&name),
         };
+        // `[tables.change_schema]`: a dropped column is not even converted, so nothing in it
+        // can reject the record; a renamed one is known by its new name from here on.
+        let column = if table.change_schema.is_empty() {
+            column
+        } else {
+            match table.change_schema.target_name(&column) {
+                Some(column) => column,
+                None => continue,
+            }
+        };
         let hint;
         let ty = match field {
             Some(f) => &f.ty,
@@ -109,7 +120,13 @@ pub fn decode_row<'a>(
             }
         };
         match convert(raw, ty, nul, Some(&table.placeholder)) {
-            Ok(value) => out.push(Column { name: column, value }),
+            Ok(value) => match table.change_schema.cast.get(&column) {
+                None => out.push(Column { name: column, value }),
+                Some(to) => match crate::cast::cast(value, to) {
+                    Some(value) => out.push(Column { name: column, value }),
+                    None => reasons.push(Reason::column(column, Rule::Cast)),
+                },
+            },
             Err(e) => reasons.push(Reason::column(column, e.rule())),
         }
     }

@@ -147,9 +147,10 @@ pub fn create_table(table: &TableConfig, target: &TableName, changes: &[&Change<
     let find = |columns: &[Column<'_>], name: &str| columns.iter().position(|c| &*c.name == name);
     for change in changes {
         if let Some(schema) = &change.row_schema {
-            for field in &schema.fields {
+            // The fields as `[tables.change_schema]` leaves them: renamed, cast, not dropped.
+            for field in schema.fields.iter().filter_map(|f| crate::cast::field(&table.change_schema, f)) {
                 if find(&columns, &field.column).is_none() {
-                    columns.push(Column::new(field.column.clone(), Some(field.clone())));
+                    columns.push(Column::new(field.column.clone(), Some(field)));
                 }
             }
         }

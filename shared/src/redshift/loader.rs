@@ -564,8 +564,14 @@ impl<W: Warehouse> Loader<W> {
                 .rows
                 .iter()
                 .find_map(|r| r.change.columns.iter().find(|c| &c.name == column && !c.value.is_null()));
+            // The source field as `[tables.change_schema]` renames and casts it.
             let field = plan.rows.iter().find_map(|r| {
-                r.change.row_schema.as_ref().and_then(|s| s.fields.iter().find(|f| &f.column == column).cloned())
+                r.change.row_schema.as_ref().and_then(|s| {
+                    s.fields
+                        .iter()
+                        .filter_map(|f| crate::cast::field(&plan.table.change_schema, f))
+                        .find(|f| &f.column == column)
+                })
             });
             let mask = plan.table.column(column).and_then(|c| c.mask.as_ref());
             let dialect = self.warehouse.dialect();

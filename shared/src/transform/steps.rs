@@ -271,6 +271,12 @@ impl Pipeline {
                         Some(f) => f.column.clone(),
                         None => caches.names.lowercase(name),
                     })
+                    // Renamed as the row's columns are; a key field is never dropped (the
+                    // config refuses to drop a configured key, and a row needs its key).
+                    .map(|column| match table.change_schema.rename.get(&column) {
+                        Some(target) => target.clone(),
+                        None => column,
+                    })
                     .collect()
             }
             _ => {
@@ -514,18 +520,24 @@ fn from_kafka_key<'b>(
     names: &mut ColumnNames,
 ) -> Option<Result<Value<'b>, Rule>> {
     let hint = || table.column(column).and_then(|c| c.type_hint.clone()).unwrap_or(ColumnType::Untyped);
-    match key? {
+    // The Kafka key names the column as the source does (before `[tables.change_schema]`).
+    let source = table.change_schema.source_name(column);
+    let value = match key? {
         Key::Struct { fields, schema } => {
             let row = schema.as_ref().and_then(|s| s.row.as_deref());
             let (i, (name, raw)) =
-                fields.iter().enumerate().find(|(_, (name, _))| &*names.lowercase(name) == column)?;
+                fields.iter().enumerate().find(|(_, (name, _))| &*names.lowercase(name) == source)?;
             let ty = row.and_then(|r| r.field(name, i)).map_or_else(hint, |f| f.ty.clone());
-            Some(debezium::convert(raw, &ty, nul, None).map_err(|e| e.rule()))
+            debezium::convert(raw, &ty, nul, None).map_err(|e| e.rule())
         }
         // A bare key can only stand for a single-column key.
         Key::Primitive(raw) if key_columns.len() == 1 => {
-            Some(debezium::convert(raw, &hint(), nul, None).map_err(|e| e.rule()))
+            debezium::convert(raw, &hint(), nul, None).map_err(|e| e.rule())
         }
-        Key::Primitive(_) => None,
-    }
+        Key::Primitive(_) => return None,
+    };
+    Some(value.and_then(|value| match table.change_schema.cast.get(column) {
+        Some(to) => crate::cast::cast(value, to).ok_or(Rule::Cast),
+        None => Ok(value),
+    }))
 }
