@@ -27,6 +27,7 @@ FUNCTION_BINARIES ?= $(abspath $(or $(CARGO_TARGET_DIR),target))/release
 ## grammar gate: every statement the tests sent through the emulator must parse as Redshift SQL
 ## (sqlfluff's redshift dialect; scripts/grammar_gate.py). The emulator's own tests, which send
 ## PostgreSQL SQL on purpose, run unrecorded (scripts/cargo-test-runner.sh). Last, the
+## local stack's own test (scripts/test-local-stack.sh), then the
 ## template checks (scripts/check-template.sh): cfn-lint, SAM validation, our rules and
 ## checkov on the SAM-translated template, each gate first proving that it fails.
 test: deps
@@ -44,6 +45,7 @@ test: deps
 	  --config 'target."cfg(all())".runner = ["$(CURDIR)/scripts/cargo-test-runner.sh"]'
 	"$(VENV)/bin/python" scripts/grammar_gate.py "$(SQL_RECORDING)"
 	scripts/check-cargo-lambda.sh
+	scripts/test-local-stack.sh
 	scripts/check-template.sh
 
 ## Opt-in: the contract suite against a REAL Redshift (never part of `test`): what the
