@@ -17,6 +17,11 @@ SQL_RECORDING ?= $(abspath $(or $(CARGO_TARGET_DIR),target))/grammar-gate/emulat
 # The release functions, which tests/pii_leaks.rs runs behind a local Lambda Runtime API.
 FUNCTION_BINARIES ?= $(abspath $(or $(CARGO_TARGET_DIR),target))/release
 
+# Progress of the long targets: a banner before each step ("==> [3/12] …", on stdout, so that a
+# CI log shows which step the time goes to); cargo and pip print their own progress (no -q:
+# "Compiling …" lines, and cargo's bar on a terminal). Texts without commas (make's call).
+step = @echo "==> [$(1)] $(2)"
+
 ## Everything CI runs: formatting, lints (the workspace, then the library as the Lambdas build
 ## it: without the `test-util` feature, which cdc-tests, bench and fuzz turn on, so the
 ## workspace-wide run never sees it off; and `cargo tree` proves that a bare build of the
@@ -27,23 +32,37 @@ FUNCTION_BINARIES ?= $(abspath $(or $(CARGO_TARGET_DIR),target))/release
 ## grammar gate: every statement the tests sent through the emulator must parse as Redshift SQL
 ## (sqlfluff's redshift dialect; scripts/grammar_gate.py). The emulator's own tests, which send
 ## PostgreSQL SQL on purpose, run unrecorded (scripts/cargo-test-runner.sh). Last, the
+## local stack's own test (scripts/test-local-stack.sh), then the
 ## template checks (scripts/check-template.sh): cfn-lint, SAM validation, our rules and
 ## checkov on the SAM-translated template, each gate first proving that it fails.
 test: deps
+	$(call step,1/12,formatting: cargo fmt --check)
 	$(CARGO) fmt --all --check
+	$(call step,2/12,clippy: the workspace with every target)
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(call step,3/12,clippy: the library as the Lambdas build it (no test-util))
 	$(CARGO) clippy --locked -p cdc-ingest -p cdc-replay -- -D warnings
+	$(call step,4/12,the fuzz targets compile)
 	cd fuzz && $(CARGO) check --locked --bins
+	$(call step,5/12,test-util stays out of the default members)
 	n=$$($(CARGO) tree --locked -e normal,build,features -i cdc-pipeline | grep -c 'test-util' || true); \
 	  [ "$$n" = 0 ] || { echo "test-util reaches the default members (what sam build compiles): check default-members in Cargo.toml" >&2; exit 1; }
+	$(call step,6/12,the grammar gate's own tests)
 	"$(VENV)/bin/python" scripts/test_grammar_gate.py
 	mkdir -p "$(dir $(SQL_RECORDING))" && rm -f "$(SQL_RECORDING)"
+	$(call step,7/12,building the release functions)
 	$(CARGO) build --release --locked -p cdc-ingest -p cdc-replay
+	$(call step,8/12,cargo test: unit and property tests and integration tests against PostgreSQL + the emulator + moto)
 	CDC_FUNCTION_BINARIES="$(FUNCTION_BINARIES)" REDSHIFT_DATA_LOCAL_RECORD="$(SQL_RECORDING)" \
 	  scripts/with-local-pg.sh $(CARGO) test --workspace --locked \
 	  --config 'target."cfg(all())".runner = ["$(CURDIR)/scripts/cargo-test-runner.sh"]'
+	$(call step,9/12,the grammar gate: every statement the tests sent must parse as Redshift SQL)
 	"$(VENV)/bin/python" scripts/grammar_gate.py "$(SQL_RECORDING)"
+	$(call step,10/12,the cargo-lambda path)
 	scripts/check-cargo-lambda.sh
+	$(call step,11/12,scripts/local-stack.sh: failures stop what started; a stack is reused only when whole)
+	scripts/test-local-stack.sh
+	$(call step,12/12,the template checks (cfn-lint; SAM; our rules; checkov))
 	scripts/check-template.sh
 
 ## Opt-in: the contract suite against a REAL Redshift (never part of `test`): what the
@@ -59,7 +78,9 @@ demo: deps
 
 ## `cdc explain` over every sample event with the example config (no services needed).
 explain: deps
-	$(CARGO) build -q -p cdc-cli --locked
+	$(call step,1/2,building cdc)
+	$(CARGO) build -p cdc-cli --locked
+	$(call step,2/2,cdc explain over events/*.json)
 	for f in events/*.json; do \
 	  echo "== $$f"; \
 	  MASKING_KEY="$(DEMO_MASKING_KEY)" $(CARGO) run -q -p cdc-cli --locked -- explain --config $(CONFIG) "$$f"; \
@@ -71,11 +92,17 @@ explain: deps
 ## (bench/compare.py), and the release ingest binary's cold start and peak memory
 ## (bench/runtime_probe.py).
 bench: deps
+	$(call step,1/6,criterion: transform path and SQL)
 	$(CARGO) bench -p cdc-pipeline --bench transform --bench sql --locked
+	$(call step,2/6,end-to-end load through the emulator)
 	scripts/with-local-pg.sh $(CARGO) bench -p cdc-tests --bench load --locked
+	$(call step,3/6,load paths side by side)
 	scripts/with-local-pg.sh $(CARGO) bench -p cdc-tests --bench copy --locked
+	$(call step,4/6,the Python peer side by side)
 	python3 bench/compare.py
+	$(call step,5/6,cold start and peak memory of the release ingest binary)
 	python3 bench/runtime_probe.py
+	$(call step,6/6,tables for BENCHMARKS.md)
 	python3 scripts/bench-report.py
 
 ## The reliability suite at full size: SCENARIOS randomized model scenarios (default 1000)
@@ -93,6 +120,7 @@ fuzz: deps
 
 ## Install what the targets above need (idempotent).
 deps:
+	$(call step,deps,scripts/install-deps.sh)
 	scripts/install-deps.sh
 
 fmt:
@@ -104,11 +132,13 @@ lint:
 
 ## Regenerate the sample events in events/ (they are committed).
 events:
-	$(CARGO) run -q -p cdc-tests --bin gen-events
+	$(CARGO) run -p cdc-tests --bin gen-events
 
 ## Both functions built for arm64 by SAM with cargo-lambda (release, LTO; see README for time).
 sam-build: deps
+	$(call step,1/2,the aarch64 Rust target)
 	rustup target add aarch64-unknown-linux-gnu
+	$(call step,2/2,sam build: both functions for arm64 with cargo-lambda (release and LTO: minutes))
 	PATH="$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam build
 
 ## Build, then deploy with prompts for every parameter (answers saved in samconfig.toml).

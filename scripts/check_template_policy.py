@@ -31,10 +31,19 @@ The pipeline's template (a template with a DLQ_BUCKET function variable):
   custom metric an alarm or the dashboard reads is one the code emits (read from the Rust
   sources) in the namespace the functions are given;
 - a dashboard showing every alarm and every alarmed metric;
+- event source mappings (the template is checked with its Fn::ForEach loops expanded for two
+  topics, sam_translate.CHECK_PARAMETERS): exactly one mapping of the ingest function per
+  topic, each with its own consumer group, Enabled and StartingPosition from the parameters,
+  the dead-letter bucket as on-failure destination, bounded retries that never drop a record
+  for age; the ingest role may read each topic and use each group by name (no wildcard), and
+  each mapping refers to the policy that grants its topic (so it is created after it);
 - README.md (beside the template) names every parameter, in backquotes.
 
 Usage: check_template_policy.py [TEMPLATE ...]   (default: template.yaml)
        check_template_policy.py --self-test       (each check fails on a template made bad)
+
+Mutations of the self-test apply to the template as written (loops and all), which is then
+expanded and checked, as CloudFormation would expand it.
 """
 import copy
 import fnmatch
@@ -46,7 +55,14 @@ from pathlib import Path
 
 from cfnlint.decode import cfn_yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sam_translate import CHECK_PARAMETERS, ExpansionError  # noqa: E402
+from sam_translate import expand as expand_loops  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
+# The topics the loops are expanded with: two, so that a rule that holds for "the" mapping
+# but not for each one fails.
+TOPICS = CHECK_PARAMETERS["Topics"].split(",")
 SCOPED_SERVICES = ("s3:", "secretsmanager:", "kafka:", "kafka-cluster:")
 FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
 # What the dead-letter bucket holds, by prefix: each must expire.
@@ -549,12 +565,98 @@ def alarm_problems(p, emitted):
     return problems
 
 
+def text_of(node):
+    """The text of a plain string or of a Fn::Sub (either form), else None."""
+    if isinstance(node, str):
+        return node
+    sub = node.get("Fn::Sub") if isinstance(node, dict) else None
+    sub = sub[0] if isinstance(sub, list) and sub else sub
+    return sub if isinstance(sub, str) else None
+
+
+def mappings_of(p, binary):
+    """The event source mappings (name → properties) that invoke the function built from `binary`."""
+    function = p.functions.get(binary)
+    return {
+        name: r.get("Properties", {})
+        for name, r in p.of_type("AWS::Lambda::EventSourceMapping").items()
+        if function and refers_to(r.get("Properties", {}).get("FunctionName"), function)
+    }
+
+
+def mapping_problems(p, topics=TOPICS):
+    """One mapping of the ingest function per topic, configured alike, each topic and consumer
+    group readable by the ingest role and by name only."""
+    mappings = mappings_of(p, "ingest")
+    problems = []
+    if len(mappings) != len(topics):
+        problems.append(
+            f"{len(mappings)} event source mapping(s) of the ingest function for {len(topics)} topics ({', '.join(topics)}):"
+            " want one per topic (Fn::ForEach over Topics)"
+        )
+    role = p.role_of("ingest")
+    granted = p.role_statements(role) if role else []
+    policies = {
+        name: r
+        for name, r in p.resources.items()
+        if r.get("Type") in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
+        and any(refers_to(x, role) for x in as_list(r.get("Properties", {}).get("Roles", [])))
+    }
+
+    def resources_allowed(action):
+        return [text_of(r) or "" for s in granted if allows(s, action) for r in as_list(s.get("Resource", []))]
+
+    for action, kind in (("kafka-cluster:ReadData", ":topic/"), ("kafka-cluster:AlterGroup", ":group/")):
+        for text in resources_allowed(action):
+            if kind in text and (text.endswith("*") or text.endswith("/")):
+                problems.append(f"{role}: ingest may {action} on {text!r}: name each topic and group, no wildcard")
+    groups = {}
+    for topic in topics:
+        consuming = [n for n, m in mappings.items() if as_list(m.get("Topics", [])) == [topic]]
+        if len(consuming) != 1:
+            problems.append(f"topic {topic} is consumed by {len(consuming)} event source mappings of ingest, not 1")
+            continue
+        name = consuming[0]
+        m = mappings[name]
+        group = json.dumps(m.get("AmazonManagedKafkaEventSourceConfig", {}).get("ConsumerGroupId"), sort_keys=True)
+        if group in groups:
+            problems.append(f"{name}: consumer group {group} is {groups[group]}'s too (Lambda wants one per mapping)")
+        groups[group] = name
+        group_text = text_of(m.get("AmazonManagedKafkaEventSourceConfig", {}).get("ConsumerGroupId"))
+        for prop, parameter in (("Enabled", "Enabled"), ("StartingPosition", "StartingPosition")):
+            if m.get(prop) != {"Ref": parameter}:
+                problems.append(f"{name}: {prop} is not the {parameter} parameter (deploy disabled, then enable)")
+        if not refers_to(m.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination"), p.bucket):
+            problems.append(f"{name}: on-failure destination is not the dead-letter bucket (replay reads aws/lambda/ there)")
+        if m.get("MaximumRecordAgeInSeconds") != -1:
+            problems.append(f"{name}: MaximumRecordAgeInSeconds is not -1 (a record must never be dropped for age)")
+        if not isinstance(m.get("MaximumRetryAttempts"), int) or m["MaximumRetryAttempts"] < 0:
+            problems.append(f"{name}: MaximumRetryAttempts is not bounded (a stuck batch must reach the on-failure destination)")
+        reads = [t for t in resources_allowed("kafka-cluster:ReadData") if ":topic/" in t and t.endswith("/" + topic)]
+        if not reads:
+            problems.append(f"{role}: ingest may not kafka-cluster:ReadData on topic {topic}")
+        uses = [t for t in resources_allowed("kafka-cluster:AlterGroup") if group_text and t.endswith("/" + group_text)]
+        if not uses:
+            problems.append(f"{role}: ingest may not kafka-cluster:AlterGroup on the consumer group of {name}")
+        granting = [
+            n
+            for n, r in policies.items()
+            for _, st in statements(r.get("Properties", {}).get("PolicyDocument", {}))
+            if allows(st, "kafka-cluster:ReadData")
+            and any((text_of(x) or "").endswith("/" + topic) for x in as_list(st.get("Resource", [])))
+        ]
+        if granting and not any(refers_to(m, g) or g in as_list(p.resources[name].get("DependsOn", [])) for g in granting):
+            problems.append(f"{name}: does not refer to {granting[0]}, which grants its topic (it could poll before the grant)")
+    return problems
+
+
 def pipeline_problems(template, emitted):
     p = Pipeline(template)
     if p.bucket is None:
         return []
     return (
         key_problems(p)
+        + mapping_problems(p)
         + bucket_problems(p)
         + replay_problems(p)
         + function_write_problems(p)
@@ -579,8 +681,16 @@ def readme_beside(path):
     return readme.read_text(encoding="utf-8") if readme.exists() else None
 
 
+def load_expanded(path):
+    """The template with its Fn::ForEach loops expanded for TOPICS."""
+    return expand_loops(cfn_yaml.load(path), CHECK_PARAMETERS)
+
+
 def check(path, emitted=None):
-    template = cfn_yaml.load(path)
+    try:
+        template = load_expanded(path)
+    except ExpansionError as e:
+        return [f"Fn::ForEach: {e}"]
     return (
         generic_problems(template)
         + pipeline_problems(template, emitted_metrics() if emitted is None else emitted)
@@ -626,6 +736,16 @@ Resources:
     Properties:
       PublicAccessBlockConfiguration: {BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true}
 """,
+    "contains neither ${Topic} nor &{Topic}": """
+Parameters:
+  Topics: {Type: CommaDelimitedList, Default: "a,b"}
+Resources:
+  Fn::ForEach::Loop:
+    - Topic
+    - !Ref Topics
+    - Fixed:
+        Type: AWS::SNS::Topic
+""",
     "public access block without": """
 Resources:
   B:
@@ -634,6 +754,20 @@ Resources:
       BucketEncryption: {ServerSideEncryptionConfiguration: [{ServerSideEncryptionByDefault: {SSEAlgorithm: AES256}}]}
 """,
 }
+
+
+def topic_loop(t):
+    """[identifier, collection, fragment] of the loop that makes the mappings."""
+    return t["Resources"]["Fn::ForEach::TopicMappings"]
+
+
+def mapping_fragment(t):
+    return topic_loop(t)[2]["IngestMapping&{Topic}"]["Properties"]
+
+
+def topic_statement(t, sid):
+    doc = topic_loop(t)[2]["IngestTopicAccess&{Topic}"]["Properties"]["PolicyDocument"]
+    return next(s for s in doc["Statement"] if s.get("Sid") == sid)
 
 
 def resource(t, name):
@@ -866,6 +1000,35 @@ MUTATIONS = [
         lambda t: t["Parameters"].update(UndocumentedThreshold={"Type": "Number", "Default": 1}),
     ),
     ("dashboard does not show alarm", lambda t: dashboard_replace(t, '"${SourceLagAlarm.Arn}",', "")),
+    # Event source mappings: the loop over Topics, and each mapping it makes.
+    ("event source mapping(s) of the ingest function for 2 topics", lambda t: topic_loop(t).__setitem__(1, [TOPICS[0]])),
+    ("consumed by 0 event source mappings", lambda t: topic_loop(t).__setitem__(1, [TOPICS[0]])),
+    (
+        "(Lambda wants one per mapping)",
+        lambda t: mapping_fragment(t)["AmazonManagedKafkaEventSourceConfig"].update(ConsumerGroupId={"Ref": "ConsumerGroupPrefix"}),
+    ),
+    ("Enabled is not the Enabled parameter", lambda t: mapping_fragment(t).update(Enabled=True)),
+    ("StartingPosition is not the StartingPosition parameter", lambda t: mapping_fragment(t).update(StartingPosition="LATEST")),
+    ("on-failure destination is not the dead-letter bucket", lambda t: mapping_fragment(t).pop("DestinationConfig")),
+    ("MaximumRecordAgeInSeconds is not -1", lambda t: mapping_fragment(t).update(MaximumRecordAgeInSeconds=604800)),
+    ("MaximumRetryAttempts is not bounded", lambda t: mapping_fragment(t).update(MaximumRetryAttempts=-1)),
+    (
+        f"may not kafka-cluster:ReadData on topic {TOPICS[1]}",
+        lambda t: topic_loop(t)[2]["IngestTopicAccess&{Topic}"]["Properties"]["PolicyDocument"]["Statement"].pop(0),
+    ),
+    (
+        "no wildcard",
+        lambda t: topic_statement(t, "MskReadTopic")["Resource"]["Fn::Sub"].__setitem__(
+            0, topic_statement(t, "MskReadTopic")["Resource"]["Fn::Sub"][0].replace("${Topic}", "*")
+        ),
+    ),
+    (
+        "may not kafka-cluster:AlterGroup on the consumer group",
+        lambda t: topic_statement(t, "MskConsumerGroup")["Resource"]["Fn::Sub"].__setitem__(
+            0, topic_statement(t, "MskConsumerGroup")["Resource"]["Fn::Sub"][0].replace("${ConsumerGroupPrefix}-", "other-")
+        ),
+    ),
+    ("which grants its topic", lambda t: mapping_fragment(t).pop("Tags")),
     (
         "dashboard does not graph AWS/Lambda OffsetLag",
         lambda t: dashboard_replace(t, '"AWS/Lambda", "OffsetLag"', '"AWS/Lambda", "Invocations"'),
@@ -890,7 +1053,11 @@ def self_test(template_path):
     readme = readme_beside(template_path) or ""
 
     def problems(template):
-        return pipeline_problems(template, emitted) + readme_problems(template, readme)
+        try:
+            expanded = expand_loops(template, CHECK_PARAMETERS)
+        except ExpansionError as e:
+            return [f"Fn::ForEach: {e}"]
+        return pipeline_problems(expanded, emitted) + readme_problems(expanded, readme)
 
     baseline = set(problems(original))
     for expected, mutate in MUTATIONS:
@@ -924,7 +1091,11 @@ def main(argv):
             print(f"{path}: {problem}")
         status |= bool(problems)
         if not problems:
-            print(f"{path}: IAM, encryption, retention, replay, alarm and dashboard checks passed")
+            mappings = mappings_of(Pipeline(load_expanded(path)), "ingest")
+            print(
+                f"{path}: IAM, encryption, retention, replay, alarm, dashboard and mapping checks passed"
+                f" (Topics={','.join(TOPICS)}: {len(mappings)} event source mappings, {', '.join(sorted(mappings))})"
+            )
     return status
 
 

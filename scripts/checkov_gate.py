@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""checkov, an independent IaC scanner, on the SAM-translated template, against a reviewed
-skip list (checkov-skips.txt: one accepted finding a line, `CHECK_ID LOGICAL_ID reason`).
+"""checkov, an independent IaC scanner, on the SAM-translated template (its Fn::ForEach loops
+expanded for two topics, sam_translate.CHECK_PARAMETERS, so that each mapping and topic policy
+is scanned), against a reviewed skip list (checkov-skips.txt: one accepted finding a line,
+`CHECK_ID LOGICAL_ID reason`).
 
 Fails on any finding not in the list, on a listed finding checkov no longer reports (so the
 list cannot hide a fixed or renamed resource), and on a list line without a reason.

@@ -25,6 +25,10 @@ fi
 # requirements-dev.txt changes.
 root="$(cd "$(dirname "$0")/.." && pwd)"
 venv="${VENV:-$root/.venv}"
+# pip prints each package it collects and installs (a first install takes minutes); its
+# progress bars only on a terminal, so that a CI log stays one line per package.
+pip_progress=(--progress-bar on)
+[ -t 1 ] || pip_progress=(--progress-bar off)
 stamp="$venv/.requirements-sha256"
 want="$(sha256sum "$root/requirements-dev.txt" | cut -d' ' -f1)"
 if [ ! -x "$venv/bin/python" ]; then
@@ -32,8 +36,8 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv" || { apt-get install -y --no-upgrade python3-venv && python3 -m venv "$venv"; }
 fi
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "install-deps: installing requirements-dev.txt into $venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/requirements-dev.txt"
+  echo "install-deps: installing requirements-dev.txt into $venv (moto, SAM CLI, cfn-lint, cargo-lambda, sqlfluff: a few minutes the first time)"
+  "$venv/bin/pip" install "${pip_progress[@]}" --disable-pip-version-check -r "$root/requirements-dev.txt"
   echo "$want" >"$stamp"
 fi
 # checkov, in a venv of its own: it pins boto3 and other packages exactly, against ours
@@ -47,7 +51,7 @@ if [ ! -x "$checkov_venv/bin/python" ]; then
 fi
 if [ "$(cat "$checkov_stamp" 2>/dev/null)" != "$checkov_want" ]; then
   echo "install-deps: installing requirements-checkov.txt into $checkov_venv"
-  "$checkov_venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/requirements-checkov.txt"
+  "$checkov_venv/bin/pip" install "${pip_progress[@]}" --disable-pip-version-check -r "$root/requirements-checkov.txt"
   echo "$checkov_want" >"$checkov_stamp"
 fi
 

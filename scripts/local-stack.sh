@@ -3,58 +3,179 @@
 #   PostgreSQL 15 (throwaway) ← redshift-data-local (the Redshift Data API; its COPY reads from moto) ; moto (S3)
 #
 #   eval "$(scripts/local-stack.sh up)"   # start; prints export lines for every setting
+#   scripts/local-stack.sh status         # which parts answer (exit 0: all of them)
 #   scripts/local-stack.sh down           # stop everything it started, remove its temp dirs
 #
+# `up` brings the whole stack up or, when a step fails, stops what it had started, removes its
+# state and says which step failed (exit 1; exit 2 for a missing venv or config, before
+# anything starts). A stack already running is reused only when every part answers
+# (PostgreSQL accepts a connection, the emulator's health check and moto's API answer, from
+# the processes it started); otherwise `up` names the parts that do not, stops the rest and
+# starts a new one. Progress goes to stderr, the export lines alone to stdout.
+#
 # Environment: CDC_CONFIG (default config/pipeline.toml) decides the target tables created;
-# REDSHIFT_DATA_LOCAL_FAULTS is passed to the emulator; LOCAL_STACK_DIR (default .local) holds
-# the state: stack.env (export lines), lambda.env (for `cargo lambda watch --env-file`), logs.
+# REDSHIFT_DATA_LOCAL_FAULTS is passed to the emulator; VENV (default .venv) holds moto;
+# LOCAL_STACK_DIR (default .local) holds the state: stack.env (export lines), lambda.env (for
+# `cargo lambda watch --env-file`), logs. Tested by scripts/test-local-stack.sh.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 state="${LOCAL_STACK_DIR:-$root/.local}"
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
-config="$(cd "$root" && realpath "${CDC_CONFIG:-config/pipeline.toml}")"
 venv="${VENV:-$root/.venv}"
-die() { echo "local-stack: $*" >&2; exit 1; }
+# What stack.env sets; cleared before it is read, so that a caller's own exports (a previous
+# `eval`) are never taken for the state of this stack.
+state_vars=(LOCAL_STACK_COMPLETE LOCAL_PG_DIR DATABASE_URL PGHOST PGPORT PGUSER PGDATABASE
+  LOCAL_S3_PID LOCAL_S3_LOG AWS_ENDPOINT_URL_S3 LOCAL_STACK_EMULATOR_PID AWS_ENDPOINT_URL_REDSHIFT_DATA)
+
+say() { echo "local-stack: $*" >&2; }
+die() { say "$*"; exit 1; }
+usage() { say "usage: local-stack.sh up | status | down"; exit 2; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# Whether PID is alive and runs NAME. A PID recorded in stack.env may belong to an unrelated
+# process by now; nothing is signalled, or trusted to answer, on the number alone.
+owned() {
+  [ -n "${1:-}" ] && [ -r "/proc/$1/cmdline" ] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -q -- "$2"
+}
+answers() { python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$1" 2>/dev/null; }
+
+load_state() {
+  unset "${state_vars[@]}"
+  # shellcheck disable=SC1091
+  [ -f "$state/stack.env" ] && . "$state/stack.env"
+  return 0
+}
+
+# What is wrong with the recorded stack, "; "-separated (empty: every part answers). Run in a
+# subshell: it loads the state into its own environment.
+dead_parts() (
+  load_state
+  dead=()
+  [ "${LOCAL_STACK_COMPLETE:-}" = 1 ] || dead+=("its last up did not finish")
+  [ -n "${DATABASE_URL:-}" ] && PGCONNECT_TIMEOUT=2 psql -XAtq -c 'SELECT 1' "$DATABASE_URL" >/dev/null 2>&1 \
+    || dead+=("PostgreSQL does not answer")
+  { owned "${LOCAL_STACK_EMULATOR_PID:-}" redshift-data-local && answers "${AWS_ENDPOINT_URL_REDSHIFT_DATA:-}/__health"; } \
+    || dead+=("redshift-data-local does not answer")
+  { owned "${LOCAL_S3_PID:-}" moto_server && answers "${AWS_ENDPOINT_URL_S3:-}/moto-api/"; } \
+    || dead+=("moto S3 does not answer")
+  (IFS=";"; echo "${dead[*]}") | sed 's/;/; /g'
+)
+
+stop_pid() { # PID NAME: SIGTERM, then SIGKILL after 5 s; only if PID still runs NAME
+  owned "$1" "$2" || return 0
+  kill "$1" 2>/dev/null || true
+  for _ in $(seq 1 50); do owned "$1" "$2" || return 0; sleep 0.1; done
+  kill -9 "$1" 2>/dev/null || true
+}
+
+# Stops every part stack.env records and removes the state; prints what it stopped.
+stop_all() (
+  load_state
+  stopped=()
+  if owned "${LOCAL_STACK_EMULATOR_PID:-}" redshift-data-local; then
+    stop_pid "$LOCAL_STACK_EMULATOR_PID" redshift-data-local
+    stopped+=("redshift-data-local")
+  fi
+  if owned "${LOCAL_S3_PID:-}" moto_server; then
+    stop_pid "$LOCAL_S3_PID" moto_server
+    stopped+=("moto S3")
+  fi
+  [ -n "${LOCAL_S3_LOG:-}" ] && rm -f "$LOCAL_S3_LOG"
+  if [ -n "${LOCAL_PG_DIR:-}" ] && [ -d "$LOCAL_PG_DIR" ]; then
+    "$root/scripts/local-pg.sh" stop "$LOCAL_PG_DIR"
+    stopped+=("PostgreSQL")
+  fi
+  rm -rf "$state"
+  (IFS=","; echo "${stopped[*]:-nothing}") | sed 's/,/, /g'
+)
+
+record() { echo "$1" >>"$state/stack.env"; }
 
 wait_http() { # URL PID LOG
   for _ in $(seq 1 200); do
-    python3 -c "import urllib.request; urllib.request.urlopen('$1', timeout=1)" 2>/dev/null && return 0
+    answers "$1" && return 0
     kill -0 "$2" 2>/dev/null || { cat "$3" >&2; die "process $2 exited"; }
     sleep 0.1
   done
-  cat "$3" >&2; die "$1 did not answer"
+  cat "$3" >&2; die "$1 did not answer within 20 s"
+}
+
+# Runs on every exit of `up` until it has finished: stops what it had started.
+up_failed() {
+  local status=$?
+  trap - EXIT
+  [ "$status" = 0 ] && status=1
+  local stopped; stopped="$(stop_all)"
+  say "up failed while $step; stopped what it had started: $stopped"
+  exit "$status"
 }
 
 up() {
   if [ -f "$state/stack.env" ]; then
-    # shellcheck disable=SC1091
-    . "$state/stack.env"
-    if kill -0 "${LOCAL_STACK_EMULATOR_PID:-0}" 2>/dev/null; then
+    local dead; dead="$(dead_parts)"
+    if [ -z "$dead" ]; then
+      say "reusing the running stack in $state (PostgreSQL, redshift-data-local and moto S3 answer)"
       cat "$state/stack.env"
-      return
+      return 0
     fi
-    down >/dev/null 2>&1 || true
+    say "the stack in $state is not whole ($dead); stopped what was left of it ($(stop_all)), starting a new one"
   fi
+
+  # What `up` needs, checked before anything starts.
+  [ -x "$venv/bin/moto_server" ] || {
+    say "moto_server not found in $venv (VENV): install it with scripts/install-deps.sh (or run \`make test\`)"
+    exit 2
+  }
+  local config="${CDC_CONFIG:-config/pipeline.toml}"
+  if [ "$config" != default ]; then
+    config="$(cd "$root" && realpath -e "$config" 2>/dev/null)" || { say "CDC_CONFIG: no such file: ${CDC_CONFIG:-config/pipeline.toml}"; exit 2; }
+  fi
+  for tool in python3 psql cargo; do
+    command -v "$tool" >/dev/null || { say "$tool not found: run scripts/install-deps.sh"; exit 2; }
+  done
+
   mkdir -p "$state"
-  (cd "$root" && cargo build -q --locked -p redshift-data-local -p cdc-cli) >&2
-  eval "$("$root/scripts/local-pg.sh" start)"
-  echo "export LOCAL_PG_DIR=$LOCAL_PG_DIR" >"$state/stack.env"
+  : >"$state/stack.env"
+  step="starting"
+  trap up_failed EXIT
+  trap 'exit 130' INT TERM
+
+  step="building redshift-data-local and cdc"
+  say "[1/5] $step (cargo)"
+  (cd "$root" && cargo build --locked -p redshift-data-local -p cdc-cli) >&2
+
+  step="starting PostgreSQL"
+  say "[2/5] $step, creating the target tables of $config"
+  local pg; pg="$("$root/scripts/local-pg.sh" start)"
+  eval "$pg"
+  record "$pg"
+  step="creating the target tables (cdc ddl of $config)"
   "$target_dir/debug/cdc" ddl --config "$config" --dialect postgres "$root/events/01-patientinfo-snapshot.json" \
     | psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" >&2
+
   # moto first: the emulator's COPY reads the staged objects from it.
-  eval "$(VENV="$venv" "$root/scripts/local-s3.sh" start)"
-  echo "export LOCAL_S3_PID=$LOCAL_S3_PID" >>"$state/stack.env"
+  step="starting moto S3 (from $venv)"
+  say "[3/5] $step"
+  local s3; s3="$(VENV="$venv" "$root/scripts/local-s3.sh" start)"
+  eval "$s3"
+  record "$s3"
+
+  step="starting redshift-data-local"
+  say "[4/5] $step"
   local port; port="$(free_port)"
   REDSHIFT_DATA_LOCAL_FAULTS="${REDSHIFT_DATA_LOCAL_FAULTS:-}" nohup "$target_dir/debug/redshift-data-local" \
     --listen "127.0.0.1:$port" --database-url "$DATABASE_URL" --s3-endpoint "$AWS_ENDPOINT_URL_S3" \
     >"$state/redshift-data-local.log" 2>&1 </dev/null &
   local emulator=$!
-  echo "export LOCAL_STACK_EMULATOR_PID=$emulator" >>"$state/stack.env"
+  record "export LOCAL_STACK_EMULATOR_PID=$emulator"
   wait_http "http://127.0.0.1:$port/__health" "$emulator" "$state/redshift-data-local.log"
+
+  step="creating the dead-letter bucket"
+  say "[5/5] $step, writing $state/stack.env"
   local bucket="cdc-dead-letter"
-  python3 -c "import urllib.request as u; u.urlopen(u.Request('$AWS_ENDPOINT_URL_S3/$bucket', method='PUT'))"
+  python3 -c 'import sys, urllib.request as u; u.urlopen(u.Request(sys.argv[1], method="PUT"), timeout=10)' \
+    "$AWS_ENDPOINT_URL_S3/$bucket"
   local settings=(
     "AWS_ENDPOINT_URL_REDSHIFT_DATA=http://127.0.0.1:$port"
     "AWS_ENDPOINT_URL_S3=$AWS_ENDPOINT_URL_S3"
@@ -69,24 +190,31 @@ up() {
   )
   : >"$state/lambda.env"
   for pair in "${settings[@]}"; do
-    echo "export $pair" >>"$state/stack.env"
+    record "export $pair"
     echo "$pair" >>"$state/lambda.env"
   done
+  # Last: a stack.env without this line is from an `up` that did not finish, never reused.
+  record "export LOCAL_STACK_COMPLETE=1"
+  trap - EXIT INT TERM
+  say "up: PostgreSQL, redshift-data-local and moto S3 answer"
   cat "$state/stack.env"
 }
 
+status() {
+  [ -f "$state/stack.env" ] || { say "no stack in $state"; return 1; }
+  local dead; dead="$(dead_parts)"
+  [ -z "$dead" ] || { say "the stack in $state is not whole: $dead"; return 1; }
+  say "the stack in $state is whole: PostgreSQL, redshift-data-local and moto S3 answer"
+}
+
 down() {
-  [ -f "$state/stack.env" ] || { echo "local-stack: nothing to stop" >&2; return 0; }
-  # shellcheck disable=SC1091
-  . "$state/stack.env"
-  [ -n "${LOCAL_STACK_EMULATOR_PID:-}" ] && kill "$LOCAL_STACK_EMULATOR_PID" 2>/dev/null || true
-  [ -n "${LOCAL_S3_PID:-}" ] && "$root/scripts/local-s3.sh" stop "$LOCAL_S3_PID"
-  [ -n "${LOCAL_PG_DIR:-}" ] && "$root/scripts/local-pg.sh" stop "$LOCAL_PG_DIR"
-  rm -rf "$state"
+  [ -f "$state/stack.env" ] || { say "nothing to stop"; return 0; }
+  say "stopped: $(stop_all)"
 }
 
 case "${1:-}" in
-  up) up ;;
-  down) down ;;
-  *) die "usage: local-stack.sh up | down" ;;
+  up) [ $# = 1 ] || usage; up ;;
+  status) [ $# = 1 ] || usage; status ;;
+  down) [ $# = 1 ] || usage; down ;;
+  *) usage ;;
 esac
