@@ -18,7 +18,9 @@ cleanup() {
 }
 trap cleanup EXIT
 command -v cargo-lambda >/dev/null || { echo "check-cargo-lambda: cargo-lambda not in $venv; run scripts/install-deps.sh" >&2; exit 1; }
-eval "$(scripts/local-stack.sh up)"
+# Captured first: `eval "$(…)"` would hide a failed `up` (eval of nothing succeeds).
+stack_env="$(scripts/local-stack.sh up)"
+eval "$stack_env"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 setsid cargo lambda watch -A 127.0.0.1 -P "$port" --env-file "$LOCAL_STACK_DIR/lambda.env" >"$state/watch.log" 2>&1 &
 watch_pid=$!
