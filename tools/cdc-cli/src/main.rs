@@ -1,6 +1,7 @@
 //! `cdc`: run the msk-redshift-cdc pipeline on a laptop.
 
 mod explain;
+mod make_event;
 mod run;
 
 use std::path::PathBuf;
@@ -52,6 +53,9 @@ enum Command {
         /// An MSK event whose schemas give the column types.
         event: Option<PathBuf>,
     },
+    /// Turn kcat -J lines, {"key","value"} documents or Debezium value documents into an MSK
+    /// event (JSON) for `cdc explain` and `cdc ingest`.
+    MakeEvent(make_event::Args),
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -74,6 +78,7 @@ fn main() -> ExitCode {
             };
             ddl::run(config.as_deref(), dialect, event.as_deref())
         }
+        Command::MakeEvent(args) => make_event::run(&args),
         Command::Ingest { config, event } => return handler(run::ingest(config.as_deref(), &event)),
         Command::Replay { config, request } => return handler(run::replay(config.as_deref(), &request)),
     };
