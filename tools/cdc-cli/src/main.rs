@@ -1,5 +1,6 @@
 //! `cdc`: run the msk-redshift-cdc pipeline on a laptop.
 
+mod connector_config;
 mod explain;
 mod make_event;
 mod run;
@@ -53,6 +54,9 @@ enum Command {
         /// An MSK event whose schemas give the column types.
         event: Option<PathBuf>,
     },
+    /// Print the Debezium source connector configuration for MSK Connect (key=value lines)
+    /// that writes what the pipeline reads, for the tables the config routes.
+    ConnectorConfig(connector_config::Args),
     /// Turn kcat -J lines, {"key","value"} documents or Debezium value documents into an MSK
     /// event (JSON) for `cdc explain` and `cdc ingest`.
     MakeEvent(make_event::Args),
@@ -78,6 +82,7 @@ fn main() -> ExitCode {
             };
             ddl::run(config.as_deref(), dialect, event.as_deref())
         }
+        Command::ConnectorConfig(args) => connector_config::run(&args),
         Command::MakeEvent(args) => make_event::run(&args),
         Command::Ingest { config, event } => return handler(run::ingest(config.as_deref(), &event)),
         Command::Replay { config, request } => return handler(run::replay(config.as_deref(), &request)),
