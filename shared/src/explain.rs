@@ -52,6 +52,11 @@ pub struct ExplainLine<'a> {
     /// Only for rejects: the pipeline stage that rejected the record.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stage: Option<&'static str>,
+    /// Only for rejects whose rule means the connector is configured otherwise than the
+    /// pipeline reads (`converter_string`, `unwrapped_record`, `converter_binary`, `key_json`):
+    /// the setting to change ([`Rule::remedy`](crate::rule::Rule::remedy)), once per rule.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hints: Vec<&'static str>,
 }
 
 /// A JSON object that keeps its keys in insertion order.
@@ -90,6 +95,7 @@ pub fn explain<'a>(record: &'a KafkaRecord<'a>, outcome: &'a Outcome<'a>) -> Exp
         reasons: &[],
         skip_reason: None,
         stage: None,
+        hints: Vec::new(),
     };
     match outcome {
         Outcome::Change(change) => {
@@ -113,6 +119,11 @@ pub fn explain<'a>(record: &'a KafkaRecord<'a>, outcome: &'a Outcome<'a>) -> Exp
             line.position = reject.position.as_ref().map(|p| p.as_str());
             line.reasons = &reject.reasons;
             line.stage = Some(reject.stage.as_str());
+            for hint in reject.reasons.iter().filter_map(|r| r.rule.remedy()) {
+                if !line.hints.contains(&hint) {
+                    line.hints.push(hint);
+                }
+            }
         }
     }
     line

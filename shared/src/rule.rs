@@ -151,13 +151,22 @@ pub enum Rule {
     /// column's type (a kind the column takes only as a SQL literal), on a `load = "copy"`
     /// table (loader).
     CopyUnsupportedValue,
+    /// `converter_string`: a value Kafka Connect's `StringConverter` wrote (`Struct{…}`,
+    /// `DecodeError::StringConverter`): the connector's `value.converter` is wrong.
+    ConverterString,
+    /// `unwrapped_record`: a flat row, as Debezium's `ExtractNewRecordState` ("unwrap")
+    /// transform writes it (`DecodeError::Unwrapped`): it carries no op or source position.
+    UnwrappedRecord,
+    /// `converter_binary`: a schema-registry frame, Avro, Protobuf or JSON Schema under a
+    /// Confluent or AWS Glue converter (`DecodeError::SchemaRegistryFrame`).
+    ConverterBinary,
     /// `cast`: a value `[tables.change_schema] cast` cannot convert exactly (decoding).
     Cast,
 }
 
 impl Rule {
     /// Every rule, in README.md's order ("Rule names").
-    pub const ALL: [Rule; 61] = [
+    pub const ALL: [Rule; 64] = [
         Rule::Base64,
         Rule::Json,
         Rule::NotAnEnvelope,
@@ -218,6 +227,9 @@ impl Rule {
         Rule::StatementTooLarge,
         Rule::RejectedByDatabase,
         Rule::CopyUnsupportedValue,
+        Rule::ConverterString,
+        Rule::UnwrappedRecord,
+        Rule::ConverterBinary,
         Rule::Cast,
     ];
 
@@ -286,7 +298,41 @@ impl Rule {
             Rule::CopyUnsupportedValue => "copy_unsupported_value",
             Rule::Cast => "cast",
             Rule::RejectedByDatabase => "rejected_by_database",
+            Rule::ConverterString => "converter_string",
+            Rule::UnwrappedRecord => "unwrapped_record",
+            Rule::ConverterBinary => "converter_binary",
         }
+    }
+
+    /// For the rules that mean "the connector is configured otherwise than this pipeline
+    /// reads", the Debezium or Kafka Connect setting to change, as `cdc explain` prints it
+    /// (`hints`) and README "Debezium connector configuration" lists it. `None` for every rule
+    /// about one record's content. `cdc connector-config` writes a configuration that avoids
+    /// all of them.
+    pub const fn remedy(self) -> Option<&'static str> {
+        Some(match self {
+            Rule::ConverterString => {
+                "set value.converter=org.apache.kafka.connect.json.JsonConverter and \
+                 value.converter.schemas.enable=true in the connector configuration (MSK Connect's \
+                 default worker configuration uses StringConverter)"
+            }
+            Rule::UnwrappedRecord => {
+                "remove the ExtractNewRecordState transform (transforms=unwrap) from the connector \
+                 configuration: the pipeline needs Debezium's change event envelope (op, source \
+                 position) to order and apply changes"
+            }
+            Rule::ConverterBinary => {
+                "set value.converter=org.apache.kafka.connect.json.JsonConverter and \
+                 value.converter.schemas.enable=true in the connector configuration instead of an \
+                 Avro/Protobuf/JSON Schema registry converter (Confluent or AWS Glue)"
+            }
+            Rule::KeyJson => {
+                "set key.converter=org.apache.kafka.connect.json.JsonConverter and \
+                 key.converter.schemas.enable=true in the connector configuration (a StringConverter \
+                 key reads Struct{…})"
+            }
+            _ => return None,
+        })
     }
 }
 
@@ -369,6 +415,20 @@ mod tests {
         let error = serde_json::from_str::<Rule>("\"219-09-9999\"").unwrap_err().to_string();
         assert!(!error.contains("219"), "{error}");
         assert!(serde_json::from_str::<Rule>("7").is_err());
+    }
+
+    /// The rules that mean "the connector writes something else" name a setting; no rule about
+    /// one record's content pretends to.
+    #[test]
+    fn remedies_name_the_connector_setting() {
+        let with_remedy: Vec<Rule> = Rule::ALL.into_iter().filter(|r| r.remedy().is_some()).collect();
+        assert_eq!(with_remedy, [Rule::KeyJson, Rule::ConverterString, Rule::UnwrappedRecord, Rule::ConverterBinary]);
+        for rule in [Rule::ConverterString, Rule::ConverterBinary] {
+            assert!(rule.remedy().unwrap().contains("value.converter=org.apache.kafka.connect.json.JsonConverter"));
+            assert!(rule.remedy().unwrap().contains("value.converter.schemas.enable=true"));
+        }
+        assert!(Rule::KeyJson.remedy().unwrap().contains("key.converter=org.apache.kafka.connect.json.JsonConverter"));
+        assert!(Rule::UnwrappedRecord.remedy().unwrap().contains("transforms=unwrap"));
     }
 
     /// README.md's "Rule names" paragraph lists exactly the rules there are.

@@ -163,24 +163,51 @@ pub enum Message<'a> {
 }
 
 /// Why a message could not be decoded. Rule names for reject reasons; never the content.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Three variants recognise what a Debezium connector writes under converter settings this
+/// pipeline does not read, so that the reject names the setting to change
+/// ([`Rule::remedy`]) instead of a generic `json`/`not_an_envelope`: MSK Connect's default
+/// worker configuration is `StringConverter` for keys and values ([MSK Connect: Default worker
+/// configuration](https://docs.aws.amazon.com/msk/latest/developerguide/msk-connect-workers.html)),
+/// and the `unwrap` transform is the usual first step of a JDBC sink's tutorial.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
     /// Not UTF-8 JSON.
+    #[error("the value is not UTF-8 JSON")]
     Json,
-    /// JSON, but not an object with Debezium's envelope fields (e.g. a flattened row from
-    /// `ExtractNewRecordState`, which carries no ordering information and is not supported).
+    /// JSON, but not an object with Debezium's envelope fields (an array, a primitive, or an
+    /// object with `before`/`after`/`source` but no `op`).
+    #[error("the value is JSON but no Debezium change event (no `op`)")]
     NotAnEnvelope,
     /// The `schema` half does not parse as a Connect schema.
+    #[error("the value's `schema` is not a Kafka Connect schema")]
     Schema,
     /// An `op` other than r, c, u, d, t, m.
+    #[error("the value's `op` is none of r, c, u, d, t, m")]
     UnknownOp,
     /// A `source` block with fields of the wrong type.
+    #[error("the value's `source` block has a field of the wrong type")]
     Source,
+    /// Kafka Connect's `StringConverter` wrote the value: `Struct.toString()` of the envelope,
+    /// `Struct{after=Struct{…},source=Struct{…},op=c,ts_ms=…}`, which no parser can read back
+    /// (strings are unquoted, bytes print as `[B@…`).
+    #[error("the value was written by StringConverter (`Struct{{…}}`): {}", Rule::ConverterString.remedy().unwrap_or_default())]
+    StringConverter,
+    /// A flat row: what Debezium's `ExtractNewRecordState` (the "unwrap" transform) writes,
+    /// the `after` image alone, maybe with `__op`, `__deleted` and `__source_*` fields. It has
+    /// no source position to order changes by.
+    #[error("the value is a flattened row (ExtractNewRecordState): {}", Rule::UnwrappedRecord.remedy().unwrap_or_default())]
+    Unwrapped,
+    /// A schema-registry frame: Confluent's wire format (magic byte 0, a 4-byte schema id, then
+    /// Avro, Protobuf or JSON Schema data) or the AWS Glue Schema Registry's (header version
+    /// byte 3, a compression byte 0 or 5, a 16-byte schema version id).
+    #[error("the value is a schema-registry frame (Avro, Protobuf or JSON Schema): {}", Rule::ConverterBinary.remedy().unwrap_or_default())]
+    SchemaRegistryFrame,
 }
 
 impl DecodeError {
     /// The rule a reject carries: `json`, `not_an_envelope`, `schema`, `unknown_op`,
-    /// `source`.
+    /// `source`, `converter_string`, `unwrapped_record`, `converter_binary`.
     pub fn rule(&self) -> Rule {
         match self {
             DecodeError::Json => Rule::Json,
@@ -188,8 +215,43 @@ impl DecodeError {
             DecodeError::Schema => Rule::Schema,
             DecodeError::UnknownOp => Rule::UnknownOp,
             DecodeError::Source => Rule::Source,
+            DecodeError::StringConverter => Rule::ConverterString,
+            DecodeError::Unwrapped => Rule::UnwrappedRecord,
+            DecodeError::SchemaRegistryFrame => Rule::ConverterBinary,
         }
     }
+}
+
+/// What `StringConverter` writes for a Connect struct: `Struct.toString()` starts with this
+/// (Kafka's `org.apache.kafka.connect.data.Struct`).
+const STRING_CONVERTER_STRUCT: &[u8] = b"Struct{";
+
+/// Whether `bytes` open with a schema registry's framing rather than text:
+/// - Confluent's wire format: magic byte `0`, then the schema id as a 4-byte big-endian
+///   integer, then the serialized data ([Confluent: Wire
+///   format](https://docs.confluent.io/platform/current/schema-registry/fundamentals/serdes-develop/index.html#wire-format));
+/// - AWS Glue Schema Registry's: `HEADER_VERSION_BYTE` 3, a compression byte
+///   (`COMPRESSION_DEFAULT_BYTE` 0 or `COMPRESSION_BYTE` 5 for zlib), then the 16-byte UUID of
+///   the schema version (`AWSSchemaRegistryConstants` in awslabs/aws-glue-schema-registry).
+///
+/// Neither first byte can open JSON text, so no JSON message is taken for a frame.
+fn is_registry_frame(bytes: &[u8]) -> bool {
+    match bytes {
+        [0, _, _, _, _, ..] => true,
+        [3, 0 | 5, rest @ ..] => rest.len() >= 16,
+        _ => false,
+    }
+}
+
+/// A top-level JSON object without `op` that is no control message: is it a flattened row?
+/// An object that carries any envelope field (`before`, `after`, `source`) is a broken
+/// envelope instead. Everything else is a row as `ExtractNewRecordState` writes it
+/// ([Debezium: New record state
+/// extraction](https://debezium.io/documentation/reference/stable/transformations/event-flattening.html):
+/// the `after` fields, plus `__`-prefixed `add.fields` such as `__op`, `__table`,
+/// `__source_ts_ms`, and `__deleted` with `delete.handling.mode=rewrite`).
+fn is_flattened_row(entries: &Entries<'_>) -> bool {
+    !entries.0.is_empty() && !["before", "after", "source"].iter().any(|k| entries.has(k))
 }
 
 /// A JSON object as (key, raw value) pairs, in document order; keys borrow from the text
@@ -293,11 +355,21 @@ fn unwrap_converter<'a>(bytes: &'a [u8], cache: &mut SchemaCache) -> Result<Unwr
 /// envelope or the JsonConverter's `{"schema", "payload"}` wrapper. A schema text seen before
 /// is not parsed again (`cache`).
 ///
-/// Errors: [`DecodeError::Json`] for bytes that are not UTF-8 JSON; `NotAnEnvelope` for JSON
-/// without `op` that is no control message (a flattened row, an array); `Schema` for a schema
-/// that is not a Connect schema; `UnknownOp` for an `op` that is not one of `r c u d t m`;
-/// `Source` for a `source` field of the wrong type.
+/// Errors: [`DecodeError::SchemaRegistryFrame`] for a Confluent or Glue schema-registry frame;
+/// `StringConverter` for `Struct{…}` text; `Json` for other bytes that are not UTF-8 JSON;
+/// `Unwrapped` for an object without `op` or any envelope field that is no control message;
+/// `NotAnEnvelope` for other JSON without `op` (an array, an envelope missing its `op`);
+/// `Schema` for a schema that is not a Connect schema; `UnknownOp` for an `op` that is not one
+/// of `r c u d t m`; `Source` for a `source` field of the wrong type.
 pub fn decode_message<'a>(bytes: &'a [u8], cache: &mut SchemaCache) -> Result<Message<'a>, DecodeError> {
+    // Converter mistakes first: they are whole-stream configuration errors, and naming them
+    // is the point (a `json` reject would not say which setting to change).
+    if is_registry_frame(bytes) {
+        return Err(DecodeError::SchemaRegistryFrame);
+    }
+    if bytes.starts_with(STRING_CONVERTER_STRUCT) {
+        return Err(DecodeError::StringConverter);
+    }
     let first = bytes.iter().copied().find(|b| !b.is_ascii_whitespace());
     // One cheap syntax check up front so that "not JSON" and "not an envelope" differ.
     let is_json = || std::str::from_utf8(bytes).is_ok_and(|t| serde_json::from_str::<de::IgnoredAny>(t).is_ok());
@@ -320,6 +392,9 @@ pub fn decode_message<'a>(bytes: &'a [u8], cache: &mut SchemaCache) -> Result<Me
             }
             if entries.0.len() == 1 && entries.has("ts_ms") {
                 return Ok(Message::Heartbeat);
+            }
+            if is_flattened_row(&entries) {
+                return Err(DecodeError::Unwrapped);
             }
             return Err(DecodeError::NotAnEnvelope);
         }
@@ -452,10 +527,91 @@ mod tests {
         assert_eq!(decode("Hello, this is a test.").unwrap_err(), DecodeError::Json);
         assert_eq!(decode("{\"a\":").unwrap_err(), DecodeError::Json);
         assert_eq!(decode("[1,2]").unwrap_err(), DecodeError::NotAnEnvelope);
-        assert_eq!(decode(r#"{"ID":1,"Name":"x"}"#).unwrap_err(), DecodeError::NotAnEnvelope);
+        assert_eq!(decode("{}").unwrap_err(), DecodeError::NotAnEnvelope);
+        assert_eq!(decode(r#"{"before":null,"after":{"ID":1}}"#).unwrap_err(), DecodeError::NotAnEnvelope);
+        assert_eq!(decode(r#"{"ID":1,"Name":"x"}"#).unwrap_err(), DecodeError::Unwrapped);
         assert_eq!(decode(r#"{"op":"x","after":{}}"#).unwrap_err(), DecodeError::UnknownOp);
         assert_eq!(decode(r#"{"op":"c","source":{"ts_ms":"soon"}}"#).unwrap_err(), DecodeError::Source);
         assert_eq!(decode_message(&[0xff, 0xfe], &mut SchemaCache::default()).unwrap_err(), DecodeError::Json);
+    }
+
+    /// `StringConverter` calls `toString()` on the envelope struct: Kafka's `Struct.toString`
+    /// writes `Struct{` and each non-null field as `name=value`, comma-separated, nested structs
+    /// the same way (org.apache.kafka.connect.data.Struct). This is the SQL Server sample's
+    /// create event as MSK Connect's default worker configuration writes it.
+    const STRING_CONVERTER_VALUE: &str = "Struct{after=Struct{ID=1004,FirstName=Aisha,LastName=Khan,State=IL,\
+        SSN=123456789,DOB=1009843200000},source=Struct{version=2.7.3.Final,connector=sqlserver,name=sqlsrv,\
+        ts_ms=1795168800000,snapshot=false,db=sampledb,schema=dbo,table=patientinfo,\
+        change_lsn=0000002d:00000010:0002,commit_lsn=0000002d:00000010:0003,event_serial_no=1},op=c,\
+        ts_ms=1795168800250}";
+
+    #[test]
+    fn string_converter_values_name_their_converter() {
+        let error = decode(STRING_CONVERTER_VALUE).unwrap_err();
+        assert_eq!(error, DecodeError::StringConverter);
+        assert_eq!(error.rule(), Rule::ConverterString);
+        let message = error.to_string();
+        assert!(message.contains("value.converter=org.apache.kafka.connect.json.JsonConverter"), "{message}");
+        assert!(!message.contains("Aisha") && !message.contains("123456789"), "never the value: {message}");
+        // A heartbeat and a delete (`after` null is left out by Struct.toString) alike.
+        assert_eq!(decode("Struct{ts_ms=1795161600000}").unwrap_err(), DecodeError::StringConverter);
+        assert_eq!(
+            decode("Struct{before=Struct{ID=1002},source=Struct{connector=sqlserver},op=d}").unwrap_err(),
+            DecodeError::StringConverter
+        );
+        // Text that merely mentions a struct is still what it was.
+        assert_eq!(decode("struct{a=1}").unwrap_err(), DecodeError::Json);
+        assert_eq!(decode(" Struct{a=1}").unwrap_err(), DecodeError::Json);
+    }
+
+    /// What `ExtractNewRecordState` writes, in the shapes of Debezium's "New record state
+    /// extraction" page: the `after` fields alone; with `add.fields=op,table,source.ts_ms`
+    /// (`__op`, `__table`, `__source_ts_ms`); a rewritten delete (`__deleted: "true"`); and
+    /// with `schemas.enable=true`, the row's own `….Value` struct schema around it.
+    #[test]
+    fn unwrapped_rows_are_told_apart_from_broken_envelopes() {
+        let samples = [
+            r#"{"ID":1004,"FirstName":"Aisha","LastName":"Khan","State":"IL","SSN":"123456789","DOB":1009843200000}"#,
+            r#"{"ID":1004,"FirstName":"Aisha","__op":"c","__table":"patientinfo","__source_ts_ms":1795168800000}"#,
+            r#"{"ID":1002,"FirstName":"Maria","__deleted":"true"}"#,
+            r#"{"schema":{"type":"struct","fields":[{"type":"int32","optional":false,"field":"ID"},
+                {"type":"string","optional":true,"field":"FirstName"},{"type":"string","optional":true,"field":"__op"}],
+                "optional":false,"name":"sqlsrv.sampledb.dbo.patientinfo.Value"},
+              "payload":{"ID":1004,"FirstName":"Aisha","__op":"c"}}"#,
+        ];
+        for sample in samples {
+            let error = decode(sample).unwrap_err();
+            assert_eq!(error, DecodeError::Unwrapped, "{sample}");
+            assert_eq!(error.rule(), Rule::UnwrappedRecord);
+            let message = error.to_string();
+            assert!(message.contains("transforms=unwrap"), "{message}");
+            assert!(!message.contains("Aisha"), "{message}");
+        }
+        // Control messages keep their meaning.
+        assert!(matches!(decode(r#"{"ts_ms":1}"#), Ok(Message::Heartbeat)));
+    }
+
+    /// Confluent's wire format (magic byte 0, 4-byte schema id, Avro body) and the Glue Schema
+    /// Registry's (version byte 3, compression byte 0 or 5, 16-byte schema version UUID).
+    #[test]
+    fn schema_registry_frames_are_named() {
+        // Schema id 1, then the Avro encoding of a record starting with a long (zig-zag 2008 = 1004).
+        let confluent: &[u8] = &[0, 0, 0, 0, 1, 0xb0, 0x0f, 0x02, 0x0a, b'A', b'i', b's', b'h', b'a'];
+        let mut glue = vec![3, 0];
+        glue.extend_from_slice(&[0x5a; 16]);
+        glue.extend_from_slice(&[0xb0, 0x0f]);
+        let mut glue_zlib = glue.clone();
+        glue_zlib[1] = 5;
+        for frame in [confluent, &glue, &glue_zlib] {
+            let error = decode_message(frame, &mut SchemaCache::default()).unwrap_err();
+            assert_eq!(error, DecodeError::SchemaRegistryFrame, "{frame:?}");
+            assert_eq!(error.rule(), Rule::ConverterBinary);
+            assert!(error.to_string().contains("value.converter=org.apache.kafka.connect.json.JsonConverter"));
+        }
+        // Too short to be a frame, or a byte 3 without a compression byte: just not JSON.
+        for bytes in [&[0u8, 0, 1][..], &[3, 7, 0, 0], &[3, 0, 1]] {
+            assert_eq!(decode_message(bytes, &mut SchemaCache::default()).unwrap_err(), DecodeError::Json, "{bytes:?}");
+        }
     }
 
     #[test]

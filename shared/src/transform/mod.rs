@@ -8,7 +8,7 @@
 //! |---|---|
 //! | `control_topic` | heartbeat and transaction-metadata topics (skip) |
 //! | `payload` | a null value → the tombstone path; `base64` |
-//! | `decode` | schema-change, transaction and heartbeat messages (skip); `json`, `not_an_envelope`, `schema`, `unknown_op`, `source` |
+//! | `decode` | schema-change, transaction and heartbeat messages (skip); `json`, `not_an_envelope`, `schema`, `unknown_op`, `source`, `converter_string`, `unwrapped_record`, `converter_binary` |
 //! | `op_policy` | ops `t` and `m`: skip, or `truncate`/`message` (`on_truncate`, `on_message`) |
 //! | `routed` | a topic no table routes: skip, or `unroutable` |
 //! | `position` | `source_position` |

@@ -1,6 +1,8 @@
 //! `cdc`: run the msk-redshift-cdc pipeline on a laptop.
 
+mod connector_config;
 mod explain;
+mod make_event;
 mod run;
 
 use std::path::PathBuf;
@@ -63,6 +65,12 @@ enum Command {
         /// (rules are not applied to the sample).
         events: Vec<PathBuf>,
     },
+    /// Print the Debezium source connector configuration for MSK Connect (key=value lines)
+    /// that writes what the pipeline reads, for the tables the config routes.
+    ConnectorConfig(connector_config::Args),
+    /// Turn kcat -J lines, {"key","value"} documents or Debezium value documents into an MSK
+    /// event (JSON) for `cdc explain` and `cdc ingest`.
+    MakeEvent(make_event::Args),
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -85,6 +93,8 @@ fn main() -> ExitCode {
             };
             ddl::run(config.as_deref(), dialect, &events, &ddl::Options { views, grants })
         }
+        Command::ConnectorConfig(args) => connector_config::run(&args),
+        Command::MakeEvent(args) => make_event::run(&args),
         Command::Ingest { config, event } => return handler(run::ingest(config.as_deref(), &event)),
         Command::Replay { config, request } => return handler(run::replay(config.as_deref(), &request)),
     };
