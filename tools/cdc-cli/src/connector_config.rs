@@ -385,10 +385,7 @@ fn derived_server_id(prefix: &str) -> u32 {
 /// where the patterns do not name a part, or contradicting the patterns; patterns that one
 /// connector cannot produce (different prefixes or placeholders, too few parts).
 pub fn build(args: &Args) -> Result<Output, String> {
-    let config = match args.config.as_deref() {
-        None | Some("default") => Config::default_routing(),
-        Some(path) => Config::load(Path::new(path)).map_err(|e| e.to_string())?,
-    };
+    let config = cdc_cli::load_config(args.config.as_deref().map(Path::new))?;
     if let Some(prefix) = &args.topic_prefix {
         check_name("--topic-prefix", prefix, true)?;
     }
