@@ -51,12 +51,7 @@ fn table() -> Table {
 }
 
 fn source(n: i64) -> Source {
-    Source::SqlServer {
-        commit: 100 + n as u128,
-        change: Some(200 + n as u128),
-        serial: None,
-        ts_ms: 1_718_000_000_000 + n,
-    }
+    Source::sqlserver(n)
 }
 
 fn row(id: i64, zip: &str, notes: &str) -> Value {

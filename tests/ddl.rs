@@ -16,12 +16,7 @@ use chrono::Datelike;
 use serde_json::json;
 
 fn sqlserver(n: i64) -> Source {
-    Source::SqlServer {
-        commit: 1000 + n as u128,
-        change: Some(2000 + n as u128),
-        serial: None,
-        ts_ms: 1_718_000_000_000,
-    }
+    Source::sqlserver(n)
 }
 
 /// A record every rule of the table rejects: a birth date after the clock (`not_future`), a
@@ -32,6 +27,7 @@ fn rejected_by_every_rule() -> String {
         vec![
             column("id", "int32"),
             column("firstname", "string"),
+            column("lastname", "string"),
             column("state", "string"),
             logical("dob", "int64", "io.debezium.time.Timestamp"),
             column("referral_code", "string"),
@@ -45,7 +41,7 @@ fn rejected_by_every_rule() -> String {
         0,
         "c",
         None,
-        Some(json!({"id": 7, "firstname": "x".repeat(300), "state": "ZZ", "dob": future_dob_ms, "referral_code": "R", "ssn": "12"})),
+        Some(json!({"id": 7, "firstname": "x".repeat(300), "lastname": "L", "state": "ZZ", "dob": future_dob_ms, "referral_code": "R", "ssn": "12"})),
         &sqlserver(1),
         true,
     )])

@@ -9,21 +9,22 @@
 //! |---|---|
 //! | `string` | anything: the value's canonical text ([`Value::text`]: decimals with their scale, timestamps `YYYY-MM-DD HH:MM:SS.ffffff`, bytes as hex) |
 //! | `int16`, `int32`, `int64` | integers in range; decimals and floats without a fraction, in range; text of an integer (`-12`) |
-//! | `float32`, `float64` | floats; integers within ±2^53 (exact in a double); text of a number (Rust's `f64` parse) |
+//! | `float32`, `float64` | floats; integers within ±2^53 (exact in a double); text of a number a double holds as written (`2.5`, `0.1`; not `9007199254740993`, `1e400`), and `NaN`, `Infinity`, `-Infinity` |
 //! | `decimal` | decimals, integers, text of a decimal (`12.50`); a `decimal(s)` cast also rescales up to `s` digits, never down |
 //! | `boolean` | booleans; integers 0 and 1; text `true`/`false` |
 //! | `date` | dates; timestamps at midnight; text `YYYY-MM-DD` |
-//! | `timestamp` | timestamps; dates (at midnight); ISO-8601 text |
+//! | `timestamp` | timestamps; dates (at midnight); ISO-8601 text with at most microseconds (further digits 0) and no leap second |
 //!
 //! A null stays null and Debezium's unavailable-value placeholder stays unavailable.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use crate::column_type::ColumnType;
 use crate::config::ChangeSchema;
 use crate::debezium::FieldSchema;
 use crate::temporal;
-use crate::value::{Decimal, Value};
+use crate::value::{Decimal, Value, write_float};
 
 /// What the config error says a cast may target.
 pub const TARGETS: &str = "expected one of string, int16, int32, int64, float32, float64, decimal, decimal(<scale>), boolean, date, timestamp";
@@ -104,7 +105,7 @@ pub fn cast<'a>(value: Value<'a>, ty: &ColumnType) -> Option<Value<'a>> {
         Target::Float => match value {
             Value::Float(_) => value,
             Value::Int(i) if (-EXACT_IN_F64..=EXACT_IN_F64).contains(&i) => Value::Float(i as f64),
-            Value::Text(t) => Value::Float(t.trim().parse::<f64>().ok().filter(|_| t.trim() == t.as_ref())?),
+            Value::Text(t) => Value::Float(float_of_text(&t)?),
             _ => return None,
         },
         Target::Decimal(scale) => {
@@ -142,18 +143,61 @@ pub fn cast<'a>(value: Value<'a>, ty: &ColumnType) -> Option<Value<'a>> {
         Target::Timestamp => match value {
             Value::Timestamp(_) => value,
             Value::Date(days) => Value::Timestamp(i64::from(days) * MICROS_PER_DAY),
-            Value::Text(t) => Value::Timestamp(temporal::parse_timestamp(&t)?),
+            Value::Text(t) if exact_timestamp_text(&t) => Value::Timestamp(temporal::parse_timestamp(&t)?),
             _ => return None,
         },
     })
+}
+
+/// The double text stands for, when it stands for one exactly as written: the double's own
+/// shortest text ([`write_float`]) is the same number. So `0.1` and `2.5` are read, and
+/// `9007199254740993` (which no double holds), `1e400` (infinity) and `1e-400` (zero) are not;
+/// `NaN`, `Infinity` and `-Infinity` are read as spelled by [`write_float`].
+fn float_of_text(text: &str) -> Option<f64> {
+    let x: f64 = match text {
+        "NaN" => return Some(f64::NAN),
+        "Infinity" => return Some(f64::INFINITY),
+        "-Infinity" => return Some(f64::NEG_INFINITY),
+        text if text.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'.')) => text.parse().ok()?,
+        _ => return None,
+    };
+    let mut back = String::new();
+    write_float(&mut back, x);
+    let same = |a: &str, b: &str| Some(Decimal::parse(a)?.normalized() == Decimal::parse(b)?.normalized());
+    (x.is_finite() && same(text, &back)?).then_some(x)
+}
+
+/// Whether timestamp text loses nothing when read to the microsecond: no leap second (`:60`,
+/// which would roll into the next minute) and no digit past the sixth of a fraction other than
+/// 0 (which would be cut).
+fn exact_timestamp_text(text: &str) -> bool {
+    let Some(time) = text.get(11..) else { return true }; // a date alone
+    if time.get(6..8) == Some("60") {
+        return false;
+    }
+    match time.get(8..).and_then(|rest| rest.strip_prefix('.')) {
+        Some(fraction) => fraction.bytes().take_while(u8::is_ascii_digit).skip(6).all(|b| b == b'0'),
+        None => true,
+    }
 }
 
 /// A source field as the target sees it: renamed, with the cast's type; `None` when dropped.
 /// What `cdc ddl` and `drift = "add"` type a column from.
 pub fn field(change_schema: &ChangeSchema, field: &FieldSchema) -> Option<FieldSchema> {
     let column = change_schema.target_name(&field.column)?;
-    let ty = change_schema.cast.get(&column).cloned().unwrap_or_else(|| field.ty.clone());
-    Some(FieldSchema { column, ty, ..field.clone() })
+    match change_schema.cast.get(&column) {
+        // The source's column length (`__debezium.source.column.length`) measured the source
+        // type, not the cast's: a BIT(1) cast to text is `false`, five bytes.
+        Some(ty) => Some(FieldSchema { column, ty: ty.clone(), source_length: None, ..field.clone() }),
+        None => Some(FieldSchema { column, ..field.clone() }),
+    }
+}
+
+/// The field of a column the message has no schema for, when the mapping casts it: the
+/// cast's type (schemaless messages, `schemas.enable=false`).
+pub fn cast_field(change_schema: &ChangeSchema, column: &Arc<str>) -> Option<FieldSchema> {
+    let ty = change_schema.cast.get(column)?.clone();
+    Some(FieldSchema { name: column.clone(), column: column.clone(), ty, optional: true, source_length: None })
 }
 
 #[cfg(test)]

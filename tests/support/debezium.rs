@@ -88,6 +88,16 @@ pub enum Source {
 }
 
 impl Source {
+    /// The `n`-th change of a SQL Server source: commit and change LSNs that grow with `n`.
+    pub fn sqlserver(n: i64) -> Source {
+        Source::SqlServer {
+            commit: 100 + n as u128,
+            change: Some(200 + n as u128),
+            serial: None,
+            ts_ms: 1_718_000_000_000 + n,
+        }
+    }
+
     pub fn ts_ms(&self) -> i64 {
         match self {
             Source::SqlServer { ts_ms, .. }

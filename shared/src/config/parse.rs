@@ -150,10 +150,12 @@ impl Config {
                 TableName::parse(table.target.get_ref()).map_err(|m| locate(table.target.span(), at("target"), m))?;
             let mut columns = HashMap::new();
             let mut mask_spans = HashMap::new();
+            let mut column_spans = HashMap::new();
             for (name, column) in table.columns {
                 let lower: Arc<str> = name.to_lowercase().into();
                 let key = at(&format!("columns.{name}"));
                 let span = column.span();
+                column_spans.insert(lower.clone(), span.clone());
                 let column = column.into_inner();
                 if columns.contains_key(&lower) {
                     return Err(locate(span, key, "column listed twice (names are case-insensitive)".into()));
@@ -207,17 +209,36 @@ impl Config {
             let change_schema = match table.change_schema {
                 Some(raw) => {
                     let span = raw.span();
-                    raw.into_inner().build().map_err(|(key, m)| locate(span, at(&format!("change_schema.{key}")), m))?
+                    raw.into_inner().build().map_err(|(key, at_span, m)| {
+                        locate(at_span.unwrap_or(span), at(&format!("change_schema.{key}")), m)
+                    })?
                 }
                 None => ChangeSchema::default(),
             };
+            // Everything but `[tables.change_schema]` names columns as they come out of it: a
+            // name the mapping renames away or drops names no column (and a key or mask on it
+            // would let the source's value through under its old name, or guard nothing).
+            let gone = |name: &Arc<str>| -> Option<String> {
+                if change_schema.rename.values().any(|to| to == name) {
+                    return None;
+                }
+                if let Some(to) = change_schema.rename.get(name) {
+                    return Some(format!("is renamed to `{to}` by [tables.change_schema]: use that name"));
+                }
+                change_schema.drop.contains(name).then(|| "is dropped by [tables.change_schema]".to_string())
+            };
             if let Some(key) = &key_columns
-                && let Some(dropped) = key.iter().find(|k| change_schema.drop.contains(*k))
+                && let Some((name, why)) = key.iter().find_map(|k| gone(k).map(|why| (k, why)))
             {
+                return Err(locate(key_span, at("key"), format!("key column `{name}` {why}: a row needs its key")));
+            }
+            let mut configured: Vec<&Arc<str>> = columns.keys().collect();
+            configured.sort();
+            if let Some((name, why)) = configured.into_iter().find_map(|c| gone(c).map(|why| (c, why))) {
                 return Err(locate(
-                    key_span,
-                    at("key"),
-                    format!("key column `{dropped}` is dropped by [tables.change_schema]: a row needs its key"),
+                    column_spans.get(name).cloned().unwrap_or(0..0),
+                    at(&format!("columns.{name}")),
+                    format!("the column {why}"),
                 ));
             }
             tables.push(Arc::new(TableConfig {
@@ -280,69 +301,76 @@ struct RawTable {
 }
 
 /// `[tables.change_schema]`: `rename = { source = "target" }`, `drop = ["source"]`,
-/// `cast = { target = "type" }` (a `type` hint name, with `scale` as `"decimal(2)"`).
+/// `cast = { target = "type" }` (a `type` hint name, or `decimal(<scale>)`).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawChangeSchema {
     #[serde(default)]
-    rename: BTreeMap<String, String>,
+    rename: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
-    drop: Vec<String>,
+    drop: Vec<Spanned<String>>,
     #[serde(default)]
-    cast: BTreeMap<String, String>,
+    cast: BTreeMap<String, Spanned<String>>,
 }
 
+/// What is wrong in `[tables.change_schema]`: the sub-key (`rename.x`, `drop`, `cast.x`), where
+/// (the value's span, when known), and why.
+type ChangeSchemaError = (String, Option<std::ops::Range<usize>>, String);
+
 impl RawChangeSchema {
-    /// The model, or the sub-key (`rename.x`, `drop`, `cast.x`) and what is wrong with it.
-    fn build(self) -> Result<ChangeSchema, (String, String)> {
+    fn build(self) -> Result<ChangeSchema, ChangeSchemaError> {
         let lower = |name: &str| -> Arc<str> { name.to_lowercase().into() };
         let mut out = ChangeSchema::default();
         for name in &self.drop {
-            if !out.drop.insert(lower(name)) {
-                return Err(("drop".into(), format!("`{name}` is listed twice")));
+            if !out.drop.insert(lower(name.get_ref())) {
+                return Err(("drop".into(), Some(name.span()), format!("`{}` is listed twice", name.get_ref())));
             }
         }
         let mut targets: HashMap<Arc<str>, String> = HashMap::new();
         for (from, to) in &self.rename {
-            let (source, target) = (lower(from), lower(to));
-            let key = format!("rename.{from}");
+            let (source, target) = (lower(from), lower(to.get_ref()));
+            let fail = |message: String| Err((format!("rename.{from}"), Some(to.span()), message));
             if target.is_empty() || target.len() > 127 || target.contains('\0') {
-                return Err((key, "a column name is 1-127 bytes without NUL".into()));
+                return fail("a column name is 1-127 bytes without NUL".into());
+            }
+            // The loader writes the `_cdc_*` metadata columns itself.
+            if target.starts_with("_cdc_") {
+                return fail("`_cdc_` names are the pipeline's metadata columns".into());
             }
             if out.drop.contains(&source) {
-                return Err((key, "the column is also dropped".into()));
+                return fail("the column is also dropped".into());
             }
             if out.rename.contains_key(&source) {
-                return Err((key, "the column is renamed twice (names are case-insensitive)".into()));
+                return fail("the column is renamed twice (names are case-insensitive)".into());
             }
             if let Some(other) = targets.insert(target.clone(), from.clone()) {
-                return Err((key, format!("`{other}` is renamed to the same column")));
+                return fail(format!("`{other}` is renamed to the same column"));
             }
             out.rename.insert(source, target);
         }
         for (column, ty) in &self.cast {
-            let key = format!("cast.{column}");
-            let (name, scale) = match ty.split_once('(') {
+            let fail = |message: String| (format!("cast.{column}"), Some(ty.span()), message);
+            let (name, scale) = match ty.get_ref().split_once('(') {
                 Some((name, rest)) => {
                     let scale = rest
                         .strip_suffix(')')
                         .and_then(|s| s.trim().parse::<u32>().ok())
-                        .ok_or_else(|| (key.clone(), "expected a type, or `decimal(<scale>)`".to_string()))?;
+                        .ok_or_else(|| fail("expected a type, or `decimal(<scale>)`".to_string()))?;
                     (name.trim(), Some(scale))
                 }
-                None => (ty.trim(), None),
+                None => (ty.get_ref().trim(), None),
             };
-            let ty = match ColumnType::from_hint(name, scale).map_err(|m| (key.clone(), m))? {
+            let ty = match ColumnType::from_hint(name, scale).map_err(fail)? {
                 // A cast's scale is the column's, not a hint about the JSON: declared, as a
                 // schema's DECIMAL would be, so `cdc ddl` keeps it whatever the sample holds.
                 ColumnType::DecimalText { scale: Some(scale) } => ColumnType::Decimal { scale, precision: None },
                 ty => ty,
             };
             if !crate::cast::castable(&ty) {
-                return Err((key, format!("cannot cast to `{name}`; {}", crate::cast::TARGETS)));
+                return Err(fail(format!("cannot cast to `{name}`; {}", crate::cast::TARGETS)));
             }
             if out.cast.insert(lower(column), ty).is_some() {
-                return Err((key, "the column is cast twice (names are case-insensitive)".into()));
+                return Err(fail("the column is cast twice (names are case-insensitive)".into()));
             }
         }
         Ok(out)

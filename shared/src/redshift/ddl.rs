@@ -66,9 +66,9 @@ pub struct TableDdl {
     pub sql: String,
     /// Columns no type holds every sample value of, and why (printed by `cdc ddl`).
     pub warnings: Vec<String>,
-    /// The data columns, in the statement's order, without the `_cdc_*` metadata columns
-    /// (empty for a delete ledger): what [`create_views`] selects.
-    pub columns: Vec<Arc<str>>,
+    /// The data columns with their SQL types, in the statement's order, without the `_cdc_*`
+    /// metadata columns (empty for a delete ledger): what [`create_views`] selects.
+    pub columns: Vec<(Arc<str>, String)>,
 }
 
 /// `text` as one SQL line comment (`-- …`): control characters (a newline in a column name
@@ -147,8 +147,9 @@ pub fn create_table(table: &TableConfig, target: &TableName, changes: &[&Change<
     let find = |columns: &[Column<'_>], name: &str| columns.iter().position(|c| &*c.name == name);
     for change in changes {
         if let Some(schema) = &change.row_schema {
-            // The fields as `[tables.change_schema]` leaves them: renamed, cast, not dropped.
-            for field in schema.fields.iter().filter_map(|f| crate::cast::field(&table.change_schema, f)) {
+            // The fields as the change's own table's `[tables.change_schema]` leaves them
+            // (several `[[tables]]` may load one target): renamed, cast, not dropped.
+            for field in schema.fields.iter().filter_map(|f| crate::cast::field(&change.table.change_schema, f)) {
                 if find(&columns, &field.column).is_none() {
                     columns.push(Column::new(field.column.clone(), Some(field)));
                 }
@@ -197,10 +198,13 @@ pub fn create_table(table: &TableConfig, target: &TableName, changes: &[&Change<
         known
     });
     let mut sql = format!("CREATE TABLE {} (\n", qualified(target));
+    let mut typed = Vec::with_capacity(columns.len());
     for column in &columns {
         let config = table.column(&column.name);
-        // A hint types a column that has no schema.
-        let hinted = match (&column.field, config.and_then(|c| c.type_hint.clone())) {
+        // A column without a schema: a cast's type, else a hint's.
+        let cast =
+            column.field.is_none().then(|| crate::cast::cast_field(&table.change_schema, &column.name)).flatten();
+        let hinted = match (cast.or_else(|| column.field.clone()), config.and_then(|c| c.type_hint.clone())) {
             (None, Some(ty)) => Some(FieldSchema {
                 name: column.name.clone(),
                 column: column.name.clone(),
@@ -208,7 +212,7 @@ pub fn create_table(table: &TableConfig, target: &TableName, changes: &[&Change<
                 optional: true,
                 source_length: None,
             }),
-            (field, _) => field.clone(),
+            (field, _) => field,
         };
         let mask = config.and_then(|c| c.mask.as_ref());
         let decimal =
@@ -225,6 +229,7 @@ pub fn create_table(table: &TableConfig, target: &TableName, changes: &[&Change<
         push_ident(&mut sql, &column.name);
         sql.push(' ');
         sql.push_str(&ty);
+        typed.push((column.name.clone(), ty.clone()));
         if key.contains(&column.name) {
             sql.push_str(" NOT NULL");
         }
@@ -245,7 +250,7 @@ pub fn create_table(table: &TableConfig, target: &TableName, changes: &[&Change<
         sql.push_str(" DISTSTYLE AUTO SORTKEY AUTO");
     }
     sql.push(';');
-    TableDdl { sql, warnings, columns: columns.into_iter().map(|c| c.name).collect() }
+    TableDdl { sql, warnings, columns: typed }
 }
 
 /// Redshift's longest identifier, in bytes ("Names and identifiers", Redshift Database
@@ -280,7 +285,12 @@ const AGE_BANDS: [(&str, Option<u32>); 5] =
 /// Database Developer Guide): they do not pin the target, so `cdc ddl`'s table can be dropped
 /// and created again (or altered by `drift = "add"`) under them; references are
 /// schema-qualified, as late binding requires.
-pub fn create_views(table: &TableConfig, target: &TableName, columns: &[Arc<str>], dialect: DdlFlavor) -> Views {
+pub fn create_views(
+    table: &TableConfig,
+    target: &TableName,
+    columns: &[(Arc<str>, String)],
+    dialect: DdlFlavor,
+) -> Views {
     let mut views = Views::default();
     let current = TableName { schema: target.schema.clone(), table: format!("{}_current", target.table) };
     let create = |name: &TableName, select: String, views: &mut Views| {
@@ -296,7 +306,7 @@ pub fn create_views(table: &TableConfig, target: &TableName, columns: &[Arc<str>
         true
     };
     let mut select = String::from("SELECT ");
-    for column in columns {
+    for (column, _) in columns {
         push_ident(&mut select, column);
         select.push_str(", ");
     }
@@ -307,8 +317,9 @@ pub fn create_views(table: &TableConfig, target: &TableName, columns: &[Arc<str>
     if !create(&current, select, &mut views) {
         return views;
     }
+    let type_of = |name: &str| columns.iter().find(|(c, _)| &**c == name).map(|(_, ty)| ty.as_str());
     let mut configured: Vec<(&Arc<str>, &crate::config::ColumnConfig)> =
-        table.columns.iter().filter(|(name, _)| columns.contains(name)).collect();
+        table.columns.iter().filter(|(name, _)| type_of(name).is_some()).collect();
     configured.sort_by(|a, b| a.0.cmp(b.0));
     for (name, config) in &configured {
         let mut column = String::new();
@@ -318,7 +329,11 @@ pub fn create_views(table: &TableConfig, target: &TableName, columns: &[Arc<str>
                 format!("{}_by_{name}", target.table),
                 format!("SELECT {column}, COUNT(*) AS \"rows\"\nFROM {}\nGROUP BY {column}", qualified(&current)),
             ),
-            Some(crate::mask::Mask::Year) => {
+            // A year-masked column that stores dates; one holding date text has no year to
+            // extract (and text of other shapes cannot be cast without failing the view).
+            Some(crate::mask::Mask::Year)
+                if type_of(name).is_some_and(|ty| ty == "DATE" || ty.starts_with("TIMESTAMP")) =>
+            {
                 let mut bands = String::from("CASE WHEN \"age\" IS NULL THEN 'unknown'");
                 for (label, below) in AGE_BANDS {
                     match below {
@@ -339,13 +354,13 @@ pub fn create_views(table: &TableConfig, target: &TableName, columns: &[Arc<str>
         };
         create(&TableName { schema: target.schema.clone(), table: view }, select, &mut views);
     }
-    let mut select = String::from(
-        "SELECT COUNT(*) AS \"rows\", SUM(CASE WHEN \"_cdc_deleted\" THEN 1 ELSE 0 END) AS \"deleted_rows\"",
-    );
+    // COUNT of a CASE, not SUM: 0 on a table with no rows yet, where SUM is NULL.
+    let mut select =
+        String::from("SELECT COUNT(*) AS \"rows\", COUNT(CASE WHEN \"_cdc_deleted\" THEN 1 END) AS \"deleted_rows\"");
     for (name, _) in &configured {
-        select.push_str(", SUM(CASE WHEN NOT \"_cdc_deleted\" AND ");
+        select.push_str(", COUNT(CASE WHEN NOT \"_cdc_deleted\" AND ");
         push_ident(&mut select, name);
-        select.push_str(" IS NULL THEN 1 ELSE 0 END) AS ");
+        select.push_str(" IS NULL THEN 1 END) AS ");
         push_ident(&mut select, &format!("nulls_{name}"));
     }
     select.push_str(&format!(

@@ -573,6 +573,7 @@ impl<W: Warehouse> Loader<W> {
                         .find(|f| &f.column == column)
                 })
             });
+            let field = field.or_else(|| crate::cast::cast_field(&plan.table.change_schema, column));
             let mask = plan.table.column(column).and_then(|c| c.mask.as_ref());
             let dialect = self.warehouse.dialect();
             let sql_type = dialect.column_type(field.as_ref(), sample.map(|c| &c.value), mask);

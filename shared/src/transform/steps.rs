@@ -264,20 +264,24 @@ impl Pipeline {
             (Some(key), _) => key.clone(),
             (None, Some(Key::Struct { fields, schema })) if !fields.is_empty() => {
                 let row = schema.as_ref().and_then(|s| s.row.as_deref());
-                fields
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (name, _))| match row.and_then(|r| r.field(name, i)) {
+                let mut columns = Vec::with_capacity(fields.len());
+                for (i, (name, _)) in fields.iter().enumerate() {
+                    let source = match row.and_then(|r| r.field(name, i)) {
                         Some(f) => f.column.clone(),
                         None => caches.names.lowercase(name),
-                    })
-                    // Renamed as the row's columns are; a key field is never dropped (the
-                    // config refuses to drop a configured key, and a row needs its key).
-                    .map(|column| match table.change_schema.rename.get(&column) {
-                        Some(target) => target.clone(),
-                        None => column,
-                    })
-                    .collect()
+                    };
+                    // Renamed as the row's columns are. A key field the mapping drops cannot
+                    // be left out (a row needs its key) nor kept (it was dropped, perhaps for
+                    // what it holds): the record is rejected, `missing_key` on that field.
+                    match table.change_schema.target_name(&source) {
+                        Some(column) => columns.push(column),
+                        None => {
+                            reasons.push(Reason::column(source, Rule::MissingKey));
+                            return None;
+                        }
+                    }
+                }
+                columns.into()
             }
             _ => {
                 reasons.push(Reason::record(Rule::MissingKey));

@@ -14,8 +14,7 @@ use cdc_pipeline::redshift::ddl::{
     Grantee, TableDdl, create_delete_ledger, create_table, create_views, grants, line_comment,
 };
 use cdc_pipeline::redshift::types::DdlFlavor;
-use cdc_pipeline::temporal::now_micros;
-use cdc_pipeline::{Caches, Change, DecodedBatch, MskEvent, Outcome, Pipeline, Rule};
+use cdc_pipeline::{Caches, Change, DecodedBatch, MskEvent, Outcome, Pipeline, Rule, cast};
 
 /// Masked values are never printed by `cdc ddl`; any key gives the masked columns their type.
 const DDL_KEY: &[u8] = b"ddl-only-key-never-masks-0123456789abcdef";
@@ -57,22 +56,50 @@ fn sampler(pipeline: &Pipeline) -> Pipeline {
         .expect("a config without rules builds a pipeline with a full-length key")
 }
 
-/// Columns the config names that a record of `events` routed to their table lacks, by target
-/// (`target: col, col`): a misspelt name under a mask would guard nothing, and a table made
-/// from it would hold both columns.
+/// Columns the config names (`[tables.columns.*]`) that no record of `events` routed to their
+/// table has, by target (`target: col, col`), for the targets the events reach: a misspelt name
+/// would guard nothing — a mask would leave the real column unmasked, a rule check nothing —
+/// and a table made from it would hold both columns.
 fn configured_columns_missing(pipeline: &Pipeline, events: &[MskEvent<'_>]) -> Vec<String> {
-    let mut missing: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let sampler = sampler(pipeline);
+    let mut seen: BTreeMap<String, BTreeSet<Arc<str>>> = BTreeMap::new();
+    let mut missing: BTreeMap<String, BTreeSet<Arc<str>>> = BTreeMap::new();
     for event in events {
         let batch = DecodedBatch::from_event(event);
-        for outcome in pipeline.transform(&batch, &mut Caches::default(), now_micros()) {
-            let Outcome::Reject(reject) = outcome else { continue };
-            for reason in reject.reasons.iter().filter(|r| r.rule == Rule::UnknownColumn) {
-                let table = reject.table.as_ref().map_or_else(String::new, |t| t.target.to_string());
-                missing.entry(table).or_default().extend(reason.column.as_deref().map(str::to_string));
+        for outcome in sampler.transform(&batch, &mut Caches::default(), 0) {
+            let change = match outcome {
+                Outcome::Change(change) => change,
+                // A record without a masked column is refused before it becomes a change.
+                Outcome::Reject(reject) => {
+                    let target = reject.table.as_ref().map_or_else(String::new, |t| t.target.to_string());
+                    let unknown = reject.reasons.iter().filter(|r| r.rule == Rule::UnknownColumn);
+                    missing.entry(target).or_default().extend(unknown.filter_map(|r| r.column.clone()));
+                    continue;
+                }
+                Outcome::Skip(_) => continue,
+            };
+            let columns = seen.entry(change.table.target.to_string()).or_default();
+            columns.extend(change.columns.iter().map(|c| c.name.clone()));
+            if let Some(schema) = &change.row_schema {
+                let mapped = schema.fields.iter().filter_map(|f| cast::field(&change.table.change_schema, f));
+                columns.extend(mapped.map(|f| f.column));
             }
         }
     }
-    missing.into_iter().map(|(table, columns)| format!("{table}: {}", Vec::from_iter(columns).join(", "))).collect()
+    for table in &pipeline.config.tables {
+        let target = table.target.to_string();
+        let Some(columns) = seen.get(&target) else { continue };
+        let absent = table.columns.keys().filter(|c| !columns.contains(*c)).cloned();
+        missing.entry(target).or_default().extend(absent);
+    }
+    missing
+        .into_iter()
+        .filter(|(_, columns)| !columns.is_empty())
+        .map(|(table, columns)| {
+            let columns: Vec<&str> = columns.iter().map(|c| &**c).collect();
+            format!("{table}: {}", columns.join(", "))
+        })
+        .collect()
 }
 
 /// Sample records that type nothing even without rules (a value that is no Debezium event,
@@ -165,7 +192,7 @@ pub fn script(
     let missing = configured_columns_missing(pipeline, events);
     if !missing.is_empty() {
         return Err(format!(
-            "the config names columns the event's records do not have (a misspelt name would leave the real column unmasked): {}",
+            "the config names columns no sample record of their table has (a misspelt name would guard nothing: a mask would leave the real column unmasked): {}",
             missing.join("; ")
         ));
     }
