@@ -15,6 +15,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::outcome::Stage;
+use crate::redshift::LoadError;
 
 /// One metric of a line.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,6 +76,38 @@ impl RecordCount {
             RecordCount::Skipped => Metric::count("RecordsSkipped", records),
             RecordCount::DeadLettered => Metric::count("RecordsDeadLettered", records),
             RecordCount::Quarantined => Metric::count("RecordsQuarantined", records),
+        }
+    }
+}
+
+/// A target the loader cannot load into until an operator runs DDL: why a batch failed
+/// (the loader's [`LoadError::TargetTableMissing`] and [`LoadError::MetadataColumnsMissing`]).
+/// Each failed invocation counts 1 in its metric, next to `BatchesFailed`: an alarm on it
+/// tells a missing table from Redshift trouble. The log line names the table; the metric
+/// carries no table dimension, so that one alarm covers every table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetNotReady {
+    /// The target table does not exist (`TargetTableMissing`).
+    TableMissing,
+    /// The target lacks `_cdc_*` metadata columns (`TargetMetadataColumnsMissing`).
+    MetadataColumnsMissing,
+}
+
+impl TargetNotReady {
+    /// The problem behind `error`, if it is one of these.
+    pub fn of(error: &LoadError) -> Option<TargetNotReady> {
+        match error {
+            LoadError::TargetTableMissing { .. } => Some(TargetNotReady::TableMissing),
+            LoadError::MetadataColumnsMissing { .. } => Some(TargetNotReady::MetadataColumnsMissing),
+            LoadError::Warehouse(_) => None,
+        }
+    }
+
+    /// Its metric: a count of 1 (one failed batch or replayed object).
+    pub fn metric(self) -> Metric {
+        match self {
+            TargetNotReady::TableMissing => Metric::count("TargetTableMissing", 1),
+            TargetNotReady::MetadataColumnsMissing => Metric::count("TargetMetadataColumnsMissing", 1),
         }
     }
 }

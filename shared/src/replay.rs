@@ -439,6 +439,12 @@ impl Ingestor {
                 | IngestError::NoTime { .. }
                 | IngestError::Event(_)),
             ) => {
+                // A missing target or metadata column fails the object as it fails an ingest
+                // batch: it stays where it is, for a replay after the DDL. The loader logged
+                // the table; the metric is ingest's.
+                if let Some(target) = e.target_not_ready().filter(|_| !dry_run) {
+                    self.emit_metrics(&[target.metric()]);
+                }
                 report.error = Some(e.to_string());
                 return report;
             }
