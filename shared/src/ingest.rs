@@ -187,7 +187,9 @@ impl IngestError {
     /// The target problem an operator fixes with DDL, when that is why the batch failed.
     pub fn target_not_ready(&self) -> Option<TargetNotReady> {
         match self {
-            IngestError::Load(error) => TargetNotReady::of(error),
+            IngestError::Load(LoadError::TargetTableMissing { .. }) => Some(TargetNotReady::TableMissing),
+            IngestError::Load(LoadError::MetadataColumnsMissing { .. }) => Some(TargetNotReady::MetadataColumnsMissing),
+            IngestError::Load(LoadError::Warehouse(_)) => None,
             IngestError::Event(_) | IngestError::NoTime { .. } | IngestError::DeadLetter(_) => None,
         }
     }

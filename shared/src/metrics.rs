@@ -15,7 +15,6 @@
 use serde_json::{Map, Value, json};
 
 use crate::outcome::Stage;
-use crate::redshift::LoadError;
 
 /// One metric of a line.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,8 +79,9 @@ impl RecordCount {
     }
 }
 
-/// A target the loader cannot load into until an operator runs DDL: why a batch failed
-/// (the loader's [`LoadError::TargetTableMissing`] and [`LoadError::MetadataColumnsMissing`]).
+/// A target the loader cannot load into until an operator runs DDL: why a batch failed (the
+/// loader's `LoadError::TargetTableMissing` and `LoadError::MetadataColumnsMissing`; this
+/// module names metrics and imports nothing of the loader).
 /// Each failed invocation counts 1 in its metric, next to `BatchesFailed`: an alarm on it
 /// tells a missing table from Redshift trouble. The log line names the table; the metric
 /// carries no table dimension, so that one alarm covers every table.
@@ -94,15 +94,6 @@ pub enum TargetNotReady {
 }
 
 impl TargetNotReady {
-    /// The problem behind `error`, if it is one of these.
-    pub fn of(error: &LoadError) -> Option<TargetNotReady> {
-        match error {
-            LoadError::TargetTableMissing { .. } => Some(TargetNotReady::TableMissing),
-            LoadError::MetadataColumnsMissing { .. } => Some(TargetNotReady::MetadataColumnsMissing),
-            LoadError::Warehouse(_) => None,
-        }
-    }
-
     /// Its metric: a count of 1 (one failed batch or replayed object).
     pub fn metric(self) -> Metric {
         match self {
