@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# `make demo`: the local stack up, every sample event ingested with `cdc ingest`, the table and
-# the dead-letter objects shown, a replay (dry run, then for real with the rules that rejected
-# the records relaxed), the table again — and the stack down, even on failure.
+# `make demo`: the local stack up, `cdc check` of its targets, every sample event ingested with
+# `cdc ingest`, the table and the dead letters (`cdc dlq list`) shown, a replay (dry run, then
+# for real with the rules that rejected the records relaxed, `cdc replay --all`) whose counts
+# must match, the table again — and the stack down, even on failure.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-venv="${VENV:-$root/.venv}"
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 trap 'echo; echo "== local stack down"; scripts/local-stack.sh down' EXIT
 
@@ -35,23 +35,25 @@ show_table() {
   psql -q "$DATABASE_URL" -c "SELECT id, firstname, lastname, state, left(ssn, 16) || '…' AS ssn_hmac, dob::date AS dob_year, _cdc_op AS op, _cdc_deleted AS deleted FROM public.patientinfo ORDER BY id"
 }
 
-show_objects() {
-  "$venv/bin/python" - <<'PY'
-import json, os, boto3
-s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL_S3"], region_name="us-east-1",
-                  aws_access_key_id="test", aws_secret_access_key="test")
-objects = s3.list_objects_v2(Bucket=os.environ["DLQ_BUCKET"]).get("Contents", [])
-if not objects:
-    print("  (none)")
-for o in objects:
-    body = s3.get_object(Bucket=os.environ["DLQ_BUCKET"], Key=o["Key"])["Body"].read().decode()
-    lines = [json.loads(l) for l in body.splitlines() if l.strip()]
-    print(f"  {o['Key']}")
-    for l in lines:
-        reasons = ", ".join(f"{r['column'] or 'record'}:{r['rule']}" for r in l["reasons"])
-        print(f"      offset {l['offset']:>3}  attempts {l['attempts']}  stage {l['stage']:<8}  {reasons}")
+same_counts() { # DRY REAL: the replay responses' record and object counts, equal or exit 1
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+dry, real = (json.load(open(p)) for p in sys.argv[1:3])
+keys = ["objects_scanned", "records_loaded", "records_stale", "records_superseded", "records_skipped",
+        "records_rejected", "records_quarantined"]
+would = sum(o["outcome"] == "would_archive" for o in dry["objects"])
+pairs = [(k, dry[k], real[k]) for k in keys] + [("objects archived", would, real["objects_archived"])]
+if all(d == r for _, d, r in pairs):
+    print("  dry run == real run: " + ", ".join(f"{k} {r}" for k, _, r in pairs))
+else:
+    print("  dry run != real run: " + ", ".join(f"{k} {d}/{r}" for k, d, r in pairs if d != r))
+    sys.exit(1)
 PY
 }
+
+echo
+echo "== cdc check: the targets the stack created, against the local Data API"
+"$cdc" check | sed 's/^/  /'
 
 echo
 echo "== ingest every sample event (cdc ingest --config config/pipeline.toml)"
@@ -63,20 +65,24 @@ done
 echo
 echo "== public.patientinfo (SSN masked with hmac, DOB with year)"
 show_table
-echo "== dead-letter objects"
-show_objects
+echo "== dead-letter objects (cdc dlq list: coordinates, stages, rules, attempts; never a value)"
+"$cdc" dlq list
 
+state="${LOCAL_STACK_DIR:-$root/.local}"
 echo
 echo "== replay, dry run, with config/replay-relaxed.toml (validation rules removed)"
-echo '{"dry_run": true}' >"$root/.local/replay-dry-run.json"
-CDC_CONFIG="$root/config/replay-relaxed.toml" "$cdc" replay "$root/.local/replay-dry-run.json" 2>/dev/null | summary
-echo "== replay"
-echo '{}' >"$root/.local/replay.json"
-CDC_CONFIG="$root/config/replay-relaxed.toml" "$cdc" replay "$root/.local/replay.json" 2>/dev/null | summary
+echo '{"dry_run": true}' >"$state/replay-dry-run.json"
+CDC_CONFIG="$root/config/replay-relaxed.toml" "$cdc" replay --all "$state/replay-dry-run.json" 2>/dev/null \
+  | tee "$state/replay-dry-run.out" | summary
+echo "== replay (cdc replay --all: every object, following next_key)"
+echo '{}' >"$state/replay.json"
+CDC_CONFIG="$root/config/replay-relaxed.toml" "$cdc" replay --all "$state/replay.json" 2>/dev/null \
+  | tee "$state/replay.out" | summary
+same_counts "$state/replay-dry-run.out" "$state/replay.out"
 
 echo
 echo "== public.patientinfo after the replay"
 show_table
 echo "== dead-letter objects after the replay (archived ones under archive/; the undecodable"
 echo "   records and the name too long for VARCHAR(100) are dead-lettered again, attempts 2)"
-show_objects
+"$cdc" dlq list

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cdc_pipeline::plan::plan;
+use cdc_pipeline::redshift::loader::WarehouseError;
 use cdc_pipeline::redshift::{DataApiError, DbErrorClass, LoadError, Loader};
 use cdc_pipeline::synth::{self, Patient, RecordSpec, SourcePosition, TOPIC};
 use cdc_pipeline::{Caches, Config, DecodedBatch, MskEvent, Pipeline, Reason, Rule, Stage};
@@ -356,7 +357,7 @@ async fn a_deadline_too_short_is_a_retriable_error_and_commits_nothing() {
     let loader = loader(&emulator.endpoint_url).await;
     let pipeline = pipeline(&[("*.sampledb.dbo.patientinfo", &table)], "soft", "dlq");
     let err = ingest(&loader, &pipeline, &[create(0, &patient(1), 1)], Duration::from_millis(400)).await.unwrap_err();
-    assert!(matches!(err.source, DataApiError::Deadline { .. }), "{err}");
+    assert!(matches!(err, LoadError::Warehouse(WarehouseError { source: DataApiError::Deadline { .. }, .. })), "{err}");
     assert!(err.to_string().contains("deadline"), "{err}");
     tokio::time::sleep(Duration::from_millis(2_000)).await;
     let count: i64 = pg.query_one(&format!("SELECT count(*) FROM public.{table}"), &[]).await.unwrap().get(0);
@@ -445,16 +446,15 @@ async fn values_longer_than_their_varchar_in_bytes_are_rejected_before_any_sql()
 }
 
 #[tokio::test]
-async fn a_missing_target_table_dead_letters_its_rows() {
+async fn a_missing_target_table_fails_the_load_naming_it() {
     let emulator = emulator("").await;
     let loader = loader(&emulator.endpoint_url).await;
-    let pipeline = pipeline(&[("*.sampledb.dbo.patientinfo", &unique_table("absent"))], "soft", "dlq");
-    let s = ingest(&loader, &pipeline, &[create(0, &patient(1), 1)], LONG).await.unwrap();
-    assert_eq!(s.rejects.len(), 1);
-    assert_eq!(
-        (s.rejects[0].1, s.rejects[0].2.clone()),
-        (Stage::Drift, vec![Reason::record(Rule::TargetTableMissing)])
-    );
+    let table = unique_table("absent");
+    let pipeline = pipeline(&[("*.sampledb.dbo.patientinfo", &table)], "soft", "dlq");
+    let err = ingest(&loader, &pipeline, &[create(0, &patient(1), 1)], LONG).await.unwrap_err();
+    assert!(matches!(&err, LoadError::TargetTableMissing { table: t } if t.table == table), "{err}");
+    let calls = &emulator_faults(&emulator.endpoint_url).await["calls"];
+    assert_eq!(calls["BatchExecuteStatement"], serde_json::Value::Null, "no SQL for a table that does not exist");
 }
 
 #[tokio::test]
@@ -522,7 +522,13 @@ async fn missing_privileges_fail_the_batch_instead_of_dead_lettering_every_row()
     let records: Vec<RecordSpec> = (0..64).map(|i| create(i, &patient(i as i32 + 1), i as u128 + 1)).collect();
     let err = ingest(&loader, &pipeline, &records, LONG).await.unwrap_err();
     assert!(
-        matches!(err.source, DataApiError::Statement { class: DbErrorClass::Permission, .. }),
+        matches!(
+            err,
+            LoadError::Warehouse(WarehouseError {
+                source: DataApiError::Statement { class: DbErrorClass::Permission, .. },
+                ..
+            })
+        ),
         "a permission error fails the batch: {err}"
     );
     let calls = &emulator_faults(&emulator.endpoint_url).await["calls"]["BatchExecuteStatement"];
@@ -531,7 +537,7 @@ async fn missing_privileges_fail_the_batch_instead_of_dead_lettering_every_row()
 }
 
 #[tokio::test]
-async fn a_table_dropped_after_it_was_read_fails_the_batch_then_dead_letters_on_retry() {
+async fn a_table_dropped_after_it_was_read_fails_the_batch_and_its_retry_names_the_table() {
     let emulator = emulator("").await;
     let table = unique_table("dropped");
     create_patient_table(&pg().await, &table, "").await;
@@ -541,8 +547,18 @@ async fn a_table_dropped_after_it_was_read_fails_the_batch_then_dead_letters_on_
     pg().await.batch_execute(&format!("DROP TABLE public.{table}")).await.unwrap();
     let second = [create(1, &patient(2), 2)];
     let err = ingest(&loader, &pipeline, &second, LONG).await.unwrap_err();
-    assert!(matches!(err.source, DataApiError::Statement { class: DbErrorClass::UndefinedObject, .. }), "{err}");
-    // The retry reads the table again, finds it gone, and dead-letters the row.
-    let s = ingest(&loader, &pipeline, &second, LONG).await.unwrap();
-    assert_eq!(s.rejects, vec![(1, Stage::Drift, vec![Reason::record(Rule::TargetTableMissing)], None)]);
+    assert!(
+        matches!(
+            err,
+            LoadError::Warehouse(WarehouseError {
+                source: DataApiError::Statement { class: DbErrorClass::UndefinedObject, .. },
+                ..
+            })
+        ),
+        "{err}"
+    );
+    // The retry reads the table again, finds it gone, and fails naming it: nothing is
+    // dead-lettered for a table an operator must create.
+    let err = ingest(&loader, &pipeline, &second, LONG).await.unwrap_err();
+    assert!(matches!(&err, LoadError::TargetTableMissing { table: t } if t.table == table), "{err}");
 }

@@ -155,8 +155,10 @@ async fn a_delete_on_a_wide_table_loads() {
 }
 
 #[tokio::test]
-async fn many_deletes_of_one_key_are_rejected_in_linear_time_when_the_target_is_missing() {
-    // Every row is refused (no target table): the batch's fill must not try every subset.
+async fn many_deletes_of_one_key_are_rejected_in_linear_time_when_the_target_refuses_every_change() {
+    // Every row is refused (the target lacks the key column, and `drift = "dlq"`: deletes
+    // too): the batch's fill must not try every subset. (A missing table fails the batch
+    // before any row is looked at: `handlers::a_missing_target_fails_the_batch_…`.)
     let t = items();
     let mut records = Vec::new();
     for i in 0..60 {
@@ -165,10 +167,15 @@ async fn many_deletes_of_one_key_are_rejected_in_linear_time_when_the_target_is_
         records.push(t.record(0, 2 * i + 1, "d", Some(json!({"id": 1})), None, &pg(lsn + 5), false));
     }
     let h = Harness::new("").await;
+    h.sql()
+        .await
+        .batch_execute(&format!("CREATE TABLE public.items (status VARCHAR(10), {})", cdc_tests::stack::METADATA_DDL))
+        .await
+        .unwrap();
     let ingestor = h.ingestor(Config::default_routing(), KEY);
     let p = ingest(&ingestor, &msk_event_text(&records)).await;
     assert_eq!((p.loaded, p.dead_lettered_total()), (0, 120), "{p:?}");
-    assert!(h.dead_letters().await.iter().all(|(_, _, r)| r == &vec![":target_table_missing".to_string()]));
+    assert!(h.dead_letters().await.iter().all(|(_, _, r)| r == &vec!["id:drift".to_string()]));
 }
 
 fn accounts() -> Table {

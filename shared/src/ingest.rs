@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use crate::batch::DecodedBatch;
 use crate::dlq::{self, Failed, Store, StoreError, Writer};
 use crate::event::{EventParseError, KafkaRecord, MskEvent};
-use crate::metrics::{self, Metric, MetricsSink, RecordCount, emf_line};
+use crate::metrics::{self, Metric, MetricsSink, RecordCount, TargetNotReady, emf_line};
 use crate::outcome::{Outcome, Reason, SkipReason, Stage};
 use crate::plan::plan;
 use crate::redshift::{LoadError, Loader};
@@ -183,6 +183,16 @@ impl IngestError {
             IngestError::DeadLetter(_) => "DeadLetter",
         }
     }
+
+    /// The target problem an operator fixes with DDL, when that is why the batch failed.
+    pub fn target_not_ready(&self) -> Option<TargetNotReady> {
+        match self {
+            IngestError::Load(LoadError::TargetTableMissing { .. }) => Some(TargetNotReady::TableMissing),
+            IngestError::Load(LoadError::MetadataColumnsMissing { .. }) => Some(TargetNotReady::MetadataColumnsMissing),
+            IngestError::Load(LoadError::Warehouse(_)) => None,
+            IngestError::Event(_) | IngestError::NoTime { .. } | IngestError::DeadLetter(_) => None,
+        }
+    }
 }
 
 /// Run a batch in full, or only show what would happen.
@@ -190,7 +200,10 @@ impl IngestError {
 pub enum Mode {
     /// Load, dead-letter, and (replay) archive.
     Apply,
-    /// Transform and plan only: no SQL, no S3 write; counts say what would happen.
+    /// Transform, plan, and the loader's dry run ([`Loader::dry_run`]: `DescribeTable` and
+    /// every check against the target), writing nothing: no `ALTER TABLE`, transaction, staged
+    /// object or dead letter. The counts are the real run's, except for what only the apply
+    /// SQL decides against the stored rows (a stale row counts as loaded).
     DryRun,
 }
 
@@ -199,7 +212,7 @@ pub enum Mode {
 pub struct Processed {
     /// Records in the batch: the sum of every other count ([`Processed::is_balanced`]).
     pub records_received: usize,
-    /// Rows written (in a dry run: rows that would be sent to the loader).
+    /// Rows written (in a dry run: rows that would be sent to the warehouse).
     pub loaded: usize,
     /// Rows not written because the target (or its delete ledger) already held this change or
     /// a newer one: a redelivery, a retry after a partial commit, an older change.
@@ -210,12 +223,14 @@ pub struct Processed {
     /// By reason (`{"tombstone": 1, …}`).
     #[serde(serialize_with = "skipped_by_name")]
     pub skipped: BTreeMap<SkipReason, usize>,
-    /// By stage (`{"validate": 2, …}`; in a dry run: rejects the transform would make).
+    /// By stage (`{"validate": 2, …}`; in a dry run: the rejects the real run would make
+    /// before the apply SQL runs).
     #[serde(serialize_with = "stages_by_name")]
     pub dead_lettered: BTreeMap<Stage, usize>,
     /// The S3 keys of the dead-letter objects written (quarantine included), in write order.
     pub dead_letter_objects: Vec<String>,
-    /// Data API calls made by the load, polls and retries included (0 in a dry run).
+    /// Data API calls made by the load, polls and retries included (in a dry run: its
+    /// `DescribeTable` calls).
     pub data_api_calls: u64,
     /// S3 calls: staged objects' puts (retries counted) and deletes, and dead-letter writes.
     pub s3_calls: u64,
@@ -358,7 +373,9 @@ impl Ingestor {
             }
             Err(error) => {
                 tracing::error!(request_id = %invocation.request_id, records = records.len(), error = %error, "batch failed; the event source mapping will retry it");
-                self.emit_metrics(&[RecordCount::Received.metric(records.len()), Metric::count("BatchesFailed", 1)]);
+                let mut metrics = vec![RecordCount::Received.metric(records.len()), Metric::count("BatchesFailed", 1)];
+                metrics.extend(error.target_not_ready().map(|t| t.metric()));
+                self.emit_metrics(&metrics);
                 Err(error)
             }
         }
@@ -443,16 +460,11 @@ impl Ingestor {
             }
         }
         processed.skipped.retain(|_, n| *n > 0);
-        if mode == Mode::DryRun {
-            processed.superseded = plans.iter().map(|p| p.superseded()).sum();
-            processed.loaded = plans.iter().map(|p| p.rows.len()).sum();
-            for f in &failed {
-                *processed.dead_lettered.entry(f.stage).or_default() += 1;
-            }
-            processed.quarantined = failed.iter().filter(|f| f.previous_attempts >= self.max_attempts).count();
-            return Ok(processed);
-        }
-        let report = self.loader.load(&plans, deadline, now).await?;
+        // A dry run makes the same decisions against the target, and writes nothing.
+        let report = match mode {
+            Mode::Apply => self.loader.load(&plans, deadline, now).await?,
+            Mode::DryRun => self.loader.dry_run(&plans, deadline, now).await?,
+        };
         processed.superseded = plans.iter().map(|p| p.superseded()).sum::<usize>() - report.promoted;
         processed.loaded = report.rows_loaded;
         processed.stale = report.rows_stale;
@@ -477,14 +489,20 @@ impl Ingestor {
             *processed.dead_lettered.entry(f.stage).or_default() += 1;
             if f.reasons.iter().any(|r| r.rule == Rule::PositionRegressed) {
                 processed.positions_regressed += 1;
-                // Coordinates only: the record goes to the dead-letter store for an operator.
-                tracing::warn!(
-                    topic = %f.record.topic,
-                    partition = f.record.partition,
-                    offset = f.record.offset,
-                    "change rejected: its order against the stored change of its key cannot be known (position_regressed)"
-                );
+                if mode == Mode::Apply {
+                    // Coordinates only: the record goes to the dead-letter store for an operator.
+                    tracing::warn!(
+                        topic = %f.record.topic,
+                        partition = f.record.partition,
+                        offset = f.record.offset,
+                        "change rejected: its order against the stored change of its key cannot be known (position_regressed)"
+                    );
+                }
             }
+        }
+        if mode == Mode::DryRun {
+            processed.quarantined = failed.iter().filter(|f| f.previous_attempts >= self.max_attempts).count();
+            return Ok(processed);
         }
         if !failed.is_empty() {
             let writer = Writer {

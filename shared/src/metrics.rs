@@ -79,6 +79,30 @@ impl RecordCount {
     }
 }
 
+/// A target the loader cannot load into until an operator runs DDL: why a batch failed (the
+/// loader's `LoadError::TargetTableMissing` and `LoadError::MetadataColumnsMissing`; this
+/// module names metrics and imports nothing of the loader).
+/// Each failed invocation counts 1 in its metric, next to `BatchesFailed`: an alarm on it
+/// tells a missing table from Redshift trouble. The log line names the table; the metric
+/// carries no table dimension, so that one alarm covers every table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetNotReady {
+    /// The target table does not exist (`TargetTableMissing`).
+    TableMissing,
+    /// The target lacks `_cdc_*` metadata columns (`TargetMetadataColumnsMissing`).
+    MetadataColumnsMissing,
+}
+
+impl TargetNotReady {
+    /// Its metric: a count of 1 (one failed batch or replayed object).
+    pub fn metric(self) -> Metric {
+        match self {
+            TargetNotReady::TableMissing => Metric::count("TargetTableMissing", 1),
+            TargetNotReady::MetadataColumnsMissing => Metric::count("TargetMetadataColumnsMissing", 1),
+        }
+    }
+}
+
 /// Every stage, in pipeline order: the `Rejected<Stage>` metrics an ingest line carries, each
 /// even when zero, so that the dashboard's graphs have data points. A new [`Stage`] fails to
 /// compile in [`rejected`] until it has a name; add it here too.

@@ -162,6 +162,24 @@ pub struct ReplayResponse {
     pub next_key: Option<String>,
 }
 
+impl ReplayResponse {
+    /// Add `call`'s counts and objects to these (`cdc replay --all`); `next_key` becomes
+    /// `call`'s.
+    pub fn absorb(&mut self, call: ReplayResponse) {
+        self.objects_scanned += call.objects_scanned;
+        self.objects_archived += call.objects_archived;
+        self.objects_failed += call.objects_failed;
+        self.records_loaded += call.records_loaded;
+        self.records_stale += call.records_stale;
+        self.records_superseded += call.records_superseded;
+        self.records_skipped += call.records_skipped;
+        self.records_rejected += call.records_rejected;
+        self.records_quarantined += call.records_quarantined;
+        self.objects.extend(call.objects);
+        self.next_key = call.next_key;
+    }
+}
+
 /// Why a replay call failed as a whole (a single object's failure is reported in its
 /// [`ObjectReport`] instead).
 #[derive(Debug, thiserror::Error)]
@@ -173,60 +191,45 @@ pub enum ReplayError {
     /// Listing the prefix failed (S3 error code and key only).
     #[error("listing dead-letter objects failed: {0}")]
     List(#[from] dlq::StoreError),
+    /// [`Ingestor::replay_all`]: a call took up no object and would resume where it started
+    /// (its invocation leaves too little time for one object: the deadline margin plus 5 s).
+    #[error("the replay made no progress (resume key {}): give each call more time (CDC_TIMEOUT_SECONDS)", .next_key.as_deref().unwrap_or("none"))]
+    Stalled {
+        /// Where the call would resume.
+        next_key: Option<String>,
+    },
 }
 
 impl ReplayError {
-    /// The Lambda `errorType` of the function's error response: `InvalidRequest` or `List`.
+    /// The Lambda `errorType` of the function's error response: `InvalidRequest` or `List`
+    /// (`Stalled` only comes from `cdc replay --all`).
     pub fn error_type(&self) -> &'static str {
         match self {
             ReplayError::Request(_) => "InvalidRequest",
             ReplayError::List(_) => "List",
+            ReplayError::Stalled { .. } => "Stalled",
         }
     }
 }
 
 const DEFAULT_MAX_OBJECTS: usize = 100;
 
-/// The objects a replay works through, in key order: given keys, or a listing read one page
-/// at a time as the replay reaches it.
+/// The objects a replay works through, in key order: given keys, or the store's listing
+/// ([`dlq::Listing`]), read one page at a time as the replay reaches it.
 enum Candidates {
     Keys(std::collections::VecDeque<String>),
-    Listing {
-        prefix: String,
-        /// Keys per page: one more than the objects a call may take, at most S3's 1,000.
-        page_size: i32,
-        /// Key prefixes the listing passes over.
-        skip: Vec<String>,
-        start_after: Option<String>,
-        page: std::collections::VecDeque<(String, i64)>,
-        token: Option<String>,
-        done: bool,
-    },
+    Listing(dlq::Listing),
 }
 
 impl Candidates {
-    async fn next(&mut self, store: &dlq::Store, bucket: &str) -> Result<Option<(String, Option<i64>)>, ReplayError> {
+    async fn next(&mut self, store: &dlq::Store) -> Result<Option<(String, Option<i64>)>, ReplayError> {
         match self {
             Candidates::Keys(keys) => Ok(keys.pop_front().map(|k| (k, None))),
-            Candidates::Listing { prefix, page_size, skip, start_after, page, token, done } => loop {
-                if let Some((key, modified)) = page.pop_front() {
-                    if skip.iter().any(|s| key.starts_with(s.as_str())) {
-                        continue;
-                    }
-                    return Ok(Some((key, Some(modified))));
-                }
-                if *done {
-                    return Ok(None);
-                }
-                let next =
-                    store.list_page(bucket, prefix, start_after.as_deref(), token.as_deref(), *page_size).await?;
-                page.extend(next.keys);
-                *done = next.next.is_none();
-                *token = next.next;
-            },
+            Candidates::Listing(listing) => Ok(listing.next(store).await?.map(|(key, modified)| (key, Some(modified)))),
         }
     }
 }
+
 /// Do not start an object with less time than this before the deadline margin.
 const MIN_TIME_PER_OBJECT: Duration = Duration::from_secs(5);
 
@@ -256,6 +259,53 @@ impl Ingestor {
         request: &ReplayRequest,
         invocation: &Invocation,
     ) -> Result<ReplayResponse, ReplayError> {
+        self.replay_call(request, invocation, &mut HashSet::new()).await
+    }
+
+    /// `cdc replay --all`: [`Ingestor::replay`] call after call, each resuming at the previous
+    /// call's `next_key`, until one ends without one. `invocation` gives each call its own
+    /// invocation (a fresh deadline); `progress` sees each call's number (from 1) and
+    /// response as it ends. An object a call wrote (records that failed again) is not taken
+    /// up by a later call either: one `--all` takes a record up once, as one call does.
+    /// Returns the totals over every call and every object; `next_key` is null.
+    ///
+    /// Errors: those of [`Ingestor::replay`] (calls already made stay made);
+    /// [`ReplayError::Stalled`] when a call took up no object and would resume where it
+    /// started (too little time for one object).
+    pub async fn replay_all(
+        &self,
+        request: &ReplayRequest,
+        mut invocation: impl FnMut() -> Invocation,
+        mut progress: impl FnMut(usize, &ReplayResponse),
+    ) -> Result<ReplayResponse, ReplayError> {
+        let mut request = request.clone();
+        let mut written = HashSet::new();
+        let mut total = ReplayResponse { dry_run: request.dry_run, ..ReplayResponse::default() };
+        for call in 1.. {
+            let response = self.replay_call(&request, &invocation(), &mut written).await?;
+            progress(call, &response);
+            let next_key = response.next_key.clone();
+            if next_key.is_some() && response.objects_scanned == 0 && next_key == request.next_key {
+                return Err(ReplayError::Stalled { next_key });
+            }
+            total.absorb(response);
+            match next_key {
+                Some(key) => {
+                    // Given keys are taken up after `next_key`; a listing resumes there.
+                    request.next_key = Some(key);
+                }
+                None => break,
+            }
+        }
+        Ok(total)
+    }
+
+    async fn replay_call(
+        &self,
+        request: &ReplayRequest,
+        invocation: &Invocation,
+        written: &mut HashSet<String>,
+    ) -> Result<ReplayResponse, ReplayError> {
         let span = tracing::info_span!("replay", request_id = %invocation.request_id);
         let _entered = span.enter();
         if request.bucket.as_ref().is_some_and(|b| *b != self.store.bucket) {
@@ -279,32 +329,18 @@ impl Ingestor {
                 Candidates::Keys(keys.into_iter().collect())
             }
             None => {
-                let prefix =
-                    request.prefix.clone().unwrap_or_else(|| format!("{}/", self.store.prefix.trim_end_matches('/')));
-                // Archived objects are done, and quarantined ones wait for an operator: a
-                // listing reaches them only when its prefix names them.
-                let mut skip = vec![format!("{}/", self.store.archive_prefix.trim_end_matches('/'))];
-                skip.push(format!("{}/", self.store.quarantine_prefix.trim_end_matches('/')));
-                // A prefix names a directory with or without its slash (`quarantine`).
-                let as_directory = format!("{}/", prefix.trim_end_matches('/'));
-                skip.retain(|s| prefix.is_empty() || !as_directory.starts_with(s.as_str()));
-                Candidates::Listing {
-                    prefix,
-                    page_size: i32::try_from(max_objects.saturating_add(1)).unwrap_or(i32::MAX).min(1000),
-                    skip,
-                    start_after: request.next_key.clone(),
-                    page: Default::default(),
-                    token: None,
-                    done: false,
-                }
+                // One more key than the objects a call may take, so that it knows whether more
+                // wait.
+                let page_size = i32::try_from(max_objects.saturating_add(1)).unwrap_or(i32::MAX);
+                Candidates::Listing(self.store.listing(request.prefix.as_deref(), request.next_key.clone(), page_size))
             }
         };
         let mut response = ReplayResponse { dry_run: request.dry_run, ..ReplayResponse::default() };
         let mut last_done: Option<String> = None;
         // Objects this call wrote (records that failed again) wait for the next replay: the
-        // listing, read page by page, may reach them, and one call takes a record up once.
-        let mut written: HashSet<String> = HashSet::new();
-        while let Some((key, modified)) = candidates.next(&self.store, &bucket).await? {
+        // listing, read page by page, may reach them, and one call takes a record up once
+        // (`written` also holds those of the earlier calls of a `replay_all`).
+        while let Some((key, modified)) = candidates.next(&self.store).await? {
             if written.contains(&key) {
                 continue;
             }
@@ -439,6 +475,12 @@ impl Ingestor {
                 | IngestError::NoTime { .. }
                 | IngestError::Event(_)),
             ) => {
+                // A missing target or metadata column fails the object as it fails an ingest
+                // batch: it stays where it is, for a replay after the DDL. The loader logged
+                // the table; the metric is ingest's.
+                if let Some(target) = e.target_not_ready().filter(|_| !dry_run) {
+                    self.emit_metrics(&[target.metric()]);
+                }
                 report.error = Some(e.to_string());
                 return report;
             }

@@ -145,43 +145,32 @@ fn custom_s3_endpoint() -> bool {
     ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"].iter().any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
 }
 
-/// Build everything a function needs. Clients are built once and shared by invocations.
-pub async fn build(settings: &Settings, metrics: Arc<dyn MetricsSink>) -> Result<Ingestor, StartError> {
-    let config = load_config(&settings.config)?;
-    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
-    let (key, key_version) = masking_key(&sdk, &settings.masking_key).await?;
-    let mut pipeline = Pipeline::new(Arc::new(config), key.as_deref())?;
-    pipeline.key_version = key_version;
-    let s3 = aws_sdk_s3::config::Builder::from(&sdk)
+/// The AWS SDK's shared configuration from the environment (region, credentials,
+/// `AWS_ENDPOINT_URL_*`), as the functions load it.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// The warehouse (a [`Loader`] into the Data API, staging `COPY` objects when
+/// `REDSHIFT_COPY_ROLE_ARN` is set) and the dead-letter [`Store`] of `settings`: what
+/// [`build`] wires, without the configuration, the masking key or its checks. `cdc check` and
+/// `cdc dlq` use them as they are.
+pub fn clients(sdk: &aws_config::SdkConfig, settings: &Settings) -> (Loader, Store) {
+    let s3 = aws_sdk_s3::config::Builder::from(sdk)
         .force_path_style(custom_s3_endpoint())
         .timeout_config(TimeoutConfig::builder().operation_attempt_timeout(Duration::from_secs(15)).build())
         .build();
     let s3_client = aws_sdk_s3::Client::from_conf(s3);
-    let mut api = DataApi::new(sdk_client(aws_sdk_redshiftdata::config::Builder::from(&sdk)), settings.target.clone());
-    match &settings.copy_role {
-        Some(role) => {
-            api = api.with_staging(Staging {
-                client: s3_client.clone(),
-                bucket: settings.dlq_bucket.clone(),
-                prefix: settings.staging_prefix.clone(),
-                kms_key_id: settings.kms_key_id.clone(),
-                iam_role: role.clone(),
-            });
-        }
-        None => {
-            if let Some(table) = pipeline.config.tables.iter().find(|t| t.load == LoadPath::Copy) {
-                return Err(StartError::NoCopyRole { table: table.target.clone() });
-            }
-            // The default routing (`CDC_CONFIG=default`) makes each topic's table as it comes,
-            // loading by COPY.
-            if pipeline.config.tables.is_empty() {
-                let table = crate::config::TableName { schema: "public".into(), table: "<each topic's>".into() };
-                return Err(StartError::NoCopyRole { table });
-            }
-        }
+    let mut api = DataApi::new(sdk_client(aws_sdk_redshiftdata::config::Builder::from(sdk)), settings.target.clone());
+    if let Some(role) = &settings.copy_role {
+        api = api.with_staging(Staging {
+            client: s3_client.clone(),
+            bucket: settings.dlq_bucket.clone(),
+            prefix: settings.staging_prefix.clone(),
+            kms_key_id: settings.kms_key_id.clone(),
+            iam_role: role.clone(),
+        });
     }
-    let loader = Loader::new(api);
-    check_configured_columns(&loader, &pipeline.config).await?;
     let store = Store {
         client: s3_client,
         bucket: settings.dlq_bucket.clone(),
@@ -190,6 +179,29 @@ pub async fn build(settings: &Settings, metrics: Arc<dyn MetricsSink>) -> Result
         quarantine_prefix: settings.quarantine_prefix.clone(),
         kms_key_id: settings.kms_key_id.clone(),
     };
+    (Loader::new(api), store)
+}
+
+/// Build everything a function needs. Clients are built once and shared by invocations.
+pub async fn build(settings: &Settings, metrics: Arc<dyn MetricsSink>) -> Result<Ingestor, StartError> {
+    let config = load_config(&settings.config)?;
+    let sdk = sdk_config().await;
+    let (key, key_version) = masking_key(&sdk, &settings.masking_key).await?;
+    let mut pipeline = Pipeline::new(Arc::new(config), key.as_deref())?;
+    pipeline.key_version = key_version;
+    if settings.copy_role.is_none() {
+        if let Some(table) = pipeline.config.tables.iter().find(|t| t.load == LoadPath::Copy) {
+            return Err(StartError::NoCopyRole { table: table.target.clone() });
+        }
+        // The default routing (`CDC_CONFIG=default`) makes each topic's table as it comes,
+        // loading by COPY.
+        if pipeline.config.tables.is_empty() {
+            let table = crate::config::TableName { schema: "public".into(), table: "<each topic's>".into() };
+            return Err(StartError::NoCopyRole { table });
+        }
+    }
+    let (loader, store) = clients(&sdk, settings);
+    check_configured_columns(&loader, &pipeline.config).await?;
     let mut ingestor = Ingestor::new(pipeline, loader, store, metrics);
     ingestor.deadline_margin = settings.deadline_margin;
     ingestor.metrics_namespace = settings.metrics_namespace.clone();

@@ -88,6 +88,7 @@ pub fn hmac_hex(key: &[u8], data: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
+pub mod cli;
 pub mod concurrent_load;
 pub mod contract;
 pub mod debezium;

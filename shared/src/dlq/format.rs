@@ -211,6 +211,120 @@ pub fn objects(prefix: &str, writer: &Writer<'_>, failed: &[Failed<'_>]) -> Vec<
         .collect()
 }
 
+/// A dead-letter line without its record: where the record came from and why it failed, for
+/// `cdc dlq list` and `cdc dlq show`. It has no field for the key, the value or the headers
+/// (the raw record, which holds values): reading a line into it passes over them unread.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Coordinates<'a> {
+    /// The record's topic.
+    pub topic: Cow<'a, str>,
+    /// The record's partition.
+    pub partition: i64,
+    /// The record's offset.
+    pub offset: i64,
+    /// The record's Kafka timestamp, ms since the Unix epoch.
+    pub timestamp: i64,
+    /// The stage that rejected it.
+    pub stage: Stage,
+    /// Every (column or record, rule) pair it failed (rules this version does not know are
+    /// left out, as [`read`] does).
+    pub reasons: Vec<Reason>,
+    /// The database's error class, for a row the database refused.
+    pub error_class: Option<Cow<'a, str>>,
+    /// How many times it has been dead-lettered.
+    pub attempts: u32,
+    /// When it failed, as written (RFC 3339 UTC).
+    pub failed_at: Cow<'a, str>,
+    /// The function that wrote the line.
+    pub function: Cow<'a, str>,
+    /// The writing invocation's request id.
+    pub request_id: Cow<'a, str>,
+    /// The masking key's version the writer masked with, when known.
+    pub mask_key_version: Option<Cow<'a, str>>,
+}
+
+/// A [`DeadLetter`] line as [`Coordinates`] read it: the same fields but the record's.
+#[derive(Deserialize)]
+struct CoordinatesLine<'a> {
+    #[serde(borrow)]
+    topic: Cow<'a, str>,
+    partition: i64,
+    offset: i64,
+    timestamp: i64,
+    #[serde(borrow)]
+    stage: Cow<'a, str>,
+    #[serde(deserialize_with = "known_reasons")]
+    reasons: Vec<Reason>,
+    #[serde(default, borrow, deserialize_with = "borrowed_opt_str")]
+    error_class: Option<Cow<'a, str>>,
+    attempts: u32,
+    #[serde(borrow)]
+    failed_at: Cow<'a, str>,
+    #[serde(borrow)]
+    function: Cow<'a, str>,
+    #[serde(borrow)]
+    request_id: Cow<'a, str>,
+    #[serde(default, borrow, deserialize_with = "borrowed_opt_str")]
+    mask_key_version: Option<Cow<'a, str>>,
+}
+
+/// What an object holds, its records left out ([`summarize`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Summary<'a> {
+    /// Our JSON Lines: one [`Coordinates`] per record, in the object's order.
+    DeadLetters(Vec<Coordinates<'a>>),
+    /// An event source mapping's on-failure record: its condition, invoke count and batches.
+    OnFailure(super::on_failure::OnFailureSummary),
+}
+
+/// Read an object's body as [`read`] does, keeping only what says where its records came from
+/// and why they failed: never a key, a value or a header. An on-failure record is summarized
+/// from its `requestContext` and `KafkaBatchInfo` (with or without a payload).
+///
+/// Errors: [`ReadError::Line`] for the first line that is not a dead letter (a `stage` that is
+/// none included); [`ReadError::OnFailure`] for an on-failure record that does not parse.
+pub fn summarize(body: &str) -> Result<Summary<'_>, ReadError> {
+    let trimmed = body.trim();
+    if trimmed.starts_with('{') && trimmed.contains("\"requestContext\"") {
+        match super::on_failure::summarize(trimmed) {
+            Ok(summary) => return Ok(Summary::OnFailure(summary)),
+            Err(e) => return summarize_lines(body).map_err(|_| e),
+        }
+    }
+    summarize_lines(body)
+}
+
+fn summarize_lines(body: &str) -> Result<Summary<'_>, ReadError> {
+    let mut lines = Vec::new();
+    for (i, line) in body.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let unreadable = |message: String| ReadError::Line { line: i + 1, message };
+        let read: CoordinatesLine<'_> =
+            serde_json::from_str(line).map_err(|e| unreadable(crate::redact::parser_message(&e.to_string())))?;
+        let stage = crate::metrics::STAGES
+            .into_iter()
+            .find(|s| s.as_str() == read.stage)
+            .ok_or_else(|| unreadable("`stage` is not decode, route, validate, drift or load".into()))?;
+        lines.push(Coordinates {
+            topic: read.topic,
+            partition: read.partition,
+            offset: read.offset,
+            timestamp: read.timestamp,
+            stage,
+            reasons: read.reasons,
+            error_class: read.error_class,
+            attempts: read.attempts,
+            failed_at: read.failed_at,
+            function: read.function,
+            request_id: read.request_id,
+            mask_key_version: read.mask_key_version,
+        });
+    }
+    if lines.is_empty() && !body.trim().is_empty() {
+        return Err(ReadError::Unknown("no lines".into()));
+    }
+    Ok(Summary::DeadLetters(lines))
+}
+
 /// What an object held.
 #[derive(Debug)]
 pub enum Contents<'a> {
@@ -315,6 +429,17 @@ mod tests {
         }
     }
 
+    /// `ingest`, request `req-1`, 2026-11-24 12:00 UTC, key version `v-7`.
+    fn writer() -> Writer<'static> {
+        Writer {
+            function: "ingest",
+            request_id: "req-1",
+            failed_at_micros: 1_795_521_600_000_000,
+            key_suffix: None,
+            mask_key_version: Some("v-7"),
+        }
+    }
+
     #[test]
     fn objects_group_by_stage_and_partition_with_sortable_keys() {
         let records = [record(12), record(10), record(11)];
@@ -341,13 +466,7 @@ mod tests {
                 previous_attempts: 2,
             },
         ];
-        let writer = Writer {
-            function: "ingest",
-            request_id: "req-1",
-            failed_at_micros: 1_795_521_600_000_000,
-            key_suffix: None,
-            mask_key_version: Some("v-7"),
-        };
+        let writer = writer();
         let objects = objects("dead-letter/", &writer, &failed);
         assert_eq!(objects.len(), 2);
         assert_eq!(
@@ -434,6 +553,43 @@ mod tests {
             assert_ne!(tampered, body);
             assert!(matches!(read(&tampered), Err(ReadError::Line { line: 1, .. })), "{not_a_byte} was read as a byte");
         }
+    }
+
+    #[test]
+    fn a_summary_keeps_coordinates_and_reasons_and_never_the_record() {
+        let records = [record(10), record(11)];
+        let failed: Vec<Failed<'_>> = records
+            .iter()
+            .map(|record| Failed {
+                record,
+                stage: Stage::Validate,
+                reasons: vec![Reason::column("ssn".into(), Rule::Pattern)],
+                error_class: None,
+                previous_attempts: 1,
+            })
+            .collect();
+        let writer = writer();
+        let body = &objects("dead-letter", &writer, &failed)[0].body;
+        let Summary::DeadLetters(lines) = summarize(body).unwrap() else { panic!("dead letters") };
+        assert_eq!(lines.iter().map(|l| l.offset).collect::<Vec<_>>(), [10, 11]);
+        let first = &lines[0];
+        assert_eq!(
+            (first.topic.as_ref(), first.partition, first.stage, first.attempts),
+            ("sqlsrv.db.dbo.t", 2, Stage::Validate, 2)
+        );
+        assert_eq!(first.reasons, vec![Reason::column("ssn".into(), Rule::Pattern)]);
+        assert_eq!(
+            (first.failed_at.as_ref(), first.mask_key_version.as_deref()),
+            ("2026-11-24T12:00:00.000Z", Some("v-7"))
+        );
+        let shown = format!("{lines:?}");
+        for raw in ["a2V5", "dmFsdWU="] {
+            assert!(!shown.contains(raw), "the record is not read: {shown}");
+        }
+        let tampered = body.replacen("\"stage\":\"validate\"", "\"stage\":\"Jane Doe\"", 1);
+        let err = summarize(&tampered).unwrap_err();
+        assert!(matches!(err, ReadError::Line { line: 1, .. }) && !err.to_string().contains("Jane"), "{err}");
+        assert_eq!(summarize("").unwrap(), Summary::DeadLetters(Vec::new()));
     }
 
     #[test]

@@ -18,7 +18,9 @@ mod format;
 mod on_failure;
 mod store;
 
-pub use format::{Contents, DeadLetter, Failed, Object, ReadError, Writer, objects, read};
-pub use on_failure::on_failure_event;
-pub use store::{Page, Store, StoreError};
+pub use format::{
+    Contents, Coordinates, DeadLetter, Failed, Object, ReadError, Summary, Writer, objects, read, summarize,
+};
+pub use on_failure::{OnFailureSummary, on_failure_event};
+pub use store::{Listing, Page, Store, StoreError};
 pub(crate) use store::{encrypted, error_code};

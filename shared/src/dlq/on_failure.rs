@@ -100,6 +100,40 @@ pub(super) fn read(body: &str) -> Result<Contents<'_>, ReadError> {
     Ok(Contents::OnFailure { event_json, invoke_count })
 }
 
+/// An on-failure record without its payload: what `cdc dlq` shows of it. Every text is a
+/// coordinate or AWS's condition name (letters, digits, `.`, `_`, `-`; `?` where the record
+/// holds anything else), never the record's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnFailureSummary {
+    /// `requestContext.condition` (`RetryAttemptsExhausted`, `MaximumPayloadSizeExceeded`;
+    /// `unknown` when absent).
+    pub condition: String,
+    /// `requestContext.approximateInvokeCount` (1 when absent): the batch's attempts.
+    pub invoke_count: u32,
+    /// `KafkaBatchInfo.recordsInfo`: (`<topic>-<partition>`, first offset, last offset), in
+    /// key order.
+    pub batches: Vec<(String, String, String)>,
+    /// Whether the record holds the event (`payload`), so that a replay can take it up.
+    pub has_payload: bool,
+}
+
+/// [`OnFailureSummary`] of one on-failure record (the caller saw a top-level
+/// `requestContext`).
+pub(super) fn summarize(body: &str) -> Result<OnFailureSummary, ReadError> {
+    let record: OnFailureRecord<'_> =
+        serde_json::from_str(body).map_err(|e| ReadError::OnFailure(crate::redact::parser_message(&e.to_string())))?;
+    let batches = record.kafka_batch_info.map(|info| info.records_info).unwrap_or_default();
+    Ok(OnFailureSummary {
+        condition: record.request_context.condition.as_deref().and_then(coordinate).unwrap_or("unknown").to_string(),
+        invoke_count: record.request_context.approximate_invoke_count.unwrap_or(1),
+        batches: batches
+            .iter()
+            .map(|(tp, r)| (coordinate(tp).unwrap_or("?").to_string(), offset_text(&r.first), offset_text(&r.last)))
+            .collect(),
+        has_payload: record.payload.is_some_and(|p| p.get().trim() != "null"),
+    })
+}
+
 /// Parse the event held by an on-failure record (kept for error messages).
 pub fn on_failure_event(event_json: &str) -> Result<MskEvent<'_>, EventParseError> {
     MskEvent::parse(event_json.as_bytes())
@@ -175,6 +209,28 @@ mod tests {
         // `"payload": null` is no payload either.
         with_payload["payload"] = serde_json::Value::Null;
         assert!(matches!(read(&with_payload.to_string()), Err(ReadError::NoPayload { .. })));
+    }
+
+    #[test]
+    fn an_on_failure_summary_names_the_batches_never_the_payload() {
+        use crate::dlq::{Summary, summarize};
+        let Summary::OnFailure(summary) = summarize(DOCUMENTED_S3).unwrap() else { panic!("on-failure") };
+        assert_eq!(
+            (summary.condition.as_str(), summary.invoke_count, summary.has_payload),
+            ("RetryAttemptsExhausted", 3, true)
+        );
+        assert!(!summary.batches.is_empty());
+        let Summary::OnFailure(summary) = summarize(DOCUMENTED_TOO_LARGE).unwrap() else { panic!("on-failure") };
+        assert_eq!(summary.condition, "MaximumPayloadSizeExceeded");
+        assert!(!summary.has_payload);
+        assert_eq!(
+            summary.batches,
+            [("sqlsrv.sampledb.dbo.patientinfo-0".to_string(), "0".to_string(), "2".to_string())]
+        );
+        let mut named = json(DOCUMENTED_S3);
+        named["requestContext"]["condition"] = json(r#""Jane Doe 123-45-6789""#);
+        let Summary::OnFailure(summary) = summarize(&named.to_string()).unwrap() else { panic!("on-failure") };
+        assert_eq!(summary.condition, "unknown", "not a condition name: not repeated");
     }
 
     #[test]

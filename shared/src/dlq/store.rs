@@ -242,6 +242,85 @@ impl Store {
     }
 }
 
+/// The objects under a prefix, in key order, each with its last-modified time (epoch
+/// seconds), read one page at a time as the caller reaches them ([`Store::listing`]): the
+/// replay's walk and `cdc dlq list` share it. A listing starts at once however many objects
+/// wait, and never holds more than a page.
+#[derive(Debug)]
+pub struct Listing {
+    prefix: String,
+    /// Keys per page, at most S3's 1,000.
+    page_size: i32,
+    /// Key prefixes passed over.
+    skip: Vec<String>,
+    start_after: Option<String>,
+    page: std::collections::VecDeque<(String, i64)>,
+    token: Option<String>,
+    done: bool,
+}
+
+impl Listing {
+    /// The prefix listed.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The next key and its last-modified time (0 when S3 gives none); `None` at the end.
+    ///
+    /// Errors: [`StoreError`] for the `ListObjectsV2` of a page (keys already answered stay
+    /// answered; a later call asks for the page again).
+    pub async fn next(&mut self, store: &Store) -> Result<Option<(String, i64)>, StoreError> {
+        loop {
+            if let Some((key, modified)) = self.page.pop_front() {
+                if self.skip.iter().any(|s| key.starts_with(s.as_str())) {
+                    continue;
+                }
+                return Ok(Some((key, modified)));
+            }
+            if self.done {
+                return Ok(None);
+            }
+            let next = store
+                .list_page(
+                    &store.bucket,
+                    &self.prefix,
+                    self.start_after.as_deref(),
+                    self.token.as_deref(),
+                    self.page_size,
+                )
+                .await?;
+            self.page.extend(next.keys);
+            self.done = next.next.is_none();
+            self.token = next.next;
+        }
+    }
+}
+
+impl Store {
+    /// The objects of the bucket under `prefix` (default: the dead-letter prefix, as a
+    /// directory) after `start_after`, `page_size` keys per request (1 to 1,000). Archived
+    /// objects are done and quarantined ones wait for an operator: the archive and quarantine
+    /// prefixes are passed over unless `prefix` names one of them (with or without its slash);
+    /// an empty prefix lists the rest of the bucket (`aws/lambda/` included).
+    pub fn listing(&self, prefix: Option<&str>, start_after: Option<String>, page_size: i32) -> Listing {
+        let prefix = prefix.map_or_else(|| format!("{}/", self.prefix.trim_end_matches('/')), str::to_string);
+        let mut skip = vec![format!("{}/", self.archive_prefix.trim_end_matches('/'))];
+        skip.push(format!("{}/", self.quarantine_prefix.trim_end_matches('/')));
+        // A prefix names a directory with or without its slash (`quarantine`).
+        let as_directory = format!("{}/", prefix.trim_end_matches('/'));
+        skip.retain(|s| prefix.is_empty() || !as_directory.starts_with(s.as_str()));
+        Listing {
+            prefix,
+            page_size: page_size.clamp(1, 1000),
+            skip,
+            start_after,
+            page: Default::default(),
+            token: None,
+            done: false,
+        }
+    }
+}
+
 /// Percent-encode a key for `CopySource` (slashes kept).
 fn url_encode_key(key: &str) -> String {
     let mut out = String::with_capacity(key.len());

@@ -3,12 +3,19 @@
 //! retriable error, leaving only whole committed transactions behind (which a retry finds
 //! stale).
 //!
-//! Per table: read the target's columns (once per cold start), set aside rows the target
-//! cannot take (missing table or metadata columns, drift, VARCHAR overflow), render the apply
-//! SQL in the warehouse's [`Dialect`](super::dialect::Dialect), run it; when a transaction
-//! fails permanently, bisect it until the offending rows are isolated and load the rest.
-//! Only an error a row can cause ([`DbErrorClass::blames_rows`]) is bisected: any other
-//! fails the load, and no row is dead-lettered for it.
+//! Per table: read the target's columns (once per cold start, and once more in a batch whose
+//! rows need a column the cached description lacks), fail the load when the table or its
+//! metadata columns are missing (an operator creates them; every row of the stream would
+//! otherwise be dead-lettered), set aside rows the target cannot take (drift, VARCHAR
+//! overflow, numbers it would round…), render the apply SQL in the warehouse's
+//! [`Dialect`](super::dialect::Dialect), run it; when a transaction fails permanently, bisect
+//! it until the offending rows are isolated and load the rest. Only an error a row can cause
+//! ([`DbErrorClass::blames_rows`]) is bisected: any other fails the load, and no row is
+//! dead-lettered for it.
+//!
+//! A dry run ([`Loader::dry_run`]) makes every one of those decisions that needs no write: it
+//! describes the targets and checks every row against them, renders the transactions, and
+//! sends none.
 //!
 //! The loader speaks to the database only through [`Warehouse`] and [`WarehouseSession`]:
 //! the Data API in the functions, a scripted warehouse in its unit tests
@@ -91,16 +98,73 @@ pub struct LoadReport {
     pub elapsed: Duration,
 }
 
-/// A load that did not finish: the batch must be retried. What committed before it stays
-/// committed, and the retry finds those rows stale.
+/// A warehouse call that failed: the table being read or loaded, and the Data API's error.
 #[derive(Debug, thiserror::Error)]
 #[error("loading into {table} did not finish: {source}")]
-pub struct LoadError {
-    /// The target being loaded when it failed.
+pub struct WarehouseError {
+    /// The target being read or loaded when it failed.
     pub table: TableName,
     /// Why: a permanent warehouse error, an error no row is to blame for, or the deadline.
     #[source]
     pub source: DataApiError,
+}
+
+/// A load that did not finish: the batch must be retried. What committed before it stays
+/// committed, and the retry finds those rows stale. Each variant names the table, never a
+/// value.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A warehouse call failed (see [`WarehouseError`]).
+    #[error(transparent)]
+    Warehouse(#[from] WarehouseError),
+    /// The target table does not exist (`DescribeTable` answered no column). Every row of the
+    /// stream would fail alike, so none is dead-lettered: the batch fails, loudly, until an
+    /// operator creates the table.
+    #[error(
+        "target table {table} does not exist: create it (`cdc ddl` prints its CREATE TABLE, `cdc check` checks \
+         it); the batch is retried and nothing was dead-lettered"
+    )]
+    TargetTableMissing {
+        /// The missing table.
+        table: TableName,
+    },
+    /// The target lacks `_cdc_*` metadata columns the apply SQL writes: as with a missing
+    /// table, the batch fails rather than dead-letter every row.
+    #[error(
+        "target table {table} lacks the metadata columns {}: add them (`cdc ddl` prints the table's DDL, \
+         `cdc check` checks it); the batch is retried and nothing was dead-lettered",
+        .columns.join(", ")
+    )]
+    MetadataColumnsMissing {
+        /// The table.
+        table: TableName,
+        /// The missing metadata columns, in [`METADATA_COLUMNS`](super::sql::METADATA_COLUMNS)
+        /// order.
+        columns: Vec<&'static str>,
+    },
+}
+
+impl LoadError {
+    /// The table the load failed on.
+    pub fn table(&self) -> &TableName {
+        match self {
+            LoadError::Warehouse(e) => &e.table,
+            LoadError::TargetTableMissing { table } | LoadError::MetadataColumnsMissing { table, .. } => table,
+        }
+    }
+}
+
+fn warehouse_error(table: &TableName) -> impl FnOnce(DataApiError) -> LoadError + '_ {
+    move |source| LoadError::Warehouse(WarehouseError { table: table.clone(), source })
+}
+
+/// Whether a load writes, or only decides what it would write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Add columns (`drift = "add"`), stage objects, run transactions.
+    Write,
+    /// Describe targets and check rows; send no write (see [`Loader::dry_run`]).
+    DryRun,
 }
 
 /// The stage and rule of a row the apply SQL's report names (`_cdc_reject`, as text): one of
@@ -113,10 +177,12 @@ fn reported(rule: &str) -> Option<(Stage, Rule)> {
     }
 }
 
-/// How one table's rows are loaded: the path, and how the staged file writes each column.
+/// How one table's rows are loaded: the path, how the staged file writes each column, and
+/// whether anything is sent.
 struct Path<'k> {
     load: LoadPath,
     kinds: &'k [FieldKind],
+    pass: Pass,
 }
 
 /// A staged object and its compressed body.
@@ -136,23 +202,14 @@ struct Staged {
 /// A row the loader will not write: the row, the stage and reasons, the database's class.
 type Rejected<'r, 'b> = (PlannedRow<'r, 'b>, Stage, Vec<Reason>, Option<DbErrorClass>);
 
-/// What the target says of a row before any SQL is sent.
+/// What the target says of a row before any SQL is sent (the table and its metadata columns
+/// are known to exist: [`Loader::ready_target`]).
 fn check_row(
     target: &TargetTable,
     unknown: &HashSet<Arc<str>>,
     drift: DriftPolicy,
     change: &Change<'_>,
 ) -> Result<(), (Stage, Vec<Reason>)> {
-    if !target.exists() {
-        return Err((Stage::Drift, vec![Reason::record(Rule::TargetTableMissing)]));
-    }
-    let missing = target.missing_metadata_columns();
-    if !missing.is_empty() {
-        return Err((
-            Stage::Drift,
-            missing.iter().map(|c| Reason::column(Arc::from(*c), Rule::MissingMetadataColumn)).collect(),
-        ));
-    }
     let drifted: Vec<Reason> = change
         .columns
         .iter()
@@ -163,13 +220,7 @@ fn check_row(
     if !drifted.is_empty() && (drift != DriftPolicy::Ignore || key_drifted) {
         return Err((Stage::Drift, drifted));
     }
-    let mut reasons: Vec<Reason> =
-        target.too_long(change).into_iter().map(|c| Reason::column(Arc::from(c), Rule::VarcharLength)).collect();
-    reasons.extend(target.numeric_misfits(change).into_iter().map(|(c, rule)| Reason::column(Arc::from(c), rule)));
-    reasons.extend(
-        target.multibyte_in_char(change).into_iter().map(|c| Reason::column(Arc::from(c), Rule::CharSingleByte)),
-    );
-    reasons.extend(target.nulls_in_not_null(change).into_iter().map(|c| Reason::column(Arc::from(c), Rule::NotNull)));
+    let reasons = target.misfits(&change.columns);
     if !reasons.is_empty() {
         return Err((Stage::Load, reasons));
     }
@@ -204,7 +255,10 @@ impl<W: Warehouse> Loader<W> {
         deadline: Instant,
     ) -> Result<bool, LoadError> {
         let ledger = sql::delete_ledger(target);
-        let exists = self.target(session, &ledger, deadline, false).await?.exists();
+        let exists = match self.cached(&ledger) {
+            Some(cached) => cached.exists(),
+            None => self.describe(session, &ledger, deadline).await?.exists(),
+        };
         if !exists {
             tracing::warn!(
                 table = %target,
@@ -216,9 +270,23 @@ impl<W: Warehouse> Loader<W> {
     }
 
     /// The columns of `name` as DescribeTable reports them, kept in the target-schema cache
-    /// (a cold start's check of the configured columns primes it for the first batch).
-    pub async fn describe_target(&self, name: &TableName, deadline: Instant) -> Result<Arc<TargetTable>, LoadError> {
-        self.target(&self.warehouse.session(), name, deadline, false).await
+    /// (a cold start's check of the configured columns primes it for the first batch). A
+    /// cached description is answered without a call.
+    ///
+    /// Errors: the Data API's, as a [`WarehouseError`] naming the table.
+    pub async fn describe_target(
+        &self,
+        name: &TableName,
+        deadline: Instant,
+    ) -> Result<Arc<TargetTable>, WarehouseError> {
+        if let Some(target) = self.cached(name) {
+            return Ok(target);
+        }
+        let session = self.warehouse.session();
+        let described = session.describe_table(name, deadline).await;
+        let target = Arc::new(described.map_err(|source| WarehouseError { table: name.clone(), source })?);
+        self.remember(&target);
+        Ok(target)
     }
 
     /// Forget cached target schemas (after DDL made outside the pipeline).
@@ -226,22 +294,77 @@ impl<W: Warehouse> Loader<W> {
         self.targets.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
-    async fn target(
+    /// The cached description of `name`, if any.
+    fn cached(&self, name: &TableName) -> Option<Arc<TargetTable>> {
+        self.targets.lock().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+    }
+
+    /// Cache `target`, unless it does not exist: a missing table may be created before the
+    /// next invocation.
+    fn remember(&self, target: &Arc<TargetTable>) {
+        let mut targets = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+        if target.exists() {
+            targets.insert(target.name.clone(), target.clone());
+        } else {
+            targets.remove(&target.name);
+        }
+    }
+
+    /// `DescribeTable` of `name` now, whatever the cache holds; the cache then holds the answer.
+    async fn describe(
         &self,
         session: &W::Session<'_>,
         name: &TableName,
         deadline: Instant,
-        refresh: bool,
     ) -> Result<Arc<TargetTable>, LoadError> {
-        if !refresh && let Some(target) = self.targets.lock().unwrap_or_else(|e| e.into_inner()).get(name) {
-            return Ok(target.clone());
+        let target = Arc::new(session.describe_table(name, deadline).await.map_err(warehouse_error(name))?);
+        self.remember(&target);
+        Ok(target)
+    }
+
+    /// The target as `plan` needs it. The warm cache answers unless its description lacks
+    /// something the batch needs (a metadata column, or a column the batch's rows carry):
+    /// then the table is described again, once per table and batch, so that an `ALTER TABLE …
+    /// ADD COLUMN` made since the cold start takes effect now rather than at the next cold
+    /// start. Only then does drift (a column the target really lacks) follow the table's
+    /// policy.
+    ///
+    /// Errors: [`LoadError::TargetTableMissing`] and [`LoadError::MetadataColumnsMissing`],
+    /// each with an ERROR log line naming the table and the fix: the whole stream would fail
+    /// alike, so the batch fails and is retried instead of dead-lettering every row.
+    async fn ready_target(
+        &self,
+        session: &W::Session<'_>,
+        plan: &TablePlan<'_, '_>,
+        deadline: Instant,
+    ) -> Result<Arc<TargetTable>, LoadError> {
+        let name = plan.target();
+        let lacks = |t: &TargetTable| {
+            !t.exists()
+                || !t.missing_metadata_columns().is_empty()
+                || plan.columns.iter().any(|c| t.column(c).is_none())
+        };
+        let target = match self.cached(name) {
+            Some(cached) if !lacks(&cached) => cached,
+            _ => self.describe(session, name, deadline).await?,
+        };
+        if !target.exists() {
+            tracing::error!(
+                table = %name,
+                fix = "create the table: `cdc ddl` prints its CREATE TABLE, `cdc check` checks it",
+                "target table missing: the batch fails and is retried until it exists; nothing is dead-lettered"
+            );
+            return Err(LoadError::TargetTableMissing { table: name.clone() });
         }
-        let target = Arc::new(
-            session.describe_table(name, deadline).await.map_err(|source| LoadError { table: name.clone(), source })?,
-        );
-        // A missing table is not cached: it may be created before the next invocation.
-        if target.exists() {
-            self.targets.lock().unwrap_or_else(|e| e.into_inner()).insert(name.clone(), target.clone());
+        let missing = target.missing_metadata_columns();
+        if !missing.is_empty() {
+            tracing::error!(
+                table = %name,
+                missing = %missing.join(","),
+                fix = "add the metadata columns: `cdc ddl` prints the table's DDL, `cdc check` checks it",
+                "target table lacks metadata columns: the batch fails and is retried until it has them; nothing is dead-lettered"
+            );
+            return Err(LoadError::MetadataColumnsMissing { table: name.clone(), columns: missing });
         }
         Ok(target)
     }
@@ -249,12 +372,41 @@ impl<W: Warehouse> Loader<W> {
     /// Load every plan (in order, one table after the other) by `deadline`. `now_micros`
     /// (microseconds since the epoch) becomes `_cdc_loaded_at`. Every row of the plans ends
     /// loaded, stale or in [`LoadReport::rejects`]; or the load fails with a [`LoadError`]
-    /// (a warehouse error that blames no row, or the deadline) and the batch is to be retried.
+    /// (a warehouse error that blames no row, the deadline, or a target that is missing or
+    /// lacks metadata columns) and the batch is to be retried.
     pub async fn load<'r>(
         &self,
         plans: &[TablePlan<'r, '_>],
         deadline: Instant,
         now_micros: i64,
+    ) -> Result<LoadReport, LoadError> {
+        self.run(plans, deadline, now_micros, Pass::Write).await
+    }
+
+    /// What [`Loader::load`] would do, without a write: the same `DescribeTable`s (re-read and
+    /// errors included), the same checks of every row against the target (drift, VARCHAR
+    /// bytes, numbers, CHAR, NOT NULL), fall-backs to earlier changes, and the same rendering
+    /// (rows too large, values a staged file cannot carry); no `ALTER TABLE`, staged object or
+    /// transaction. [`LoadReport::rows_loaded`] counts the rows that would be sent. What only
+    /// the apply SQL decides against the stored rows cannot be known without running it: a
+    /// row the position guard finds stale or rejects (`position_regressed`,
+    /// `unavailable_value`, `stale_fill`, `delete_ledger_missing`), or one the database
+    /// refuses, counts as loaded here. Under `drift = "add"` the columns are taken as added.
+    pub async fn dry_run<'r>(
+        &self,
+        plans: &[TablePlan<'r, '_>],
+        deadline: Instant,
+        now_micros: i64,
+    ) -> Result<LoadReport, LoadError> {
+        self.run(plans, deadline, now_micros, Pass::DryRun).await
+    }
+
+    async fn run<'r>(
+        &self,
+        plans: &[TablePlan<'r, '_>],
+        deadline: Instant,
+        now_micros: i64,
+        pass: Pass,
     ) -> Result<LoadReport, LoadError> {
         let started = Instant::now();
         let session = self.warehouse.session();
@@ -266,7 +418,7 @@ impl<W: Warehouse> Loader<W> {
             // (rustc's limit is 128), and past 128 once the Data API client had its retry loop:
             // "queries overflow the depth limit". Behind the box it builds with a limit of 90.
             let table: Pin<Box<dyn Future<Output = Result<(), LoadError>> + Send + '_>> =
-                Box::pin(self.load_table(&session, plan, deadline, now_micros, &mut report));
+                Box::pin(self.load_table(&session, plan, deadline, now_micros, pass, &mut report));
             table.await?;
         }
         report.data_api_calls = session.calls();
@@ -282,21 +434,31 @@ impl<W: Warehouse> Loader<W> {
         plan: &TablePlan<'r, '_>,
         deadline: Instant,
         now_micros: i64,
+        pass: Pass,
         report: &mut LoadReport,
     ) -> Result<(), LoadError> {
         let name = plan.target();
-        let mut target = self.target(session, name, deadline, false).await?;
+        let Some(first) = plan.rows.first() else { return Ok(()) };
+        let mut target = self.ready_target(session, plan, deadline).await?;
         let unknown: Vec<Arc<str>> = plan.columns.iter().filter(|c| target.column(c).is_none()).cloned().collect();
-        if target.exists() && !unknown.is_empty() && plan.table.drift == DriftPolicy::Add {
-            report.columns_added += self.add_columns(session, plan, &unknown, deadline).await?;
-            target = self.target(session, name, deadline, true).await?;
+        let mut added: HashSet<Arc<str>> = HashSet::new();
+        if !unknown.is_empty() && plan.table.drift == DriftPolicy::Add {
+            match pass {
+                Pass::Write => {
+                    report.columns_added += self.add_columns(session, plan, &unknown, deadline).await?;
+                    target = self.describe(session, name, deadline).await?;
+                }
+                // Taken as added: their rows are checked as the real run checks them after the
+                // ALTER TABLE, which only fails when a concurrent loader raced it.
+                Pass::DryRun => added.extend(unknown.iter().cloned()),
+            }
         }
-        let unknown: HashSet<Arc<str>> = plan.columns.iter().filter(|c| target.column(c).is_none()).cloned().collect();
+        let unknown: HashSet<Arc<str>> =
+            plan.columns.iter().filter(|c| target.column(c).is_none() && !added.contains(*c)).cloned().collect();
         // The columns the batch sends: the apply SQL leaves the target's others alone.
         let columns: Vec<Arc<str>> = plan.columns.iter().filter(|c| !unknown.contains(*c)).cloned().collect();
-        let Some(first) = plan.rows.first() else { return Ok(()) };
         let key = first.change.key_columns.clone();
-        let ledger = target.exists() && self.ledger_exists(session, name, deadline).await?;
+        let ledger = self.ledger_exists(session, name, deadline).await?;
         let dialect = self.warehouse.dialect();
         let super_columns: Vec<bool> =
             columns.iter().map(|c| target.column(c).is_some_and(|t| dialect.is_document_type(&t.type_name))).collect();
@@ -314,7 +476,7 @@ impl<W: Warehouse> Loader<W> {
             .iter()
             .map(|c| target.column(c).map_or(FieldKind::Other, |t| FieldKind::of(&t.type_name)))
             .collect();
-        let path = Path { load: plan.table.load, kinds: &kinds };
+        let path = Path { load: plan.table.load, kinds: &kinds, pass };
         let storable = |c: &Change<'_>| check_row(&target, &unknown, plan.table.drift, c).is_ok();
         // An earlier change the target refuses is rejected on its own, even when a later change
         // supersedes it: nothing the source sent is dropped unseen. (Fall-backs skip it.)
@@ -406,6 +568,12 @@ impl<W: Warehouse> Loader<W> {
                 let reasons = vec![Reason::column(column.clone(), Rule::CopyUnsupportedValue)];
                 rejected.push((rows[subset[*j]].clone(), Stage::Load, reasons, None));
             }
+            if path.pass == Pass::DryRun {
+                // Every row rendered into a transaction would be sent: counted as loaded, since
+                // what the apply SQL and the database decide is known only by running it.
+                report.rows_loaded += rendered.transactions.iter().map(|(tx, _)| tx.rows.len()).sum::<usize>();
+                continue;
+            }
             for (tx, staged) in rendered.transactions {
                 let tx_rows: Vec<usize> = tx.rows.iter().map(|&j| subset[j]).collect();
                 report.sql_bytes += tx.statements.iter().map(|s| s.len() as u64).sum::<u64>();
@@ -415,7 +583,7 @@ impl<W: Warehouse> Loader<W> {
                         let version = session
                             .stage(object, body.clone(), deadline)
                             .await
-                            .map_err(|source| LoadError { table: spec.target.clone(), source })?;
+                            .map_err(warehouse_error(spec.target))?;
                         let result = session.run_transaction(&tx.statements, deadline).await;
                         // Committed or not, the object has served. Its delete may run a little
                         // past the load's deadline (into the invocation's margin): a commit that
@@ -440,7 +608,7 @@ impl<W: Warehouse> Loader<W> {
                             let report = session
                                 .report_rows(&committed.statement_id, tx.report_statement, deadline)
                                 .await
-                                .map_err(|source| LoadError { table: spec.target.clone(), source })?;
+                                .map_err(warehouse_error(spec.target))?;
                             for (row, rule) in report {
                                 let Some(&i) = usize::try_from(row).ok().and_then(|r| subset.get(r)) else { continue };
                                 let Some((stage, rule)) = reported(&rule) else {
@@ -451,7 +619,7 @@ impl<W: Warehouse> Loader<W> {
                                         code: "UnexpectedReportRule".into(),
                                         status: None,
                                     };
-                                    return Err(LoadError { table: spec.target.clone(), source });
+                                    return Err(warehouse_error(spec.target)(source));
                                 };
                                 rejected.push((rows[i].clone(), stage, vec![Reason::record(rule)], None));
                                 refused += 1;
@@ -470,7 +638,7 @@ impl<W: Warehouse> Loader<W> {
                             if half_failures.get(&split) == Some(&failed) {
                                 tracing::warn!(table = %spec.target, class = %class, "both halves of a split failed alike: no row is to blame, the batch fails");
                                 let source = DataApiError::Statement { statement_id, status, sub_statement, class };
-                                return Err(LoadError { table: spec.target.clone(), source });
+                                return Err(warehouse_error(spec.target)(source));
                             }
                             half_failures.insert(split, failed);
                         }
@@ -504,7 +672,7 @@ impl<W: Warehouse> Loader<W> {
                             // The cached columns are wrong: the retry reads the table again.
                             self.targets.lock().unwrap_or_else(|e| e.into_inner()).remove(spec.target);
                         }
-                        return Err(LoadError { table: spec.target.clone(), source });
+                        return Err(warehouse_error(spec.target)(source));
                     }
                 }
             }
@@ -536,7 +704,7 @@ impl<W: Warehouse> Loader<W> {
         let Some(object) = session.staged_object(spec.target) else {
             let source =
                 DataApiError::Staging { operation: "PutObject", code: "NoStagingLocation".into(), status: None };
-            return Err(LoadError { table: spec.target.clone(), source });
+            return Err(warehouse_error(spec.target)(source));
         };
         let file = copy::stage_file(spec, path.kinds, rows);
         let mut staged = Staged::default();
@@ -584,12 +752,12 @@ impl<W: Warehouse> Loader<W> {
                     added += 1;
                 }
                 Err(DataApiError::Statement { .. }) => {
-                    let now = self.target(session, plan.target(), deadline, true).await?;
+                    let now = self.describe(session, plan.target(), deadline).await?;
                     if now.column(column).is_none() {
                         tracing::warn!(table = %plan.target(), column = %column, "could not add column; its rows are dead-lettered");
                     }
                 }
-                Err(source) => return Err(LoadError { table: plan.target().clone(), source }),
+                Err(source) => return Err(warehouse_error(plan.target())(source)),
             }
         }
         Ok(added)

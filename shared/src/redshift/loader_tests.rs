@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::error::{DataApiError, DbErrorClass};
-use super::loader::{LoadError, Loader};
+use super::loader::{LoadError, Loader, WarehouseError};
 use super::scripted::{Answer, Scripted, is_stage_insert};
 use crate::config::TableName;
 use crate::plan::plan;
@@ -96,13 +96,27 @@ struct Loaded {
 }
 
 async fn load(loader: &Loader<Scripted>, pipeline: &Pipeline, records: &[RecordSpec]) -> Result<Loaded, LoadError> {
+    run(loader, pipeline, records, false).await
+}
+
+/// [`load`], or the loader's dry run when `dry`.
+async fn run(
+    loader: &Loader<Scripted>,
+    pipeline: &Pipeline,
+    records: &[RecordSpec],
+    dry: bool,
+) -> Result<Loaded, LoadError> {
     let text = synth::msk_event_text(records);
     let event = MskEvent::parse(text.as_bytes()).unwrap();
     let batch = DecodedBatch::from_event(&event);
     let outcomes = pipeline.transform(&batch, &mut Caches::default(), NOW);
     assert!(outcomes.iter().all(|o| matches!(o, crate::Outcome::Change(_))), "{outcomes:?}");
     let plans = plan(&outcomes);
-    let report = loader.load(&plans, Instant::now() + Duration::from_secs(60), NOW).await?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let report = match dry {
+        false => loader.load(&plans, deadline, NOW).await?,
+        true => loader.dry_run(&plans, deadline, NOW).await?,
+    };
     let mut rejects: Vec<Rejected> = report
         .rejects
         .iter()
@@ -199,8 +213,17 @@ async fn both_halves_failing_alike_fail_the_batch_and_blame_no_row() {
     let records: Vec<RecordSpec> =
         (1..=8).map(|id| create(i64::from(id), &synth::bulk_patient(id), id as u128)).collect();
     let err = load(&loader, &pipeline("dlq"), &records).await.unwrap_err();
-    assert_eq!(err.table, target());
-    assert!(matches!(err.source, DataApiError::Statement { class: DbErrorClass::InvalidValue, .. }), "{err}");
+    assert_eq!(err.table(), &target());
+    assert!(
+        matches!(
+            err,
+            LoadError::Warehouse(WarehouseError {
+                source: DataApiError::Statement { class: DbErrorClass::InvalidValue, .. },
+                ..
+            })
+        ),
+        "{err}"
+    );
     assert!(loader.warehouse().committed_loads().is_empty());
     // All 8 rows, then rows 0–3, 0–1, 0 and 1: the two halves of that split failed alike.
     assert_eq!(loader.warehouse().sent().len(), 5, "not bisected to every row");
@@ -217,7 +240,7 @@ async fn a_deadline_running_out_fails_the_load_and_rejects_nothing() {
     let loader = Loader::new(warehouse(script, 100, true));
     let records = [create(0, &synth::bulk_patient(1), 1), create(1, &named(2, POISON), 2)];
     let err = load(&loader, &pipeline("dlq"), &records).await.unwrap_err();
-    assert!(matches!(err.source, DataApiError::Deadline { .. }), "{err}");
+    assert!(matches!(err, LoadError::Warehouse(WarehouseError { source: DataApiError::Deadline { .. }, .. })), "{err}");
     assert!(err.to_string().contains("deadline"), "{err}");
     assert_eq!(loader.warehouse().sent().len(), 2);
     assert!(loader.warehouse().committed_loads().is_empty(), "nothing committed, nothing rejected");
@@ -284,16 +307,87 @@ async fn drift_dead_letters_ignores_or_adds_the_column_the_target_lacks() {
 }
 
 #[tokio::test]
-async fn a_missing_target_table_dead_letters_its_rows_and_is_looked_up_again() {
+async fn a_missing_target_table_fails_the_load_and_is_looked_up_again() {
     let loader = Loader::new(Scripted::committing());
     let records = [create(0, &synth::bulk_patient(1), 1)];
-    for _ in 0..2 {
-        let s = load(&loader, &pipeline("dlq"), &records).await.unwrap();
-        assert_eq!(s.rejects, vec![(0, Stage::Drift, vec![Reason::record(Rule::TargetTableMissing)], None)]);
-        assert_eq!(s.calls, 1, "one DescribeTable, no SQL");
+    for dry in [false, true, false] {
+        let err = run(&loader, &pipeline("dlq"), &records, dry).await.unwrap_err();
+        assert!(matches!(&err, LoadError::TargetTableMissing { table } if *table == target()), "{err}");
+        let message = err.to_string();
+        assert!(message.contains("public.patients") && message.contains("cdc ddl"), "{message}");
     }
-    assert!(loader.warehouse().sent().is_empty());
-    assert_eq!(loader.warehouse().described(), [target(), target()], "a missing table is not cached");
+    assert!(loader.warehouse().sent().is_empty(), "no SQL");
+    assert_eq!(loader.warehouse().described(), [target(), target(), target()], "a missing table is not cached");
+}
+
+#[tokio::test]
+async fn missing_metadata_columns_fail_the_load_naming_them() {
+    let columns = [("id", "int4", 0, true), ("lastname", "varchar", 100, false), ("firstname", "varchar", 100, false)];
+    let warehouse = warehouse(|_| Answer::commit(), 100, true).with_table(&target(), &columns);
+    warehouse.drop_column(&target(), "_cdc_op");
+    warehouse.drop_column(&target(), "_cdc_kafka_offset");
+    let loader = Loader::new(warehouse);
+    let records = [create(0, &synth::bulk_patient(1), 1)];
+    for dry in [false, true] {
+        let err = run(&loader, &pipeline("ignore"), &records, dry).await.unwrap_err();
+        let LoadError::MetadataColumnsMissing { table, columns } = &err else { panic!("{err}") };
+        assert_eq!((table, columns.as_slice()), (&target(), ["_cdc_op", "_cdc_kafka_offset"].as_slice()));
+        assert!(err.to_string().contains("_cdc_op, _cdc_kafka_offset"), "{err}");
+    }
+    assert!(loader.warehouse().sent().is_empty(), "no SQL, no dead letter: the batch fails");
+}
+
+#[tokio::test]
+async fn a_column_added_to_a_warm_target_is_read_again_once_per_batch() {
+    // The target lacks `firstname`; drift = "dlq". A warm loader must see the column once an
+    // operator adds it, without a cold start.
+    let loader = Loader::new(warehouse(|_| Answer::commit(), 100, false));
+    let described = || loader.warehouse().described().iter().filter(|t| **t == target()).count();
+    let batch = |offset: i64| [create(offset, &synth::bulk_patient(1), offset as u128 + 1)];
+    let drifted = vec![Reason::column("firstname".into(), Rule::Drift)];
+    let s = load(&loader, &pipeline("dlq"), &batch(0)).await.unwrap();
+    assert_eq!(s.rejects, vec![(0, Stage::Drift, drifted.clone(), None)]);
+    assert_eq!(described(), 1, "a cold loader describes once");
+    // Warm, the cached description lacks the column: read again, once, before drift decides.
+    let s = load(&loader, &pipeline("dlq"), &batch(1)).await.unwrap();
+    assert_eq!(s.rejects, vec![(1, Stage::Drift, drifted, None)]);
+    assert_eq!(described(), 2, "read again once in the batch");
+    loader.warehouse().add_column(&target(), "firstname", "varchar", 100);
+    let s = load(&loader, &pipeline("dlq"), &batch(2)).await.unwrap();
+    assert_eq!((s.loaded, s.rejects.len()), (1, 0), "the new column is written: {:?}", s.rejects);
+    assert!(committed_text(loader.warehouse()).contains("\"firstname\""));
+    assert_eq!(described(), 3);
+    // Now the cache has every column the batch needs: no DescribeTable.
+    load(&loader, &pipeline("dlq"), &batch(3)).await.unwrap();
+    assert_eq!(described(), 3, "a cache that has what the batch needs is not read again");
+}
+
+#[tokio::test]
+async fn a_dry_run_rejects_what_the_load_rejects_and_sends_nothing() {
+    // Too long for VARCHAR(10) with an earlier change to fall back to (key 1), too long on its
+    // own (key 2), a new column under `drift = "dlq"` for every row (the target lacks
+    // `firstname`): the dry run finds each before any SQL, as the load does.
+    let records = [
+        create(0, &named(1, "Short"), 1),
+        create(1, &named(1, "Much-too-long-for-ten"), 2),
+        create(2, &named(2, "Also-far-too-long"), 3),
+        create(3, &named(3, "Fine"), 4),
+    ];
+    for (drift, with_firstname) in [("dlq", true), ("dlq", false), ("ignore", false), ("add", false)] {
+        let real = Loader::new(warehouse(|_| Answer::commit(), 10, with_firstname));
+        let dry = Loader::new(warehouse(|_| Answer::commit(), 10, with_firstname));
+        let loaded = load(&real, &pipeline(drift), &records).await.unwrap();
+        let predicted = run(&dry, &pipeline(drift), &records, true).await.unwrap();
+        let case = format!("drift {drift}, firstname {with_firstname}");
+        assert_eq!(predicted.rejects, loaded.rejects, "{case}");
+        assert_eq!(
+            (predicted.loaded, predicted.superseded, predicted.promoted),
+            (loaded.loaded, loaded.superseded, loaded.promoted),
+            "{case}"
+        );
+        assert!(dry.warehouse().sent().is_empty() && dry.warehouse().staged().is_empty(), "{case}: nothing sent");
+        assert_eq!(predicted.transactions, 0, "{case}");
+    }
 }
 
 #[tokio::test]
@@ -324,9 +418,9 @@ async fn a_report_naming_no_rule_the_apply_sql_writes_fails_the_load() {
         let loader = Loader::new(warehouse(move |_| Answer::Commit { stale: 0, report: report.clone() }, 100, true));
         let records = [create(0, &synth::bulk_patient(1), 1)];
         let err = load(&loader, &pipeline("dlq"), &records).await.unwrap_err();
-        assert_eq!(err.table, target());
+        assert_eq!(err.table(), &target());
         assert!(
-            matches!(&err.source, DataApiError::Api { code, .. } if code == "UnexpectedReportRule"),
+            matches!(&err, LoadError::Warehouse(WarehouseError { source: DataApiError::Api { code, .. }, .. }) if code == "UnexpectedReportRule"),
             "{text}: {err}"
         );
         assert!(!err.to_string().contains(text), "the report's text is not repeated: {err}");

@@ -123,6 +123,20 @@ impl Scripted {
         self
     }
 
+    /// `ALTER TABLE … ADD COLUMN` made outside the loader (by an operator): `column` of
+    /// `type_name`, `length` bytes for character types.
+    pub fn add_column(&self, table: &TableName, column: &str, type_name: &str, length: i32) {
+        let mut tables = self.tables.lock().unwrap();
+        let columns = tables.get_mut(table).expect("a table the warehouse has");
+        columns.push(TargetColumn::described(column, type_name, length, 0, 0, 1));
+    }
+
+    /// `ALTER TABLE … DROP COLUMN` made outside the loader.
+    pub fn drop_column(&self, table: &TableName, column: &str) {
+        let mut tables = self.tables.lock().unwrap();
+        tables.get_mut(table).expect("a table the warehouse has").retain(|c| c.name != column);
+    }
+
     /// Every transaction sent so far, in order.
     pub fn sent(&self) -> Vec<Sent> {
         self.sent.lock().unwrap().clone()

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use super::sql::METADATA_COLUMNS;
 use crate::config::TableName;
-use crate::outcome::Change;
+use crate::row::{Column, Reason};
 use crate::rule::Rule;
 use crate::value::{Decimal, Value};
 
@@ -100,10 +100,24 @@ impl TargetTable {
         columns.into_iter().filter(|c| self.column(c).is_none()).collect()
     }
 
-    /// Columns of `change` whose text is longer (in UTF-8 bytes) than the target allows.
-    pub fn too_long<'c>(&self, change: &'c Change<'_>) -> Vec<&'c str> {
-        change
-            .columns
+    /// Every reason the target refuses `columns` (a change's, or `cdc check`'s sample values)
+    /// before any SQL is sent, in this order: `varchar_length` ([`TargetTable::too_long`]), the
+    /// numeric rules ([`TargetTable::numeric_misfits`]), `char_single_byte`
+    /// ([`TargetTable::multibyte_in_char`]), `not_null` ([`TargetTable::nulls_in_not_null`]).
+    /// Columns the target lacks are not looked at (drift is the loader's to decide).
+    pub fn misfits(&self, columns: &[Column<'_>]) -> Vec<Reason> {
+        let named = |c: &str, rule| Reason::column(c.into(), rule);
+        let mut reasons: Vec<Reason> =
+            self.too_long(columns).into_iter().map(|c| named(c, Rule::VarcharLength)).collect();
+        reasons.extend(self.numeric_misfits(columns).into_iter().map(|(c, rule)| named(c, rule)));
+        reasons.extend(self.multibyte_in_char(columns).into_iter().map(|c| named(c, Rule::CharSingleByte)));
+        reasons.extend(self.nulls_in_not_null(columns).into_iter().map(|c| named(c, Rule::NotNull)));
+        reasons
+    }
+
+    /// Columns whose text is longer (in UTF-8 bytes) than the target allows.
+    pub fn too_long<'c>(&self, columns: &'c [Column<'_>]) -> Vec<&'c str> {
+        columns
             .iter()
             .filter(|c| {
                 let Some(max) = self.column(&c.name).and_then(|t| t.max_bytes) else { return false };
@@ -117,11 +131,10 @@ impl TargetTable {
             .collect()
     }
 
-    /// Columns of `change` whose text a `CHAR` column cannot hold: "A CHAR column can only
-    /// contain single-byte characters" (Redshift Database Developer Guide, "Character types").
-    pub fn multibyte_in_char<'c>(&self, change: &'c Change<'_>) -> Vec<&'c str> {
-        change
-            .columns
+    /// Columns whose text a `CHAR` column cannot hold: "A CHAR column can only contain
+    /// single-byte characters" (Redshift Database Developer Guide, "Character types").
+    pub fn multibyte_in_char<'c>(&self, columns: &'c [Column<'_>]) -> Vec<&'c str> {
+        columns
             .iter()
             .filter(|c| {
                 let fixed = self.column(&c.name).is_some_and(|t| is_fixed_character_type(&t.type_name));
@@ -131,18 +144,17 @@ impl TargetTable {
             .collect()
     }
 
-    /// Columns of `change` that set NULL into a NOT NULL column. (A column the change does not
-    /// carry is not checked: a stored row keeps its value, a new one takes the DEFAULT.)
-    pub fn nulls_in_not_null<'c>(&self, change: &'c Change<'_>) -> Vec<&'c str> {
-        change
-            .columns
+    /// Columns that set NULL into a NOT NULL column. (A column a change does not carry is not
+    /// checked: a stored row keeps its value, a new one takes the DEFAULT.)
+    pub fn nulls_in_not_null<'c>(&self, columns: &'c [Column<'_>]) -> Vec<&'c str> {
+        columns
             .iter()
             .filter(|c| c.value.is_null() && self.column(&c.name).is_some_and(|t| t.not_null))
             .map(|c| c.name.as_ref())
             .collect()
     }
 
-    /// Numbers of `change` the target's column cannot hold exactly, with the rule. Never
+    /// Numbers the target's column cannot hold exactly, with the rule. Never
     /// rounded: Redshift would round an INSERT into a `DECIMAL(p, s)` or an integer column and
     /// truncate a COPY ("Numeric types", "Data conversion parameters" in the Redshift Database
     /// Developer Guide), and a double keeps 15–17 significant digits.
@@ -155,12 +167,8 @@ impl TargetTable {
     ///
     /// Doubles are taken at their shortest exact decimal form (`1.005`, not its binary
     /// expansion).
-    pub fn numeric_misfits<'c>(&self, change: &'c Change<'_>) -> Vec<(&'c str, Rule)> {
-        change
-            .columns
-            .iter()
-            .filter_map(|c| Some((c.name.as_ref(), misfit(self.column(&c.name)?, &c.value)?)))
-            .collect()
+    pub fn numeric_misfits<'c>(&self, columns: &'c [Column<'_>]) -> Vec<(&'c str, Rule)> {
+        columns.iter().filter_map(|c| Some((c.name.as_ref(), misfit(self.column(&c.name)?, &c.value)?))).collect()
     }
 }
 
@@ -268,7 +276,7 @@ mod tests {
     use super::*;
     use crate::config::TableConfig;
     use crate::debezium::Op;
-    use crate::outcome::Column;
+    use crate::outcome::{Change, Column};
     use std::borrow::Cow;
     use std::sync::Arc;
 
@@ -391,7 +399,7 @@ mod tests {
             row_schema: None,
             filled_from: None,
         };
-        assert_eq!(table().too_long(&change), vec!["name"]);
+        assert_eq!(table().too_long(&change.columns), vec!["name"]);
         assert!(is_character_type("VARCHAR") && !is_character_type("int4"));
     }
 }

@@ -1,6 +1,8 @@
 //! `cdc`: run the msk-redshift-cdc pipeline on a laptop.
 
+mod check;
 mod connector_config;
+mod dlq;
 mod explain;
 mod make_event;
 mod run;
@@ -43,7 +45,30 @@ enum Command {
     Replay {
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Call the handler again from each response's `next_key` until none is left, with a
+        /// progress line per call on stderr; print the totals.
+        #[arg(long)]
+        all: bool,
         request: PathBuf,
+    },
+    /// Check, per routed table, that the target the environment points at can be loaded:
+    /// the table, its metadata columns, the configured columns and their types, the delete
+    /// ledger, the identity's privileges. One line per check; exit 0 only when all hold.
+    Check {
+        /// Pipeline configuration (TOML), or `default`; default: the CDC_CONFIG environment
+        /// variable.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Check the table this topic routes to (repeatable); needed with the default routing,
+        /// which names no table. Without it: every table of the config.
+        #[arg(long = "topic", value_name = "TOPIC")]
+        topics: Vec<String>,
+    },
+    /// List and inspect dead-letter objects: coordinates, stages, rules and attempts, never a
+    /// value.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
     },
     /// Print CREATE TABLE statements for the configured targets and every target the events
     /// route to (and views and GRANTs on request).
@@ -73,6 +98,32 @@ enum Command {
     MakeEvent(make_event::Args),
 }
 
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// Objects under a prefix with their records and attempts, and record counts by table,
+    /// stage and rule.
+    List {
+        /// Pipeline configuration (routes topics to tables); default: CDC_CONFIG.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Key prefix (default: DLQ_PREFIX; `quarantine/`, `archive/` or `aws/lambda/` name
+        /// those).
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Only objects last modified at or after this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+    },
+    /// One object: each record's coordinates, stage, reasons and attempts.
+    Show {
+        /// Pipeline configuration (routes topics to tables); default: CDC_CONFIG.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The object's key in DLQ_BUCKET.
+        key: String,
+    },
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum DialectArg {
     Redshift,
@@ -96,7 +147,14 @@ fn main() -> ExitCode {
         Command::ConnectorConfig(args) => connector_config::run(&args),
         Command::MakeEvent(args) => make_event::run(&args),
         Command::Ingest { config, event } => return handler(run::ingest(config.as_deref(), &event)),
-        Command::Replay { config, request } => return handler(run::replay(config.as_deref(), &request)),
+        Command::Replay { config, all, request } => return handler(run::replay(config.as_deref(), &request, all)),
+        Command::Check { config, topics } => return handler(check::run(config.as_deref(), &topics)),
+        Command::Dlq { command: DlqCommand::List { config, prefix, since } } => {
+            return handler(dlq::list(config.as_deref(), prefix.as_deref(), since.as_deref()));
+        }
+        Command::Dlq { command: DlqCommand::Show { config, key } } => {
+            return handler(dlq::show(config.as_deref(), &key));
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -119,6 +177,10 @@ fn handler(result: Result<(), run::RunError>) -> ExitCode {
         }
         Err(run::RunError::Handler(message)) => {
             eprintln!("cdc: handler error: {message}");
+            ExitCode::from(EXIT_HANDLER_ERROR)
+        }
+        Err(run::RunError::Failed(message)) => {
+            eprintln!("cdc: {message}");
             ExitCode::from(EXIT_HANDLER_ERROR)
         }
     }

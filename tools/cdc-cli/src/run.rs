@@ -8,7 +8,7 @@ use std::time::Duration;
 use cdc_pipeline::MskEvent;
 use cdc_pipeline::ingest::{IngestError, Ingestor, Invocation};
 use cdc_pipeline::metrics::Stderr;
-use cdc_pipeline::replay::ReplayRequest;
+use cdc_pipeline::replay::{ReplayRequest, ReplayResponse};
 use cdc_pipeline::settings::Settings;
 use cdc_pipeline::wiring;
 
@@ -23,7 +23,9 @@ fn timeout() -> Result<Duration, String> {
     }
 }
 
-async fn ingestor(config: Option<&Path>, function: &str) -> Result<Ingestor, String> {
+/// The settings the functions read, from the environment, `--config` taking the place of
+/// `CDC_CONFIG`; logging set up at their level (on stderr).
+pub fn settings(config: Option<&Path>, function: &str) -> Result<Settings, String> {
     let settings = Settings::from_lookup(
         |name| match (name, config) {
             ("CDC_CONFIG", Some(path)) => Some(path.display().to_string()),
@@ -33,10 +35,15 @@ async fn ingestor(config: Option<&Path>, function: &str) -> Result<Ingestor, Str
     )
     .map_err(|e| e.to_string())?;
     wiring::init_logging(&settings.log_level, true).map_err(|e| e.to_string())?;
+    Ok(settings)
+}
+
+async fn ingestor(config: Option<&Path>, function: &str) -> Result<Ingestor, String> {
+    let settings = settings(config, function)?;
     wiring::build(&settings, Arc::new(Stderr)).await.map_err(|e| e.to_string())
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
+pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())
 }
 
@@ -44,6 +51,9 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 pub enum RunError {
     Setup(String),
     Handler(String),
+    /// What was asked ran and found something wrong (`cdc check`: a check failed): exit 1,
+    /// with this message.
+    Failed(String),
 }
 
 pub fn ingest(config: Option<&Path>, event_path: &Path) -> Result<(), RunError> {
@@ -66,7 +76,10 @@ pub fn ingest(config: Option<&Path>, event_path: &Path) -> Result<(), RunError> 
     })
 }
 
-pub fn replay(config: Option<&Path>, request_path: &Path) -> Result<(), RunError> {
+/// `cdc replay [--all]`: one call of the replay handler, or (`all`) calls until no
+/// `next_key` is left, each with its own `CDC_TIMEOUT_SECONDS`, one progress line per call on
+/// stderr; the response printed is the totals over every call.
+pub fn replay(config: Option<&Path>, request_path: &Path, all: bool) -> Result<(), RunError> {
     let bytes = std::fs::read(request_path)
         .map_err(|e| RunError::Setup(format!("{}: cannot read: {e}", request_path.display())))?;
     // As the replay function reads it: the error names the field, never the value there.
@@ -74,9 +87,37 @@ pub fn replay(config: Option<&Path>, request_path: &Path) -> Result<(), RunError
         ReplayRequest::parse(&bytes).map_err(|e| RunError::Setup(format!("{}: {e}", request_path.display())))?;
     runtime().map_err(RunError::Setup)?.block_on(async {
         let ingestor = ingestor(config, "replay").await.map_err(RunError::Setup)?;
-        let invocation = Invocation::local(timeout().map_err(RunError::Setup)?);
-        let response = ingestor.replay(&request, &invocation).await.map_err(|e| RunError::Handler(e.to_string()))?;
+        let timeout = timeout().map_err(RunError::Setup)?;
+        let response = if all {
+            let progress = |call: usize, page: &ReplayResponse| eprintln!("{}", progress_line(call, page));
+            ingestor.replay_all(&request, || Invocation::local(timeout), progress).await
+        } else {
+            ingestor.replay(&request, &Invocation::local(timeout)).await
+        };
+        let response = response.map_err(|e| RunError::Handler(e.to_string()))?;
         println!("{}", serde_json::to_string_pretty(&response).unwrap_or_default());
         Ok(())
     })
+}
+
+/// One call of `cdc replay --all`, for stderr: its counts and where the next call resumes.
+fn progress_line(call: usize, page: &ReplayResponse) -> String {
+    format!(
+        "cdc replay --all: call {call}{}: objects {} (archived {}, failed {}), records loaded {}, stale {}, \
+         superseded {}, skipped {}, dead-lettered {} (quarantined {}); {}",
+        if page.dry_run { " (dry run)" } else { "" },
+        page.objects_scanned,
+        page.objects_archived,
+        page.objects_failed,
+        page.records_loaded,
+        page.records_stale,
+        page.records_superseded,
+        page.records_skipped,
+        page.records_rejected,
+        page.records_quarantined,
+        match &page.next_key {
+            Some(key) => format!("resuming after {key}"),
+            None => "done".to_string(),
+        }
+    )
 }
