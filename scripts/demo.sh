@@ -10,7 +10,9 @@ target_dir="${CARGO_TARGET_DIR:-$root/target}"
 trap 'echo; echo "== local stack down"; scripts/local-stack.sh down' EXIT
 
 echo "== local stack up (PostgreSQL 15, redshift-data-local, moto S3)"
-eval "$(scripts/local-stack.sh up)"
+# Captured first: `eval "$(…)"` would hide a failed `up` (eval of nothing succeeds).
+stack_env="$(scripts/local-stack.sh up)"
+eval "$stack_env"
 cdc="$target_dir/debug/cdc"
 export LOG_LEVEL=warn   # the per-batch log lines and metrics go to stderr; keep the demo readable
 
@@ -83,6 +85,11 @@ same_counts "$state/replay-dry-run.out" "$state/replay.out"
 echo
 echo "== public.patientinfo after the replay"
 show_table
+echo "== the analytics views cdc ddl --views made (soft-deleted rows left out)"
+for view in patientinfo_by_state patientinfo_dob_age_bands patientinfo_quality; do
+  echo "-- public.$view"
+  psql -q "$DATABASE_URL" -c "SELECT * FROM public.$view ORDER BY 1"
+done
 echo "== dead-letter objects after the replay (archived ones under archive/; the undecodable"
 echo "   records and the name too long for VARCHAR(100) are dead-lettered again, attempts 2)"
 "$cdc" dlq list

@@ -150,8 +150,8 @@ up() {
   local pg; pg="$("$root/scripts/local-pg.sh" start)"
   eval "$pg"
   record "$pg"
-  step="creating the target tables (cdc ddl of $config)"
-  "$target_dir/debug/cdc" ddl --config "$config" --dialect postgres "$root/events/01-patientinfo-snapshot.json" \
+  step="creating the target tables and their views (cdc ddl --views of $config)"
+  "$target_dir/debug/cdc" ddl --config "$config" --dialect postgres --views "$root/events/01-patientinfo-snapshot.json" \
     | psql -q -v ON_ERROR_STOP=1 "$DATABASE_URL" >&2
 
   # moto first: the emulator's COPY reads the staged objects from it.
