@@ -18,11 +18,8 @@
 //! A null stays null and Debezium's unavailable-value placeholder stays unavailable.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use crate::column_type::ColumnType;
-use crate::config::ChangeSchema;
-use crate::debezium::FieldSchema;
 use crate::temporal;
 use crate::value::{Decimal, Value, write_float};
 
@@ -179,25 +176,6 @@ fn exact_timestamp_text(text: &str) -> bool {
         Some(fraction) => fraction.bytes().take_while(u8::is_ascii_digit).skip(6).all(|b| b == b'0'),
         None => true,
     }
-}
-
-/// A source field as the target sees it: renamed, with the cast's type; `None` when dropped.
-/// What `cdc ddl` and `drift = "add"` type a column from.
-pub fn field(change_schema: &ChangeSchema, field: &FieldSchema) -> Option<FieldSchema> {
-    let column = change_schema.target_name(&field.column)?;
-    match change_schema.cast.get(&column) {
-        // The source's column length (`__debezium.source.column.length`) measured the source
-        // type, not the cast's: a BIT(1) cast to text is `false`, five bytes.
-        Some(ty) => Some(FieldSchema { column, ty: ty.clone(), source_length: None, ..field.clone() }),
-        None => Some(FieldSchema { column, ..field.clone() }),
-    }
-}
-
-/// The field of a column the message has no schema for, when the mapping casts it: the
-/// cast's type (schemaless messages, `schemas.enable=false`).
-pub fn cast_field(change_schema: &ChangeSchema, column: &Arc<str>) -> Option<FieldSchema> {
-    let ty = change_schema.cast.get(column)?.clone();
-    Some(FieldSchema { name: column.clone(), column: column.clone(), ty, optional: true, source_length: None })
 }
 
 #[cfg(test)]

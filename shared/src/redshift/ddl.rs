@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::sql::{push_ident, qualified};
 use super::types::{DdlFlavor, column_type};
-use crate::config::{TableConfig, TableName};
+use crate::config::{ChangeSchema, TableConfig, TableName};
 use crate::debezium::{ColumnType, FieldSchema};
 use crate::outcome::Change;
 use crate::value::Value;
@@ -87,6 +87,25 @@ pub fn line_comment(text: &str) -> String {
     out
 }
 
+/// A source field as the target sees it: renamed, with the cast's type; `None` when dropped.
+/// What `cdc ddl` and `drift = "add"` type a column from.
+pub fn mapped_field(change_schema: &ChangeSchema, field: &FieldSchema) -> Option<FieldSchema> {
+    let column = change_schema.target_name(&field.column)?;
+    match change_schema.cast.get(&column) {
+        // The source's column length (`__debezium.source.column.length`) measured the source
+        // type, not the cast's: a BIT(1) cast to text is `false`, five bytes.
+        Some(ty) => Some(FieldSchema { column, ty: ty.clone(), source_length: None, ..field.clone() }),
+        None => Some(FieldSchema { column, ..field.clone() }),
+    }
+}
+
+/// The field of a column the message has no schema for, when the mapping casts it: the
+/// cast's type (schemaless messages, `schemas.enable=false`).
+pub fn cast_field(change_schema: &ChangeSchema, column: &Arc<str>) -> Option<FieldSchema> {
+    let ty = change_schema.cast.get(column)?.clone();
+    Some(FieldSchema { name: column.clone(), column: column.clone(), ty, optional: true, source_length: None })
+}
+
 /// Redshift's widest DECIMAL.
 const MAX_PRECISION: u32 = 38;
 
@@ -149,7 +168,7 @@ pub fn create_table(table: &TableConfig, target: &TableName, changes: &[&Change<
         if let Some(schema) = &change.row_schema {
             // The fields as the change's own table's `[tables.change_schema]` leaves them
             // (several `[[tables]]` may load one target): renamed, cast, not dropped.
-            for field in schema.fields.iter().filter_map(|f| crate::cast::field(&change.table.change_schema, f)) {
+            for field in schema.fields.iter().filter_map(|f| mapped_field(&change.table.change_schema, f)) {
                 if find(&columns, &field.column).is_none() {
                     columns.push(Column::new(field.column.clone(), Some(field)));
                 }
@@ -202,8 +221,7 @@ pub fn create_table(table: &TableConfig, target: &TableName, changes: &[&Change<
     for column in &columns {
         let config = table.column(&column.name);
         // A column without a schema: a cast's type, else a hint's.
-        let cast =
-            column.field.is_none().then(|| crate::cast::cast_field(&table.change_schema, &column.name)).flatten();
+        let cast = column.field.is_none().then(|| cast_field(&table.change_schema, &column.name)).flatten();
         let hinted = match (cast.or_else(|| column.field.clone()), config.and_then(|c| c.type_hint.clone())) {
             (None, Some(ty)) => Some(FieldSchema {
                 name: column.name.clone(),

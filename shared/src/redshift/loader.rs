@@ -737,11 +737,11 @@ impl<W: Warehouse> Loader<W> {
                 r.change.row_schema.as_ref().and_then(|s| {
                     s.fields
                         .iter()
-                        .filter_map(|f| crate::cast::field(&plan.table.change_schema, f))
+                        .filter_map(|f| super::ddl::mapped_field(&plan.table.change_schema, f))
                         .find(|f| &f.column == column)
                 })
             });
-            let field = field.or_else(|| crate::cast::cast_field(&plan.table.change_schema, column));
+            let field = field.or_else(|| super::ddl::cast_field(&plan.table.change_schema, column));
             let mask = plan.table.column(column).and_then(|c| c.mask.as_ref());
             let dialect = self.warehouse.dialect();
             let sql_type = dialect.column_type(field.as_ref(), sample.map(|c| &c.value), mask);

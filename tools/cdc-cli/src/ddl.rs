@@ -11,10 +11,10 @@ use std::sync::Arc;
 
 use cdc_pipeline::config::{Config, DriftPolicy, TableConfig};
 use cdc_pipeline::redshift::ddl::{
-    Grantee, TableDdl, create_delete_ledger, create_table, create_views, grants, line_comment,
+    Grantee, TableDdl, create_delete_ledger, create_table, create_views, grants, line_comment, mapped_field,
 };
 use cdc_pipeline::redshift::types::DdlFlavor;
-use cdc_pipeline::{Caches, Change, DecodedBatch, MskEvent, Outcome, Pipeline, Rule, cast};
+use cdc_pipeline::{Caches, Change, DecodedBatch, MskEvent, Outcome, Pipeline, Rule};
 
 /// Masked values are never printed by `cdc ddl`; any key gives the masked columns their type.
 const DDL_KEY: &[u8] = b"ddl-only-key-never-masks-0123456789abcdef";
@@ -81,7 +81,7 @@ fn configured_columns_missing(pipeline: &Pipeline, events: &[MskEvent<'_>]) -> V
             let columns = seen.entry(change.table.target.to_string()).or_default();
             columns.extend(change.columns.iter().map(|c| c.name.clone()));
             if let Some(schema) = &change.row_schema {
-                let mapped = schema.fields.iter().filter_map(|f| cast::field(&change.table.change_schema, f));
+                let mapped = schema.fields.iter().filter_map(|f| mapped_field(&change.table.change_schema, f));
                 columns.extend(mapped.map(|f| f.column));
             }
         }
