@@ -251,7 +251,41 @@ fn is_registry_frame(bytes: &[u8]) -> bool {
 /// the `after` fields, plus `__`-prefixed `add.fields` such as `__op`, `__table`,
 /// `__source_ts_ms`, and `__deleted` with `delete.handling.mode=rewrite`).
 fn is_flattened_row(entries: &Entries<'_>) -> bool {
-    !entries.0.is_empty() && !["before", "after", "source"].iter().any(|k| entries.has(k))
+    // Debezium's `source` block (an object naming its `connector`), or both row images (each
+    // an object or null), make a broken envelope; a column that happens to be called
+    // `source`, `before` or `after` does not.
+    let source_block = entries.get("source").is_some_and(|raw| {
+        let raw = raw.get();
+        raw.starts_with('{') && raw.contains("\"connector\"")
+    });
+    let image = |key: &str| entries.get(key).is_some_and(|raw| raw.get() == "null" || raw.get().starts_with('{'));
+    !entries.0.is_empty() && !source_block && !(image("before") && image("after"))
+}
+
+/// Only the fields, at most, of a message Debezium writes: so that a flat row (the unwrap
+/// transform's output) whose table has a column of one of these names is not taken for it,
+/// and skipped with its table's data.
+fn only_fields(entries: &Entries<'_>, fields: &[&str]) -> bool {
+    entries.0.iter().all(|(k, _)| fields.contains(&k.as_ref()))
+}
+
+/// A transaction metadata message ([Debezium: Transaction
+/// metadata](https://debezium.io/documentation/reference/stable/connectors/sqlserver.html#sqlserver-transaction-metadata)):
+/// `status` `BEGIN` or `END`, an `id`, and nothing but `ts_ms`, `event_count` and
+/// `data_collections` besides.
+fn is_transaction_marker(entries: &Entries<'_>) -> bool {
+    let status = entries.get("status").and_then(|raw| serde_json::from_str::<&str>(raw.get()).ok());
+    matches!(status, Some("BEGIN" | "END"))
+        && entries.has("id")
+        && only_fields(entries, &["status", "id", "ts_ms", "event_count", "data_collections"])
+}
+
+/// A schema change message (the connector's schema change topic): `ddl` or `tableChanges`,
+/// with `databaseName` or `source`, and nothing but `ts_ms` and `schemaName` besides.
+fn is_schema_change(entries: &Entries<'_>) -> bool {
+    (entries.has("tableChanges") || entries.has("ddl"))
+        && (entries.has("databaseName") || entries.has("source"))
+        && only_fields(entries, &["source", "ts_ms", "databaseName", "schemaName", "ddl", "tableChanges"])
 }
 
 /// A JSON object as (key, raw value) pairs, in document order; keys borrow from the text
@@ -384,10 +418,10 @@ pub fn decode_message<'a>(bytes: &'a [u8], cache: &mut SchemaCache) -> Result<Me
             Op::parse(&code).ok_or(DecodeError::UnknownOp)?
         }
         None => {
-            if entries.has("tableChanges") || entries.has("ddl") {
+            if is_schema_change(&entries) {
                 return Ok(Message::SchemaChange);
             }
-            if entries.has("status") && entries.has("id") {
+            if is_transaction_marker(&entries) {
                 return Ok(Message::Transaction);
             }
             if entries.0.len() == 1 && entries.has("ts_ms") {
@@ -507,6 +541,27 @@ mod tests {
         let Message::Change(env) = msg else { panic!("expected a change") };
         assert_eq!(env.op, Op::Read);
         assert_eq!(env.schema.unwrap().row.as_ref().unwrap().fields[0].column.as_ref(), "id");
+    }
+
+    #[test]
+    fn a_flat_row_whose_columns_look_like_a_control_message_is_an_unwrapped_record() {
+        for row in [
+            r#"{"id":7,"status":"active","name":"x"}"#,
+            r#"{"id":7,"status":"BEGIN","name":"x"}"#,
+            r#"{"id":10,"ddl":"x","name":"A"}"#,
+            r#"{"id":11,"tableChanges":"x","databaseName":"d","notes":"n"}"#,
+            r#"{"id":12,"source":"referral","before":"2024-01-01"}"#,
+        ] {
+            assert_eq!(decode(row).unwrap_err(), DecodeError::Unwrapped, "{row}");
+        }
+        // Debezium's own messages, in full, are still what they are.
+        let end = r#"{"status":"END","id":"571:53195832","ts_ms":1486500577691,"event_count":2,"data_collections":[{"data_collection":"s1.a","event_count":1}]}"#;
+        assert!(matches!(decode(end), Ok(Message::Transaction)));
+        let begin = r#"{"status":"BEGIN","id":"571:53195829","ts_ms":1486500577125,"event_count":null,"data_collections":null}"#;
+        assert!(matches!(decode(begin), Ok(Message::Transaction)));
+        // An envelope that lost its `op` but has Debezium's `source` block stays a broken envelope.
+        let broken = r#"{"before":null,"after":{"id":1},"source":{"connector":"sqlserver","name":"s"}}"#;
+        assert_eq!(decode(broken).unwrap_err(), DecodeError::NotAnEnvelope);
     }
 
     #[test]
