@@ -8,7 +8,7 @@ use std::time::Duration;
 use cdc_pipeline::MskEvent;
 use cdc_pipeline::ingest::{IngestError, Ingestor, Invocation};
 use cdc_pipeline::metrics::Stderr;
-use cdc_pipeline::replay::{ReplayRequest, ReplayResponse};
+use cdc_pipeline::replay::{ReplayError, ReplayRequest, ReplayResponse};
 use cdc_pipeline::settings::Settings;
 use cdc_pipeline::wiring;
 
@@ -94,8 +94,21 @@ pub fn replay(config: Option<&Path>, request_path: &Path, all: bool) -> Result<(
         } else {
             ingestor.replay(&request, &Invocation::local(timeout)).await
         };
-        let response = response.map_err(|e| RunError::Handler(e.to_string()))?;
+        let response = response.map_err(|e| match e {
+            // A request the replay refuses (another bucket, a time that is not RFC 3339,
+            // `max_objects` 0) is bad input: exit 2, as for a request file that does not parse.
+            ReplayError::Request(_) => RunError::Setup(format!("{}: {e}", request_path.display())),
+            e => RunError::Handler(e.to_string()),
+        })?;
         println!("{}", serde_json::to_string_pretty(&response).unwrap_or_default());
+        // Objects that could not be replayed (a target not ready, a listing or store error)
+        // stay where they are: the run did not do what was asked, and a script must see it.
+        if response.objects_failed > 0 {
+            return Err(RunError::Handler(format!(
+                "{} object(s) could not be replayed and stay where they are (see the log lines above)",
+                response.objects_failed
+            )));
+        }
         Ok(())
     })
 }

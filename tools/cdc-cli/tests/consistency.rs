@@ -128,3 +128,30 @@ fn unknown_flags_and_missing_arguments_exit_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
     }
 }
+
+#[test]
+fn a_replay_request_the_replay_refuses_exits_2_naming_the_field() {
+    for (name, request) in
+        [("since.json", "{\"since\": \"yesterday\"}"), ("bucket.json", "{\"bucket\": \"someone-elses\"}")]
+    {
+        let request = scratch(name, request);
+        let env = [
+            ("CDC_CONFIG", "default"),
+            ("REDSHIFT_DATABASE", "dev"),
+            ("REDSHIFT_WORKGROUP", "wg"),
+            ("DLQ_BUCKET", "cdc-consistency-test"),
+            ("REDSHIFT_COPY_ROLE_ARN", "default"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            // Nothing listens here: a request refused before any call never gets there.
+            ("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9"),
+            ("AWS_ENDPOINT_URL_REDSHIFT_DATA", "http://127.0.0.1:9"),
+        ];
+        let out = cdc(&["replay", path(&request)], &env);
+        let message = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{name}: {message}");
+        assert!(message.contains("invalid replay request") && message.contains(name), "{name}: {message}");
+        assert!(!message.contains("yesterday") && !message.contains("someone-elses"), "{name}: {message}");
+    }
+}
