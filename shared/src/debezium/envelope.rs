@@ -259,7 +259,8 @@ fn is_flattened_row(entries: &Entries<'_>) -> bool {
         raw.starts_with('{') && raw.contains("\"connector\"")
     });
     let image = |key: &str| entries.get(key).is_some_and(|raw| raw.get() == "null" || raw.get().starts_with('{'));
-    !entries.0.is_empty() && !source_block && !(image("before") && image("after"))
+    let envelope = source_block || (image("before") && image("after"));
+    !entries.0.is_empty() && !envelope
 }
 
 /// Only the fields, at most, of a message Debezium writes: so that a flat row (the unwrap
