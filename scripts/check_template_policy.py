@@ -86,6 +86,8 @@ KMS_CRYPTO = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt", "kms:GenerateDataKe
 # (namespace, metric, function binary or None): what the pipeline must alarm on.
 REQUIRED_ALARMS = [
     ("MskRedshiftCdc", "BatchesFailed", "ingest"),
+    ("MskRedshiftCdc", "TargetTableMissing", "ingest"),
+    ("MskRedshiftCdc", "TargetMetadataColumnsMissing", "ingest"),
     ("MskRedshiftCdc", "RecordsDeadLettered", "ingest"),
     ("MskRedshiftCdc", "PositionsRegressed", "ingest"),
     ("MskRedshiftCdc", "RecordsStale", "ingest"),
@@ -516,17 +518,24 @@ def alarm_problems(p, emitted):
     read = set()
     for name, resource in alarms.items():
         properties = resource.get("Properties", {})
-        namespace, metric = properties.get("Namespace"), properties.get("MetricName")
-        binaries = {
-            function_of.get(d.get("Value", {}).get("Ref"))
-            for d in properties.get("Dimensions", [])
-            if d.get("Name") == "FunctionName" and isinstance(d.get("Value"), dict)
-        }
-        seen.update((namespace, metric, b) for b in (binaries or {None}))
+        # A plain alarm names its metric; a metric-math alarm reads each of its `Metrics`.
+        watched = [properties] + [
+            m.get("MetricStat", {}).get("Metric", {}) for m in properties.get("Metrics", []) if "MetricStat" in m
+        ]
+        for metric_of in watched if properties.get("Metrics") else [properties]:
+            namespace, metric = metric_of.get("Namespace"), metric_of.get("MetricName")
+            if namespace is None and metric is None:
+                continue
+            binaries = {
+                function_of.get(d.get("Value", {}).get("Ref"))
+                for d in metric_of.get("Dimensions", [])
+                if d.get("Name") == "FunctionName" and isinstance(d.get("Value"), dict)
+            }
+            seen.update((namespace, metric, b) for b in (binaries or {None}))
+            if namespace not in ("AWS/Lambda", "AWS/SNS"):
+                read.add((name, namespace, metric))
         if not properties.get("AlarmActions"):
             problems.append(f"{name}: alarm without AlarmActions")
-        if namespace not in ("AWS/Lambda", "AWS/SNS"):
-            read.add((name, namespace, metric))
     for namespace, metric, binary in REQUIRED_ALARMS:
         if (namespace, metric, binary) not in seen:
             problems.append(f"no alarm on {namespace} {metric}" + (f" of {binary}" if binary else ""))
