@@ -18,7 +18,6 @@
 //! 2 for bad settings or input.
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -96,7 +95,12 @@ fn tables(config: &Config, topics: &[String]) -> Result<Vec<Arc<TableConfig>>, S
 }
 
 /// `cdc check [--config FILE] [--topic TOPIC]…`.
-pub fn run(config: Option<&Path>, topics: &[String]) -> Result<(), RunError> {
+pub fn run(config: Option<&Path>, topics: &[String], user: Option<&str>) -> Result<(), RunError> {
+    if let Some(user) = user
+        && (user.trim().is_empty() || user.contains('\0'))
+    {
+        return Err(RunError::Setup("--user: a database user name, e.g. IAMR:<ingest role name>".into()));
+    }
     let settings = run::settings(config, "check").map_err(RunError::Setup)?;
     let config = match &settings.config {
         ConfigSource::File(path) => Config::load(path).map_err(|e| RunError::Setup(e.to_string()))?,
@@ -107,7 +111,7 @@ pub fn run(config: Option<&Path>, topics: &[String]) -> Result<(), RunError> {
         let (loader, _) = wiring::clients(&wiring::sdk_config().await, &settings);
         let mut report = Report::default();
         for table in &tables {
-            check_table(&loader, &settings, table, &mut report).await;
+            check_table(&loader, &settings, table, user, &mut report).await;
         }
         report.failed
     });
@@ -119,7 +123,13 @@ pub fn run(config: Option<&Path>, topics: &[String]) -> Result<(), RunError> {
     }
 }
 
-async fn check_table(loader: &Loader, settings: &Settings, table: &TableConfig, report: &mut Report) {
+async fn check_table(
+    loader: &Loader,
+    settings: &Settings,
+    table: &TableConfig,
+    user: Option<&str>,
+    report: &mut Report,
+) {
     let name = &table.target;
     let deadline = Instant::now() + TABLE_DEADLINE;
     let target = match loader.describe_target(name, deadline).await {
@@ -148,6 +158,18 @@ async fn check_table(loader: &Loader, settings: &Settings, table: &TableConfig, 
     for (column, configured) in columns {
         report.line(name, &format!("column {column}"), column_verdict(&target, table, column, configured));
     }
+    // A configured key column the config says nothing else of: without it every row is
+    // rejected at stage drift, whatever the table's `drift` policy.
+    for key in table.key.iter().flat_map(|k| k.iter()).filter(|k| !table.columns.contains_key(*k)) {
+        let verdict = match target.column(key) {
+            Some(column) => Verdict::Ok(format!("{} (key)", shown_type(column))),
+            None => Verdict::Fail(format!(
+                "key column `{key}` does not exist: add it (`cdc ddl` prints the table's DDL); every row is rejected \
+                 until it does"
+            )),
+        };
+        report.line(name, &format!("column {key}"), verdict);
+    }
     let ledger_name = sql::delete_ledger(name);
     let ledger = match loader.describe_target(&ledger_name, deadline).await {
         Ok(ledger) => Some(ledger),
@@ -171,7 +193,8 @@ async fn check_table(loader: &Loader, settings: &Settings, table: &TableConfig, 
         report.line(name, "delete ledger", verdict);
     }
     let ledger_exists = ledger.as_ref().is_some_and(|l| l.exists());
-    report.line(name, "privileges", privileges(loader, table, ledger_exists.then_some(&ledger_name), deadline).await);
+    let privileges = privileges(loader, table, ledger_exists.then_some(&ledger_name), user, deadline).await;
+    report.line(name, "privileges", privileges);
     if table.load == LoadPath::Copy {
         report.line(
             name,
@@ -305,33 +328,77 @@ fn kind_fits(type_name: &str, value: &Value<'_>) -> bool {
     }
 }
 
-/// The privileges the apply SQL needs, read with `HAS_TABLE_PRIVILEGE` and
-/// `HAS_DATABASE_PRIVILEGE` for the identity the Data API runs as.
-async fn privileges(loader: &Loader, table: &TableConfig, ledger: Option<&TableName>, deadline: Instant) -> Verdict {
-    let mut needed: Vec<(String, &str)> = Vec::new();
+/// The privileges the apply SQL needs, read with `HAS_TABLE_PRIVILEGE`,
+/// `HAS_SCHEMA_PRIVILEGE` and `HAS_DATABASE_PRIVILEGE` ("System information functions",
+/// Amazon Redshift Database Developer Guide) for `user`, or for the identity the Data API runs
+/// as; and, for a `drift = "add"` table, its ownership (only the owner may `ALTER TABLE … ADD
+/// COLUMN`), from `pg_tables`.
+async fn privileges(
+    loader: &Loader,
+    table: &TableConfig,
+    ledger: Option<&TableName>,
+    user: Option<&str>,
+    deadline: Instant,
+) -> Verdict {
+    // The functions' first argument: the user, when one is named.
+    let who = user.map(|u| {
+        let mut literal = String::new();
+        sql::push_text_literal(&mut literal, u);
+        literal
+    });
+    let first = who.as_ref().map_or_else(String::new, |w| format!("{w}, "));
+    let mut needed: Vec<(String, String)> = Vec::new();
     let target = qualified(&table.target);
+    let mut schema = String::new();
+    sql::push_text_literal(&mut schema, &table.target.schema);
+    needed.push((
+        format!("HAS_SCHEMA_PRIVILEGE({first}{schema}, 'USAGE')"),
+        format!("USAGE on schema {}", table.target.schema),
+    ));
     let mut on_target = vec!["SELECT", "INSERT", "UPDATE"];
     if table.delete_mode == DeleteMode::Hard {
         on_target.push("DELETE");
     }
-    needed.extend(on_target.into_iter().map(|p| (target.clone(), p)));
+    let mut objects = vec![(target.clone(), on_target)];
     if let Some(ledger) = ledger {
-        needed.extend(["SELECT", "INSERT", "DELETE"].into_iter().map(|p| (qualified(ledger), p)));
+        objects.push((qualified(ledger), vec!["SELECT", "INSERT", "DELETE"]));
+    }
+    for (object, privileges) in objects {
+        let mut name = String::new();
+        sql::push_text_literal(&mut name, &object);
+        for privilege in privileges {
+            needed.push((
+                format!("HAS_TABLE_PRIVILEGE({first}{name}, '{privilege}')"),
+                format!("{privilege} on {object}"),
+            ));
+        }
+    }
+    // The apply SQL stages rows in a temporary table.
+    needed.push((
+        format!("HAS_DATABASE_PRIVILEGE({first}CURRENT_DATABASE(), 'TEMP')"),
+        "TEMP on the database".to_string(),
+    ));
+    if table.drift == DriftPolicy::Add {
+        let mut schema_name = String::new();
+        sql::push_text_literal(&mut schema_name, &table.target.schema);
+        let mut table_name = String::new();
+        sql::push_text_literal(&mut table_name, &table.target.table);
+        let owner = who.clone().unwrap_or_else(|| "CURRENT_USER".to_string());
+        needed.push((
+            format!(
+                "EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = {schema_name} AND tablename = {table_name} \
+                 AND tableowner = {owner})"
+            ),
+            format!("ownership of {target} (drift = \"add\" runs ALTER TABLE)"),
+        ));
     }
     let mut select = String::new();
-    for (i, (object, privilege)) in needed.iter().enumerate() {
+    for (i, (test, _)) in needed.iter().enumerate() {
         if i > 0 {
             select.push_str(" UNION ALL ");
         }
-        select.push_str(&format!("SELECT {i}, CASE WHEN HAS_TABLE_PRIVILEGE("));
-        sql::push_text_literal(&mut select, object);
-        select.push_str(&format!(", '{privilege}') THEN 'yes' ELSE 'no' END"));
+        select.push_str(&format!("SELECT {i}, CASE WHEN {test} THEN 'yes' ELSE 'no' END"));
     }
-    // The apply SQL stages rows in a temporary table.
-    select.push_str(&format!(
-        " UNION ALL SELECT {}, CASE WHEN HAS_DATABASE_PRIVILEGE(CURRENT_DATABASE(), 'TEMP') THEN 'yes' ELSE 'no' END",
-        needed.len()
-    ));
     let session = loader.warehouse().session();
     let answer = match session.run_transaction(&[select], deadline).await {
         Ok(committed) => session.report_rows(&committed.statement_id, 0, deadline).await,
@@ -341,22 +408,18 @@ async fn privileges(loader: &Loader, table: &TableConfig, ledger: Option<&TableN
         Ok(rows) => rows,
         Err(e) => return Verdict::Fail(format!("could not read them: {e}")),
     };
-    let mut lacking = BTreeSet::new();
-    for i in 0..=needed.len() {
-        let granted = rows.iter().any(|(row, yes)| *row == i as i64 && yes == "yes");
-        if !granted {
-            lacking.insert(match needed.get(i) {
-                Some((object, privilege)) => format!("{privilege} on {object}"),
-                None => "TEMP on the database".to_string(),
-            });
-        }
-    }
+    let lacking: Vec<&str> = needed
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !rows.iter().any(|(row, yes)| *row == *i as i64 && yes == "yes"))
+        .map(|(_, (_, what))| what.as_str())
+        .collect();
+    let whose = user.map_or_else(|| "the identity".to_string(), |u| format!("`{u}`"));
     match lacking.is_empty() {
-        true => Verdict::Ok(format!("{} privileges and TEMP held", needed.len())),
-        false => Verdict::Fail(format!(
-            "the identity lacks {}: GRANT them to the user the Data API runs as (`cdc ddl --grants`)",
-            lacking.into_iter().collect::<Vec<_>>().join(", ")
-        )),
+        true => Verdict::Ok(format!("{whose} holds all {} needed", needed.len())),
+        false => {
+            Verdict::Fail(format!("{whose} lacks {}: GRANT them as `cdc ddl --grants` prints", lacking.join(", ")))
+        }
     }
 }
 

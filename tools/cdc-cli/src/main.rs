@@ -63,6 +63,10 @@ enum Command {
         /// which names no table. Without it: every table of the config.
         #[arg(long = "topic", value_name = "TOPIC")]
         topics: Vec<String>,
+        /// The database user whose privileges to check, e.g. `IAMR:<ingest role name>` (the
+        /// stack's IngestDatabaseUser output); default: the identity `cdc check` runs as.
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
     },
     /// List and inspect dead-letter objects: coordinates, stages, rules and attempts, never a
     /// value.
@@ -148,7 +152,9 @@ fn main() -> ExitCode {
         Command::MakeEvent(args) => make_event::run(&args),
         Command::Ingest { config, event } => return handler(run::ingest(config.as_deref(), &event)),
         Command::Replay { config, all, request } => return handler(run::replay(config.as_deref(), &request, all)),
-        Command::Check { config, topics } => return handler(check::run(config.as_deref(), &topics)),
+        Command::Check { config, topics, user } => {
+            return handler(check::run(config.as_deref(), &topics, user.as_deref()));
+        }
         Command::Dlq { command: DlqCommand::List { config, prefix, since } } => {
             return handler(dlq::list(config.as_deref(), prefix.as_deref(), since.as_deref()));
         }
