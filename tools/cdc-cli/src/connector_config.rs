@@ -529,6 +529,12 @@ fn render(args: &Args, capture: &Capture) -> Output {
         // `precise` sends a Decimal, exact.
         set("bigint.unsigned.handling.mode", "precise");
     }
+    // The source column's type, length and scale as schema parameters
+    // (`__debezium.source.column.type`, `…length`, `…scale`; Debezium's
+    // `column.propagate.source.type`, a list of regular expressions over fully-qualified column
+    // names): `cdc ddl` sizes VARCHAR and CHAR from the length, instead of VARCHAR(65535).
+    // Every column of the captured tables (the connector captures no other).
+    set("column.propagate.source.type", ".*");
     // The value the pipeline's config recognises as "not sent" (tables.unavailable_value_placeholder).
     set("unavailable.value.placeholder", &placeholder_setting(&capture.placeholder));
     // A delete is followed by a tombstone: the pipeline deletes the key by it (or skips it,

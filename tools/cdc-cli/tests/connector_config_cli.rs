@@ -92,6 +92,8 @@ fn assert_reads_as_the_pipeline_decodes(p: &BTreeMap<String, String>) {
     assert!(!p.contains_key("transforms"), "no transform: the pipeline reads Debezium's envelope");
     assert_eq!(p["decimal.handling.mode"], "precise");
     assert_eq!(p["binary.handling.mode"], "bytes");
+    // `cdc ddl` sizes text columns from the propagated source length.
+    assert_eq!(p["column.propagate.source.type"], ".*");
     assert_eq!(p["tombstones.on.delete"], "true");
     assert_eq!(p["topic.heartbeat.prefix"], "__debezium-heartbeat", "the prefix the transform skips");
     assert!(p["heartbeat.interval.ms"].parse::<u64>().unwrap() > 0);
