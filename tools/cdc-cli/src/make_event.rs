@@ -288,7 +288,13 @@ pub fn build(args: &Args) -> Result<String, String> {
             let text = String::from_utf8(bytes).map_err(|e| {
                 let offset = e.utf8_error().valid_up_to();
                 let line = e.as_bytes()[..offset].iter().filter(|&&b| b == b'\n').count() + 1;
-                format!("{input}:{line}: not UTF-8 text")
+                // kcat -J writes a binary key or payload (a schema-registry frame: Avro,
+                // Protobuf) as its raw bytes inside the JSON string.
+                format!(
+                    "{input}:{line}: not UTF-8 text: kcat prints binary keys and payloads (a schema registry's \
+                     Avro or Protobuf) as raw bytes, which make-event cannot read back; the pipeline rejects such \
+                     records with rule converter_binary"
+                )
             })?;
             (input.clone(), text)
         };
