@@ -25,7 +25,7 @@ target_dir="${CARGO_TARGET_DIR:-$root/target}"
 venv="${VENV:-$root/.venv}"
 # What stack.env sets; cleared before it is read, so that a caller's own exports (a previous
 # `eval`) are never taken for the state of this stack.
-state_vars=(LOCAL_STACK_COMPLETE LOCAL_PG_DIR DATABASE_URL PGHOST PGPORT PGUSER PGDATABASE
+state_vars=(LOCAL_STACK_COMPLETE LOCAL_STACK_CONFIG_ID LOCAL_PG_DIR DATABASE_URL PGHOST PGPORT PGUSER PGDATABASE
   LOCAL_S3_PID LOCAL_S3_LOG AWS_ENDPOINT_URL_S3 LOCAL_STACK_EMULATOR_PID AWS_ENDPOINT_URL_REDSHIFT_DATA)
 
 say() { echo "local-stack: $*" >&2; }
@@ -111,15 +111,29 @@ up_failed() {
   exit "$status"
 }
 
+# The config a stack was made for: its path and content digest (its tables are that config's).
+config_id() { # CONFIG
+  if [ "$1" = default ]; then echo default; else echo "$1:$(sha256sum "$1" | cut -d' ' -f1)"; fi
+}
+
 up() {
+  local config="${CDC_CONFIG:-config/pipeline.toml}"
+  if [ "$config" != default ]; then
+    config="$(cd "$root" && realpath -e "$config" 2>/dev/null)" || { say "CDC_CONFIG: no such file: ${CDC_CONFIG:-config/pipeline.toml}"; exit 2; }
+  fi
   if [ -f "$state/stack.env" ]; then
     local dead; dead="$(dead_parts)"
-    if [ -z "$dead" ]; then
+    local made_for; made_for="$(sed -n 's/^export LOCAL_STACK_CONFIG_ID=//p' "$state/stack.env")"
+    if [ -n "$dead" ]; then
+      say "the stack in $state is not whole ($dead); stopped what was left of it ($(stop_all)), starting a new one"
+    elif [ "$made_for" != "$(config_id "$config")" ]; then
+      # Its tables are another config's (or an older version of this one's).
+      say "the stack in $state was made for another CDC_CONFIG (or an older version of it); stopped it ($(stop_all)), starting a new one"
+    else
       say "reusing the running stack in $state (PostgreSQL, redshift-data-local and moto S3 answer)"
       cat "$state/stack.env"
       return 0
     fi
-    say "the stack in $state is not whole ($dead); stopped what was left of it ($(stop_all)), starting a new one"
   fi
 
   # What `up` needs, checked before anything starts.
@@ -127,10 +141,6 @@ up() {
     say "moto_server not found in $venv (VENV): install it with scripts/install-deps.sh (or run \`make test\`)"
     exit 2
   }
-  local config="${CDC_CONFIG:-config/pipeline.toml}"
-  if [ "$config" != default ]; then
-    config="$(cd "$root" && realpath -e "$config" 2>/dev/null)" || { say "CDC_CONFIG: no such file: ${CDC_CONFIG:-config/pipeline.toml}"; exit 2; }
-  fi
   for tool in python3 psql cargo; do
     command -v "$tool" >/dev/null || { say "$tool not found: run scripts/install-deps.sh"; exit 2; }
   done
@@ -193,6 +203,7 @@ up() {
     record "export $pair"
     echo "$pair" >>"$state/lambda.env"
   done
+  record "export LOCAL_STACK_CONFIG_ID=$(config_id "$config")"
   # Last: a stack.env without this line is from an `up` that did not finish, never reused.
   record "export LOCAL_STACK_COMPLETE=1"
   trap - EXIT INT TERM

@@ -7,6 +7,7 @@
 #   4. `up` again: the same stack reused, nothing started;
 #   5. the emulator killed, then moto killed: `status` names the dead part, `up` names it,
 #      stops what was left and starts a whole new stack;
+#   5b. a whole stack made for another CDC_CONFIG: replaced;
 #   6. `down`: everything stopped, state removed; `down` again: nothing to stop; bad usage: exit 2.
 # Which processes an invocation left: each `local-stack.sh` call gets a tag of its own in its
 # environment (LOCAL_STACK_TEST_TAG), which every process it starts inherits; the processes
@@ -126,6 +127,16 @@ for part in redshift-data-local "moto S3"; do
   expect_rc 0 "status after up replaced the stack whose $part was killed"
   ok "$part killed: named, the rest stopped, a whole new stack started"
 done
+
+# 5b. A whole stack made for another config is not reused: its tables are that config's.
+CDC_CONFIG=config/replay-relaxed.toml stack up
+expect_rc 0 "up with another CDC_CONFIG"
+expect_err "made for another CDC_CONFIG" "up with another CDC_CONFIG"
+expect_err "starting a new one" "up with another CDC_CONFIG"
+expect_none_left "$previous" "the stack made for another config"
+previous="$tag"
+grep -q "replay-relaxed.toml" "$LOCAL_STACK_DIR/stack.env" || fail "the new stack does not record the new config"
+ok "a stack made for another config: replaced"
 
 # 6. down, down again, bad usage.
 stack down
