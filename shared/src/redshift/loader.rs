@@ -37,7 +37,7 @@ use super::sql::{self, ApplySpec, Transaction};
 use super::staging::StagedObject;
 use super::target::TargetTable;
 use super::warehouse::{Warehouse, WarehouseSession};
-use crate::config::{DriftPolicy, LoadPath, TableName};
+use crate::config::{DeleteMode, DriftPolicy, LoadPath, TableName};
 use crate::outcome::{Change, Reason, Stage};
 use crate::plan::{PlannedRow, TablePlan};
 use crate::rule::Rule;
@@ -570,8 +570,20 @@ impl<W: Warehouse> Loader<W> {
             }
             if path.pass == Pass::DryRun {
                 // Every row rendered into a transaction would be sent: counted as loaded, since
-                // what the apply SQL and the database decide is known only by running it.
-                report.rows_loaded += rendered.transactions.iter().map(|(tx, _)| tx.rows.len()).sum::<usize>();
+                // what the apply SQL and the database decide is known only by running it —
+                // except a delete under `delete_mode = "hard"` without the schema's ledger,
+                // which the apply SQL rejects whatever the target holds (`delete_ledger_missing`).
+                for (tx, _) in &rendered.transactions {
+                    for &j in &tx.rows {
+                        let row = &rows[subset[j]];
+                        if row.change.deleted && spec.delete_mode == DeleteMode::Hard && !spec.ledger {
+                            let reasons = vec![Reason::record(Rule::DeleteLedgerMissing)];
+                            rejected.push((row.clone(), Stage::Drift, reasons, None));
+                        } else {
+                            report.rows_loaded += 1;
+                        }
+                    }
+                }
                 continue;
             }
             for (tx, staged) in rendered.transactions {

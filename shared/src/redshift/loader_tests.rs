@@ -391,6 +391,27 @@ async fn a_dry_run_rejects_what_the_load_rejects_and_sends_nothing() {
 }
 
 #[tokio::test]
+async fn a_dry_run_rejects_hard_deletes_without_the_ledger_as_the_apply_sql_would() {
+    // `delete_mode = "hard"` records every delete in the schema's ledger: without the ledger
+    // the apply SQL rejects each (`delete_ledger_missing`), whatever the target holds, so the
+    // dry run predicts it; the create beside it would load.
+    let columns = [("id", "int4", 0, true), ("lastname", "varchar", 100, false), ("ssn", "varchar", 64, false)];
+    let no_ledger = Scripted::new(|_: &[String]| Answer::commit()).with_table(&target(), &columns);
+    let text = "[[tables]]\ntopic = \"*.sampledb.dbo.patientinfo\"\ntarget = \"public.patients\"\nkey = [\"id\"]\n\
+                delete_mode = \"hard\"\ndrift = \"ignore\"\n[tables.columns.ssn]\nmask = \"hmac\"\n";
+    let pipeline = Pipeline::new(Arc::new(Config::parse(text, "hard.toml").unwrap()), Some(KEY)).unwrap();
+    let gone = named(2, "Gone");
+    let delete = synth::value_json("d", Some(&gone), None, &pos(2), true);
+    let records = [
+        create(0, &named(1, "Kept"), 1),
+        RecordSpec::new(TOPIC, 0, 1, 1_795_000_000_000, Some(&synth::key_json(gone.id, true)), Some(&delete)),
+    ];
+    let predicted = run(&Loader::new(no_ledger), &pipeline, &records, true).await.unwrap();
+    assert_eq!(predicted.loaded, 1, "{predicted:?}");
+    assert_eq!(predicted.rejects, vec![(1, Stage::Drift, vec![Reason::record(Rule::DeleteLedgerMissing)], None)]);
+}
+
+#[tokio::test]
 async fn rows_the_apply_sql_rejects_come_back_from_its_report() {
     let report = vec![(0, "position_regressed"), (2, "delete_ledger_missing")];
     let loader = Loader::new(warehouse(move |_| Answer::Commit { stale: 1, report: report.clone() }, 100, true));

@@ -182,8 +182,12 @@ async fn check_table(
         let lacking: Vec<&str> = DELETE_LEDGER_COLUMNS.into_iter().filter(|c| ledger.column(c).is_none()).collect();
         let verdict = if !ledger.exists() {
             Verdict::Fail(format!(
-                "{ledger_name} does not exist: create it (`cdc ddl` prints it); until then deletes of keys the \
-                 target keeps no row of are dead-lettered (delete_ledger_missing)"
+                "{ledger_name} does not exist: create it (`cdc ddl` prints it); until then {} are dead-lettered \
+                 (delete_ledger_missing)",
+                match table.delete_mode {
+                    DeleteMode::Hard => "all deletes (delete_mode = \"hard\")",
+                    DeleteMode::Soft => "deletes of keys the target keeps no row of",
+                }
             ))
         } else if !lacking.is_empty() {
             Verdict::Fail(format!("{ledger_name} lacks {}: recreate it as `cdc ddl` prints it", lacking.join(", ")))
