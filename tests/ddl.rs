@@ -147,6 +147,7 @@ async fn the_views_count_what_the_table_holds_and_the_grants_give_the_loader_wha
     for row in h.text_rows("SELECT to_char(dob, 'YYYY') FROM public.patientinfo WHERE NOT _cdc_deleted").await {
         let band = match row[0].as_deref().map(|y| this_year - y.parse::<i32>().unwrap()) {
             None => "unknown",
+            Some(age) if age < 0 => "unknown",
             Some(age) if age < 18 => "0-17",
             Some(age) if age < 35 => "18-34",
             Some(age) if age < 50 => "35-49",

@@ -165,6 +165,9 @@ async fn cdc_check_names_the_privileges_the_identity_lacks() {
     // `--user`: the functions' user, checked by whoever runs `cdc check` (here the superuser
     // emulator): what it lacks, then — after what `cdc ddl --grants` prints for it — nothing.
     let user = format!("IAMR:check-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let run = cdc(&h, &config, &["check", "--topic", "src.db.good", "--user", &user]).await;
+    let line = check_line(&run, "good", "privileges");
+    assert!(line.contains(&format!("FAIL  `{user}` does not exist in the database")), "{line}");
     sql.batch_execute(&format!("CREATE ROLE \"{user}\"")).await.unwrap();
     let run = cdc(&h, &config, &["check", "--topic", "src.db.good", "--user", &user]).await;
     assert_eq!(run.code, Some(1), "{run:?}");

@@ -352,7 +352,8 @@ pub fn create_views(
             Some(crate::mask::Mask::Year)
                 if type_of(name).is_some_and(|ty| ty == "DATE" || ty.starts_with("TIMESTAMP")) =>
             {
-                let mut bands = String::from("CASE WHEN \"age\" IS NULL THEN 'unknown'");
+                // A birth year after this one (a negative age) is no age either.
+                let mut bands = String::from("CASE WHEN \"age\" IS NULL OR \"age\" < 0 THEN 'unknown'");
                 for (label, below) in AGE_BANDS {
                     match below {
                         Some(below) => bands.push_str(&format!(" WHEN \"age\" < {below} THEN '{label}'")),

@@ -27,6 +27,7 @@ use cdc_pipeline::debezium::ColumnType;
 use cdc_pipeline::mask::Mask;
 use cdc_pipeline::outcome::Column;
 use cdc_pipeline::redshift::copy::FieldKind;
+use cdc_pipeline::redshift::error::{DataApiError, DbErrorClass};
 use cdc_pipeline::redshift::sql::{self, DELETE_LEDGER_COLUMNS};
 use cdc_pipeline::redshift::target::{TargetColumn, TargetTable};
 use cdc_pipeline::redshift::{Loader, Warehouse, WarehouseSession};
@@ -410,6 +411,14 @@ async fn privileges(
     };
     let rows = match answer {
         Ok(rows) => rows,
+        // The privilege functions name a user that does not exist.
+        Err(DataApiError::Statement { class: DbErrorClass::UndefinedObject, .. }) if user.is_some() => {
+            return Verdict::Fail(format!(
+                "`{}` does not exist in the database: check the name (the stack's IngestDatabaseUser output), or \
+                 create it before granting (Redshift: CREATE USER \"…\" PASSWORD DISABLE)",
+                user.unwrap_or_default()
+            ));
+        }
         Err(e) => return Verdict::Fail(format!("could not read them: {e}")),
     };
     let lacking: Vec<&str> = needed

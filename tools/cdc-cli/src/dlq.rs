@@ -162,6 +162,8 @@ pub fn list(config: Option<&Path>, prefix: Option<&str>, since: Option<&str>) ->
 pub fn show(config: Option<&Path>, key: &str) -> Result<(), RunError> {
     run::runtime().map_err(RunError::Setup)?.block_on(async {
         let (config, store) = setup(config).await?;
+        // The key as `dlq list` prints it, or the `s3://bucket/key` URL `dlq show` prints.
+        let key = key.strip_prefix(&format!("s3://{}/", store.bucket)).unwrap_or(key);
         let body = store.get(&store.bucket, key).await.map_err(|e| match e.code.as_str() {
             // The key is the caller's input.
             "NoSuchKey" => RunError::Setup(format!("{key}: no such object in s3://{}", store.bucket)),

@@ -12,6 +12,13 @@ use cdc_pipeline::{Caches, DecodedBatch, MskEvent, Pipeline};
 /// Build the pipeline from a config file (or the default routing: [`cdc_cli::load_config`])
 /// and `MASKING_KEY`.
 pub fn pipeline(config: Option<&Path>) -> Result<Pipeline, String> {
+    if config.is_none() {
+        // Said every time: without a config nothing is masked, and explain prints the rows.
+        eprintln!(
+            "cdc explain: no --config or CDC_CONFIG: the default routing, which masks nothing; the rows below are \
+             printed as they are (give --config FILE, or --config default to say you mean it)"
+        );
+    }
     let config = cdc_cli::load_config(config)?;
     let key = std::env::var_os("MASKING_KEY").map(|k| k.into_encoded_bytes());
     Pipeline::new(Arc::new(config), key.as_deref()).map_err(|e| e.to_string())

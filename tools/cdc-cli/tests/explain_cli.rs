@@ -76,6 +76,10 @@ fn a_bad_config_names_file_line_and_key() {
 fn without_a_config_the_default_routing_applies() {
     let out = cdc(&["explain", "events/02-patientinfo-create.json"], None);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Nothing is masked then, and the person running it is told so.
+    assert!(stderr(&out).contains("masks nothing"), "{}", stderr(&out));
+    let explicit = cdc(&["explain", "--config", "default", "events/02-patientinfo-create.json"], None);
+    assert!(!stderr(&explicit).contains("masks nothing"), "asked for: {}", stderr(&explicit));
     let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(line["table"], "public.patientinfo");
 }
