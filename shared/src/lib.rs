@@ -24,6 +24,7 @@
 
 #![deny(missing_docs)]
 
+pub mod avro;
 pub mod batch;
 pub mod cast;
 pub mod column_type;

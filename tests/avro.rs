@@ -1,0 +1,303 @@
+//! Connect's Avro mapping of Debezium types (issue 16, item 3): one row per type, the same
+//! change written by the JsonConverter (its JSON twin) and by the AvroConverter (the Avro field
+//! type as Connect's `AvroData` writes it, framed in Confluent's and in Glue's wire format) must
+//! give the same `cdc explain` line — rows, positions, masks — once the Avro datum is read
+//! back through `avro::connect`. The Avro side is written with `apache_avro` from a schema
+//! written out here; only the envelope's plumbing (the `source` block) is derived from the
+//! JSON twin.
+
+use std::sync::Arc;
+
+use apache_avro::types::Value as Avro;
+use cdc_pipeline::avro::connect::AvroSchema;
+use cdc_pipeline::avro::frame::{self, SchemaRef};
+use cdc_pipeline::explain::explain;
+use cdc_pipeline::synth::{RecordSpec, msk_event_text};
+use cdc_pipeline::{Caches, Config, DecodedBatch, MskEvent, Pipeline};
+use cdc_tests::debezium::{Column, Source, Table, column};
+use serde_json::{Value, json};
+
+const KEY: &[u8] = b"avro-twin-test-masking-key-0123456789abcd";
+const TOPIC: &str = "sqlsrv.sampledb.dbo.vitals";
+
+/// One Debezium type: its Connect schema (JSON), its Avro type (as AvroData writes it), and one
+/// value in each form.
+struct Row {
+    what: &'static str,
+    connect: Value,
+    avro: Value,
+    json: Value,
+    datum: Avro,
+}
+
+fn row(what: &'static str, connect: Value, avro: Value, json: Value, datum: Avro) -> Row {
+    Row { what, connect, avro, json, datum }
+}
+
+/// A Debezium or Connect logical type (`what` is its name): Connect type `connect`, Avro type
+/// `avro` with `connect.name` and `connect.version`, as AvroData writes it.
+fn named(what: &'static str, connect: &str, avro: &str, json: Value, datum: Avro) -> Row {
+    row(
+        what,
+        json!({"type": connect, "name": what, "version": 1}),
+        json!({"type": avro, "connect.version": 1, "connect.name": what}),
+        json,
+        datum,
+    )
+}
+
+/// A Connect `Decimal` of precision 10 and scale 2: base64 of the unscaled bytes in JSON,
+/// Avro `bytes` with `logicalType: decimal`.
+fn decimal(what: &'static str, base64: &str, unscaled: &[u8]) -> Row {
+    let parameters = json!({"scale": "2", "connect.decimal.precision": "10"});
+    row(
+        what,
+        json!({"type": "bytes", "name": "org.apache.kafka.connect.data.Decimal", "version": 1, "parameters": parameters}),
+        json!({"type": "bytes", "scale": 2, "precision": 10, "connect.version": 1, "connect.parameters": parameters,
+               "connect.name": "org.apache.kafka.connect.data.Decimal", "logicalType": "decimal"}),
+        json!(base64),
+        Avro::Decimal(apache_avro::Decimal::from(unscaled.to_vec())),
+    )
+}
+
+fn rows() -> Vec<Row> {
+    vec![
+        row("int32", json!({"type": "int32"}), json!("int"), json!(-42), Avro::Int(-42)),
+        row("int16", json!({"type": "int16"}), json!({"type": "int", "connect.type": "int16"}), json!(7), Avro::Int(7)),
+        row("int8", json!({"type": "int8"}), json!({"type": "int", "connect.type": "int8"}), json!(-3), Avro::Int(-3)),
+        row(
+            "int64 past 2^53",
+            json!({"type": "int64"}),
+            json!("long"),
+            json!(9_007_199_254_740_993_i64),
+            Avro::Long(9_007_199_254_740_993),
+        ),
+        row("double", json!({"type": "double"}), json!("double"), json!(1.5), Avro::Double(1.5)),
+        row("float", json!({"type": "float"}), json!("float"), json!(0.25), Avro::Float(0.25)),
+        row("double NaN", json!({"type": "double"}), json!("double"), json!("NaN"), Avro::Double(f64::NAN)),
+        row(
+            "double -Infinity",
+            json!({"type": "double"}),
+            json!("double"),
+            json!("-Infinity"),
+            Avro::Double(f64::NEG_INFINITY),
+        ),
+        row("boolean", json!({"type": "boolean"}), json!("boolean"), json!(true), Avro::Boolean(true)),
+        row(
+            "string",
+            json!({"type": "string"}),
+            json!("string"),
+            json!("Zoë \"Q\" 😀"),
+            Avro::String("Zoë \"Q\" 😀".into()),
+        ),
+        row("bytes", json!({"type": "bytes"}), json!("bytes"), json!("AQID"), Avro::Bytes(vec![1, 2, 3])),
+        decimal("Decimal(10,2)", "MDk=", &[0x30, 0x39]),
+        decimal("negative Decimal(10,2)", "/88=", &[0xff, 0xcf]),
+        named("io.debezium.time.Date", "int32", "int", json!(19_000), Avro::Int(19_000)),
+        named(
+            "io.debezium.time.Timestamp",
+            "int64",
+            "long",
+            json!(1_718_000_000_123_i64),
+            Avro::Long(1_718_000_000_123),
+        ),
+        named(
+            "io.debezium.time.MicroTimestamp",
+            "int64",
+            "long",
+            json!(1_718_000_000_123_456_i64),
+            Avro::Long(1_718_000_000_123_456),
+        ),
+        named(
+            "io.debezium.time.NanoTimestamp",
+            "int64",
+            "long",
+            json!(1_718_000_000_123_456_789_i64),
+            Avro::Long(1_718_000_000_123_456_789),
+        ),
+        named("io.debezium.time.MicroTime", "int64", "long", json!(45_296_000_001_i64), Avro::Long(45_296_000_001)),
+        named(
+            "io.debezium.time.ZonedTimestamp",
+            "string",
+            "string",
+            json!("2024-06-10T08:30:00.123456+02:00"),
+            Avro::String("2024-06-10T08:30:00.123456+02:00".into()),
+        ),
+        row(
+            "org.apache.kafka.connect.data.Date",
+            json!({"type": "int32", "name": "org.apache.kafka.connect.data.Date", "version": 1}),
+            json!({"type": "int", "connect.version": 1, "connect.name": "org.apache.kafka.connect.data.Date", "logicalType": "date"}),
+            json!(-1),
+            Avro::Date(-1),
+        ),
+        row(
+            "org.apache.kafka.connect.data.Timestamp",
+            json!({"type": "int64", "name": "org.apache.kafka.connect.data.Timestamp", "version": 1}),
+            json!({"type": "long", "connect.version": 1, "connect.name": "org.apache.kafka.connect.data.Timestamp",
+                   "logicalType": "timestamp-millis"}),
+            json!(1_718_000_000_123_i64),
+            Avro::TimestampMillis(1_718_000_000_123),
+        ),
+        named(
+            "io.debezium.data.Uuid",
+            "string",
+            "string",
+            json!("0f8fad5b-d9cb-469f-a165-70867728950e"),
+            Avro::String("0f8fad5b-d9cb-469f-a165-70867728950e".into()),
+        ),
+        named(
+            "io.debezium.data.Json",
+            "string",
+            "string",
+            json!("{\"a\":[1,2]}"),
+            Avro::String("{\"a\":[1,2]}".into()),
+        ),
+        row(
+            "io.debezium.data.Enum",
+            json!({"type": "string", "name": "io.debezium.data.Enum", "version": 1, "parameters": {"allowed": "A,B"}}),
+            json!({"type": "string", "connect.version": 1, "connect.parameters": {"allowed": "A,B"}, "connect.name": "io.debezium.data.Enum"}),
+            json!("B"),
+            Avro::String("B".into()),
+        ),
+        row(
+            "io.debezium.data.VariableScaleDecimal",
+            json!({"type": "struct", "name": "io.debezium.data.VariableScaleDecimal", "version": 1,
+                   "fields": [{"type": "int32", "optional": false, "field": "scale"}, {"type": "bytes", "optional": false, "field": "value"}]}),
+            json!({"type": "record", "name": "VariableScaleDecimal", "namespace": "io.debezium.data",
+                   "fields": [{"name": "scale", "type": "int"}, {"name": "value", "type": "bytes"}],
+                   "connect.version": 1, "connect.name": "io.debezium.data.VariableScaleDecimal"}),
+            json!({"scale": 3, "value": "MDk="}),
+            Avro::Record(vec![("scale".into(), Avro::Int(3)), ("value".into(), Avro::Bytes(vec![0x30, 0x39]))]),
+        ),
+    ]
+}
+
+/// The Avro type of an optional Connect field, and its value: a union with null.
+fn optional(avro: &Value) -> Value {
+    json!(["null", avro])
+}
+
+/// The Avro schema of the envelope of a table with `id` (key) and `v` of type `v_type`, with
+/// the `source` block's fields as in `source` (strings, longs, nulls), as AvroData names them.
+fn envelope_schema(v_type: &Value, source: &serde_json::Map<String, Value>) -> Value {
+    let source_fields: Vec<Value> = source
+        .iter()
+        .map(|(name, value)| {
+            let ty = match value {
+                Value::Number(_) => json!(["null", "long"]),
+                Value::Bool(_) => json!(["null", "boolean"]),
+                _ => json!(["null", "string"]),
+            };
+            json!({"name": name, "type": ty, "default": null})
+        })
+        .collect();
+    json!({
+        "type": "record", "name": "Envelope", "namespace": TOPIC,
+        "fields": [
+            {"name": "before", "type": ["null", {"type": "record", "name": "Value", "fields": [
+                {"name": "id", "type": "int"},
+                {"name": "v", "type": optional(v_type), "default": null}]}], "default": null},
+            {"name": "after", "type": ["null", "Value"], "default": null},
+            {"name": "source", "type": {"type": "record", "name": "Source", "namespace": "io.debezium.connector.sqlserver",
+                "fields": source_fields}},
+            {"name": "op", "type": "string"},
+            {"name": "ts_ms", "type": ["null", "long"], "default": null}
+        ],
+        "connect.version": 2, "connect.name": format!("{TOPIC}.Envelope")
+    })
+}
+
+fn source_value(source: &serde_json::Map<String, Value>) -> Avro {
+    Avro::Record(
+        source
+            .iter()
+            .map(|(name, value)| {
+                let v = match value {
+                    Value::Null => Avro::Union(0, Box::new(Avro::Null)),
+                    Value::Number(n) => Avro::Union(1, Box::new(Avro::Long(n.as_i64().expect("an integer")))),
+                    Value::Bool(b) => Avro::Union(1, Box::new(Avro::Boolean(*b))),
+                    Value::String(s) => Avro::Union(1, Box::new(Avro::String(s.clone()))),
+                    other => panic!("source field {name}: {other}"),
+                };
+                (name.clone(), v)
+            })
+            .collect(),
+    )
+}
+
+/// The JSON twin (the JsonConverter's value) and the Avro datum of a create of `id` with `v`.
+fn twins(row: &Row, id: i32, null: bool) -> (RecordSpec, Vec<u8>, AvroSchema, String) {
+    let table = Table::new(
+        TOPIC,
+        vec![column("id", "int32"), Column { name: "v".into(), schema: optional_connect(&row.connect) }],
+        &["id"],
+    );
+    let v = if null { Value::Null } else { row.json.clone() };
+    let json_twin = table.record(0, 0, "c", None, Some(json!({"id": id, "v": v})), &Source::sqlserver(1), true);
+    let envelope: Value = serde_json::from_slice(json_twin.value.as_deref().expect("a value")).unwrap();
+    let source = envelope["payload"]["source"].as_object().expect("a source block").clone();
+    let ts_ms = envelope["payload"]["ts_ms"].as_i64().expect("ts_ms");
+    let schema_text = envelope_schema(&row.avro, &source).to_string();
+    let schema = apache_avro::Schema::parse_str(&schema_text).unwrap_or_else(|e| panic!("{}: {e}", row.what));
+    let v = if null { Avro::Union(0, Box::new(Avro::Null)) } else { Avro::Union(1, Box::new(row.datum.clone())) };
+    let after = Avro::Record(vec![("id".into(), Avro::Int(id)), ("v".into(), v)]);
+    let value = Avro::Record(vec![
+        ("before".into(), Avro::Union(0, Box::new(Avro::Null))),
+        ("after".into(), Avro::Union(1, Box::new(after))),
+        ("source".into(), source_value(&source)),
+        ("op".into(), Avro::String("c".into())),
+        ("ts_ms".into(), Avro::Union(1, Box::new(Avro::Long(ts_ms)))),
+    ]);
+    let datum = apache_avro::writer::datum::GenericDatumWriter::builder(&schema)
+        .build()
+        .and_then(|w| w.write_value_to_vec(value))
+        .unwrap_or_else(|e| panic!("{}: {e}", row.what));
+    let parsed = AvroSchema::parse("confluent:7", &schema_text).unwrap_or_else(|e| panic!("{}: {e}", row.what));
+    (json_twin, datum, parsed, schema_text)
+}
+
+fn optional_connect(connect: &Value) -> Value {
+    let mut schema = connect.clone();
+    schema["optional"] = json!(true);
+    if schema["type"] == "struct" {
+        for field in schema["fields"].as_array_mut().unwrap() {
+            field["optional"] = json!(false);
+        }
+    }
+    schema
+}
+
+/// `cdc explain`'s line for `record` under the default routing.
+fn explained(record: &RecordSpec) -> Value {
+    let pipeline = Pipeline::new(Arc::new(Config::default_routing()), Some(KEY)).unwrap();
+    let text = msk_event_text(std::slice::from_ref(record));
+    let event = MskEvent::parse(text.as_bytes()).unwrap();
+    let batch = DecodedBatch::from_event(&event);
+    let outcomes = pipeline.transform(&batch, &mut Caches::default(), 0);
+    serde_json::to_value(explain(batch.records()[0], &outcomes[0])).unwrap()
+}
+
+#[test]
+fn every_debezium_type_reads_the_same_from_avro_as_from_json() {
+    for row in rows() {
+        for null in [false, true] {
+            let (json_twin, datum, schema, _) = twins(&row, 1, null);
+            // Both wire formats carry the same datum.
+            let mut confluent = vec![0, 0, 0, 0, 7];
+            confluent.extend(&datum);
+            let mut glue = vec![3, 0];
+            glue.extend([0x11; 16]);
+            glue.extend(&datum);
+            for framed in [confluent, glue] {
+                let frame = frame::parse(&framed).unwrap();
+                assert!(matches!(frame.schema, SchemaRef::Confluent(7) | SchemaRef::Glue(_)));
+                let text = schema.to_connect_json(&frame.datum).unwrap_or_else(|e| panic!("{}: {e}", row.what));
+                let mut avro_twin = json_twin.clone();
+                avro_twin.value = Some(text.clone().into_bytes());
+                let (from_json, from_avro) = (explained(&json_twin), explained(&avro_twin));
+                assert_eq!(from_avro, from_json, "{} (null {null}): {text}", row.what);
+                assert_eq!(from_json["action"], "upsert", "{}: {from_json}", row.what);
+            }
+        }
+    }
+}
