@@ -19,7 +19,7 @@ ROOT="$(dirname "$FUZZ_DIR")"
 SECONDS_PER_TARGET="${1:-60}"
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(msk_event debezium_decode sql_literal)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(msk_event debezium_decode sql_literal avro_frame)
 CAP="${CORPUS_CAP:-200}"
 read -r -a CARGO <<<"${FUZZ_CARGO:-cargo}"
 SANITIZER="${FUZZ_SANITIZER:-address}"

@@ -301,3 +301,82 @@ fn every_debezium_type_reads_the_same_from_avro_as_from_json() {
         }
     }
 }
+
+/// `cdc explain --schemas DIR` on an event of framed Avro records: each reads as its JSON twin;
+/// a frame whose schema the directory lacks, a datum cut short and a schema that is no Avro
+/// each reject their own record with their rule, naming no value.
+#[test]
+fn cdc_explain_reads_avro_records_through_a_schema_directory_and_rejects_per_record() {
+    let dir = std::env::temp_dir().join(format!("cdc-avro-registry-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rows = rows();
+    let mut avro_records = Vec::new();
+    let mut json_records = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        let (mut json_twin, datum, _, schema_text) = twins(row, i as i32 + 1, false);
+        json_twin.offset = i as i64;
+        let id = 100 + i as u32;
+        std::fs::write(dir.join(format!("confluent-{id}.avsc")), &schema_text).unwrap();
+        let mut framed = vec![0];
+        framed.extend(id.to_be_bytes());
+        framed.extend(&datum);
+        let mut avro = json_twin.clone();
+        avro.value = Some(framed);
+        avro_records.push(avro);
+        json_records.push(json_twin);
+    }
+    // Three that cannot be read: an unknown schema id, a datum cut short, a schema that is no
+    // Avro (a Protobuf definition under a Glue version id).
+    let (base, datum, _, _) = twins(&rows[0], 900, false);
+    let mut unknown = base.clone();
+    unknown.offset = 900;
+    unknown.value = Some([&[0, 0, 0, 0x30, 0x39][..], &datum].concat());
+    let mut cut = base.clone();
+    cut.offset = 901;
+    cut.value = Some([&[0, 0, 0, 0, 100][..], &datum[..datum.len() - 2]].concat());
+    let glue = [0x5a_u8; 16];
+    std::fs::write(dir.join("glue-5a5a5a5a-5a5a-5a5a-5a5a-5a5a5a5a5a5a.avsc"), "syntax = \"proto3\"; message M {}")
+        .unwrap();
+    let mut not_avro = base.clone();
+    not_avro.offset = 902;
+    not_avro.value = Some([&[3, 0][..], &glue, &datum].concat());
+    avro_records.extend([unknown, cut, not_avro]);
+
+    let write = |name: &str, records: &[RecordSpec]| {
+        let path = dir.join(name);
+        std::fs::write(&path, msk_event_text(records)).unwrap();
+        path
+    };
+    let (avro_event, json_event) = (write("avro.json", &avro_records), write("json.json", &json_records));
+    let run = |event: &std::path::Path| {
+        let out = std::process::Command::new(cdc_tests::cli::cdc_binary())
+            .args(["explain", "--config", "default", "--schemas", dir.to_str().unwrap(), event.to_str().unwrap()])
+            .env("MASKING_KEY", std::str::from_utf8(KEY).unwrap())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let (from_avro, from_json) = (run(&avro_event), run(&json_event));
+    let avro_lines: Vec<&str> = from_avro.lines().collect();
+    let json_lines: Vec<&str> = from_json.lines().collect();
+    assert_eq!(avro_lines.len(), rows.len() + 3);
+    assert_eq!(&avro_lines[..rows.len()], &json_lines[..], "the Avro records read as their JSON twins");
+    for (line, rule) in avro_lines[rows.len()..].iter().zip(["avro_schema_unknown", "avro_data", "avro_schema"]) {
+        let line: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(
+            (line["action"].as_str(), line["reasons"][0]["rule"].as_str()),
+            (Some("reject"), Some(rule)),
+            "{line}"
+        );
+        assert!(line["row"].is_null(), "{line}");
+    }
+    // Without the directory, a framed record is the converter setting's reject, as before.
+    let out = std::process::Command::new(cdc_tests::cli::cdc_binary())
+        .args(["explain", "--config", "default", avro_event.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let first: Value = serde_json::from_str(String::from_utf8(out.stdout).unwrap().lines().next().unwrap()).unwrap();
+    assert_eq!(first["reasons"][0]["rule"], "converter_binary", "{first}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

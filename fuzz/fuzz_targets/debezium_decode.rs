@@ -147,7 +147,9 @@ struct Setup {
 static SETUP: LazyLock<Setup> = LazyLock::new(|| {
     let file = Config::parse(include_str!("../../config/pipeline.toml"), "pipeline.toml").expect("pipeline.toml");
     let fuzz = Config::parse(FUZZ_CONFIG, "fuzz.toml").expect("fuzz config");
-    let make = |config: Config| Pipeline::new(Arc::new(config), Some(b"fuzz-masking-key-0123456789abcdef0123456789")).expect("pipeline");
+    let make = |config: Config| {
+        Pipeline::new(Arc::new(config), Some(b"fuzz-masking-key-0123456789abcdef0123456789")).expect("pipeline")
+    };
     Setup { pipelines: [make(file.clone()), make(fuzz), make(Config::default_routing()), make(file)] }
 });
 
@@ -285,10 +287,8 @@ fn run(data: &[u8]) {
     }
 
     let plans = plan(&outcomes);
-    let planned: usize = plans
-        .iter()
-        .map(|p| p.rows.len() + p.superseded() + p.regressed.len() + p.redundant_tombstones.len())
-        .sum();
+    let planned: usize =
+        plans.iter().map(|p| p.rows.len() + p.superseded() + p.regressed.len() + p.redundant_tombstones.len()).sum();
     assert_eq!(planned, changes, "every change is planned exactly once");
     for table_plan in &plans {
         let Some(first) = table_plan.rows.first() else { panic!("a plan without rows") };

@@ -9,7 +9,11 @@ use base64::engine::general_purpose::PAD;
 use base64::engine::simd::Simd;
 use std::sync::LazyLock;
 
+use crate::avro::AvroError;
+use crate::avro::connect::AvroSchema;
+use crate::avro::frame::{self, SchemaRef};
 use crate::event::{KafkaRecord, MskEvent};
+use crate::rule::Rule;
 
 /// Kafka keys and values are most of an event's bytes. The SIMD engine (AVX2 on x86-64, NEON on
 /// Graviton) decodes them several times faster than the scalar one, with the same strict rules.
@@ -20,6 +24,7 @@ enum Span {
     Absent,
     Invalid,
     At(usize, usize),
+    Rejected(Rule),
 }
 
 /// Decoded key or value bytes of one record.
@@ -32,6 +37,8 @@ pub enum Payload<'b> {
     /// The decoded bytes (standard base64 alphabet, padded), borrowed from the batch's buffer;
     /// empty for an empty string in the event.
     Bytes(&'b [u8]),
+    /// A schema-registry frame that could not be read ([`DecodedBatch::read_avro`]): the rule.
+    Rejected(Rule),
 }
 
 /// One invocation's records, in processing order, with every key and value decoded. Record
@@ -94,6 +101,62 @@ impl<'e> DecodedBatch<'e> {
             Span::Absent => Payload::Absent,
             Span::Invalid => Payload::Invalid,
             Span::At(start, end) => Payload::Bytes(&self.buf[start..end]),
+            Span::Rejected(rule) => Payload::Rejected(rule),
+        }
+    }
+
+    /// The distinct schemas the batch's schema-registry frames (keys and values) name, in first
+    /// appearance: what [`DecodedBatch::read_avro`] will look up.
+    pub fn frame_schemas(&self) -> Vec<SchemaRef> {
+        let mut out = Vec::new();
+        for span in self.spans.iter().flat_map(|(k, v)| [*k, *v]) {
+            if let Span::At(start, end) = span
+                && frame::is_frame(&self.buf[start..end])
+                && let Ok(frame) = frame::parse(&self.buf[start..end])
+                && !out.contains(&frame.schema)
+            {
+                out.push(frame.schema);
+            }
+        }
+        out
+    }
+
+    /// Replace every key and value that is a schema-registry frame with the JsonConverter's
+    /// text of the record it holds ([`AvroSchema::to_connect_json`]), so the transform reads it
+    /// as JSON. `lookup` gives a frame's schema: `None` when the registry does not have it
+    /// (`avro_schema_unknown`), an error when its text is no Avro schema (`avro_schema`). A
+    /// frame cut short or a datum that does not match its schema is `avro_data`. Each failure
+    /// stops its own record only ([`Payload::Rejected`]).
+    pub fn read_avro(&mut self, lookup: &dyn Fn(SchemaRef) -> Option<Result<std::sync::Arc<AvroSchema>, AvroError>>) {
+        for i in 0..self.spans.len() {
+            for value in [false, true] {
+                let span = if value { self.spans[i].1 } else { self.spans[i].0 };
+                let Span::At(start, end) = span else { continue };
+                if !frame::is_frame(&self.buf[start..end]) {
+                    continue;
+                }
+                let read = match frame::parse(&self.buf[start..end]) {
+                    Err(e) => Err(e.rule()),
+                    Ok(frame) => match lookup(frame.schema) {
+                        None => Err(Rule::AvroSchemaUnknown),
+                        Some(Err(e)) => Err(e.rule()),
+                        Some(Ok(schema)) => schema.to_connect_json(&frame.datum).map_err(|e| e.rule()),
+                    },
+                };
+                let new = match read {
+                    Ok(text) => {
+                        let at = self.buf.len();
+                        self.buf.extend_from_slice(text.as_bytes());
+                        Span::At(at, self.buf.len())
+                    }
+                    Err(rule) => Span::Rejected(rule),
+                };
+                if value {
+                    self.spans[i].1 = new;
+                } else {
+                    self.spans[i].0 = new;
+                }
+            }
         }
     }
 

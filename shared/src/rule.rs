@@ -162,11 +162,20 @@ pub enum Rule {
     ConverterBinary,
     /// `cast`: a value `[tables.change_schema] cast` cannot convert exactly (decoding).
     Cast,
+    /// `avro_schema_unknown`: a schema-registry frame whose schema the registry does not have
+    /// (batch decoding).
+    AvroSchemaUnknown,
+    /// `avro_schema`: a registry schema that is no Avro schema, or has a type the pipeline does
+    /// not read (batch decoding).
+    AvroSchema,
+    /// `avro_data`: a frame cut short, or a datum that does not match its schema (batch
+    /// decoding).
+    AvroData,
 }
 
 impl Rule {
     /// Every rule, in README.md's order ("Rule names").
-    pub const ALL: [Rule; 64] = [
+    pub const ALL: [Rule; 67] = [
         Rule::Base64,
         Rule::Json,
         Rule::NotAnEnvelope,
@@ -231,6 +240,9 @@ impl Rule {
         Rule::UnwrappedRecord,
         Rule::ConverterBinary,
         Rule::Cast,
+        Rule::AvroSchemaUnknown,
+        Rule::AvroSchema,
+        Rule::AvroData,
     ];
 
     /// The rule's name as dead letters, logs and README.md write it: snake_case ASCII, short
@@ -297,6 +309,9 @@ impl Rule {
             Rule::StatementTooLarge => "statement_too_large",
             Rule::CopyUnsupportedValue => "copy_unsupported_value",
             Rule::Cast => "cast",
+            Rule::AvroSchemaUnknown => "avro_schema_unknown",
+            Rule::AvroSchema => "avro_schema",
+            Rule::AvroData => "avro_data",
             Rule::RejectedByDatabase => "rejected_by_database",
             Rule::ConverterString => "converter_string",
             Rule::UnwrappedRecord => "unwrapped_record",

@@ -10,6 +10,8 @@
 pub mod connect;
 pub mod frame;
 
+use crate::rule::Rule;
+
 /// Why an Avro record could not be read. Every variant names a kind of failure and, where one
 /// is known, the schema's id: never a byte of the record.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,4 +37,14 @@ pub enum AvroError {
         /// The Avro type or logical type.
         kind: String,
     },
+}
+
+impl AvroError {
+    /// The reject rule of a record this error stops.
+    pub fn rule(&self) -> Rule {
+        match self {
+            AvroError::Frame(_) | AvroError::Compression | AvroError::Data(_) => Rule::AvroData,
+            AvroError::NotAvro(_) | AvroError::Unsupported { .. } => Rule::AvroSchema,
+        }
+    }
 }

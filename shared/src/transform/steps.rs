@@ -258,6 +258,12 @@ impl Pipeline {
                 reasons.push(Reason::record(Rule::KeyBase64));
                 return None;
             }
+            // An Avro key that could not be read: its rule, whether or not the config names
+            // the key columns (the record's key cannot be trusted either way).
+            Payload::Rejected(rule) => {
+                reasons.push(Reason::record(rule));
+                return None;
+            }
             _ => None,
         };
         let key_columns: Arc<[Arc<str>]> = match (&table.key, &kafka_key) {
@@ -361,6 +367,7 @@ pub(super) fn payload(value: Payload<'_>) -> Result<Option<&[u8]>, Stop> {
     match value {
         Payload::Absent => Ok(None),
         Payload::Invalid => Err(record_reject(Stage::Decode, None, Rule::Base64)),
+        Payload::Rejected(rule) => Err(record_reject(Stage::Decode, None, rule)),
         Payload::Bytes(bytes) => Ok(Some(bytes)),
     }
 }

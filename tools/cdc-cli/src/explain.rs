@@ -1,10 +1,14 @@
 //! `cdc explain`: decode, validate, mask and route every record of an MSK event without
 //! touching any AWS service, and print one JSON object per record.
 
+use std::collections::HashMap;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
 
+use cdc_pipeline::avro::AvroError;
+use cdc_pipeline::avro::connect::AvroSchema;
+use cdc_pipeline::avro::frame::SchemaRef;
 use cdc_pipeline::explain::explain;
 use cdc_pipeline::temporal::now_micros;
 use cdc_pipeline::{Caches, DecodedBatch, MskEvent, Pipeline};
@@ -24,11 +28,48 @@ pub fn pipeline(config: Option<&Path>) -> Result<Pipeline, String> {
     Pipeline::new(Arc::new(config), key.as_deref()).map_err(|e| e.to_string())
 }
 
-pub fn run(config: Option<&Path>, event_path: &Path) -> Result<(), String> {
+/// The schemas of a local registry directory: `confluent-<id>.avsc` and
+/// `glue-<uuid>.avsc` files (other files are ignored), by schema reference; a file that is no
+/// Avro schema is kept as its error, as a registry's would be (`avro_schema`).
+type Registry = HashMap<SchemaRef, Result<Arc<AvroSchema>, AvroError>>;
+
+fn local_registry(dir: &Path) -> Result<Registry, String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: cannot read: {e}", dir.display()))?;
+    let mut registry = HashMap::new();
+    for entry in entries {
+        let path = entry.map_err(|e| format!("{}: cannot read: {e}", dir.display()))?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".avsc")) else {
+            continue;
+        };
+        let schema = if let Some(id) = name.strip_prefix("confluent-") {
+            id.parse().map(SchemaRef::Confluent).map_err(|_| format!("{}: not confluent-<id>.avsc", path.display()))?
+        } else if let Some(uuid) = name.strip_prefix("glue-") {
+            let hex: String = uuid.chars().filter(|c| *c != '-').collect();
+            let bytes = (0..hex.len())
+                .step_by(2)
+                .map(|i| hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+                .collect::<Option<Vec<u8>>>()
+                .and_then(|b| <[u8; 16]>::try_from(b).ok())
+                .ok_or_else(|| format!("{}: not glue-<uuid>.avsc", path.display()))?;
+            SchemaRef::Glue(bytes)
+        } else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        registry.insert(schema, AvroSchema::parse(&schema.to_string(), &text).map(Arc::new));
+    }
+    Ok(registry)
+}
+
+pub fn run(config: Option<&Path>, schemas: Option<&Path>, event_path: &Path) -> Result<(), String> {
     let pipeline = pipeline(config)?;
+    let registry = schemas.map(local_registry).transpose()?;
     let bytes = std::fs::read(event_path).map_err(|e| format!("{}: cannot read: {e}", event_path.display()))?;
     let event = MskEvent::parse(&bytes).map_err(|e| format!("{}: {e}", event_path.display()))?;
-    let batch = DecodedBatch::from_event(&event);
+    let mut batch = DecodedBatch::from_event(&event);
+    if let Some(registry) = &registry {
+        batch.read_avro(&|schema| registry.get(&schema).cloned());
+    }
     let outcomes = pipeline.transform(&batch, &mut Caches::default(), now_micros());
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());

@@ -30,6 +30,11 @@ enum Command {
         /// public.<last topic segment> with no rules and no masks.
         #[arg(long, env = "CDC_CONFIG")]
         config: Option<PathBuf>,
+        /// A directory of schema-registry schemas for Avro records, one file each:
+        /// `confluent-<id>.avsc` or `glue-<schema version uuid>.avsc`. Without it, a
+        /// registry-framed record is rejected (converter_binary).
+        #[arg(long, value_name = "DIR")]
+        schemas: Option<PathBuf>,
         /// An MSK event JSON file, as Lambda delivers it.
         event: PathBuf,
     },
@@ -140,7 +145,7 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Explain { config, event } => explain::run(config.as_deref(), &event),
+        Command::Explain { config, schemas, event } => explain::run(config.as_deref(), schemas.as_deref(), &event),
         Command::Ddl { config, dialect, views, grants, events } => {
             let dialect = match dialect {
                 DialectArg::Redshift => cdc_pipeline::redshift::types::DdlFlavor::Redshift,
