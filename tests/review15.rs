@@ -219,7 +219,7 @@ async fn the_quality_view_counts_zero_on_an_empty_table() {
 }
 
 /// (8) README ("`cdc ddl`"): "A config column no sample record has is an error (exit 2)". Only
-/// masked columns are checked (`configured_columns_missing` looks for `unknown_column`, which
+/// masked columns are checked (`configured_columns_missing`, now `sample_report`, looked for `unknown_column`, which
 /// only masks raise): a misspelt rules-only column is printed as a column of its own, with a
 /// `_by_` view, and — since the DDL made it — the cold-start DescribeTable check passes too.
 #[test]

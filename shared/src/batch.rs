@@ -105,22 +105,6 @@ impl<'e> DecodedBatch<'e> {
         }
     }
 
-    /// The distinct schemas the batch's schema-registry frames (keys and values) name, in first
-    /// appearance: what [`DecodedBatch::read_avro`] will look up.
-    pub fn frame_schemas(&self) -> Vec<SchemaRef> {
-        let mut out = Vec::new();
-        for span in self.spans.iter().flat_map(|(k, v)| [*k, *v]) {
-            if let Span::At(start, end) = span
-                && frame::is_frame(&self.buf[start..end])
-                && let Ok(frame) = frame::parse(&self.buf[start..end])
-                && !out.contains(&frame.schema)
-            {
-                out.push(frame.schema);
-            }
-        }
-        out
-    }
-
     /// Replace every key and value that is a schema-registry frame with the JsonConverter's
     /// text of the record it holds ([`AvroSchema::to_connect_json`]), so the transform reads it
     /// as JSON. `lookup` gives a frame's schema: `None` when the registry does not have it

@@ -29,19 +29,25 @@ pub struct AvroSchema {
     json: Json,
     /// Named types (records, enums, fixed) by full name, for references.
     names: HashMap<String, Json>,
+    /// The Connect schema as the JsonConverter writes it: the same for every datum, so made
+    /// once here rather than per record.
+    connect: String,
 }
 
 const PRIMITIVES: [&str; 8] = ["null", "boolean", "int", "long", "float", "double", "bytes", "string"];
 
 impl AvroSchema {
-    /// Parse a registry's schema text; `id` names it in errors. Errors: [`AvroError::NotAvro`].
+    /// Parse a registry's schema text; `id` names it in errors. Errors: [`AvroError::NotAvro`];
+    /// [`AvroError::Unsupported`] for a type Connect's mapping has no JSON form for here.
     pub fn parse(id: &str, text: &str) -> Result<AvroSchema, AvroError> {
         let not_avro = || AvroError::NotAvro(id.to_string());
         let avro = apache_avro::Schema::parse_str(text).map_err(|_| not_avro())?;
         let json: Json = serde_json::from_str(text).map_err(|_| not_avro())?;
         let mut names = HashMap::new();
         collect_names(&json, "", &mut names);
-        Ok(AvroSchema { id: id.to_string(), avro, json, names })
+        let mut schema = AvroSchema { id: id.to_string(), avro, json, names, connect: String::new() };
+        schema.connect = Walk { schema: &schema }.schema_of(&schema.json, "", 0)?.to_string();
+        Ok(schema)
     }
 
     /// The schema's id as given to [`AvroSchema::parse`].
@@ -65,10 +71,9 @@ impl AvroSchema {
             return Err(AvroError::Data(self.id.clone()));
         }
         let walk = Walk { schema: self };
-        let connect = walk.schema_of(&self.json, "", 0)?;
-        let mut out = String::with_capacity(datum.len() * 3 + 256);
+        let mut out = String::with_capacity(self.connect.len() + datum.len() * 3 + 32);
         out.push_str("{\"schema\":");
-        out.push_str(&connect.to_string());
+        out.push_str(&self.connect);
         out.push_str(",\"payload\":");
         walk.payload(&self.json, "", &value, &mut out, 0)?;
         out.push('}');
@@ -415,11 +420,14 @@ mod tests {
         }
         // A union of several types has no Connect form.
         let union = r#"{"type": "record", "name": "R", "fields": [{"name": "x", "type": ["null", "int", "string"]}]}"#;
-        let bytes = datum(union, Avro::Record(vec![("x".into(), Avro::Union(1, Box::new(Avro::Int(1))))]));
-        let error = AvroSchema::parse("confluent:3", union).unwrap().to_connect_json(&bytes).unwrap_err();
+        // Found when the schema is read, before any record.
+        let error = AvroSchema::parse("confluent:3", union).unwrap_err();
         assert!(
             matches!(error, AvroError::Unsupported { ref kind, .. } if kind == "a union of several types"),
             "{error}"
         );
+        // A record that holds itself has no Connect form (a Connect schema is a tree).
+        let recursive = r#"{"type": "record", "name": "R", "fields": [{"name": "next", "type": ["null", "R"]}]}"#;
+        assert!(matches!(AvroSchema::parse("confluent:4", recursive), Err(AvroError::Unsupported { .. })));
     }
 }

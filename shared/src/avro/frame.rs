@@ -60,9 +60,15 @@ const GLUE_ZLIB: u8 = 5;
 /// arrives, and a bomb must not take the function's memory.
 const MAX_INFLATED: u64 = 64 * 1024 * 1024;
 
-/// Whether `bytes` open with either registry's framing (neither first byte can open JSON).
+/// Whether `bytes` open with a whole header of either registry's framing. Neither first byte
+/// can open JSON text, so no JSON message is taken for a frame; bytes too short for a header
+/// are no frame (and no JSON either).
 pub fn is_frame(bytes: &[u8]) -> bool {
-    matches!(bytes.first(), Some(&(0 | GLUE_HEADER_VERSION)))
+    match bytes {
+        [0, _, _, _, _, ..] => true,
+        [GLUE_HEADER_VERSION, GLUE_UNCOMPRESSED | GLUE_ZLIB, rest @ ..] => rest.len() >= 16,
+        _ => false,
+    }
 }
 
 /// The frame in `bytes`. Errors ([`AvroError::Frame`], [`AvroError::Compression`]): a header

@@ -405,11 +405,20 @@ impl ChangeSchema {
     }
 
     /// The target name of source column `source` (lowercase), or `None` when it is dropped.
+    /// Without a mapping nothing is hashed: this runs for every column of every record.
     pub fn target_name(&self, source: &Arc<str>) -> Option<Arc<str>> {
+        if self.drop.is_empty() && self.rename.is_empty() {
+            return Some(source.clone());
+        }
         if self.drop.contains(source) {
             return None;
         }
         Some(self.rename.get(source).cloned().unwrap_or_else(|| source.clone()))
+    }
+
+    /// The type target column `column` is cast to, if any (no hashing without casts).
+    pub fn cast_of(&self, column: &str) -> Option<&ColumnType> {
+        if self.cast.is_empty() { None } else { self.cast.get(column) }
     }
 
     /// The source name of target column `target`: the column renamed to it, else itself.

@@ -226,23 +226,6 @@ impl DecodeError {
 /// (Kafka's `org.apache.kafka.connect.data.Struct`).
 const STRING_CONVERTER_STRUCT: &[u8] = b"Struct{";
 
-/// Whether `bytes` open with a schema registry's framing rather than text:
-/// - Confluent's wire format: magic byte `0`, then the schema id as a 4-byte big-endian
-///   integer, then the serialized data ([Confluent: Wire
-///   format](https://docs.confluent.io/platform/current/schema-registry/fundamentals/serdes-develop/index.html#wire-format));
-/// - AWS Glue Schema Registry's: `HEADER_VERSION_BYTE` 3, a compression byte
-///   (`COMPRESSION_DEFAULT_BYTE` 0 or `COMPRESSION_BYTE` 5 for zlib), then the 16-byte UUID of
-///   the schema version (`AWSSchemaRegistryConstants` in awslabs/aws-glue-schema-registry).
-///
-/// Neither first byte can open JSON text, so no JSON message is taken for a frame.
-fn is_registry_frame(bytes: &[u8]) -> bool {
-    match bytes {
-        [0, _, _, _, _, ..] => true,
-        [3, 0 | 5, rest @ ..] => rest.len() >= 16,
-        _ => false,
-    }
-}
-
 /// A top-level JSON object without `op` that is no control message: is it a flattened row?
 /// An object that carries any envelope field (`before`, `after`, `source`) is a broken
 /// envelope instead. Everything else is a row as `ExtractNewRecordState` writes it
@@ -399,7 +382,8 @@ fn unwrap_converter<'a>(bytes: &'a [u8], cache: &mut SchemaCache) -> Result<Unwr
 pub fn decode_message<'a>(bytes: &'a [u8], cache: &mut SchemaCache) -> Result<Message<'a>, DecodeError> {
     // Converter mistakes first: they are whole-stream configuration errors, and naming them
     // is the point (a `json` reject would not say which setting to change).
-    if is_registry_frame(bytes) {
+    // A schema registry's frame (Confluent's or Glue's wire format, `avro::frame`).
+    if crate::avro::frame::is_frame(bytes) {
         return Err(DecodeError::SchemaRegistryFrame);
     }
     if bytes.starts_with(STRING_CONVERTER_STRUCT) {

@@ -103,14 +103,7 @@ pub fn decode_row<'a>(
         };
         // `[tables.change_schema]`: a dropped column is not even converted, so nothing in it
         // can reject the record; a renamed one is known by its new name from here on.
-        let column = if table.change_schema.is_empty() {
-            column
-        } else {
-            match table.change_schema.target_name(&column) {
-                Some(column) => column,
-                None => continue,
-            }
-        };
+        let Some(column) = table.change_schema.target_name(&column) else { continue };
         let hint;
         let ty = match field {
             Some(f) => &f.ty,
@@ -120,7 +113,7 @@ pub fn decode_row<'a>(
             }
         };
         match convert(raw, ty, nul, Some(&table.placeholder)) {
-            Ok(value) => match table.change_schema.cast.get(&column) {
+            Ok(value) => match table.change_schema.cast_of(&column) {
                 None => out.push(Column { name: column, value }),
                 Some(to) => match crate::cast::cast(value, to) {
                     Some(value) => out.push(Column { name: column, value }),

@@ -91,7 +91,7 @@ pub fn line_comment(text: &str) -> String {
 /// What `cdc ddl` and `drift = "add"` type a column from.
 pub fn mapped_field(change_schema: &ChangeSchema, field: &FieldSchema) -> Option<FieldSchema> {
     let column = change_schema.target_name(&field.column)?;
-    match change_schema.cast.get(&column) {
+    match change_schema.cast_of(&column) {
         // The source's column length (`__debezium.source.column.length`) measured the source
         // type, not the cast's: a BIT(1) cast to text is `false`, five bytes.
         Some(ty) => Some(FieldSchema { column, ty: ty.clone(), source_length: None, ..field.clone() }),
@@ -102,7 +102,7 @@ pub fn mapped_field(change_schema: &ChangeSchema, field: &FieldSchema) -> Option
 /// The field of a column the message has no schema for, when the mapping casts it: the
 /// cast's type (schemaless messages, `schemas.enable=false`).
 pub fn cast_field(change_schema: &ChangeSchema, column: &Arc<str>) -> Option<FieldSchema> {
-    let ty = change_schema.cast.get(column)?.clone();
+    let ty = change_schema.cast_of(column)?.clone();
     Some(FieldSchema { name: column.clone(), column: column.clone(), ty, optional: true, source_length: None })
 }
 

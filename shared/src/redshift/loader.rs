@@ -721,7 +721,11 @@ impl<W: Warehouse> Loader<W> {
         let file = copy::stage_file(spec, path.kinds, rows);
         let mut staged = Staged::default();
         match copy::transaction(spec, path.kinds, rows, &file, &object.source) {
-            Ok(Some(tx)) => staged.transactions.push((tx, Some((object, copy::compress(&file.csv))))),
+            Ok(Some(tx)) => {
+                // A dry run sends nothing: its file need not be compressed.
+                let body = if path.pass == Pass::DryRun { Vec::new() } else { copy::compress(&file.csv) };
+                staged.transactions.push((tx, Some((object, body))));
+            }
             Ok(None) => {}
             Err(copy::TooLarge) => staged.too_large.extend(&file.rows),
         }

@@ -547,7 +547,7 @@ fn from_kafka_key<'b>(
         }
         Key::Primitive(_) => return None,
     };
-    Some(value.and_then(|value| match table.change_schema.cast.get(column) {
+    Some(value.and_then(|value| match table.change_schema.cast_of(column) {
         Some(to) => crate::cast::cast(value, to).ok_or(Rule::Cast),
         None => Ok(value),
     }))

@@ -88,9 +88,12 @@ fn tables(config: &Config, topics: &[String]) -> Result<Vec<Arc<TableConfig>>, S
                         topics to check with --topic"
                 .into());
         }
-        tables.extend(
-            config.tables.iter().filter(|t| !tables.iter().any(|s| s.target == t.target)).cloned().collect::<Vec<_>>(),
-        );
+        // Several `[[tables]]` may load one target: it is checked once.
+        for table in &config.tables {
+            if !tables.iter().any(|t: &Arc<TableConfig>| t.target == table.target) {
+                tables.push(table.clone());
+            }
+        }
     }
     Ok(tables)
 }
@@ -345,17 +348,17 @@ async fn privileges(
     user: Option<&str>,
     deadline: Instant,
 ) -> Verdict {
+    let literal = |text: &str| {
+        let mut out = String::new();
+        sql::push_text_literal(&mut out, text);
+        out
+    };
     // The functions' first argument: the user, when one is named.
-    let who = user.map(|u| {
-        let mut literal = String::new();
-        sql::push_text_literal(&mut literal, u);
-        literal
-    });
+    let who = user.map(literal);
     let first = who.as_ref().map_or_else(String::new, |w| format!("{w}, "));
     let mut needed: Vec<(String, String)> = Vec::new();
-    let target = qualified(&table.target);
-    let mut schema = String::new();
-    sql::push_text_literal(&mut schema, &table.target.schema);
+    let target = sql::qualified(&table.target);
+    let schema = literal(&table.target.schema);
     needed.push((
         format!("HAS_SCHEMA_PRIVILEGE({first}{schema}, 'USAGE')"),
         format!("USAGE on schema {}", table.target.schema),
@@ -366,11 +369,10 @@ async fn privileges(
     }
     let mut objects = vec![(target.clone(), on_target)];
     if let Some(ledger) = ledger {
-        objects.push((qualified(ledger), vec!["SELECT", "INSERT", "DELETE"]));
+        objects.push((sql::qualified(ledger), vec!["SELECT", "INSERT", "DELETE"]));
     }
     for (object, privileges) in objects {
-        let mut name = String::new();
-        sql::push_text_literal(&mut name, &object);
+        let name = literal(&object);
         for privilege in privileges {
             needed.push((
                 format!("HAS_TABLE_PRIVILEGE({first}{name}, '{privilege}')"),
@@ -384,14 +386,11 @@ async fn privileges(
         "TEMP on the database".to_string(),
     ));
     if table.drift == DriftPolicy::Add {
-        let mut schema_name = String::new();
-        sql::push_text_literal(&mut schema_name, &table.target.schema);
-        let mut table_name = String::new();
-        sql::push_text_literal(&mut table_name, &table.target.table);
+        let table_name = literal(&table.target.table);
         let owner = who.clone().unwrap_or_else(|| "CURRENT_USER".to_string());
         needed.push((
             format!(
-                "EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = {schema_name} AND tablename = {table_name} \
+                "EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = {schema} AND tablename = {table_name} \
                  AND tableowner = {owner})"
             ),
             format!("ownership of {target} (drift = \"add\" runs ALTER TABLE)"),
@@ -434,15 +433,6 @@ async fn privileges(
             Verdict::Fail(format!("{whose} lacks {}: GRANT them as `cdc ddl --grants` prints", lacking.join(", ")))
         }
     }
-}
-
-/// `"schema"."table"`, as the apply SQL names it.
-fn qualified(table: &TableName) -> String {
-    let mut out = String::new();
-    sql::push_ident(&mut out, &table.schema);
-    out.push('.');
-    sql::push_ident(&mut out, &table.table);
-    out
 }
 
 #[cfg(test)]

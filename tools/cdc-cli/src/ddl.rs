@@ -56,24 +56,44 @@ fn sampler(pipeline: &Pipeline) -> Pipeline {
         .expect("a config without rules builds a pipeline with a full-length key")
 }
 
-/// Columns the config names (`[tables.columns.*]`) that no record of `events` routed to their
-/// table has, by target (`target: col, col`), for the targets the events reach: a misspelt name
-/// would guard nothing — a mask would leave the real column unmasked, a rule check nothing —
-/// and a table made from it would hold both columns.
-fn configured_columns_missing(pipeline: &Pipeline, events: &[MskEvent<'_>]) -> Vec<String> {
+/// What the sample says before any table is typed, from one pass of the rules-free transform:
+/// `missing`, the columns the config names (`[tables.columns.*]`) that no record of their
+/// table has, by target (`target: col, col`) — a misspelt name would guard nothing (a mask would
+/// leave the real column unmasked, a rule check nothing) and a table made from it would hold
+/// both columns; `unsampled`, the records that type nothing even without rules (a value that
+/// is no Debezium event, a key that cannot be read, …), by coordinates and rule names, never a
+/// value.
+struct SampleReport {
+    missing: Vec<String>,
+    unsampled: Vec<String>,
+}
+
+fn sample_report(pipeline: &Pipeline, events: &[MskEvent<'_>]) -> SampleReport {
     let sampler = sampler(pipeline);
     let mut seen: BTreeMap<String, BTreeSet<Arc<str>>> = BTreeMap::new();
     let mut missing: BTreeMap<String, BTreeSet<Arc<str>>> = BTreeMap::new();
+    let mut unsampled = Vec::new();
     for event in events {
         let batch = DecodedBatch::from_event(event);
-        for outcome in sampler.transform(&batch, &mut Caches::default(), 0) {
+        for (record, outcome) in batch.records().iter().zip(sampler.transform(&batch, &mut Caches::default(), 0)) {
             let change = match outcome {
                 Outcome::Change(change) => change,
                 // A record without a masked column is refused before it becomes a change.
-                Outcome::Reject(reject) => {
+                Outcome::Reject(reject) if reject.reasons.iter().any(|r| r.rule == Rule::UnknownColumn) => {
                     let target = reject.table.as_ref().map_or_else(String::new, |t| t.target.to_string());
                     let unknown = reject.reasons.iter().filter(|r| r.rule == Rule::UnknownColumn);
                     missing.entry(target).or_default().extend(unknown.filter_map(|r| r.column.clone()));
+                    continue;
+                }
+                Outcome::Reject(reject) => {
+                    let rules: BTreeSet<String> = reject.reasons.iter().map(|r| r.rule.to_string()).collect();
+                    unsampled.push(format!(
+                        "the record at {}-{}@{} is rejected ({}): its columns are not in this DDL",
+                        record.topic,
+                        record.partition,
+                        record.offset,
+                        Vec::from_iter(rules).join(", ")
+                    ));
                     continue;
                 }
                 Outcome::Skip(_) => continue,
@@ -92,39 +112,15 @@ fn configured_columns_missing(pipeline: &Pipeline, events: &[MskEvent<'_>]) -> V
         let absent = table.columns.keys().filter(|c| !columns.contains(*c)).cloned();
         missing.entry(target).or_default().extend(absent);
     }
-    missing
+    let missing = missing
         .into_iter()
         .filter(|(_, columns)| !columns.is_empty())
         .map(|(table, columns)| {
             let columns: Vec<&str> = columns.iter().map(|c| &**c).collect();
             format!("{table}: {}", columns.join(", "))
         })
-        .collect()
-}
-
-/// Sample records that type nothing even without rules (a value that is no Debezium event,
-/// a key that cannot be read, …): by coordinates and rule names, never a value.
-pub fn unsampled(pipeline: &Pipeline, events: &[MskEvent<'_>]) -> Vec<String> {
-    let sampler = sampler(pipeline);
-    let mut out = Vec::new();
-    for event in events {
-        let batch = DecodedBatch::from_event(event);
-        for (record, outcome) in batch.records().iter().zip(sampler.transform(&batch, &mut Caches::default(), 0)) {
-            let Outcome::Reject(reject) = outcome else { continue };
-            if reject.reasons.iter().any(|r| r.rule == Rule::UnknownColumn) {
-                continue; // said by configured_columns_missing
-            }
-            let rules: BTreeSet<String> = reject.reasons.iter().map(|r| r.rule.to_string()).collect();
-            out.push(format!(
-                "the record at {}-{}@{} is rejected ({}): its columns are not in this DDL",
-                record.topic,
-                record.partition,
-                record.offset,
-                Vec::from_iter(rules).join(", ")
-            ));
-        }
-    }
-    out
+        .collect();
+    SampleReport { missing, unsampled }
 }
 
 /// Every routed target with its table config and the `CREATE TABLE` typed from every change
@@ -189,7 +185,7 @@ pub fn script(
     dialect: DdlFlavor,
     options: &Options,
 ) -> Result<(String, Vec<String>), String> {
-    let missing = configured_columns_missing(pipeline, events);
+    let SampleReport { missing, unsampled } = sample_report(pipeline, events);
     if !missing.is_empty() {
         return Err(format!(
             "the config names columns no sample record of their table has (a misspelt name would guard nothing: a mask would leave the real column unmasked): {}",
@@ -200,7 +196,7 @@ pub fn script(
     if tables.is_empty() {
         return Err("no tables: give a config with [[tables]] or an event whose topics route somewhere".into());
     }
-    let mut warnings = unsampled(pipeline, events);
+    let mut warnings = unsampled;
     let mut out = String::new();
     let mut statement = |sql: &str, notes: &[String], warnings: &mut Vec<String>| {
         for note in notes {

@@ -103,7 +103,7 @@ pub fn list(config: Option<&Path>, prefix: Option<&str>, since: Option<&str>) ->
                 Ok(Summary::DeadLetters(lines)) => {
                     records += lines.len();
                     for l in &lines {
-                        let table = table_of(&config, &l.topic);
+                        let table = table_of(&config, printable(&l.topic));
                         let mut named = reasons(l);
                         if named.is_empty() {
                             named.push("(no reason)".into());
@@ -180,7 +180,7 @@ pub fn show(config: Option<&Path>, key: &str) -> Result<(), RunError> {
                         printable(&l.topic),
                         l.partition,
                         l.offset,
-                        table_of(&config, &l.topic),
+                        table_of(&config, printable(&l.topic)),
                         l.timestamp,
                         l.stage.as_str(),
                         reasons(l).join(","),

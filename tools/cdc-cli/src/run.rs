@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cdc_pipeline::MskEvent;
-use cdc_pipeline::ingest::{IngestError, Ingestor, Invocation};
+use cdc_pipeline::ingest::{Ingestor, Invocation};
 use cdc_pipeline::metrics::Stderr;
 use cdc_pipeline::replay::{ReplayError, ReplayRequest, ReplayResponse};
 use cdc_pipeline::settings::Settings;
@@ -65,12 +65,8 @@ pub fn ingest(config: Option<&Path>, event_path: &Path) -> Result<(), RunError> 
     runtime().map_err(RunError::Setup)?.block_on(async {
         let ingestor = ingestor(config, "ingest").await.map_err(RunError::Setup)?;
         let invocation = Invocation::local(timeout().map_err(RunError::Setup)?);
-        let summary = ingestor.ingest(&bytes, &invocation).await.map_err(|e| match e {
-            // The file is no MSK event: bad input (exit 2), as `cdc explain` says of it. The
-            // function itself would fail the invocation the same way.
-            IngestError::Event(_) => RunError::Setup(format!("{}: {e}", event_path.display())),
-            e => RunError::Handler(e.to_string()),
-        })?;
+        // The file parsed as an MSK event above, so an error here is the handler's.
+        let summary = ingestor.ingest(&bytes, &invocation).await.map_err(|e| RunError::Handler(e.to_string()))?;
         println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
         Ok(())
     })
