@@ -144,6 +144,23 @@ impl<'e> DecodedBatch<'e> {
         }
     }
 
+    /// The schemas the batch's registry frames (keys and values) name, each once, in first-seen
+    /// order: what [`DecodedBatch::read_avro`]'s lookup will be asked for. Bytes that open like
+    /// a frame but are no whole one name none (they are rejected as `avro_data`).
+    pub fn schema_refs(&self) -> Vec<SchemaRef> {
+        let mut refs = Vec::new();
+        for span in self.spans.iter().flat_map(|(k, v)| [*k, *v]) {
+            let Span::At(start, end) = span else { continue };
+            let bytes = &self.buf[start..end];
+            if let Some(schema) = frame::schema_of(bytes)
+                && !refs.contains(&schema)
+            {
+                refs.push(schema);
+            }
+        }
+        refs
+    }
+
     /// The Kafka key of record `index`, decoded. Panics if `index >= len()`.
     pub fn key(&self, index: usize) -> Payload<'_> {
         self.payload(self.spans[index].0)

@@ -28,6 +28,7 @@ use crate::metrics::{self, Metric, MetricsSink, RecordCount, TargetNotReady, emf
 use crate::outcome::{Outcome, Reason, SkipReason, Stage};
 use crate::plan::plan;
 use crate::redshift::{LoadError, Loader};
+use crate::registry::{Lookup, RegistryError, SchemaCache};
 use crate::rule::Rule;
 use crate::temporal::now_micros;
 use crate::transform::{Caches, Pipeline};
@@ -170,6 +171,10 @@ pub enum IngestError {
     /// Writing the dead letters failed after the load; the objects written were deleted again.
     #[error("dead-letter write failed, batch will be retried: {0}")]
     DeadLetter(#[from] StoreError),
+    /// The schema registry did not give a schema the batch's Avro records need (nothing was
+    /// loaded): an outage must not reject records.
+    #[error("batch not read, will be retried: {0}")]
+    SchemaRegistry(#[from] RegistryError),
 }
 
 impl IngestError {
@@ -181,6 +186,7 @@ impl IngestError {
             IngestError::NoTime { .. } => "NoTime",
             IngestError::Load(_) => "Load",
             IngestError::DeadLetter(_) => "DeadLetter",
+            IngestError::SchemaRegistry(_) => "SchemaRegistry",
         }
     }
 
@@ -190,7 +196,10 @@ impl IngestError {
             IngestError::Load(LoadError::TargetTableMissing { .. }) => Some(TargetNotReady::TableMissing),
             IngestError::Load(LoadError::MetadataColumnsMissing { .. }) => Some(TargetNotReady::MetadataColumnsMissing),
             IngestError::Load(LoadError::Warehouse(_)) => None,
-            IngestError::Event(_) | IngestError::NoTime { .. } | IngestError::DeadLetter(_) => None,
+            IngestError::Event(_)
+            | IngestError::NoTime { .. }
+            | IngestError::DeadLetter(_)
+            | IngestError::SchemaRegistry(_) => None,
         }
     }
 }
@@ -303,6 +312,9 @@ pub struct Ingestor {
     pub loader: Loader,
     /// The dead-letter store: S3 bucket, prefixes, encryption.
     pub store: Store,
+    /// The schema registry and the schemas read from it (`SCHEMA_REGISTRY`); `None`: registry
+    /// frames are rejected (`converter_binary`).
+    pub schemas: Option<SchemaCache>,
     caches: Mutex<Caches>,
     /// Kept back from the invocation's deadline for the dead-letter writes and the response
     /// (`DEADLINE_MARGIN_MS`, default 5 s).
@@ -336,6 +348,7 @@ impl Ingestor {
             pipeline,
             loader,
             store,
+            schemas: None,
             caches: Mutex::new(Caches::default()),
             deadline_margin: Duration::from_secs(5),
             metrics_namespace: "MskRedshiftCdc".into(),
@@ -401,7 +414,8 @@ impl Ingestor {
             return Err(IngestError::NoTime { remaining_ms, margin_ms: self.deadline_margin.as_millis() });
         };
         let now = now_micros();
-        let batch = DecodedBatch::from_records(records);
+        let mut batch = DecodedBatch::from_records(records);
+        self.read_avro(&mut batch).await?;
         let outcomes = {
             let mut caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
             self.pipeline.transform(&batch, &mut caches, now)
@@ -534,6 +548,26 @@ impl Ingestor {
         }
         debug_assert!(processed.is_balanced(), "every record is accounted for: {processed:?}");
         Ok(processed)
+    }
+
+    /// Turn the batch's registry frames into the JsonConverter's text, with the schemas the
+    /// registry gives (read once per function). Records whose schema is unknown or refused are
+    /// rejected one by one; without a registry nothing changes.
+    ///
+    /// Errors: [`IngestError::SchemaRegistry`] when the registry does not answer.
+    async fn read_avro(&self, batch: &mut DecodedBatch<'_>) -> Result<(), IngestError> {
+        let Some(cache) = &self.schemas else { return Ok(()) };
+        let refs = batch.schema_refs();
+        if refs.is_empty() {
+            return Ok(());
+        }
+        let known = cache.resolve(&refs).await?;
+        batch.read_avro(&|schema| match known.get(&schema)? {
+            Lookup::Found(schema) => Some(Ok(schema.clone())),
+            Lookup::Refused(error) => Some(Err(error.clone())),
+            Lookup::Unknown => None,
+        });
+        Ok(())
     }
 
     /// One summary log line and one metrics line per invocation. Coordinates and counts only.

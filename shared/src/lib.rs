@@ -43,6 +43,7 @@ pub mod outcome;
 pub mod plan;
 pub mod redact;
 pub mod redshift;
+pub mod registry;
 pub mod replay;
 pub mod row;
 pub mod rule;

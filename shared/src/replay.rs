@@ -473,6 +473,7 @@ impl Ingestor {
                 e @ (IngestError::Load(_)
                 | IngestError::DeadLetter(_)
                 | IngestError::NoTime { .. }
+                | IngestError::SchemaRegistry(_)
                 | IngestError::Event(_)),
             ) => {
                 // A missing target or metadata column fails the object as it fails an ingest

@@ -50,6 +50,21 @@ impl std::fmt::Debug for MaskingKeySource {
     }
 }
 
+/// The schema registry the functions read Avro schemas from (`SCHEMA_REGISTRY`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SchemaRegistrySettings {
+    /// `glue`: AWS Glue Schema Registry (`GetSchemaVersion`, with the function's role).
+    Glue,
+    /// `confluent`: a Confluent-compatible registry's REST API.
+    Confluent {
+        /// `SCHEMA_REGISTRY_URL`: `https://…` (or `http://…` without credentials).
+        url: String,
+        /// `SCHEMA_REGISTRY_SECRET_ARN`: a Secrets Manager secret whose `SecretString` is
+        /// `{"username": …, "password": …}`, for HTTP basic auth.
+        secret_arn: Option<String>,
+    },
+}
+
 /// Everything a function reads from its environment, checked. Prefixes have their slashes
 /// stripped; the archive prefix is not the dead-letter prefix or inside it, and the
 /// quarantine prefix is apart from both.
@@ -81,6 +96,9 @@ pub struct Settings {
     pub kms_key_id: Option<String>,
     /// Where the masking key comes from.
     pub masking_key: MaskingKeySource,
+    /// Where Avro schemas come from; `None`: no registry, and registry-framed records are
+    /// rejected (`converter_binary`).
+    pub schema_registry: Option<SchemaRegistrySettings>,
     /// Time kept back from the Lambda deadline for dead-letter writes and the response
     /// (`DEADLINE_MARGIN_MS`, default 5 s).
     pub deadline_margin: Duration,
@@ -136,6 +154,18 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("MASKING_KEY_SECRET_ARN", "Secrets Manager secret holding the HMAC masking key"),
     ("MASKING_KEY_VERSION", "the secret's VersionId (or staging label) to use; default AWSCURRENT"),
     ("MASKING_KEY", "the HMAC masking key itself — local use only, refused in Lambda"),
+    (
+        "SCHEMA_REGISTRY",
+        "where Avro schemas come from: `glue` (AWS Glue Schema Registry) or `confluent` (SCHEMA_REGISTRY_URL); unset: none",
+    ),
+    (
+        "SCHEMA_REGISTRY_URL",
+        "the Confluent-compatible registry's base URL (`https://…`); with SCHEMA_REGISTRY=confluent",
+    ),
+    (
+        "SCHEMA_REGISTRY_SECRET_ARN",
+        "Secrets Manager secret `{\"username\",\"password\"}` for the registry's basic auth (optional)",
+    ),
     ("DEADLINE_MARGIN_MS", "time kept back from the Lambda deadline, ms (default 5000)"),
     ("METRICS_NAMESPACE", "CloudWatch namespace of the EMF metrics (default `MskRedshiftCdc`)"),
     ("LOG_LEVEL", "log level: error, warn, info (default), debug, trace"),
@@ -309,6 +339,7 @@ impl Settings {
                 problem: "expected a whole number from 1 to 100".into(),
             })?,
         };
+        let schema_registry = schema_registry(&get)?;
         Ok(Settings {
             config,
             target: Target { auth, database },
@@ -321,6 +352,7 @@ impl Settings {
             staging_prefix,
             copy_role,
             masking_key,
+            schema_registry,
             deadline_margin,
             metrics_namespace: get("METRICS_NAMESPACE").unwrap_or_else(|| "MskRedshiftCdc".into()),
             function_name: get("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|| default_function_name.into()),
@@ -331,6 +363,44 @@ impl Settings {
 
 /// `arn:<partition>:iam::<12 digits>:role/<path/name>`: the form COPY's `IAM_ROLE` takes
 /// ("Authorization parameters", COPY, Redshift Database Developer Guide).
+/// `SCHEMA_REGISTRY`, `SCHEMA_REGISTRY_URL`, `SCHEMA_REGISTRY_SECRET_ARN`, checked together.
+fn schema_registry(get: &impl Fn(&str) -> Option<String>) -> Result<Option<SchemaRegistrySettings>, SettingsError> {
+    let invalid = |name, problem: &str| SettingsError::Invalid { name, problem: problem.into() };
+    let (url, secret_arn) = (get("SCHEMA_REGISTRY_URL"), get("SCHEMA_REGISTRY_SECRET_ARN"));
+    match get("SCHEMA_REGISTRY").map(|r| r.to_ascii_lowercase()).as_deref() {
+        None | Some("none") if url.is_some() || secret_arn.is_some() => Err(invalid(
+            "SCHEMA_REGISTRY",
+            "SCHEMA_REGISTRY_URL or SCHEMA_REGISTRY_SECRET_ARN is set: set SCHEMA_REGISTRY=confluent too",
+        )),
+        None | Some("none") => Ok(None),
+        Some("glue") if url.is_some() || secret_arn.is_some() => Err(invalid(
+            "SCHEMA_REGISTRY_URL",
+            "applies to SCHEMA_REGISTRY=confluent; Glue is reached with the function's role",
+        )),
+        Some("glue") => Ok(Some(SchemaRegistrySettings::Glue)),
+        Some("confluent") => {
+            let url = url.ok_or(SettingsError::Missing {
+                name: "SCHEMA_REGISTRY_URL",
+                help: "the Confluent-compatible registry's base URL (https://…)",
+            })?;
+            let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+            match scheme.as_deref() {
+                Some("https") => {}
+                Some("http") if secret_arn.is_some() => {
+                    return Err(invalid(
+                        "SCHEMA_REGISTRY_URL",
+                        "basic auth (SCHEMA_REGISTRY_SECRET_ARN) over plain http:// would send the password in clear: use https://",
+                    ));
+                }
+                Some("http") => {}
+                _ => return Err(invalid("SCHEMA_REGISTRY_URL", "expected an http:// or https:// URL")),
+            }
+            Ok(Some(SchemaRegistrySettings::Confluent { url, secret_arn }))
+        }
+        Some(_) => Err(invalid("SCHEMA_REGISTRY", "expected `glue`, `confluent` or `none`")),
+    }
+}
+
 fn is_role_arn(text: &str) -> bool {
     let mut parts = text.splitn(6, ':');
     let fields: Vec<&str> = parts.by_ref().collect();
@@ -393,6 +463,47 @@ mod tests {
         pairs.extend([("REDSHIFT_COPY_ROLE_ARN", "default"), ("STAGING_PREFIX", "/cdc/staging/")]);
         let s = settings(&pairs).unwrap();
         assert_eq!((s.staging_prefix.as_str(), s.copy_role.as_deref()), ("cdc/staging", Some("default")));
+    }
+
+    #[test]
+    fn schema_registry_settings_go_together() {
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = BASE.to_vec();
+            pairs.extend_from_slice(extra);
+            settings(&pairs)
+        };
+        assert_eq!(with(&[]).unwrap().schema_registry, None);
+        assert_eq!(with(&[("SCHEMA_REGISTRY", "Glue")]).unwrap().schema_registry, Some(SchemaRegistrySettings::Glue));
+        let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:registry";
+        assert_eq!(
+            with(&[
+                ("SCHEMA_REGISTRY", "confluent"),
+                ("SCHEMA_REGISTRY_URL", "https://r:8081/"),
+                ("SCHEMA_REGISTRY_SECRET_ARN", arn)
+            ])
+            .unwrap()
+            .schema_registry,
+            Some(SchemaRegistrySettings::Confluent { url: "https://r:8081/".into(), secret_arn: Some(arn.into()) })
+        );
+        for (pairs, variable) in [
+            (&[("SCHEMA_REGISTRY", "avro")][..], "SCHEMA_REGISTRY"),
+            (&[("SCHEMA_REGISTRY_URL", "https://r")][..], "SCHEMA_REGISTRY"),
+            (&[("SCHEMA_REGISTRY", "glue"), ("SCHEMA_REGISTRY_URL", "https://r")][..], "SCHEMA_REGISTRY_URL"),
+            (&[("SCHEMA_REGISTRY", "confluent"), ("SCHEMA_REGISTRY_URL", "r:8081")][..], "SCHEMA_REGISTRY_URL"),
+            (
+                &[
+                    ("SCHEMA_REGISTRY", "confluent"),
+                    ("SCHEMA_REGISTRY_URL", "http://r"),
+                    ("SCHEMA_REGISTRY_SECRET_ARN", arn),
+                ][..],
+                "SCHEMA_REGISTRY_URL",
+            ),
+        ] {
+            let err = with(pairs).unwrap_err();
+            assert!(matches!(err, SettingsError::Invalid { name, .. } if name == variable), "{pairs:?}: {err}");
+        }
+        let err = with(&[("SCHEMA_REGISTRY", "confluent")]).unwrap_err();
+        assert!(matches!(err, SettingsError::Missing { name: "SCHEMA_REGISTRY_URL", .. }), "{err}");
     }
 
     #[test]

@@ -25,7 +25,8 @@ use crate::metrics::{MetricsSink, Stdout};
 use crate::redshift::client::sdk_client;
 use crate::redshift::staging::Staging;
 use crate::redshift::{DataApi, Loader};
-use crate::settings::{ConfigSource, MaskingKeySource, Settings};
+use crate::registry::{Confluent, Registry, SchemaCache};
+use crate::settings::{ConfigSource, MaskingKeySource, SchemaRegistrySettings, Settings};
 use crate::transform::{Pipeline, PipelineError};
 
 /// A cold start that cannot finish: the function exits (code 1) and Lambda reports an init
@@ -42,6 +43,10 @@ pub enum StartError {
     /// `ResourceNotFoundException`…), `request failed`, or `the secret has no value`.
     #[error("reading the masking key from MASKING_KEY_SECRET_ARN failed: {0}")]
     Secret(String),
+    /// The schema registry's credentials (`SCHEMA_REGISTRY_SECRET_ARN`) could not be read: an
+    /// AWS error code, or what is wrong with the secret's shape (never its content).
+    #[error("reading the schema registry's credentials from SCHEMA_REGISTRY_SECRET_ARN failed: {0}")]
+    RegistrySecret(String),
     /// `DescribeTable` of a configured target failed.
     #[error("reading the columns of {table} failed: {source}")]
     DescribeTable {
@@ -140,6 +145,52 @@ pub async fn masking_key(
     }
 }
 
+/// The registry client of `settings` (`SCHEMA_REGISTRY`), its credentials read once.
+pub async fn schema_registry(
+    sdk: &aws_config::SdkConfig,
+    settings: Option<&SchemaRegistrySettings>,
+) -> Result<Option<Registry>, StartError> {
+    match settings {
+        None => Ok(None),
+        Some(SchemaRegistrySettings::Glue) => Ok(Some(Registry::Glue(aws_sdk_glue::Client::new(sdk)))),
+        Some(SchemaRegistrySettings::Confluent { url, secret_arn }) => {
+            let credentials = match secret_arn {
+                None => None,
+                Some(arn) => Some(registry_credentials(sdk, arn).await?),
+            };
+            let credentials = credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
+            let client = Confluent::new(url, credentials, REGISTRY_TIMEOUT)
+                .map_err(|_| StartError::RegistrySecret("the system's root certificates cannot be read".into()))?;
+            Ok(Some(Registry::Confluent(Box::new(client))))
+        }
+    }
+}
+
+/// How long one request to a Confluent-compatible registry may take.
+const REGISTRY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `{"username": …, "password": …}` from a Secrets Manager secret (the shape Lambda's own
+/// `BASIC_AUTH` secrets for Kafka and schema registries have).
+async fn registry_credentials(sdk: &aws_config::SdkConfig, arn: &str) -> Result<(String, String), StartError> {
+    use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
+    let output = aws_sdk_secretsmanager::Client::new(sdk)
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| StartError::RegistrySecret(e.code().unwrap_or("request failed").to_string()))?;
+    #[derive(serde::Deserialize)]
+    struct Basic {
+        username: String,
+        password: String,
+    }
+    let text =
+        output.secret_string().ok_or_else(|| StartError::RegistrySecret("the secret has no SecretString".into()))?;
+    let basic: Basic = serde_json::from_str(text)
+        .map_err(|_| StartError::RegistrySecret("the SecretString is not {\"username\": …, \"password\": …}".into()))?;
+    Ok((basic.username, basic.password))
+}
+
 /// A custom S3 endpoint (local S3 server) needs path-style addressing.
 fn custom_s3_endpoint() -> bool {
     ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"].iter().any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
@@ -203,6 +254,7 @@ pub async fn build(settings: &Settings, metrics: Arc<dyn MetricsSink>) -> Result
     let (loader, store) = clients(&sdk, settings);
     check_configured_columns(&loader, &pipeline.config).await?;
     let mut ingestor = Ingestor::new(pipeline, loader, store, metrics);
+    ingestor.schemas = schema_registry(&sdk, settings.schema_registry.as_ref()).await?.map(SchemaCache::new);
     ingestor.deadline_margin = settings.deadline_margin;
     ingestor.metrics_namespace = settings.metrics_namespace.clone();
     ingestor.function_name = settings.function_name.clone();

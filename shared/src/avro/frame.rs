@@ -64,10 +64,18 @@ const MAX_INFLATED: u64 = 64 * 1024 * 1024;
 /// can open JSON text, so no JSON message is taken for a frame; bytes too short for a header
 /// are no frame (and no JSON either).
 pub fn is_frame(bytes: &[u8]) -> bool {
+    schema_of(bytes).is_some()
+}
+
+/// The schema a frame names, read from its header alone (no inflating): `None` when `bytes`
+/// are no whole header ([`is_frame`]).
+pub fn schema_of(bytes: &[u8]) -> Option<SchemaRef> {
     match bytes {
-        [0, _, _, _, _, ..] => true,
-        [GLUE_HEADER_VERSION, GLUE_UNCOMPRESSED | GLUE_ZLIB, rest @ ..] => rest.len() >= 16,
-        _ => false,
+        [0, a, b, c, d, ..] => Some(SchemaRef::Confluent(u32::from_be_bytes([*a, *b, *c, *d]))),
+        [GLUE_HEADER_VERSION, GLUE_UNCOMPRESSED | GLUE_ZLIB, rest @ ..] => {
+            rest.first_chunk::<16>().map(|uuid| SchemaRef::Glue(*uuid))
+        }
+        _ => None,
     }
 }
 
@@ -118,6 +126,8 @@ mod tests {
         assert_eq!(frame.schema, SchemaRef::Confluent(258));
         assert_eq!(&*frame.datum, &[9, 8]);
         assert_eq!(frame.schema.to_string(), "confluent:258");
+        assert_eq!(schema_of(&[0, 0, 0, 1, 2]), Some(SchemaRef::Confluent(258)));
+        assert_eq!(schema_of(&[0, 0, 0, 1]), None);
         assert_eq!(
             parse(&[0, 0, 0, 1]).unwrap_err(),
             AvroError::Frame("a Confluent frame shorter than its 5-byte header")
@@ -133,6 +143,9 @@ mod tests {
         let frame = parse(&plain).unwrap();
         assert_eq!((frame.schema, &*frame.datum), (SchemaRef::Glue(uuid), &[7u8, 7, 7][..]));
         assert_eq!(frame.schema.to_string(), "glue:12345678-9abc-def0-0123-456789abcdef");
+        assert_eq!(schema_of(&plain), Some(SchemaRef::Glue(uuid)));
+        assert_eq!(schema_of(&plain[..17]), None, "a UUID cut short");
+        assert_eq!(schema_of(&[3, 9, 0, 0]), None, "an unknown compression byte");
 
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
         z.write_all(&[1, 2, 3, 4]).unwrap();

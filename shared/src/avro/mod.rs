@@ -8,6 +8,7 @@
 //! `GetSchemaVersion`) and caching them is the caller's.
 
 pub mod connect;
+pub mod encode;
 pub mod frame;
 
 use crate::rule::Rule;
