@@ -380,3 +380,134 @@ fn cdc_explain_reads_avro_records_through_a_schema_directory_and_rejects_per_rec
     assert_eq!(first["reasons"][0]["rule"], "converter_binary", "{first}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 16's "done when": every sample in `events/`, rendered as Avro by the project's own
+/// generator (`cdc make-event --avro`, Connect's `AvroData` mapping) in Confluent's and in
+/// Glue's wire format, gives exactly the `cdc explain` lines of the JSON sample — rows,
+/// positions, masks and rejects — under the example config. What the generator cannot render
+/// (payload-only or broken JSON, non-JSON bytes) stays as it was and is named on stderr; the
+/// test counts both kinds, so a generator that framed nothing would fail it.
+#[test]
+fn every_sample_reads_the_same_from_avro_in_both_wire_formats() {
+    let root = cdc_tests::repo_root();
+    let dir = std::env::temp_dir().join(format!("cdc-avro-samples-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let schemas = dir.join("schemas");
+    // The committed samples' schemas first, so that rendering an Avro sample again finds its ids.
+    std::fs::create_dir_all(&schemas).unwrap();
+    for entry in std::fs::read_dir(root.join("events/schemas")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, schemas.join(path.file_name().unwrap())).unwrap();
+    }
+    let cdc = |args: &[&str]| {
+        let out = std::process::Command::new(cdc_tests::cli::cdc_binary())
+            .args(args)
+            .env("MASKING_KEY", std::str::from_utf8(KEY).unwrap())
+            .env_remove("CDC_CONFIG")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "cdc {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+    };
+    let config = root.join("config/pipeline.toml");
+    let config = config.to_str().unwrap();
+    let (mut framed_total, mut samples) = (0, 0);
+    let mut paths: Vec<_> = std::fs::read_dir(root.join("events"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    for sample in &paths {
+        let sample_text = sample.to_str().unwrap();
+        let (json_lines, _) =
+            cdc(&["explain", "--config", config, "--schemas", schemas.to_str().unwrap(), sample_text]);
+        for format in ["confluent", "glue"] {
+            let (avro_event, notes) =
+                cdc(&["make-event", "--avro", format, "--schemas", schemas.to_str().unwrap(), sample_text]);
+            let avro_path = dir.join(format!("{format}-{}", sample.file_name().unwrap().to_str().unwrap()));
+            std::fs::write(&avro_path, &avro_event).unwrap();
+            // How many keys and values became frames, and how many were left (one note each).
+            let event: Value = serde_json::from_str(&avro_event).unwrap();
+            let (mut framed, mut left) = (0, 0);
+            for record in event["records"].as_object().unwrap().values().flat_map(|r| r.as_array().unwrap()) {
+                for field in ["key", "value"] {
+                    let Some(text) = record[field].as_str() else { continue };
+                    match base64::Engine::decode(&base64::engine::general_purpose::STANDARD, text) {
+                        Ok(bytes) if frame::is_frame(&bytes) => {
+                            let wanted = if format == "glue" { 3 } else { 0 };
+                            // An Avro sample's frames stay in their own format.
+                            if !sample.file_name().unwrap().to_str().unwrap().starts_with("avro-") {
+                                assert_eq!(bytes[0], wanted, "{format} frame in {sample_text}");
+                            }
+                            framed += 1;
+                        }
+                        _ => left += 1,
+                    }
+                }
+            }
+            assert_eq!(notes.lines().count(), left, "every key or value left is named: {notes}");
+            assert!(!notes.contains("123-45") && !notes.contains("Smith"), "a note shows a value: {notes}");
+            framed_total += framed;
+            let (avro_lines, _) = cdc(&[
+                "explain",
+                "--config",
+                config,
+                "--schemas",
+                schemas.to_str().unwrap(),
+                avro_path.to_str().unwrap(),
+            ]);
+            assert_eq!(avro_lines, json_lines, "{format} rendering of {sample_text}");
+        }
+        samples += 1;
+    }
+    assert!(samples >= 12, "the samples in events/: {samples}");
+    // 01–04, 06 and 07 carry JsonConverter documents: about 30 keys and values per format.
+    assert!(framed_total >= 40, "the generator framed only {framed_total} keys and values");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The committed Avro samples (`events/avro-confluent-patientinfo.json`,
+/// `events/avro-glue-patientinfo.json` and their schemas in `events/schemas/`) are what the
+/// generator makes of samples 01–04 today:
+///
+/// ```sh
+/// cdc make-event --avro confluent --schemas events/schemas events/0[1-4]-*.json > events/avro-confluent-patientinfo.json
+/// cdc make-event --avro glue --schemas events/schemas events/0[1-4]-*.json > events/avro-glue-patientinfo.json
+/// ```
+#[test]
+fn the_avro_samples_are_what_the_generator_makes() {
+    let root = cdc_tests::repo_root();
+    let dir = std::env::temp_dir().join(format!("cdc-avro-regenerate-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let inputs: Vec<String> =
+        ["01-patientinfo-snapshot", "02-patientinfo-create", "03-patientinfo-update", "04-patientinfo-delete"]
+            .iter()
+            .map(|n| root.join(format!("events/{n}.json")).to_str().unwrap().to_string())
+            .collect();
+    for (format, sample) in [("confluent", "avro-confluent-patientinfo.json"), ("glue", "avro-glue-patientinfo.json")] {
+        let out = std::process::Command::new(cdc_tests::cli::cdc_binary())
+            .args(["make-event", "--avro", format, "--schemas", dir.to_str().unwrap()])
+            .args(&inputs)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let committed = std::fs::read_to_string(root.join("events").join(sample)).unwrap();
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), committed, "events/{sample} is stale: regenerate it");
+    }
+    let mut made: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    made.sort();
+    let mut committed: Vec<_> =
+        std::fs::read_dir(root.join("events/schemas")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    committed.sort();
+    assert_eq!(made, committed);
+    for name in &made {
+        assert_eq!(
+            std::fs::read(dir.join(name)).unwrap(),
+            std::fs::read(root.join("events/schemas").join(name)).unwrap(),
+            "events/schemas/{name:?}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

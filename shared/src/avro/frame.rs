@@ -67,6 +67,24 @@ pub fn is_frame(bytes: &[u8]) -> bool {
     schema_of(bytes).is_some()
 }
 
+/// A frame of `datum` under `schema`, as the registries' serializers write it (a Glue frame
+/// uncompressed): the inverse of [`parse`], for the project's generator.
+pub fn write(schema: SchemaRef, datum: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(18 + datum.len());
+    match schema {
+        SchemaRef::Confluent(id) => {
+            out.push(0);
+            out.extend_from_slice(&id.to_be_bytes());
+        }
+        SchemaRef::Glue(uuid) => {
+            out.extend_from_slice(&[GLUE_HEADER_VERSION, GLUE_UNCOMPRESSED]);
+            out.extend_from_slice(&uuid);
+        }
+    }
+    out.extend_from_slice(datum);
+    out
+}
+
 /// The schema a frame names, read from its header alone (no inflating): `None` when `bytes`
 /// are no whole header ([`is_frame`]).
 pub fn schema_of(bytes: &[u8]) -> Option<SchemaRef> {
@@ -127,6 +145,7 @@ mod tests {
         assert_eq!(&*frame.datum, &[9, 8]);
         assert_eq!(frame.schema.to_string(), "confluent:258");
         assert_eq!(schema_of(&[0, 0, 0, 1, 2]), Some(SchemaRef::Confluent(258)));
+        assert_eq!(write(SchemaRef::Confluent(258), &[9, 8]), [0, 0, 0, 1, 2, 9, 8]);
         assert_eq!(schema_of(&[0, 0, 0, 1]), None);
         assert_eq!(
             parse(&[0, 0, 0, 1]).unwrap_err(),
@@ -144,6 +163,7 @@ mod tests {
         assert_eq!((frame.schema, &*frame.datum), (SchemaRef::Glue(uuid), &[7u8, 7, 7][..]));
         assert_eq!(frame.schema.to_string(), "glue:12345678-9abc-def0-0123-456789abcdef");
         assert_eq!(schema_of(&plain), Some(SchemaRef::Glue(uuid)));
+        assert_eq!(write(SchemaRef::Glue(uuid), &[7, 7, 7]), plain);
         assert_eq!(schema_of(&plain[..17]), None, "a UUID cut short");
         assert_eq!(schema_of(&[3, 9, 0, 0]), None, "an unknown compression byte");
 

@@ -38,23 +38,14 @@ fn local_registry(dir: &Path) -> Result<Registry, String> {
     let mut registry = HashMap::new();
     for entry in entries {
         let path = entry.map_err(|e| format!("{}: cannot read: {e}", dir.display()))?.path();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".avsc")) else {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()).filter(|n| n.ends_with(".avsc")) else {
             continue;
         };
-        let schema = if let Some(id) = name.strip_prefix("confluent-") {
-            id.parse().map(SchemaRef::Confluent).map_err(|_| format!("{}: not confluent-<id>.avsc", path.display()))?
-        } else if let Some(uuid) = name.strip_prefix("glue-") {
-            let hex: String = uuid.chars().filter(|c| *c != '-').collect();
-            let bytes = (0..hex.len())
-                .step_by(2)
-                .map(|i| hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-                .collect::<Option<Vec<u8>>>()
-                .and_then(|b| <[u8; 16]>::try_from(b).ok())
-                .ok_or_else(|| format!("{}: not glue-<uuid>.avsc", path.display()))?;
-            SchemaRef::Glue(bytes)
-        } else {
+        if !(name.starts_with("confluent-") || name.starts_with("glue-")) {
             continue;
-        };
+        }
+        let schema = crate::make_event::schema_of_file_name(name)
+            .ok_or_else(|| format!("{}: not confluent-<id>.avsc or glue-<uuid>.avsc", path.display()))?;
         let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
         registry.insert(schema, AvroSchema::parse(&schema.to_string(), &text).map(Arc::new));
     }

@@ -9,7 +9,19 @@
 //! - a key/value document `{"key": …, "value": …}`: JSON values, written as the JsonConverter
 //!   would write them (their JSON text, compact); a null or absent value is a tombstone;
 //! - any other JSON object: a Debezium value document (the whole `{"schema","payload"}` or a
-//!   payload-only envelope), with a null key.
+//!   payload-only envelope), with a null key;
+//! - a whole MSK event (`{"records": {…}}`, as in `events/`): its records as they are,
+//!   coordinates, timestamps and headers kept.
+//!
+//! With `--avro confluent|glue`, every key and value that is a JsonConverter document
+//! (`{"schema","payload"}`) is written as Connect's `AvroConverter` writes it
+//! (`cdc_pipeline::avro::encode`) in that registry's wire format; registry frames stay as they
+//! are; the others (payload-only or broken JSON, bytes that are no JSON) stay as they are, each
+//! named on stderr. The schemas go to
+//! `--schemas DIR` as `confluent-<id>.avsc` / `glue-<uuid>.avsc` (what `cdc explain --schemas`
+//! reads; Confluent ids count up from the highest in DIR, Glue version ids are derived from the
+//! schema text), or with `--glue-registry NAME` into that AWS Glue registry (made when missing;
+//! each schema named after its Avro record), whose version ids the frames then carry.
 //!
 //! The event has Lambda's shape ([Lambda: MSK event
 //! example](https://docs.aws.amazon.com/lambda/latest/dg/with-msk.html), as in
@@ -26,6 +38,7 @@ use std::io::Read as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use cdc_pipeline::MskEvent;
+use cdc_pipeline::avro::frame::SchemaRef;
 use cdc_pipeline::debezium::Entries;
 use cdc_pipeline::event::{Header, KafkaRecord};
 use serde_json::value::RawValue;
@@ -44,9 +57,28 @@ pub struct Args {
     /// Partition of documents that do not name one.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i32).range(0..))]
     pub partition: i32,
+    /// Write JsonConverter keys and values as Avro in this registry's wire format.
+    #[arg(long, value_enum, requires = "schema_store")]
+    pub avro: Option<AvroFormat>,
+    /// With --avro: the directory the schemas are written to (made when missing).
+    #[arg(long, group = "schema_store")]
+    pub schemas: Option<std::path::PathBuf>,
+    /// With --avro glue: register the schemas in this AWS Glue Schema Registry (AWS_* settings,
+    /// AWS_ENDPOINT_URL_GLUE for a local one) instead of writing them to a directory.
+    #[arg(long, group = "schema_store", requires = "avro")]
+    pub glue_registry: Option<String>,
     /// Input files, read in order; `-` for standard input.
     #[arg(required = true)]
     pub inputs: Vec<String>,
+}
+
+/// The schema registry wire format of `--avro`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AvroFormat {
+    /// Magic byte 0, a 4-byte schema id.
+    Confluent,
+    /// Header version 3, compression 0, the 16-byte schema version UUID.
+    Glue,
 }
 
 /// One record, owned, before the event is assembled.
@@ -59,6 +91,9 @@ struct Made {
     key: Option<Vec<u8>>,
     value: Option<Vec<u8>>,
     headers: Vec<(String, Vec<u8>)>,
+    /// A key and value of an event input that are not base64 (an event made to be rejected):
+    /// written back as they came.
+    raw: [Option<String>; 2],
     /// `file:line` of the document, for messages.
     at: String,
 }
@@ -66,6 +101,7 @@ struct Made {
 /// The document kinds, by their keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
+    Event,
     Kcat,
     KeyValue,
     Value,
@@ -74,7 +110,9 @@ enum Kind {
 fn kind(entries: &Entries<'_>) -> Kind {
     let keys: Vec<&str> = entries.0.iter().map(|(k, _)| k.as_ref()).collect();
     let has = |k: &str| keys.contains(&k);
-    if has("payload") && !has("schema") {
+    if has("records") && entries.get("records").is_some_and(|r| r.get().starts_with('{')) {
+        Kind::Event
+    } else if has("payload") && !has("schema") {
         Kind::Kcat
     } else if !keys.is_empty() && keys.iter().all(|k| matches!(*k, "key" | "value")) {
         Kind::KeyValue
@@ -206,6 +244,7 @@ fn kcat_record(entries: &Entries<'_>, args: &Args, at: String) -> Result<Made, S
         key: kcat_bytes(entries.get("key"), "key", &at)?,
         value: kcat_bytes(entries.get("payload"), "payload", &at)?,
         headers: kcat_headers(entries.get("headers"), &at)?,
+        raw: [None, None],
         at,
     })
 }
@@ -216,7 +255,7 @@ fn document_record(entries: &Entries<'_>, kind: Kind, raw: &RawValue, args: &Arg
     })?;
     let (key, value) = match kind {
         Kind::KeyValue => (json_bytes(entries.get("key")), json_bytes(entries.get("value"))),
-        Kind::Value | Kind::Kcat => (None, json_bytes(Some(raw))),
+        Kind::Value | Kind::Kcat | Kind::Event => (None, json_bytes(Some(raw))),
     };
     Ok(Made {
         topic,
@@ -227,8 +266,246 @@ fn document_record(entries: &Entries<'_>, kind: Kind, raw: &RawValue, args: &Arg
         key,
         value,
         headers: Vec::new(),
+        raw: [None, None],
         at,
     })
+}
+
+/// The records of a whole MSK event, as they are.
+fn event_records(raw: &RawValue, at: &str, out: &mut Vec<Made>) -> Result<(), String> {
+    let event = MskEvent::parse(raw.get().as_bytes()).map_err(|e| format!("{at}: not an MSK event: {e}"))?;
+    for record in event.records_in_order() {
+        let bytes = |text: &Option<Cow<'_, str>>| text.as_deref().and_then(|t| BASE64.decode(t).ok());
+        let raw =
+            |text: &Option<Cow<'_, str>>| text.as_deref().filter(|t| BASE64.decode(t).is_err()).map(str::to_string);
+        out.push(Made {
+            topic: record.topic.to_string(),
+            partition: record.partition,
+            offset: Some(record.offset),
+            timestamp: record.timestamp,
+            timestamp_type: match record.timestamp_type.as_deref() {
+                Some("CREATE_TIME") => Some("CREATE_TIME"),
+                Some("LOG_APPEND_TIME") => Some("LOG_APPEND_TIME"),
+                _ => None,
+            },
+            key: bytes(&record.key),
+            value: bytes(&record.value),
+            headers: record.headers.iter().map(|h| (h.name.to_string(), h.value.clone())).collect(),
+            raw: [raw(&record.key), raw(&record.value)],
+            at: format!("{at} ({}-{}@{})", record.topic, record.partition, record.offset),
+        });
+    }
+    Ok(())
+}
+
+/// Where `--avro` puts the schemas, and the ids they get.
+enum SchemaStore {
+    Directory {
+        dir: std::path::PathBuf,
+        ids: HashMap<(bool, String), SchemaRef>,
+        next_confluent: u32,
+    },
+    Glue {
+        registry: String,
+        ids: HashMap<String, SchemaRef>,
+        client: aws_sdk_glue::Client,
+        runtime: tokio::runtime::Runtime,
+    },
+}
+
+impl SchemaStore {
+    fn open(args: &Args) -> Result<SchemaStore, String> {
+        if let Some(registry) = &args.glue_registry {
+            if args.avro != Some(AvroFormat::Glue) {
+                return Err("--glue-registry goes with --avro glue".into());
+            }
+            let runtime = crate::run::runtime()?;
+            let sdk = runtime.block_on(cdc_pipeline::wiring::sdk_config());
+            return Ok(SchemaStore::Glue {
+                registry: registry.clone(),
+                ids: HashMap::new(),
+                client: aws_sdk_glue::Client::new(&sdk),
+                runtime,
+            });
+        }
+        let dir = args.schemas.clone().ok_or("--avro needs --schemas DIR or --glue-registry NAME")?;
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: cannot make: {}", dir.display(), e.kind()))?;
+        // What DIR already holds keeps its id.
+        let mut ids = HashMap::new();
+        let mut next_confluent = 1;
+        let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: cannot read: {}", dir.display(), e.kind()))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Some(schema) = path.file_name().and_then(|n| n.to_str()).and_then(schema_of_file_name) else {
+                continue;
+            };
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| format!("{}: cannot read: {}", path.display(), e.kind()))?;
+            if let SchemaRef::Confluent(id) = schema {
+                next_confluent = next_confluent.max(id.saturating_add(1));
+            }
+            ids.insert((matches!(schema, SchemaRef::Glue(_)), text), schema);
+        }
+        Ok(SchemaStore::Directory { dir, ids, next_confluent })
+    }
+
+    /// The id of `encoded`'s schema in `format`, stored on first use.
+    fn id(&mut self, format: AvroFormat, schema: &str) -> Result<SchemaRef, String> {
+        match self {
+            SchemaStore::Directory { dir, ids, next_confluent } => {
+                let slot = (format == AvroFormat::Glue, schema.to_string());
+                if let Some(id) = ids.get(&slot) {
+                    return Ok(*id);
+                }
+                let id = match format {
+                    AvroFormat::Confluent => {
+                        let id = SchemaRef::Confluent(*next_confluent);
+                        *next_confluent += 1;
+                        id
+                    }
+                    AvroFormat::Glue => SchemaRef::Glue(derived_uuid(schema)),
+                };
+                let path = dir.join(file_name(id));
+                std::fs::write(&path, schema).map_err(|e| format!("{}: cannot write: {}", path.display(), e.kind()))?;
+                ids.insert(slot, id);
+                Ok(id)
+            }
+            SchemaStore::Glue { registry, ids, client, runtime } => {
+                if let Some(id) = ids.get(schema) {
+                    return Ok(*id);
+                }
+                let id = runtime.block_on(glue_register(client, registry, schema))?;
+                ids.insert(schema.to_string(), id);
+                Ok(id)
+            }
+        }
+    }
+}
+
+/// `confluent-<id>.avsc`, `glue-<uuid>.avsc`: the files `cdc explain --schemas` reads.
+pub fn file_name(schema: SchemaRef) -> String {
+    match schema {
+        SchemaRef::Confluent(id) => format!("confluent-{id}.avsc"),
+        SchemaRef::Glue(_) => format!("{}.avsc", schema.to_string().replace(':', "-")),
+    }
+}
+
+/// The schema a file name names (the inverse of [`file_name`]).
+pub fn schema_of_file_name(name: &str) -> Option<SchemaRef> {
+    let name = name.strip_suffix(".avsc")?;
+    if let Some(id) = name.strip_prefix("confluent-") {
+        return id.parse().ok().map(SchemaRef::Confluent);
+    }
+    let uuid = name.strip_prefix("glue-")?;
+    let hex: String = uuid.chars().filter(|c| *c != '-').collect();
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect::<Option<Vec<u8>>>()?;
+    <[u8; 16]>::try_from(bytes).ok().map(SchemaRef::Glue)
+}
+
+/// A version-8 (custom) UUID from the schema text's SHA-256: the same schema, the same id.
+fn derived_uuid(schema: &str) -> [u8; 16] {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(schema.as_bytes());
+    let mut uuid: [u8; 16] = digest[..16].try_into().expect("16 of 32 bytes");
+    uuid[6] = (uuid[6] & 0x0f) | 0x80;
+    uuid[8] = (uuid[8] & 0x3f) | 0x80;
+    uuid
+}
+
+/// Register `schema` in the Glue registry `registry` (made when missing) under its Avro
+/// record's full name, and give its version id: the existing version when Glue already has
+/// this definition.
+async fn glue_register(client: &aws_sdk_glue::Client, registry: &str, schema: &str) -> Result<SchemaRef, String> {
+    use aws_sdk_glue::error::ProvideErrorMetadata;
+    use aws_sdk_glue::types::{Compatibility, DataFormat, RegistryId, SchemaId};
+    let code = |e: &dyn ProvideErrorMetadata| e.code().unwrap_or("request failed").to_string();
+    let parsed: serde_json::Value =
+        serde_json::from_str(schema).map_err(|_| "an Avro schema that is no JSON".to_string())?;
+    let name = match (parsed.get("namespace").and_then(|n| n.as_str()), parsed.get("name").and_then(|n| n.as_str())) {
+        (Some(ns), Some(n)) => format!("{ns}.{n}"),
+        (None, Some(n)) => n.to_string(),
+        _ => return Err("an Avro schema without a record name cannot be registered by name".into()),
+    };
+    let uuid = |id: Option<&str>| -> Result<SchemaRef, String> {
+        let id = id.ok_or("Glue gave no SchemaVersionId")?;
+        schema_of_file_name(&format!("glue-{id}.avsc"))
+            .ok_or_else(|| "Glue gave a SchemaVersionId that is no UUID".to_string())
+    };
+    if let Err(e) =
+        client.get_registry().registry_id(RegistryId::builder().registry_name(registry).build()).send().await
+    {
+        if e.code() != Some("EntityNotFoundException") {
+            return Err(format!("Glue GetRegistry {registry}: {}", code(&e)));
+        }
+        client
+            .create_registry()
+            .registry_name(registry)
+            .send()
+            .await
+            .map_err(|e| format!("Glue CreateRegistry {registry}: {}", code(&e)))?;
+    }
+    let id = SchemaId::builder().registry_name(registry).schema_name(&name).build();
+    match client.get_schema_by_definition().schema_id(id.clone()).schema_definition(schema).send().await {
+        Ok(found) => return uuid(found.schema_version_id()),
+        Err(e) if e.code() == Some("EntityNotFoundException") => {}
+        Err(e) => return Err(format!("Glue GetSchemaByDefinition {name}: {}", code(&e))),
+    }
+    match client.get_schema().schema_id(id.clone()).send().await {
+        Ok(_) => {
+            let version = client.register_schema_version().schema_id(id).schema_definition(schema).send().await;
+            uuid(version.map_err(|e| format!("Glue RegisterSchemaVersion {name}: {}", code(&e)))?.schema_version_id())
+        }
+        Err(e) if e.code() == Some("EntityNotFoundException") => {
+            let created = client
+                .create_schema()
+                .registry_id(RegistryId::builder().registry_name(registry).build())
+                .schema_name(&name)
+                .data_format(DataFormat::Avro)
+                .compatibility(Compatibility::None)
+                .schema_definition(schema)
+                .send()
+                .await
+                .map_err(|e| format!("Glue CreateSchema {name}: {}", code(&e)))?;
+            uuid(created.schema_version_id())
+        }
+        Err(e) => Err(format!("Glue GetSchema {name}: {}", code(&e))),
+    }
+}
+
+/// `--avro`: every JsonConverter key and value as a registry frame; the others named on
+/// stderr and left.
+fn write_avro(args: &Args, format: AvroFormat, made: &mut [Made]) -> Result<(), String> {
+    let mut store = SchemaStore::open(args)?;
+    for record in made.iter_mut() {
+        for (field, raw) in ["key", "value"].iter().zip(&record.raw) {
+            if raw.is_some() {
+                eprintln!("cdc make-event: {}: {field} left as it was: not base64", record.at);
+            }
+        }
+        for (field, bytes) in [("key", &mut record.key), ("value", &mut record.value)] {
+            // Already a registry frame (an Avro event given again): kept, nothing to say.
+            if bytes.as_deref().is_some_and(cdc_pipeline::avro::frame::is_frame) {
+                continue;
+            }
+            let Some(text) = bytes.as_deref().and_then(|b| std::str::from_utf8(b).ok()) else {
+                if bytes.is_some() {
+                    eprintln!("cdc make-event: {}: {field} left as it was: not UTF-8 JSON text", record.at);
+                }
+                continue;
+            };
+            match cdc_pipeline::avro::encode::from_connect_json(text) {
+                Ok(encoded) => {
+                    let id = store.id(format, &encoded.schema)?;
+                    *bytes = Some(cdc_pipeline::avro::frame::write(id, &encoded.datum));
+                }
+                Err(e) => eprintln!("cdc make-event: {}: {field} left as it was: {e}", record.at),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// 1-based line of byte `offset` in `text`.
@@ -259,6 +536,10 @@ fn read_documents(name: &str, text: &str, args: &Args, out: &mut Vec<Made>) -> R
             }
         };
         let made = match kind(&entries) {
+            Kind::Event => {
+                event_records(raw, &at, out)?;
+                continue;
+            }
             Kind::Kcat => kcat_record(&entries, args, at)?,
             kind => document_record(&entries, kind, raw, args, at)?,
         };
@@ -321,6 +602,9 @@ pub fn build(args: &Args) -> Result<String, String> {
         let entry = next.entry(slot).or_insert(0);
         *entry = (*entry).max(after);
     }
+    if let Some(format) = args.avro {
+        write_avro(args, format, &mut made)?;
+    }
     let mut groups: BTreeMap<(String, i64), Vec<&Made>> = BTreeMap::new();
     for record in &made {
         groups.entry((record.topic.clone(), record.partition)).or_default().push(record);
@@ -336,8 +620,11 @@ pub fn build(args: &Args) -> Result<String, String> {
                 offset: r.offset.unwrap_or(0),
                 timestamp: r.timestamp,
                 timestamp_type: r.timestamp_type.map(Cow::Borrowed),
-                key: r.key.as_ref().map(|k| Cow::Owned(BASE64.encode(k))),
-                value: r.value.as_ref().map(|v| Cow::Owned(BASE64.encode(v))),
+                key: r.raw[0].clone().map(Cow::Owned).or_else(|| r.key.as_ref().map(|k| Cow::Owned(BASE64.encode(k)))),
+                value: r.raw[1]
+                    .clone()
+                    .map(Cow::Owned)
+                    .or_else(|| r.value.as_ref().map(|v| Cow::Owned(BASE64.encode(v)))),
                 headers: r
                     .headers
                     .iter()
