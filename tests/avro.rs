@@ -396,7 +396,7 @@ fn every_sample_reads_the_same_from_avro_in_both_wire_formats() {
     let schemas = dir.join("schemas");
     // The committed samples' schemas first, so that rendering an Avro sample again finds its ids.
     std::fs::create_dir_all(&schemas).unwrap();
-    for entry in std::fs::read_dir(root.join("events/schemas")).unwrap() {
+    for entry in std::fs::read_dir(root.join("events/avro/schemas")).unwrap() {
         let path = entry.unwrap().path();
         std::fs::copy(&path, schemas.join(path.file_name().unwrap())).unwrap();
     }
@@ -413,8 +413,9 @@ fn every_sample_reads_the_same_from_avro_in_both_wire_formats() {
     let config = root.join("config/pipeline.toml");
     let config = config.to_str().unwrap();
     let (mut framed_total, mut samples) = (0, 0);
-    let mut paths: Vec<_> = std::fs::read_dir(root.join("events"))
-        .unwrap()
+    let mut paths: Vec<_> = [root.join("events"), root.join("events/avro")]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(dir).unwrap())
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
@@ -438,7 +439,7 @@ fn every_sample_reads_the_same_from_avro_in_both_wire_formats() {
                         Ok(bytes) if frame::is_frame(&bytes) => {
                             let wanted = if format == "glue" { 3 } else { 0 };
                             // An Avro sample's frames stay in their own format.
-                            if !sample.file_name().unwrap().to_str().unwrap().starts_with("avro-") {
+                            if !sample.parent().unwrap().ends_with("avro") {
                                 assert_eq!(bytes[0], wanted, "{format} frame in {sample_text}");
                             }
                             framed += 1;
@@ -468,13 +469,13 @@ fn every_sample_reads_the_same_from_avro_in_both_wire_formats() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// The committed Avro samples (`events/avro-confluent-patientinfo.json`,
-/// `events/avro-glue-patientinfo.json` and their schemas in `events/schemas/`) are what the
+/// The committed Avro samples (`events/avro/confluent-patientinfo.json`,
+/// `events/avro/glue-patientinfo.json` and their schemas in `events/avro/schemas/`) are what the
 /// generator makes of samples 01–04 today:
 ///
 /// ```sh
-/// cdc make-event --avro confluent --schemas events/schemas events/0[1-4]-*.json > events/avro-confluent-patientinfo.json
-/// cdc make-event --avro glue --schemas events/schemas events/0[1-4]-*.json > events/avro-glue-patientinfo.json
+/// cdc make-event --avro confluent --schemas events/avro/schemas events/0[1-4]-*.json > events/avro/confluent-patientinfo.json
+/// cdc make-event --avro glue --schemas events/avro/schemas events/0[1-4]-*.json > events/avro/glue-patientinfo.json
 /// ```
 #[test]
 fn the_avro_samples_are_what_the_generator_makes() {
@@ -486,7 +487,7 @@ fn the_avro_samples_are_what_the_generator_makes() {
             .iter()
             .map(|n| root.join(format!("events/{n}.json")).to_str().unwrap().to_string())
             .collect();
-    for (format, sample) in [("confluent", "avro-confluent-patientinfo.json"), ("glue", "avro-glue-patientinfo.json")] {
+    for (format, sample) in [("confluent", "avro/confluent-patientinfo.json"), ("glue", "avro/glue-patientinfo.json")] {
         let out = std::process::Command::new(cdc_tests::cli::cdc_binary())
             .args(["make-event", "--avro", format, "--schemas", dir.to_str().unwrap()])
             .args(&inputs)
@@ -499,14 +500,14 @@ fn the_avro_samples_are_what_the_generator_makes() {
     let mut made: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
     made.sort();
     let mut committed: Vec<_> =
-        std::fs::read_dir(root.join("events/schemas")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        std::fs::read_dir(root.join("events/avro/schemas")).unwrap().map(|e| e.unwrap().file_name()).collect();
     committed.sort();
     assert_eq!(made, committed);
     for name in &made {
         assert_eq!(
             std::fs::read(dir.join(name)).unwrap(),
-            std::fs::read(root.join("events/schemas").join(name)).unwrap(),
-            "events/schemas/{name:?}"
+            std::fs::read(root.join("events/avro/schemas").join(name)).unwrap(),
+            "events/avro/schemas/{name:?}"
         );
     }
     std::fs::remove_dir_all(&dir).unwrap();
