@@ -386,10 +386,10 @@ fn schema_registry(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Schem
             let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
             match scheme.as_deref() {
                 Some("https") => {}
-                Some("http") if secret_arn.is_some() => {
+                Some("http") if secret_arn.is_some() && !is_loopback(&url) => {
                     return Err(invalid(
                         "SCHEMA_REGISTRY_URL",
-                        "basic auth (SCHEMA_REGISTRY_SECRET_ARN) over plain http:// would send the password in clear: use https://",
+                        "basic auth (SCHEMA_REGISTRY_SECRET_ARN) over plain http:// would send the password in clear: use https:// (http:// only to a loopback address)",
                     ));
                 }
                 Some("http") => {}
@@ -399,6 +399,20 @@ fn schema_registry(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Schem
         }
         Some(_) => Err(invalid("SCHEMA_REGISTRY", "expected `glue`, `confluent` or `none`")),
     }
+}
+
+/// Whether an `http://` URL's host is this machine (`localhost`, `127.x.x.x`, `[::1]`): a
+/// password sent there never crosses a network.
+fn is_loopback(url: &str) -> bool {
+    let rest = url.split_once("://").map_or("", |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if host.starts_with('[') {
+        host.split(']').next().map(|h| &h[1..]).unwrap_or("")
+    } else {
+        host.split(':').next().unwrap_or("")
+    };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 fn is_role_arn(text: &str) -> bool {
@@ -502,6 +516,21 @@ mod tests {
             let err = with(pairs).unwrap_err();
             assert!(matches!(err, SettingsError::Invalid { name, .. } if name == variable), "{pairs:?}: {err}");
         }
+        for local in ["http://127.0.0.1:8081", "http://localhost/registry", "http://[::1]:80"] {
+            let s = with(&[
+                ("SCHEMA_REGISTRY", "confluent"),
+                ("SCHEMA_REGISTRY_URL", local),
+                ("SCHEMA_REGISTRY_SECRET_ARN", arn),
+            ]);
+            assert!(s.is_ok(), "{local}: a loopback address may take credentials over http");
+        }
+        let err = with(&[
+            ("SCHEMA_REGISTRY", "confluent"),
+            ("SCHEMA_REGISTRY_URL", "http://127.0.0.1.evil.example/"),
+            ("SCHEMA_REGISTRY_SECRET_ARN", arn),
+        ])
+        .unwrap_err();
+        assert!(matches!(err, SettingsError::Invalid { name: "SCHEMA_REGISTRY_URL", .. }), "{err}");
         let err = with(&[("SCHEMA_REGISTRY", "confluent")]).unwrap_err();
         assert!(matches!(err, SettingsError::Missing { name: "SCHEMA_REGISTRY_URL", .. }), "{err}");
     }
