@@ -512,3 +512,113 @@ fn the_avro_samples_are_what_the_generator_makes() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The event source mapping's own registry integration: with `EventRecordFormat` `SOURCE` each
+/// datum comes without its header and with its schema id in `keySchemaMetadata` /
+/// `valueSchemaMetadata` (`cdc make-event --registry-integration`), and reads as its JSON twin
+/// under both registries' ids. With `JSON` the value is JSON text the pipeline cannot read
+/// exactly (`registry_json_format`); a Protobuf schema is `avro_schema`; an id that is neither
+/// Confluent's nor Glue's is `avro_schema_unknown`.
+#[test]
+fn records_the_trigger_deserialized_read_as_their_json_twins_and_json_delivery_is_refused() {
+    let root = cdc_tests::repo_root();
+    let dir = std::env::temp_dir().join(format!("cdc-avro-trigger-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let schemas = dir.join("schemas");
+    let inputs: Vec<String> =
+        ["01-patientinfo-snapshot", "02-patientinfo-create", "03-patientinfo-update", "04-patientinfo-delete"]
+            .iter()
+            .map(|n| root.join(format!("events/{n}.json")).to_str().unwrap().to_string())
+            .collect();
+    let cdc = |args: &[&str]| {
+        let out = std::process::Command::new(cdc_tests::cli::cdc_binary())
+            .args(args)
+            .env("MASKING_KEY", std::str::from_utf8(KEY).unwrap())
+            .env_remove("CDC_CONFIG")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "cdc {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let config = root.join("config/pipeline.toml");
+    let config = config.to_str().unwrap();
+    let mut json_lines = String::new();
+    for input in &inputs {
+        json_lines.push_str(&cdc(&["explain", "--config", config, input]));
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    for format in ["confluent", "glue"] {
+        let mut args =
+            vec!["make-event", "--avro", format, "--registry-integration", "--schemas", schemas.to_str().unwrap()];
+        args.extend(inputs.iter().map(String::as_str));
+        let event = cdc(&args);
+        // The same records framed: each delivered datum is its frame without the header (a
+        // datum may well open with the byte 0, as a Debezium envelope with `before` null does).
+        let framed = cdc(&[&args[..3], &args[4..]].concat());
+        let values = |text: &str| -> Vec<(Option<Vec<u8>>, Value)> {
+            let parsed: Value = serde_json::from_str(text).unwrap();
+            parsed["records"]
+                .as_object()
+                .unwrap()
+                .values()
+                .flat_map(|r| r.as_array().unwrap().clone())
+                .map(|r| {
+                    let bytes = r["value"]
+                        .as_str()
+                        .map(|v| base64::Engine::decode(&base64::engine::general_purpose::STANDARD, v).unwrap());
+                    (bytes, r["valueSchemaMetadata"].clone())
+                })
+                .collect()
+        };
+        let header = if format == "glue" { 18 } else { 5 };
+        let (delivered, framed) = (values(&event), values(&framed));
+        assert_eq!(delivered.len(), 7);
+        for ((datum, metadata), (frame, _)) in delivered.iter().zip(&framed) {
+            let (Some(datum), Some(frame)) = (datum, frame) else { continue };
+            assert_eq!(&frame[header..], &datum[..], "the datum is the frame without its header");
+            assert_eq!(metadata["dataFormat"], "AVRO");
+            let id = metadata["schemaId"].as_str().unwrap();
+            let expected = frame::schema_of(frame).unwrap().to_string();
+            assert_eq!(expected.split_once(':').unwrap().1, id);
+        }
+        let path = dir.join(format!("{format}.json"));
+        std::fs::write(&path, &event).unwrap();
+        let lines =
+            cdc(&["explain", "--config", config, "--schemas", schemas.to_str().unwrap(), path.to_str().unwrap()]);
+        assert_eq!(lines, json_lines, "{format} records as the trigger delivers them");
+    }
+
+    // JSON delivery, a Protobuf schema, an id of neither registry.
+    let json_text = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        br#"{"before": null, "after": {"id": 1}, "op": "c"}"#,
+    );
+    let datum = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [0u8, 2]);
+    let record = |offset: i64, value: &str, format: &str, id: &str| {
+        json!({"topic": TOPIC, "partition": 0, "offset": offset, "timestamp": 1, "key": null, "value": value,
+               "headers": [], "valueSchemaMetadata": {"dataFormat": format, "schemaId": id}})
+    };
+    let glue_id = std::fs::read_dir(&schemas)
+        .unwrap()
+        .filter_map(|e| {
+            e.unwrap().file_name().to_str().and_then(|n| n.strip_prefix("glue-")).map(|n| n[..36].to_string())
+        })
+        .next()
+        .unwrap();
+    let event = json!({"eventSource": "aws:kafka", "records": {format!("{TOPIC}-0"): [
+        record(1, &json_text, "AVRO", &glue_id),
+        record(2, &datum, "PROTOBUF", "1"),
+        record(3, &datum, "AVRO", "not-an-id"),
+    ]}});
+    let path = dir.join("refused.json");
+    std::fs::write(&path, event.to_string()).unwrap();
+    let lines = cdc(&["explain", "--config", config, "--schemas", schemas.to_str().unwrap(), path.to_str().unwrap()]);
+    let rules: Vec<String> = lines
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["reasons"][0]["rule"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(rules, ["registry_json_format", "avro_schema", "avro_schema_unknown"]);
+    let first: Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    assert!(first["hints"][0].as_str().unwrap().contains("EventRecordFormat to SOURCE"), "{first}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

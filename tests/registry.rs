@@ -46,8 +46,14 @@ fn glue_client(endpoint: &str) -> aws_sdk_glue::Client {
 /// Samples 01–04 as one Avro event in Glue's wire format, their schemas registered in the
 /// Glue registry `registry` on moto by `cdc make-event --glue-registry`.
 fn glue_event(registry: &str) -> String {
+    glue_event_with(registry, &[])
+}
+
+/// [`glue_event`] with more `cdc make-event` flags.
+fn glue_event_with(registry: &str, flags: &[&str]) -> String {
     let out = std::process::Command::new(cdc_tests::cli::cdc_binary())
         .args(["make-event", "--avro", "glue", "--glue-registry", registry])
+        .args(flags)
         .args(sample_paths())
         .env_clear()
         .envs([
@@ -344,4 +350,42 @@ async fn the_deployed_ingest_function_reads_avro_through_both_registries_and_log
             assert!(!text.contains(value), "{registry}: the function's output shows {value}:\n{text}");
         }
     }
+}
+
+/// The event source mapping's own registry integration (`EventRecordFormat` `SOURCE`): each
+/// datum without its header, the Glue schema version id in `valueSchemaMetadata`. Without a
+/// registry the function rejects them (`converter_binary`), and the dead letters keep the
+/// metadata, so that a replay by a function with the registry loads the JSON twins' rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_the_trigger_deserialized_load_and_their_dead_letters_replay_with_their_schema_ids() {
+    use cdc_pipeline::replay::ReplayRequest;
+    let registry = format!("cdc-src-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let event = glue_event_with(&registry, &["--registry-integration"]);
+    let parsed: serde_json::Value = serde_json::from_str(&event).unwrap();
+    let first = &parsed["records"]["sqlsrv.sampledb.dbo.patientinfo-0"][0];
+    assert_eq!(first["valueSchemaMetadata"]["dataFormat"], "AVRO", "{first}");
+    let h = Harness::new("").await;
+    h.create_targets(&config(), &sample_paths()).await;
+
+    let without = h.ingestor(config(), KEY);
+    let rejected = cdc_tests::harness::ingest(&without, &event).await;
+    assert_eq!(rejected.dead_lettered_total(), rejected.records_received);
+    let objects = h.objects("dead-letter/").await;
+    assert!(objects.iter().all(|(_, body)| body.contains("\"valueSchemaMetadata\"")), "the metadata is kept");
+
+    let mut replayer = h.ingestor(config(), KEY);
+    replayer.schemas = Some(SchemaCache::new(Registry::Glue(glue_client(s3_endpoint()))));
+    let replayed = replayer.replay(&ReplayRequest::default(), &invocation()).await.unwrap();
+    assert_eq!((replayed.objects_failed, replayed.records_rejected), (0, 0), "{replayed:?}");
+    let (rows, _) = json_twin_rows().await;
+    assert_eq!(h.text_rows(ROWS).await, rows);
+
+    // The same records ingested directly load the same rows in a fresh world.
+    let h = Harness::new("").await;
+    h.create_targets(&config(), &sample_paths()).await;
+    let mut ingestor = h.ingestor(config(), KEY);
+    ingestor.schemas = Some(SchemaCache::new(Registry::Glue(glue_client(s3_endpoint()))));
+    let processed = cdc_tests::harness::ingest(&ingestor, &event).await;
+    assert_eq!(processed.dead_lettered_total(), 0, "{processed:?}");
+    assert_eq!(h.text_rows(ROWS).await, rows);
 }

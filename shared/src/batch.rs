@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 use crate::avro::AvroError;
 use crate::avro::connect::AvroSchema;
 use crate::avro::frame::{self, SchemaRef};
-use crate::event::{KafkaRecord, MskEvent};
+use crate::event::{KafkaRecord, MskEvent, SchemaMetadata};
 use crate::rule::Rule;
 
 /// Kafka keys and values are most of an event's bytes. The SIMD engine (AVX2 on x86-64, NEON on
@@ -24,7 +24,34 @@ enum Span {
     Absent,
     Invalid,
     At(usize, usize),
+    /// A bare Avro datum whose schema the event source mapping named (its schema registry
+    /// integration with `EventRecordFormat` `SOURCE`: the registry's header stripped).
+    Datum(usize, usize, SchemaRef),
     Rejected(Rule),
+}
+
+/// How a key or value the event source mapping's schema registry integration handled is to be
+/// read: as a datum of the named schema, or rejected (not Avro; an id that is neither
+/// Confluent's nor Glue's).
+fn metadata_span(metadata: Option<&SchemaMetadata<'_>>, span: Span) -> Span {
+    let (Some(metadata), Span::At(start, end)) = (metadata, span) else { return span };
+    if !metadata.data_format.as_deref().is_some_and(|f| f.eq_ignore_ascii_case("AVRO")) {
+        // Protobuf and JSON Schema records: the pipeline reads Avro only.
+        return Span::Rejected(Rule::AvroSchema);
+    }
+    match metadata.schema_id.as_deref().and_then(schema_of_id) {
+        Some(schema) => Span::Datum(start, end, schema),
+        None => Span::Rejected(Rule::AvroSchemaUnknown),
+    }
+}
+
+/// A registry schema id as the event source mapping writes it: Confluent's decimal id, or a
+/// Glue schema version UUID (8-4-4-4-12 hex).
+fn schema_of_id(id: &str) -> Option<SchemaRef> {
+    if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
+        return id.parse().ok().map(SchemaRef::Confluent);
+    }
+    uuid::Uuid::try_parse(id).ok().filter(|_| id.len() == 36).map(|u| SchemaRef::Glue(*u.as_bytes()))
 }
 
 /// Decoded key or value bytes of one record.
@@ -76,7 +103,14 @@ impl<'e> DecodedBatch<'e> {
                 Err(_) => Span::Invalid,
             }
         };
-        let spans = records.iter().map(|r| (decode(r.key.as_deref()), decode(r.value.as_deref()))).collect();
+        let spans = records
+            .iter()
+            .map(|r| {
+                let key = metadata_span(r.key_schema_metadata.as_ref(), decode(r.key.as_deref()));
+                let value = metadata_span(r.value_schema_metadata.as_ref(), decode(r.value.as_deref()));
+                (key, value)
+            })
+            .collect();
         buf.truncate(end);
         DecodedBatch { records, buf, spans }
     }
@@ -101,6 +135,8 @@ impl<'e> DecodedBatch<'e> {
             Span::Absent => Payload::Absent,
             Span::Invalid => Payload::Invalid,
             Span::At(start, end) => Payload::Bytes(&self.buf[start..end]),
+            // Not read through a registry (none configured): a registry's record all the same.
+            Span::Datum(..) => Payload::Rejected(Rule::ConverterBinary),
             Span::Rejected(rule) => Payload::Rejected(rule),
         }
     }
@@ -109,23 +145,34 @@ impl<'e> DecodedBatch<'e> {
     /// text of the record it holds ([`AvroSchema::to_connect_json`]), so the transform reads it
     /// as JSON. `lookup` gives a frame's schema: `None` when the registry does not have it
     /// (`avro_schema_unknown`), an error when its text is no Avro schema (`avro_schema`). A
-    /// frame cut short or a datum that does not match its schema is `avro_data`. Each failure
-    /// stops its own record only ([`Payload::Rejected`]).
+    /// frame cut short or a datum that does not match its schema is `avro_data`. A datum the
+    /// event source mapping's registry integration delivered (its header stripped, the schema
+    /// id in `keySchemaMetadata`/`valueSchemaMetadata`) is read the same way; one it delivered
+    /// as JSON text is `registry_json_format`. Each failure stops its own record only
+    /// ([`Payload::Rejected`]).
     pub fn read_avro(&mut self, lookup: &dyn Fn(SchemaRef) -> Option<Result<std::sync::Arc<AvroSchema>, AvroError>>) {
         for i in 0..self.spans.len() {
             for value in [false, true] {
                 let span = if value { self.spans[i].1 } else { self.spans[i].0 };
-                let Span::At(start, end) = span else { continue };
-                if !frame::is_frame(&self.buf[start..end]) {
-                    continue;
-                }
-                let read = match frame::parse(&self.buf[start..end]) {
-                    Err(e) => Err(e.rule()),
-                    Ok(frame) => match lookup(frame.schema) {
-                        None => Err(Rule::AvroSchemaUnknown),
-                        Some(Err(e)) => Err(e.rule()),
-                        Some(Ok(schema)) => schema.to_connect_json(&frame.datum).map_err(|e| e.rule()),
-                    },
+                let read = match span {
+                    Span::At(start, end) if frame::is_frame(&self.buf[start..end]) => {
+                        match frame::parse(&self.buf[start..end]) {
+                            Err(e) => Err(e.rule()),
+                            Ok(frame) => read_datum(lookup, frame.schema, &frame.datum),
+                        }
+                    }
+                    Span::Datum(start, end, schema) => {
+                        let bytes = &self.buf[start..end];
+                        read_datum(lookup, schema, bytes).map_err(|rule| {
+                            // A mapping set to deliver JSON: its text is no datum of the schema.
+                            if rule == Rule::AvroData && is_json_object(bytes) {
+                                Rule::RegistryJsonFormat
+                            } else {
+                                rule
+                            }
+                        })
+                    }
+                    _ => continue,
                 };
                 let new = match read {
                     Ok(text) => {
@@ -144,15 +191,19 @@ impl<'e> DecodedBatch<'e> {
         }
     }
 
-    /// The schemas the batch's registry frames (keys and values) name, each once, in first-seen
-    /// order: what [`DecodedBatch::read_avro`]'s lookup will be asked for. Bytes that open like
-    /// a frame but are no whole one name none (they are rejected as `avro_data`).
+    /// The schemas the batch's registry frames and datums (keys and values) name, each once,
+    /// in first-seen order: what [`DecodedBatch::read_avro`]'s lookup will be asked for. Bytes
+    /// that open like a frame but are no whole one name none (they are rejected as
+    /// `avro_data`).
     pub fn schema_refs(&self) -> Vec<SchemaRef> {
         let mut refs = Vec::new();
         for span in self.spans.iter().flat_map(|(k, v)| [*k, *v]) {
-            let Span::At(start, end) = span else { continue };
-            let bytes = &self.buf[start..end];
-            if let Some(schema) = frame::schema_of(bytes)
+            let schema = match span {
+                Span::At(start, end) => frame::schema_of(&self.buf[start..end]),
+                Span::Datum(_, _, schema) => Some(schema),
+                _ => None,
+            };
+            if let Some(schema) = schema
                 && !refs.contains(&schema)
             {
                 refs.push(schema);
@@ -176,6 +227,25 @@ impl<'e> DecodedBatch<'e> {
     pub fn decoded_bytes(&self) -> usize {
         self.buf.len()
     }
+}
+
+/// The JsonConverter text of `datum` under `schema`, or the rule that stops it.
+fn read_datum(
+    lookup: &dyn Fn(SchemaRef) -> Option<Result<std::sync::Arc<AvroSchema>, AvroError>>,
+    schema: SchemaRef,
+    datum: &[u8],
+) -> Result<String, Rule> {
+    match lookup(schema) {
+        None => Err(Rule::AvroSchemaUnknown),
+        Some(Err(e)) => Err(e.rule()),
+        Some(Ok(schema)) => schema.to_connect_json(datum).map_err(|e| e.rule()),
+    }
+}
+
+/// Whether `bytes` are a whole JSON object (what the event source mapping sends with
+/// `EventRecordFormat` `JSON`).
+fn is_json_object(bytes: &[u8]) -> bool {
+    bytes.trim_ascii_start().first() == Some(&b'{') && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
 }
 
 #[cfg(test)]

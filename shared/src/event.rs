@@ -71,6 +71,32 @@ pub struct KafkaRecord<'a> {
     /// The record's Kafka headers, in order (empty when `null` or absent).
     #[serde(default, borrow, deserialize_with = "headers")]
     pub headers: Vec<Header<'a>>,
+    /// Set by the event source mapping's own schema registry integration for a key it
+    /// validated (`SchemaValidationConfigs` `KEY`): the key is then the datum without the
+    /// registry's header.
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    pub key_schema_metadata: Option<SchemaMetadata<'a>>,
+    /// The same for the value (`VALUE`).
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    pub value_schema_metadata: Option<SchemaMetadata<'a>>,
+}
+
+/// What the event source mapping's schema registry integration says of a key or value it
+/// deserialized ([Lambda: schema registries with Kafka event
+/// sources](https://docs.aws.amazon.com/lambda/latest/dg/services-consume-kafka-events.html):
+/// "Lambda adds metadata about the schema to the payload"; with `EventRecordFormat` `SOURCE`
+/// "Lambda removes all schema metadata, such as the schema ID, before sending the record").
+/// As the records carry it: `{"dataFormat": "AVRO", "schemaId": "1234"}` (Confluent: the
+/// numeric id; Glue: the schema version UUID).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SchemaMetadata<'a> {
+    /// `AVRO`, `PROTOBUF` or `JSON`.
+    #[serde(default, borrow, deserialize_with = "borrowed_opt_str", skip_serializing_if = "Option::is_none")]
+    pub data_format: Option<Cow<'a, str>>,
+    /// The registry's id of the schema.
+    #[serde(default, borrow, deserialize_with = "borrowed_opt_str", skip_serializing_if = "Option::is_none")]
+    pub schema_id: Option<Cow<'a, str>>,
 }
 
 /// One Kafka header. Lambda sends each as a single-entry map of name → signed bytes.

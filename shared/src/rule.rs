@@ -171,11 +171,15 @@ pub enum Rule {
     /// `avro_data`: a frame cut short, or a datum that does not match its schema (batch
     /// decoding).
     AvroData,
+    /// `registry_json_format`: a record the event source mapping's schema registry integration
+    /// delivered as JSON (`EventRecordFormat` `JSON`), whose Debezium types cannot be read
+    /// exactly (batch decoding).
+    RegistryJsonFormat,
 }
 
 impl Rule {
     /// Every rule, in README.md's order ("Rule names").
-    pub const ALL: [Rule; 67] = [
+    pub const ALL: [Rule; 68] = [
         Rule::Base64,
         Rule::Json,
         Rule::NotAnEnvelope,
@@ -243,6 +247,7 @@ impl Rule {
         Rule::AvroSchemaUnknown,
         Rule::AvroSchema,
         Rule::AvroData,
+        Rule::RegistryJsonFormat,
     ];
 
     /// The rule's name as dead letters, logs and README.md write it: snake_case ASCII, short
@@ -312,6 +317,7 @@ impl Rule {
             Rule::AvroSchemaUnknown => "avro_schema_unknown",
             Rule::AvroSchema => "avro_schema",
             Rule::AvroData => "avro_data",
+            Rule::RegistryJsonFormat => "registry_json_format",
             Rule::RejectedByDatabase => "rejected_by_database",
             Rule::ConverterString => "converter_string",
             Rule::UnwrappedRecord => "unwrapped_record",
@@ -337,9 +343,16 @@ impl Rule {
                  position) to order and apply changes"
             }
             Rule::ConverterBinary => {
-                "set value.converter=org.apache.kafka.connect.json.JsonConverter and \
-                 value.converter.schemas.enable=true in the connector configuration instead of an \
-                 Avro/Protobuf/JSON Schema registry converter (Confluent or AWS Glue)"
+                "for Avro, set the functions' SCHEMA_REGISTRY (glue or confluent, template parameter \
+                 SchemaRegistry) so that they read the registry's schemas; otherwise set \
+                 value.converter=org.apache.kafka.connect.json.JsonConverter and \
+                 value.converter.schemas.enable=true in the connector configuration instead of a \
+                 Protobuf/JSON Schema registry converter (Confluent or AWS Glue)"
+            }
+            Rule::RegistryJsonFormat => {
+                "set the event source mapping's SchemaRegistryConfig EventRecordFormat to SOURCE \
+                 (the template does): as JSON, Lambda delivers an Avro record without the Connect \
+                 types that say how to read its decimals and times exactly"
             }
             Rule::KeyJson => {
                 "set key.converter=org.apache.kafka.connect.json.JsonConverter and \
@@ -437,7 +450,16 @@ mod tests {
     #[test]
     fn remedies_name_the_connector_setting() {
         let with_remedy: Vec<Rule> = Rule::ALL.into_iter().filter(|r| r.remedy().is_some()).collect();
-        assert_eq!(with_remedy, [Rule::KeyJson, Rule::ConverterString, Rule::UnwrappedRecord, Rule::ConverterBinary]);
+        assert_eq!(
+            with_remedy,
+            [
+                Rule::KeyJson,
+                Rule::ConverterString,
+                Rule::UnwrappedRecord,
+                Rule::ConverterBinary,
+                Rule::RegistryJsonFormat
+            ]
+        );
         for rule in [Rule::ConverterString, Rule::ConverterBinary] {
             assert!(rule.remedy().unwrap().contains("value.converter=org.apache.kafka.connect.json.JsonConverter"));
             assert!(rule.remedy().unwrap().contains("value.converter.schemas.enable=true"));

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{Header, KafkaRecord, borrowed_opt_str};
+use crate::event::{Header, KafkaRecord, SchemaMetadata, borrowed_opt_str};
 use crate::outcome::{Reason, Stage};
 use crate::row::known_reasons;
 use crate::temporal;
@@ -45,6 +45,13 @@ pub struct DeadLetter<'a> {
     /// (`crate::event::headers`), so a dead letter holds exactly the bytes the event did.
     #[serde(default, borrow, deserialize_with = "crate::event::headers")]
     pub headers: Vec<Header<'a>>,
+    /// The event source mapping's schema metadata of the key, when its registry integration
+    /// stripped the key's header (`keySchemaMetadata`): a replay needs it to read the key.
+    #[serde(rename = "keySchemaMetadata", default, borrow, skip_serializing_if = "Option::is_none")]
+    pub key_schema_metadata: Option<SchemaMetadata<'a>>,
+    /// The same for the value (`valueSchemaMetadata`).
+    #[serde(rename = "valueSchemaMetadata", default, borrow, skip_serializing_if = "Option::is_none")]
+    pub value_schema_metadata: Option<SchemaMetadata<'a>>,
     /// The stage that rejected the record: `decode`, `route`, `validate`, `drift` or `load`
     /// (records replayed from an on-failure destination are dead-lettered by the stage that
     /// rejects them in the replay).
@@ -83,7 +90,16 @@ impl<'a> DeadLetter<'a> {
             key: self.key.as_deref().map(Cow::Borrowed),
             value: self.value.as_deref().map(Cow::Borrowed),
             headers: self.headers.iter().map(borrowed_header).collect(),
+            key_schema_metadata: self.key_schema_metadata.as_ref().map(borrowed_metadata),
+            value_schema_metadata: self.value_schema_metadata.as_ref().map(borrowed_metadata),
         }
+    }
+}
+
+fn borrowed_metadata<'m>(metadata: &'m SchemaMetadata<'_>) -> SchemaMetadata<'m> {
+    SchemaMetadata {
+        data_format: metadata.data_format.as_deref().map(Cow::Borrowed),
+        schema_id: metadata.schema_id.as_deref().map(Cow::Borrowed),
     }
 }
 
@@ -194,6 +210,8 @@ pub fn objects(prefix: &str, writer: &Writer<'_>, failed: &[Failed<'_>]) -> Vec<
                     key: f.record.key.as_deref().map(Cow::Borrowed),
                     value: f.record.value.as_deref().map(Cow::Borrowed),
                     headers: f.record.headers.iter().map(borrowed_header).collect(),
+                    key_schema_metadata: f.record.key_schema_metadata.as_ref().map(borrowed_metadata),
+                    value_schema_metadata: f.record.value_schema_metadata.as_ref().map(borrowed_metadata),
                     stage: Cow::Borrowed(stage),
                     reasons: f.reasons.clone(),
                     error_class: f.error_class.map(Cow::Borrowed),
@@ -426,6 +444,8 @@ mod tests {
             key: Some("a2V5".into()),
             value: Some("dmFsdWU=".into()),
             headers: vec![Header { name: "h".into(), value: vec![104, 0xc3, 0xa9] }],
+            key_schema_metadata: None,
+            value_schema_metadata: None,
         }
     }
 

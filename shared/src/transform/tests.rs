@@ -40,6 +40,8 @@ fn record(topic: &str) -> KafkaRecord<'_> {
         key: None,
         value: None,
         headers: Vec::new(),
+        key_schema_metadata: None,
+        value_schema_metadata: None,
     }
 }
 

@@ -21,7 +21,10 @@
 //! `--schemas DIR` as `confluent-<id>.avsc` / `glue-<uuid>.avsc` (what `cdc explain --schemas`
 //! reads; Confluent ids count up from the highest in DIR, Glue version ids are derived from the
 //! schema text), or with `--glue-registry NAME` into that AWS Glue registry (made when missing;
-//! each schema named after its Avro record), whose version ids the frames then carry.
+//! each schema named after its Avro record), whose version ids the frames then carry. With
+//! `--registry-integration` they are written as the event source mapping's own registry
+//! integration delivers them (`EventRecordFormat` `SOURCE`): the bare datum, and
+//! `{"dataFormat": "AVRO", "schemaId": …}` in `keySchemaMetadata`/`valueSchemaMetadata`.
 //!
 //! The event has Lambda's shape ([Lambda: MSK event
 //! example](https://docs.aws.amazon.com/lambda/latest/dg/with-msk.html), as in
@@ -40,7 +43,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use cdc_pipeline::MskEvent;
 use cdc_pipeline::avro::frame::SchemaRef;
 use cdc_pipeline::debezium::Entries;
-use cdc_pipeline::event::{Header, KafkaRecord};
+use cdc_pipeline::event::{Header, KafkaRecord, SchemaMetadata};
 use serde_json::value::RawValue;
 
 /// The event's cluster, informational only (the pipeline reads neither): recognisably made.
@@ -67,6 +70,11 @@ pub struct Args {
     /// AWS_ENDPOINT_URL_GLUE for a local one) instead of writing them to a directory.
     #[arg(long, group = "schema_store", requires = "avro")]
     pub glue_registry: Option<String>,
+    /// With --avro: write each Avro key and value as the event source mapping's own schema
+    /// registry integration delivers it with `EventRecordFormat` `SOURCE`: the datum without
+    /// the registry's header, and the schema id in `keySchemaMetadata`/`valueSchemaMetadata`.
+    #[arg(long, requires = "avro")]
+    pub registry_integration: bool,
     /// Input files, read in order; `-` for standard input.
     #[arg(required = true)]
     pub inputs: Vec<String>,
@@ -94,6 +102,9 @@ struct Made {
     /// A key and value of an event input that are not base64 (an event made to be rejected):
     /// written back as they came.
     raw: [Option<String>; 2],
+    /// The schema metadata of the key and value (`--registry-integration`, or as an event
+    /// input carried it): data format and schema id.
+    metadata: [Option<(String, String)>; 2],
     /// `file:line` of the document, for messages.
     at: String,
 }
@@ -245,6 +256,7 @@ fn kcat_record(entries: &Entries<'_>, args: &Args, at: String) -> Result<Made, S
         value: kcat_bytes(entries.get("payload"), "payload", &at)?,
         headers: kcat_headers(entries.get("headers"), &at)?,
         raw: [None, None],
+        metadata: [None, None],
         at,
     })
 }
@@ -267,6 +279,7 @@ fn document_record(entries: &Entries<'_>, kind: Kind, raw: &RawValue, args: &Arg
         value,
         headers: Vec::new(),
         raw: [None, None],
+        metadata: [None, None],
         at,
     })
 }
@@ -292,6 +305,14 @@ fn event_records(raw: &RawValue, at: &str, out: &mut Vec<Made>) -> Result<(), St
             value: bytes(&record.value),
             headers: record.headers.iter().map(|h| (h.name.to_string(), h.value.clone())).collect(),
             raw: [raw(&record.key), raw(&record.value)],
+            metadata: [&record.key_schema_metadata, &record.value_schema_metadata].map(|m| {
+                m.as_ref().map(|m| {
+                    (
+                        m.data_format.as_deref().unwrap_or("").to_string(),
+                        m.schema_id.as_deref().unwrap_or("").to_string(),
+                    )
+                })
+            }),
             at: format!("{at} ({}-{}@{})", record.topic, record.partition, record.offset),
         });
     }
@@ -485,7 +506,11 @@ fn write_avro(args: &Args, format: AvroFormat, made: &mut [Made]) -> Result<(), 
                 eprintln!("cdc make-event: {}: {field} left as it was: not base64", record.at);
             }
         }
-        for (field, bytes) in [("key", &mut record.key), ("value", &mut record.value)] {
+        for (slot, (field, bytes)) in [("key", &mut record.key), ("value", &mut record.value)].into_iter().enumerate() {
+            // A datum the registry integration delivered: kept with its metadata.
+            if record.metadata[slot].is_some() {
+                continue;
+            }
             // Already a registry frame (an Avro event given again): kept, nothing to say.
             if bytes.as_deref().is_some_and(cdc_pipeline::avro::frame::is_frame) {
                 continue;
@@ -499,13 +524,26 @@ fn write_avro(args: &Args, format: AvroFormat, made: &mut [Made]) -> Result<(), 
             match cdc_pipeline::avro::encode::from_connect_json(text) {
                 Ok(encoded) => {
                     let id = store.id(format, &encoded.schema)?;
-                    *bytes = Some(cdc_pipeline::avro::frame::write(id, &encoded.datum));
+                    if args.registry_integration {
+                        // The schema id as the mapping writes it: Confluent's number, Glue's UUID.
+                        let text = id.to_string();
+                        let schema_id = text.split_once(':').map_or(text.as_str(), |(_, id)| id).to_string();
+                        record.metadata[slot] = Some(("AVRO".to_string(), schema_id));
+                        *bytes = Some(encoded.datum);
+                    } else {
+                        *bytes = Some(cdc_pipeline::avro::frame::write(id, &encoded.datum));
+                    }
                 }
                 Err(e) => eprintln!("cdc make-event: {}: {field} left as it was: {e}", record.at),
             }
         }
     }
     Ok(())
+}
+
+/// `{"dataFormat", "schemaId"}` of a record.
+fn metadata((format, id): &(String, String)) -> SchemaMetadata<'_> {
+    SchemaMetadata { data_format: Some(Cow::Borrowed(format)), schema_id: Some(Cow::Borrowed(id)) }
 }
 
 /// 1-based line of byte `offset` in `text`.
@@ -630,6 +668,8 @@ pub fn build(args: &Args) -> Result<String, String> {
                     .iter()
                     .map(|(name, value)| Header { name: Cow::Owned(name.clone()), value: value.clone() })
                     .collect(),
+                key_schema_metadata: r.metadata[0].as_ref().map(metadata),
+                value_schema_metadata: r.metadata[1].as_ref().map(metadata),
             })
             .collect();
         records.push((Cow::Owned(format!("{topic}-{partition}")), group));
