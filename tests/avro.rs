@@ -381,6 +381,19 @@ fn cdc_explain_reads_avro_records_through_a_schema_directory_and_rejects_per_rec
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `cdc args…` with the test's masking key and no `CDC_CONFIG`, which must exit 0: stdout and
+/// stderr.
+fn cdc_ok(args: &[&str]) -> (String, String) {
+    let out = std::process::Command::new(cdc_tests::cli::cdc_binary())
+        .args(args)
+        .env("MASKING_KEY", std::str::from_utf8(KEY).unwrap())
+        .env_remove("CDC_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "cdc {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+}
+
 /// Issue 16's "done when": every sample in `events/`, rendered as Avro by the project's own
 /// generator (`cdc make-event --avro`, Connect's `AvroData` mapping) in Confluent's and in
 /// Glue's wire format, gives exactly the `cdc explain` lines of the JSON sample — rows,
@@ -400,16 +413,7 @@ fn every_sample_reads_the_same_from_avro_in_both_wire_formats() {
         let path = entry.unwrap().path();
         std::fs::copy(&path, schemas.join(path.file_name().unwrap())).unwrap();
     }
-    let cdc = |args: &[&str]| {
-        let out = std::process::Command::new(cdc_tests::cli::cdc_binary())
-            .args(args)
-            .env("MASKING_KEY", std::str::from_utf8(KEY).unwrap())
-            .env_remove("CDC_CONFIG")
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0), "cdc {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
-    };
+    let cdc = cdc_ok;
     let config = root.join("config/pipeline.toml");
     let config = config.to_str().unwrap();
     let (mut framed_total, mut samples) = (0, 0);
@@ -530,16 +534,7 @@ fn records_the_trigger_deserialized_read_as_their_json_twins_and_json_delivery_i
             .iter()
             .map(|n| root.join(format!("events/{n}.json")).to_str().unwrap().to_string())
             .collect();
-    let cdc = |args: &[&str]| {
-        let out = std::process::Command::new(cdc_tests::cli::cdc_binary())
-            .args(args)
-            .env("MASKING_KEY", std::str::from_utf8(KEY).unwrap())
-            .env_remove("CDC_CONFIG")
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0), "cdc {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let cdc = |args: &[&str]| cdc_ok(args).0;
     let config = root.join("config/pipeline.toml");
     let config = config.to_str().unwrap();
     let mut json_lines = String::new();
