@@ -63,7 +63,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # The topics the loops are expanded with: two, so that a rule that holds for "the" mapping
 # but not for each one fails.
 TOPICS = CHECK_PARAMETERS["Topics"].split(",")
-SCOPED_SERVICES = ("s3:", "secretsmanager:", "kafka:", "kafka-cluster:")
+SCOPED_SERVICES = ("s3:", "secretsmanager:", "kafka:", "kafka-cluster:", "glue:")
 FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
 # What the dead-letter bucket holds, by prefix: each must expire.
 DEAD_LETTER_PREFIXES = ("dead-letter/", "aws/lambda/", "quarantine/", "archive/")
@@ -172,8 +172,10 @@ def contains(node, target):
 
 
 def allows(statement, action):
-    """Whether a statement's Action (wildcards included) covers `action`."""
-    return any(isinstance(a, str) and fnmatch.fnmatchcase(action, a) for a in as_list(statement.get("Action", [])))
+    """Whether a statement's Action (wildcards included; either branch of an Fn::If) covers
+    `action`."""
+    actions = [x for a in unwrap(statement.get("Action", [])) for x in as_list(a)]
+    return any(isinstance(a, str) and fnmatch.fnmatchcase(action, a) for a in actions)
 
 
 def object_prefix(resource, bucket):
@@ -659,6 +661,33 @@ def mapping_problems(p, topics=TOPICS):
     return problems
 
 
+def registry_problems(p):
+    """Avro records: a mapping that validates against a schema registry itself delivers
+    SOURCE (the functions refuse Lambda's JSON form of an Avro record: registry_json_format);
+    both functions can read the Glue registry's schema versions (replay reads dead letters of
+    Avro records too), and no other registry."""
+    problems = []
+    for name, m in mappings_of(p, "ingest").items():
+        config = m.get("AmazonManagedKafkaEventSourceConfig", {}).get("SchemaRegistryConfig")
+        for branch in unwrap(config) if config is not None else []:
+            if isinstance(branch, dict) and branch.get("EventRecordFormat") != "SOURCE":
+                problems.append(f"{name}: SchemaRegistryConfig EventRecordFormat is not SOURCE (JSON loses the Connect types)")
+    for binary in ("ingest", "replay"):
+        role = p.role_of(binary)
+        granted = p.role_statements(role) if role else []
+        reads = [s for s in granted if allows(s, "glue:GetSchemaVersion")]
+        if not reads:
+            problems.append(f"{role}: {binary} may not glue:GetSchemaVersion (SchemaRegistry glue)")
+        for s in reads:
+            for r in as_list(s.get("Resource", [])):
+                text = text_of(r) or ""
+                if ":registry/" not in text and ":schema/" not in text:
+                    problems.append(f"{role}: {binary} may glue:GetSchemaVersion on {text!r}, not GlueRegistryName's schemas")
+                elif ":registry/*" in text or ":schema/*" in text:
+                    problems.append(f"{role}: {binary} may read every Glue registry ({text!r}): name GlueRegistryName")
+    return problems
+
+
 def pipeline_problems(template, emitted):
     p = Pipeline(template)
     if p.bucket is None:
@@ -671,6 +700,7 @@ def pipeline_problems(template, emitted):
         + function_write_problems(p)
         + copy_role_problems(p)
         + alarm_problems(p, emitted)
+        + registry_problems(p)
     )
 
 
@@ -796,8 +826,9 @@ def statement(t, resource_name, sid):
 
 
 def drop_statement(t, resource_name, document, sid):
+    """Remove the statement with this Sid, also when an Fn::If yields it."""
     doc = props(t, resource_name)[document]
-    doc["Statement"] = [s for s in doc["Statement"] if not (isinstance(s, dict) and s.get("Sid") == sid)]
+    doc["Statement"] = [s for s in doc["Statement"] if not any(x.get("Sid") == sid for _, x in expand(s, ""))]
 
 
 def drop_lifecycle_rule(t, rule_id):
@@ -1038,6 +1069,20 @@ MUTATIONS = [
         ),
     ),
     ("which grants its topic", lambda t: mapping_fragment(t).pop("Tags")),
+    # Avro records behind a schema registry.
+    (
+        "EventRecordFormat is not SOURCE",
+        lambda t: mapping_fragment(t)["AmazonManagedKafkaEventSourceConfig"]["SchemaRegistryConfig"]["Fn::If"][1].update(
+            EventRecordFormat="JSON"
+        ),
+    ),
+    ("may not glue:GetSchemaVersion", lambda t: drop_statement(t, "PipelineAccessPolicy", "PolicyDocument", "GlueSchemaVersions")),
+    (
+        "may read every Glue registry",
+        lambda t: statement(t, "PipelineAccessPolicy", "GlueSchemaVersions")["Resource"].__setitem__(
+            1, {"Fn::Sub": "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:schema/*"}
+        ),
+    ),
     (
         "dashboard does not graph AWS/Lambda OffsetLag",
         lambda t: dashboard_replace(t, '"AWS/Lambda", "OffsetLag"', '"AWS/Lambda", "Invocations"'),
