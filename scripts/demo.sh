@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make demo`: the local stack up, `cdc check` of its targets, every sample event ingested with
+# `make demo`: the local stack up, `cdc check` of its targets, an Avro topic through the Glue
+# Schema Registry (moto), every sample event ingested with
 # `cdc ingest`, the table and the dead letters (`cdc dlq list`) shown, a replay (dry run, then
 # for real with the rules that rejected the records relaxed, `cdc replay --all`) whose counts
 # must match, the table again — and the stack down, even on failure.
@@ -9,7 +10,7 @@ cd "$root"
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 trap 'echo; echo "== local stack down"; scripts/local-stack.sh down' EXIT
 
-echo "== local stack up (PostgreSQL 15, redshift-data-local, moto S3)"
+echo "== local stack up (PostgreSQL 15, redshift-data-local, moto S3 and Glue)"
 # Captured first: `eval "$(…)"` would hide a failed `up` (eval of nothing succeeds).
 stack_env="$(scripts/local-stack.sh up)"
 eval "$stack_env"
@@ -58,7 +59,17 @@ echo "== cdc check: the targets the stack created, against the local Data API"
 "$cdc" check | sed 's/^/  /'
 
 echo
-echo "== ingest every sample event (cdc ingest --config config/pipeline.toml)"
+echo "== an Avro topic: samples 01-04 as Debezium's AvroConverter writes them, their schemas"
+echo "   registered in AWS Glue's Schema Registry (moto), read back by cdc ingest (SCHEMA_REGISTRY=glue)"
+"$cdc" make-event --avro glue --glue-registry cdc-demo \
+  events/01-patientinfo-snapshot.json events/02-patientinfo-create.json \
+  events/03-patientinfo-update.json events/04-patientinfo-delete.json >"${LOCAL_STACK_DIR:-$root/.local}/avro-event.json"
+printf '  %-38s ' "avro (Glue frames, 7 records)"
+"$cdc" ingest "${LOCAL_STACK_DIR:-$root/.local}/avro-event.json" 2>/dev/null | summary
+
+echo
+echo "== ingest every sample event (cdc ingest --config config/pipeline.toml; 01-04 are now"
+echo "   stale: the Avro topic carried the same changes)"
 for event in events/*.json; do
   printf '  %-38s ' "$(basename "$event")"
   "$cdc" ingest "$event" 2>/dev/null | summary

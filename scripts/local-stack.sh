@@ -189,6 +189,10 @@ up() {
   local settings=(
     "AWS_ENDPOINT_URL_REDSHIFT_DATA=http://127.0.0.1:$port"
     "AWS_ENDPOINT_URL_S3=$AWS_ENDPOINT_URL_S3"
+    # moto serves AWS Glue's Schema Registry on the same port: Avro records' schemas
+    # (README "Avro records behind a schema registry"); `cdc make-event --glue-registry`
+    # registers them there.
+    "AWS_ENDPOINT_URL_GLUE=$AWS_ENDPOINT_URL_S3" "SCHEMA_REGISTRY=glue"
     "AWS_ACCESS_KEY_ID=test" "AWS_SECRET_ACCESS_KEY=test" "AWS_REGION=us-east-1" "AWS_EC2_METADATA_DISABLED=true"
     "DATABASE_URL=$DATABASE_URL"
     "CDC_CONFIG=$config"
