@@ -103,12 +103,54 @@ pub struct Args {
     /// MySQL's database.server.id (default: derived from the topic prefix).
     #[arg(long)]
     pub server_id: Option<u32>,
+    /// How keys and values are written: `json` (JsonConverter with schemas) or `avro`
+    /// (a schema registry's AvroConverter; --registry names which).
+    #[arg(long, value_enum, default_value = "json")]
+    pub format: Format,
+    /// With --format avro: the schema registry (`glue` or `confluent`), as the functions'
+    /// SCHEMA_REGISTRY.
+    #[arg(long, value_enum)]
+    pub registry: Option<RegistryKind>,
+    /// With --registry glue: the Glue registry (GlueRegistryName).
+    #[arg(long)]
+    pub glue_registry: Option<String>,
+    /// With --registry glue: the registry's AWS region.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// With --registry confluent: the registry's URL (SchemaRegistryUrl).
+    #[arg(long)]
+    pub registry_url: Option<String>,
+    /// With --registry confluent: a Secrets Manager secret name holding the registry's
+    /// `username` and `password` (basic auth).
+    #[arg(long)]
+    pub registry_secret: Option<String>,
+}
+
+/// The converters `--format` picks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// `org.apache.kafka.connect.json.JsonConverter`, schemas enabled.
+    Json,
+    /// A schema registry's Avro converter.
+    Avro,
+}
+
+/// The schema registry of `--format avro`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RegistryKind {
+    /// AWS Glue Schema Registry (`AWSKafkaAvroConverter`).
+    Glue,
+    /// A Confluent-compatible registry (`io.confluent.connect.avro.AvroConverter`).
+    Confluent,
 }
 
 /// What is left for the operator to fill in, named by the flag that would have filled it.
 const SECRET_PLACEHOLDER: &str = "<secret-name>";
 const BOOTSTRAP_PLACEHOLDER: &str = "<msk-iam-bootstrap-servers>";
 const HOST_PLACEHOLDER: &str = "<database-endpoint>";
+const GLUE_REGISTRY_PLACEHOLDER: &str = "<glue-registry-name>";
+const REGION_PLACEHOLDER: &str = "<aws-region>";
+const REGISTRY_URL_PLACEHOLDER: &str = "<schema-registry-url>";
 
 /// The printed configuration and the placeholders it still holds (for a note on stderr).
 pub struct Output {
@@ -395,6 +437,31 @@ pub fn build(args: &Args) -> Result<Output, String> {
     if args.server_id.is_some() && args.connector != Connector::Mysql {
         return Err("--server-id applies to --connector mysql only".into());
     }
+    let glue_flags = args.glue_registry.is_some() || args.region.is_some();
+    let confluent_flags = args.registry_url.is_some() || args.registry_secret.is_some();
+    match (args.format, args.registry) {
+        (Format::Json, None) if glue_flags || confluent_flags => {
+            return Err("--glue-registry, --region, --registry-url and --registry-secret go with --format avro".into());
+        }
+        (Format::Json, Some(_)) => return Err("--registry goes with --format avro".into()),
+        (Format::Avro, None) => {
+            return Err(
+                "--format avro needs --registry glue or --registry confluent (the functions' SCHEMA_REGISTRY)".into()
+            );
+        }
+        (Format::Avro, Some(RegistryKind::Glue)) if confluent_flags => {
+            return Err("--registry-url and --registry-secret go with --registry confluent".into());
+        }
+        (Format::Avro, Some(RegistryKind::Confluent)) if glue_flags => {
+            return Err("--glue-registry and --region go with --registry glue".into());
+        }
+        _ => {}
+    }
+    if let Some(url) = &args.registry_url
+        && !url.starts_with("https://")
+    {
+        return Err("--registry-url must be an https:// URL (the functions send credentials to it)".into());
+    }
     if args.server_id == Some(0) {
         return Err("--server-id must be 1 or more (MySQL refuses server id 0 for a replica)".into());
     }
@@ -450,6 +517,17 @@ fn render(args: &Args, capture: &Capture) -> Output {
             Some(fill(&args.bootstrap_servers, "--bootstrap-servers", BOOTSTRAP_PLACEHOLDER))
         }
     };
+    let (glue_registry, glue_region, registry_url) = match (args.format, args.registry) {
+        (Format::Avro, Some(RegistryKind::Glue) | None) => (
+            fill(&args.glue_registry, "--glue-registry", GLUE_REGISTRY_PLACEHOLDER),
+            fill(&args.region, "--region", REGION_PLACEHOLDER),
+            String::new(),
+        ),
+        (Format::Avro, Some(RegistryKind::Confluent)) => {
+            (String::new(), String::new(), fill(&args.registry_url, "--registry-url", REGISTRY_URL_PLACEHOLDER))
+        }
+        (Format::Json, _) => (String::new(), String::new(), String::new()),
+    };
     let mut p: Vec<(String, String)> = Vec::new();
     let mut set = |key: &str, value: &str| p.push((key.to_string(), value.to_string()));
 
@@ -497,13 +575,51 @@ fn render(args: &Args, capture: &Capture) -> Output {
     set("table.include.list", &capture.include.join(","));
 
     // Converters: JSON with schemas, the form the decoder reads completely (the schema types
-    // every column: exact decimals, temporal units, bytes; keys typed too). MSK Connect's
+    // every column: exact decimals, temporal units, bytes; keys typed too), or a registry's
+    // Avro converter, whose Avro schema carries the same Connect types (`connect.name`,
+    // `connect.parameters`; README "Avro records behind a schema registry"). MSK Connect's
     // default worker configuration is StringConverter, which the pipeline rejects
-    // (`converter_string`), so the connector sets its own.
-    set("key.converter", "org.apache.kafka.connect.json.JsonConverter");
-    set("key.converter.schemas.enable", "true");
-    set("value.converter", "org.apache.kafka.connect.json.JsonConverter");
-    set("value.converter.schemas.enable", "true");
+    // (`converter_string`), so the connector sets its own, for keys and values alike.
+    for side in ["key", "value"] {
+        match (args.format, args.registry) {
+            (Format::Json, _) => {
+                set(&format!("{side}.converter"), "org.apache.kafka.connect.json.JsonConverter");
+                set(&format!("{side}.converter.schemas.enable"), "true");
+            }
+            (Format::Avro, Some(RegistryKind::Glue) | None) => {
+                // The AWS Glue Schema Registry's converter (awslabs/aws-glue-schema-registry,
+                // a custom plugin beside Debezium's); GENERIC_RECORD keeps Connect's schema
+                // attributes; schemas are registered as the connector meets them.
+                set(
+                    &format!("{side}.converter"),
+                    "com.amazonaws.services.schemaregistry.kafkaconnect.AWSKafkaAvroConverter",
+                );
+                set(&format!("{side}.converter.region"), &glue_region);
+                set(&format!("{side}.converter.registry.name"), &glue_registry);
+                set(&format!("{side}.converter.schemaAutoRegistrationEnabled"), "true");
+                set(&format!("{side}.converter.avroRecordType"), "GENERIC_RECORD");
+            }
+            (Format::Avro, Some(RegistryKind::Confluent)) => {
+                // Confluent's AvroConverter (a custom plugin beside Debezium's).
+                set(&format!("{side}.converter"), "io.confluent.connect.avro.AvroConverter");
+                set(&format!("{side}.converter.schema.registry.url"), &registry_url);
+                if let Some(secret) = &args.registry_secret {
+                    set(&format!("{side}.converter.basic.auth.credentials.source"), "USER_INFO");
+                    set(
+                        &format!("{side}.converter.basic.auth.user.info"),
+                        &format!("${{secretsmanager:{secret}:username}}:${{secretsmanager:{secret}:password}}"),
+                    );
+                }
+            }
+        }
+    }
+    if args.format == Format::Avro {
+        // Avro names allow letters, digits and `_` only: Debezium makes schema and field names
+        // of any source name fit (`schema.name.adjustment.mode`, `field.name.adjustment.mode`),
+        // so a `-` in a topic prefix or a column name cannot stop the converter.
+        set("schema.name.adjustment.mode", "avro");
+        set("field.name.adjustment.mode", "avro");
+    }
 
     // Value representations (README "What is decoded, and how"):
     // - `precise`: DECIMAL/NUMERIC as Connect `Decimal` bytes with the scale (and

@@ -407,3 +407,67 @@ fn explain_hints_at_the_settings_the_generated_config_sets() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `--format avro`: a registry's AvroConverter for keys and values, Debezium's Avro name
+/// adjustment, the registry named as the functions' `SCHEMA_REGISTRY` reads it; the JSON
+/// converters are gone; flags that do not fit the format or registry exit 2, naming them.
+#[test]
+fn avro_format_sets_the_registry_converters_for_keys_and_values() {
+    let base = ["connector-config", "--config", "config/pipeline.toml", "--topic-prefix", "sqlsrv"];
+    let glue = parse(&cdc(&[
+        &base[..],
+        &["--format", "avro", "--registry", "glue", "--glue-registry", "cdc", "--region", "eu-west-1"],
+    ]
+    .concat()));
+    for side in ["key", "value"] {
+        assert_eq!(
+            glue[&format!("{side}.converter")],
+            "com.amazonaws.services.schemaregistry.kafkaconnect.AWSKafkaAvroConverter"
+        );
+        assert_eq!(glue[&format!("{side}.converter.registry.name")], "cdc");
+        assert_eq!(glue[&format!("{side}.converter.region")], "eu-west-1");
+        assert_eq!(glue[&format!("{side}.converter.avroRecordType")], "GENERIC_RECORD");
+        assert!(!glue.contains_key(&format!("{side}.converter.schemas.enable")));
+    }
+    assert_eq!(
+        (glue["schema.name.adjustment.mode"].as_str(), glue["field.name.adjustment.mode"].as_str()),
+        ("avro", "avro")
+    );
+    // The value representations stay those the decoder reads exactly.
+    assert_eq!(glue["decimal.handling.mode"], "precise");
+
+    let confluent = parse(&cdc(&[
+        &base[..],
+        &[
+            "--format",
+            "avro",
+            "--registry",
+            "confluent",
+            "--registry-url",
+            "https://registry:8081",
+            "--registry-secret",
+            "reg",
+        ],
+    ]
+    .concat()));
+    for side in ["key", "value"] {
+        assert_eq!(confluent[&format!("{side}.converter")], "io.confluent.connect.avro.AvroConverter");
+        assert_eq!(confluent[&format!("{side}.converter.schema.registry.url")], "https://registry:8081");
+        assert_eq!(
+            confluent[&format!("{side}.converter.basic.auth.user.info")],
+            "${secretsmanager:reg:username}:${secretsmanager:reg:password}"
+        );
+    }
+
+    for (flags, named) in [
+        (&["--format", "avro"][..], "--registry glue"),
+        (&["--registry", "glue"][..], "--format avro"),
+        (&["--format", "avro", "--registry", "glue", "--registry-url", "https://r"][..], "--registry confluent"),
+        (&["--format", "avro", "--registry", "confluent", "--region", "x"][..], "--registry glue"),
+        (&["--format", "avro", "--registry", "confluent", "--registry-url", "http://r"][..], "https://"),
+    ] {
+        let out = cdc(&[&base[..], flags].concat());
+        assert_eq!(out.status.code(), Some(2), "{flags:?}");
+        assert!(stderr(&out).contains(named), "{flags:?}: {}", stderr(&out));
+    }
+}
