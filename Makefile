@@ -92,8 +92,10 @@ explain: deps
 ## (bench/compare.py), and the release ingest binary's cold start and peak memory
 ## (bench/runtime_probe.py).
 bench: deps
-	$(call step,1/6,criterion: transform path and SQL)
+	$(call step,1/6,criterion: transform path (JSON and Avro) and SQL; allocations per record)
 	$(CARGO) bench -p cdc-pipeline --bench transform --bench sql --locked
+	$(CARGO) run --release --locked -p cdc-pipeline --features test-util --example profile_transform -- 1399 3 json
+	$(CARGO) run --release --locked -p cdc-pipeline --features test-util --example profile_transform -- 1399 3 avro
 	$(call step,2/6,end-to-end load through the emulator)
 	scripts/with-local-pg.sh $(CARGO) bench -p cdc-tests --bench load --locked
 	$(call step,3/6,load paths side by side)

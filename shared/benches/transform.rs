@@ -13,9 +13,11 @@ use std::sync::Arc;
 use base64::Engine as _;
 use base64::engine::general_purpose::PAD;
 use base64::engine::simd::Simd;
+use cdc_pipeline::avro::connect::AvroSchema;
+use cdc_pipeline::avro::frame::SchemaRef;
 use cdc_pipeline::plan::plan;
 use cdc_pipeline::redshift::sql::render_plan;
-use cdc_pipeline::synth::bulk_event;
+use cdc_pipeline::synth::{avro_event, bulk_event};
 use cdc_pipeline::{Caches, Config, DecodedBatch, MskEvent, Pipeline};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -49,6 +51,31 @@ fn full_path(bytes: &[u8], pipeline: &Pipeline) -> usize {
         rows += render_plan(table, NOW_MICROS).transactions.iter().map(|t| t.rows.len()).sum::<usize>();
     }
     rows
+}
+
+/// The Avro schemas of an event, parsed: what a warm function holds in its schema cache.
+type Schemas = std::collections::HashMap<SchemaRef, Arc<AvroSchema>>;
+
+/// The full path for an Avro event: the registry frames read with the cached schemas
+/// (`DecodedBatch::read_avro`), then the same path as JSON.
+fn avro_full_path(bytes: &[u8], pipeline: &Pipeline, schemas: &Schemas) -> (usize, Vec<String>) {
+    let event = MskEvent::parse(bytes).expect("event parses");
+    let mut batch = DecodedBatch::from_event(&event);
+    batch.read_avro(&|schema| schemas.get(&schema).cloned().map(Ok));
+    rendered(&batch, pipeline)
+}
+
+/// Rows and statements of the apply SQL of a decoded batch.
+fn rendered(batch: &DecodedBatch<'_>, pipeline: &Pipeline) -> (usize, Vec<String>) {
+    let outcomes = pipeline.transform(batch, &mut Caches::default(), NOW_MICROS);
+    let plans = plan(&outcomes);
+    let (mut rows, mut statements) = (0, Vec::new());
+    for table in &plans {
+        let sql = render_plan(table, NOW_MICROS);
+        rows += sql.transactions.iter().map(|t| t.rows.len()).sum::<usize>();
+        statements.extend(sql.transactions.into_iter().flat_map(|t| t.statements));
+    }
+    (rows, statements)
 }
 
 /// The baseline decodes base64 with the same SIMD engine as the pipeline, so the ratio
@@ -88,11 +115,24 @@ fn transform(c: &mut Criterion) {
         assert_eq!(full_path(&bytes, &pipeline), count, "every record plans");
         assert_eq!(baseline(&bytes), count);
         note_input(&format!("transform-{name}"), count, bytes.len());
+        // The same changes as Avro (Confluent frames): the same SQL, statement for statement.
+        let (avro_bytes, texts) = avro_event(&bytes);
+        let schemas: Schemas =
+            texts.iter().map(|(id, text)| (*id, Arc::new(AvroSchema::parse(&id.to_string(), text).unwrap()))).collect();
+        let json_sql = {
+            let event = MskEvent::parse(&bytes).unwrap();
+            rendered(&DecodedBatch::from_event(&event), &pipeline)
+        };
+        assert_eq!(avro_full_path(&avro_bytes, &pipeline, &schemas), json_sql, "Avro renders the JSON event's SQL");
+        note_input(&format!("transform-{name}-avro"), count, avro_bytes.len());
         let mut group = c.benchmark_group(format!("transform/{name}"));
         group.throughput(Throughput::Elements(count as u64));
         group.sample_size(if count > 5_000 { 20 } else { 40 });
         group.bench_with_input(BenchmarkId::new("full_path_with_sql", count), &bytes, |b, bytes| {
             b.iter(|| full_path(black_box(bytes), &pipeline))
+        });
+        group.bench_with_input(BenchmarkId::new("avro_full_path_with_sql", count), &avro_bytes, |b, bytes| {
+            b.iter(|| avro_full_path(black_box(bytes), &pipeline, &schemas))
         });
         group.bench_with_input(BenchmarkId::new("baseline_b64_serde_value", count), &bytes, |b, bytes| {
             b.iter(|| baseline(black_box(bytes)))

@@ -10,7 +10,7 @@ use base64::engine::simd::Simd;
 use std::sync::LazyLock;
 
 use crate::avro::AvroError;
-use crate::avro::connect::AvroSchema;
+use crate::avro::connect::{AvroSchema, Reader};
 use crate::avro::frame::{self, SchemaRef};
 use crate::event::{KafkaRecord, MskEvent, SchemaMetadata};
 use crate::rule::Rule;
@@ -24,6 +24,9 @@ enum Span {
     Absent,
     Invalid,
     At(usize, usize),
+    /// The JsonConverter text an Avro key or value became ([`DecodedBatch::read_avro`]), in
+    /// the batch's second buffer.
+    Read(usize, usize),
     /// A bare Avro datum whose schema the event source mapping named (its schema registry
     /// integration with `EventRecordFormat` `SOURCE`: the registry's header stripped).
     Datum(usize, usize, SchemaRef),
@@ -76,6 +79,8 @@ pub enum Payload<'b> {
 pub struct DecodedBatch<'e> {
     records: Vec<&'e KafkaRecord<'e>>,
     buf: Vec<u8>,
+    /// The JsonConverter texts of the Avro keys and values, one after another.
+    read: Vec<u8>,
     spans: Vec<(Span, Span)>,
 }
 
@@ -112,7 +117,7 @@ impl<'e> DecodedBatch<'e> {
             })
             .collect();
         buf.truncate(end);
-        DecodedBatch { records, buf, spans }
+        DecodedBatch { records, buf, read: Vec::new(), spans }
     }
 
     /// The number of records.
@@ -135,6 +140,7 @@ impl<'e> DecodedBatch<'e> {
             Span::Absent => Payload::Absent,
             Span::Invalid => Payload::Invalid,
             Span::At(start, end) => Payload::Bytes(&self.buf[start..end]),
+            Span::Read(start, end) => Payload::Bytes(&self.read[start..end]),
             // Not read through a registry (none configured): a registry's record all the same.
             Span::Datum(..) => Payload::Rejected(Rule::ConverterBinary),
             Span::Rejected(rule) => Payload::Rejected(rule),
@@ -151,6 +157,20 @@ impl<'e> DecodedBatch<'e> {
     /// as JSON text is `registry_json_format`. Each failure stops its own record only
     /// ([`Payload::Rejected`]).
     pub fn read_avro(&mut self, lookup: &dyn Fn(SchemaRef) -> Option<Result<std::sync::Arc<AvroSchema>, AvroError>>) {
+        // Each schema looked up, and its reader made, once for the batch.
+        let schemas: Vec<(SchemaRef, Option<Result<std::sync::Arc<AvroSchema>, AvroError>>)> =
+            self.schema_refs().into_iter().map(|r| (r, lookup(r))).collect();
+        let readers: Readers<'_> = schemas
+            .iter()
+            .map(|(r, found)| {
+                let reader = match found {
+                    None => Err(Rule::AvroSchemaUnknown),
+                    Some(Err(e)) => Err(e.rule()),
+                    Some(Ok(schema)) => schema.reader().map_err(|e| e.rule()),
+                };
+                (*r, reader)
+            })
+            .collect();
         for i in 0..self.spans.len() {
             for value in [false, true] {
                 let span = if value { self.spans[i].1 } else { self.spans[i].0 };
@@ -158,12 +178,12 @@ impl<'e> DecodedBatch<'e> {
                     Span::At(start, end) if frame::is_frame(&self.buf[start..end]) => {
                         match frame::parse(&self.buf[start..end]) {
                             Err(e) => Err(e.rule()),
-                            Ok(frame) => read_datum(lookup, frame.schema, &frame.datum),
+                            Ok(frame) => read_datum(&readers, frame.schema, &frame.datum, &mut self.read),
                         }
                     }
                     Span::Datum(start, end, schema) => {
                         let bytes = &self.buf[start..end];
-                        read_datum(lookup, schema, bytes).map_err(|rule| {
+                        read_datum(&readers, schema, bytes, &mut self.read).map_err(|rule| {
                             // A mapping set to deliver JSON: its text is no datum of the schema.
                             if rule == Rule::AvroData && is_json_object(bytes) {
                                 Rule::RegistryJsonFormat
@@ -175,11 +195,7 @@ impl<'e> DecodedBatch<'e> {
                     _ => continue,
                 };
                 let new = match read {
-                    Ok(text) => {
-                        let at = self.buf.len();
-                        self.buf.extend_from_slice(text.as_bytes());
-                        Span::At(at, self.buf.len())
-                    }
+                    Ok(start) => Span::Read(start, self.read.len()),
                     Err(rule) => Span::Rejected(rule),
                 };
                 if value {
@@ -223,22 +239,24 @@ impl<'e> DecodedBatch<'e> {
         self.payload(self.spans[index].1)
     }
 
-    /// Total decoded bytes of all keys and values (the size of the one buffer).
+    /// Total decoded bytes of all keys and values (the base64-decoded buffer, and the
+    /// JsonConverter texts of Avro ones).
     pub fn decoded_bytes(&self) -> usize {
-        self.buf.len()
+        self.buf.len() + self.read.len()
     }
 }
 
-/// The JsonConverter text of `datum` under `schema`, or the rule that stops it.
-fn read_datum(
-    lookup: &dyn Fn(SchemaRef) -> Option<Result<std::sync::Arc<AvroSchema>, AvroError>>,
-    schema: SchemaRef,
-    datum: &[u8],
-) -> Result<String, Rule> {
-    match lookup(schema) {
+/// The readers of a batch's schemas, or the rule that stops each one's records.
+type Readers<'s> = std::collections::HashMap<SchemaRef, Result<Reader<'s>, Rule>>;
+
+/// Append the JsonConverter text of `datum` under `schema` to `out`: where it starts, or the
+/// rule that stops it (`out` unchanged then).
+fn read_datum(readers: &Readers<'_>, schema: SchemaRef, datum: &[u8], out: &mut Vec<u8>) -> Result<usize, Rule> {
+    let start = out.len();
+    match readers.get(&schema) {
         None => Err(Rule::AvroSchemaUnknown),
-        Some(Err(e)) => Err(e.rule()),
-        Some(Ok(schema)) => schema.to_connect_json(datum).map_err(|e| e.rule()),
+        Some(Err(rule)) => Err(*rule),
+        Some(Ok(reader)) => reader.write_connect_json(datum, out).map(|()| start).map_err(|e| e.rule()),
     }
 }
 

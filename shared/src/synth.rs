@@ -370,3 +370,36 @@ pub fn bulk_event(count: usize, partitions: i64, with_schema: bool) -> Vec<u8> {
         .collect();
     msk_event_text(&records).into_bytes()
 }
+
+/// `event` (an MSK event's JSON text) with every key and value that is a JsonConverter
+/// document written as Connect's `AvroConverter` writes it ([`crate::avro::encode`]), in
+/// Confluent's wire format: the same changes as Avro. Schema ids count from 1 in first-seen
+/// order; the schemas (id, text) come back beside the event. Panics on an event that does not
+/// parse (a test's own input).
+pub fn avro_event(event: &[u8]) -> (Vec<u8>, Vec<(crate::avro::frame::SchemaRef, String)>) {
+    use crate::avro::frame::{self, SchemaRef};
+    use std::borrow::Cow;
+    let mut parsed = crate::MskEvent::parse(event).expect("the event parses");
+    let mut schemas: Vec<(SchemaRef, String)> = Vec::new();
+    let mut render = |text: &mut Option<Cow<'_, str>>| {
+        let Some(bytes) = text.as_deref().and_then(|t| BASE64.decode(t).ok()) else { return };
+        let Ok(json) = std::str::from_utf8(&bytes) else { return };
+        let Ok(encoded) = crate::avro::encode::from_connect_json(json) else { return };
+        let id = match schemas.iter().find(|(_, s)| *s == encoded.schema) {
+            Some((id, _)) => *id,
+            None => {
+                let id = SchemaRef::Confluent(schemas.len() as u32 + 1);
+                schemas.push((id, encoded.schema));
+                id
+            }
+        };
+        *text = Some(Cow::Owned(BASE64.encode(frame::write(id, &encoded.datum))));
+    };
+    for (_, records) in &mut parsed.records {
+        for record in records {
+            render(&mut record.key);
+            render(&mut record.value);
+        }
+    }
+    (serde_json::to_vec(&parsed).expect("an event serialises"), schemas)
+}

@@ -12,7 +12,6 @@
 //! the schema's JSON text is walked beside the datum `apache_avro` decodes.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
 use apache_avro::types::Value as Avro;
 use base64::Engine as _;
@@ -59,25 +58,69 @@ impl AvroSchema {
     /// [`AvroError::Data`] (the datum does not decode, or bytes are left after it),
     /// [`AvroError::Unsupported`] (a type Connect's mapping has no JSON form for here).
     pub fn to_connect_json(&self, datum: &[u8]) -> Result<String, AvroError> {
+        let mut out = Vec::new();
+        self.write_connect_json(datum, &mut out)?;
+        // Only JSON text (serde_json's strings and numbers, our punctuation) was written.
+        String::from_utf8(out).map_err(|_| AvroError::Data(self.id.clone()))
+    }
+
+    /// [`AvroSchema::to_connect_json`], appended to `out`. On an error `out` is left as it
+    /// was. For many datums of one schema, [`AvroSchema::reader`] once.
+    pub fn write_connect_json(&self, datum: &[u8], out: &mut Vec<u8>) -> Result<(), AvroError> {
+        self.reader()?.write_connect_json(datum, out)
+    }
+
+    /// A reader of this schema's datums: what `apache-avro` prepares per reader (the named
+    /// types resolved) is done once for all the datums it reads. Errors: [`AvroError::NotAvro`]
+    /// when `apache-avro` cannot prepare one.
+    pub fn reader(&self) -> Result<Reader<'_>, AvroError> {
+        let not_avro = |_| AvroError::NotAvro(self.id.clone());
+        let datums = apache_avro::reader::datum::GenericDatumReader::builder(&self.avro).build().map_err(not_avro)?;
+        let names = apache_avro::schema::ResolvedSchema::try_from(&self.avro).map_err(not_avro)?;
+        Ok(Reader { schema: self, datums, names })
+    }
+}
+
+/// Reads the datums of one [`AvroSchema`] ([`AvroSchema::reader`]).
+pub struct Reader<'s> {
+    schema: &'s AvroSchema,
+    datums: apache_avro::reader::datum::GenericDatumReader<'s>,
+    /// The schema's named types, for validating each value.
+    names: apache_avro::schema::ResolvedSchema<'s>,
+}
+
+impl std::fmt::Debug for Reader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader").field("schema", &self.schema.id).finish()
+    }
+}
+
+impl Reader<'_> {
+    /// The JsonConverter's text of the Connect record `datum` holds, appended to `out` (the
+    /// batch's buffer: no copy per record). On an error `out` is left as it was. Errors:
+    /// [`AvroError::Data`] (the datum does not decode, or bytes are left after it),
+    /// [`AvroError::Unsupported`] (a type Connect's mapping has no JSON form for here).
+    pub fn write_connect_json(&self, datum: &[u8], out: &mut Vec<u8>) -> Result<(), AvroError> {
+        let schema = self.schema;
         let mut reader = datum;
-        let value = apache_avro::reader::datum::GenericDatumReader::builder(&self.avro)
-            .build()
-            .and_then(|r| r.read_value(&mut reader))
-            .map_err(|_| AvroError::Data(self.id.clone()))?;
+        let value = self.datums.read_value(&mut reader).map_err(|_| AvroError::Data(schema.id.clone()))?;
         // Every byte used, and a value of the schema: apache-avro 0.22 reads a union branch
         // cut short as `Union(i, Null)` instead of failing, which would null a value the
         // source sent.
-        if !reader.is_empty() || !value.validate(&self.avro) {
-            return Err(AvroError::Data(self.id.clone()));
+        if !reader.is_empty() || !value.validate_with_names(&schema.avro, self.names.get_names()) {
+            return Err(AvroError::Data(schema.id.clone()));
         }
-        let walk = Walk { schema: self };
-        let mut out = String::with_capacity(self.connect.len() + datum.len() * 3 + 32);
-        out.push_str("{\"schema\":");
-        out.push_str(&self.connect);
-        out.push_str(",\"payload\":");
-        walk.payload(&self.json, "", &value, &mut out, 0)?;
-        out.push('}');
-        Ok(out)
+        let start = out.len();
+        out.reserve(schema.connect.len() + datum.len() * 3 + 32);
+        out.extend_from_slice(b"{\"schema\":");
+        out.extend_from_slice(schema.connect.as_bytes());
+        out.extend_from_slice(b",\"payload\":");
+        if let Err(e) = (Walk { schema }).payload(&schema.json, "", &value, out, 0) {
+            out.truncate(start);
+            return Err(e);
+        }
+        out.push(b'}');
+        Ok(())
     }
 }
 
@@ -115,6 +158,11 @@ fn collect_names(schema: &Json, namespace: &str, names: &mut HashMap<String, Jso
     }
 }
 
+/// The namespace part of a full name (`a.b` of `a.b.C`; empty without one).
+fn namespace_of(full: &str) -> &str {
+    full.rsplit_once('.').map_or("", |(ns, _)| ns)
+}
+
 fn full_name(name: &str, namespace: Option<&str>, enclosing: &str) -> String {
     if name.contains('.') {
         return name.to_string();
@@ -137,24 +185,33 @@ impl Walk<'_> {
         AvroError::Unsupported { schema: self.schema.id.clone(), kind: kind.to_string() }
     }
 
-    /// A type schema with references resolved, and the namespace names inside it resolve in.
-    fn resolve<'j>(&'j self, schema: &'j Json, namespace: &str) -> Result<(&'j Json, String), AvroError> {
+    /// A type schema with references resolved, and the namespace names inside it resolve in
+    /// (borrowed: this runs for every node of every record).
+    fn resolve<'j>(&'j self, schema: &'j Json, namespace: &'j str) -> Result<(&'j Json, &'j str), AvroError> {
         if let Json::String(name) = schema
             && !PRIMITIVES.contains(&name.as_str())
         {
-            let full = full_name(name, None, namespace);
-            let found = self.schema.names.get(&full).or_else(|| self.schema.names.get(name.as_str()));
-            let found = found.ok_or_else(|| self.unsupported("an unresolved type name"))?;
-            let ns = full.rsplit_once('.').map_or(String::new(), |(ns, _)| ns.to_string());
-            return Ok((found, ns));
+            let (full, found) = match self.schema.names.get_key_value(name.as_str()) {
+                Some(hit) if name.contains('.') || namespace.is_empty() => hit,
+                _ => self
+                    .schema
+                    .names
+                    .get_key_value(full_name(name, None, namespace).as_str())
+                    .or_else(|| self.schema.names.get_key_value(name.as_str()))
+                    .ok_or_else(|| self.unsupported("an unresolved type name"))?,
+            };
+            return Ok((found, namespace_of(full)));
         }
         let ns = match schema {
             Json::Object(o) if matches!(o.get("type").and_then(Json::as_str), Some("record" | "enum" | "fixed")) => {
                 let name = o.get("name").and_then(Json::as_str).unwrap_or("");
-                let full = full_name(name, o.get("namespace").and_then(Json::as_str), namespace);
-                full.rsplit_once('.').map_or(String::new(), |(ns, _)| ns.to_string())
+                match (name.contains('.'), o.get("namespace").and_then(Json::as_str)) {
+                    (true, _) => namespace_of(name),
+                    (false, Some(explicit)) => explicit,
+                    (false, None) => namespace,
+                }
             }
-            _ => namespace.to_string(),
+            _ => namespace,
         };
         Ok((schema, ns))
     }
@@ -251,47 +308,49 @@ impl Walk<'_> {
     }
 
     /// Write the payload of `value` (of Avro type `schema`) in the JsonConverter's form,
-    /// fields in the schema's order.
+    /// fields in the schema's order. Allocates nothing of its own: strings, numbers and base64
+    /// are written straight into `out`.
     fn payload(
         &self,
         schema: &Json,
         namespace: &str,
         value: &Avro,
-        out: &mut String,
+        out: &mut Vec<u8>,
         depth: usize,
     ) -> Result<(), AvroError> {
         if depth > MAX_DEPTH {
             return Err(self.unsupported("a value nested too deep"));
         }
         let (schema, ns) = self.resolve(schema, namespace)?;
-        let text = |out: &mut String, s: &str| out.push_str(&Json::String(s.to_string()).to_string());
-        let base64 = |out: &mut String, b: &[u8]| {
-            out.push('"');
-            out.push_str(&base64::engine::general_purpose::STANDARD.encode(b));
-            out.push('"');
+        let data_error = || AvroError::Data(self.schema.id.clone());
+        // serde_json's own escaping and number forms, into the buffer.
+        let text = |out: &mut Vec<u8>, s: &str| serde_json::to_writer(&mut *out, s).map_err(|_| data_error());
+        let base64 = |out: &mut Vec<u8>, b: &[u8]| {
+            out.push(b'"');
+            let start = out.len();
+            out.resize(start + base64::encoded_len(b.len(), true).unwrap_or(0), 0);
+            let written = base64::engine::general_purpose::STANDARD.encode_slice(b, &mut out[start..]).unwrap_or(0);
+            out.truncate(start + written);
+            out.push(b'"');
         };
-        let float = |out: &mut String, x: f64| {
+        let float = |out: &mut Vec<u8>, x: f64| {
             if x.is_nan() {
-                out.push_str("\"NaN\"");
+                out.extend_from_slice(b"\"NaN\"");
             } else if x.is_infinite() {
-                out.push_str(if x > 0.0 { "\"Infinity\"" } else { "\"-Infinity\"" });
+                out.extend_from_slice(if x > 0.0 { b"\"Infinity\"" } else { b"\"-Infinity\"" });
             } else {
-                out.push_str(&Json::from(x).to_string());
+                let _ = serde_json::to_writer(&mut *out, &x);
             }
         };
+        let integer = |out: &mut Vec<u8>, i: i64| out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
         match value {
             Avro::Union(index, inner) => {
-                let branch = schema
-                    .as_array()
-                    .and_then(|b| b.get(*index as usize))
-                    .ok_or_else(|| AvroError::Data(self.schema.id.clone()))?;
-                self.payload(branch, &ns, inner, out, depth + 1)?;
+                let branch = schema.as_array().and_then(|b| b.get(*index as usize)).ok_or_else(data_error)?;
+                self.payload(branch, ns, inner, out, depth + 1)?;
             }
-            Avro::Null => out.push_str("null"),
-            Avro::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
-            Avro::Int(i) | Avro::Date(i) | Avro::TimeMillis(i) => {
-                let _ = write!(out, "{i}");
-            }
+            Avro::Null => out.extend_from_slice(b"null"),
+            Avro::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            Avro::Int(i) | Avro::Date(i) | Avro::TimeMillis(i) => integer(out, i64::from(*i)),
             Avro::Long(i)
             | Avro::TimeMicros(i)
             | Avro::TimestampMillis(i)
@@ -299,62 +358,60 @@ impl Walk<'_> {
             | Avro::TimestampNanos(i)
             | Avro::LocalTimestampMillis(i)
             | Avro::LocalTimestampMicros(i)
-            | Avro::LocalTimestampNanos(i) => {
-                let _ = write!(out, "{i}");
-            }
+            | Avro::LocalTimestampNanos(i) => integer(out, *i),
             Avro::Float(x) => float(out, f64::from(*x)),
             Avro::Double(x) => float(out, *x),
-            Avro::String(s) | Avro::Enum(_, s) => text(out, s),
-            Avro::Uuid(u) => text(out, &u.to_string()),
+            Avro::String(s) | Avro::Enum(_, s) => text(out, s)?,
+            Avro::Uuid(u) => text(out, u.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()))?,
             Avro::Bytes(b) | Avro::Fixed(_, b) => base64(out, b),
             Avro::Decimal(d) => {
                 // The unscaled value's big-endian two's complement bytes: what Connect's
                 // Decimal carries in JSON as base64.
-                let bytes = Vec::<u8>::try_from(d).map_err(|_| AvroError::Data(self.schema.id.clone()))?;
+                let bytes = Vec::<u8>::try_from(d).map_err(|_| data_error())?;
                 base64(out, &bytes);
             }
             Avro::Array(items) => {
                 let item = schema_attr(schema, "items").ok_or_else(|| self.unsupported("an array without items"))?;
-                out.push('[');
+                out.push(b'[');
                 for (i, v) in items.iter().enumerate() {
                     if i > 0 {
-                        out.push(',');
+                        out.push(b',');
                     }
-                    self.payload(item, &ns, v, out, depth + 1)?;
+                    self.payload(item, ns, v, out, depth + 1)?;
                 }
-                out.push(']');
+                out.push(b']');
             }
             Avro::Map(entries) => {
                 let values = schema_attr(schema, "values").ok_or_else(|| self.unsupported("a map without values"))?;
                 let mut keys: Vec<&String> = entries.keys().collect();
                 keys.sort();
-                out.push('{');
+                out.push(b'{');
                 for (i, k) in keys.into_iter().enumerate() {
                     if i > 0 {
-                        out.push(',');
+                        out.push(b',');
                     }
-                    text(out, k);
-                    out.push(':');
-                    self.payload(values, &ns, &entries[k], out, depth + 1)?;
+                    text(out, k)?;
+                    out.push(b':');
+                    self.payload(values, ns, &entries[k], out, depth + 1)?;
                 }
-                out.push('}');
+                out.push(b'}');
             }
             Avro::Record(fields) => {
                 let declared = schema_attr(schema, "fields").and_then(Json::as_array);
-                out.push('{');
+                out.push(b'{');
                 for (i, (name, v)) in fields.iter().enumerate() {
                     let ty = declared
                         .and_then(|d| d.iter().find(|f| f.get("name").and_then(Json::as_str) == Some(name)))
                         .and_then(|f| f.get("type"))
-                        .ok_or_else(|| AvroError::Data(self.schema.id.clone()))?;
+                        .ok_or_else(data_error)?;
                     if i > 0 {
-                        out.push(',');
+                        out.push(b',');
                     }
-                    text(out, name);
-                    out.push(':');
-                    self.payload(ty, &ns, v, out, depth + 1)?;
+                    text(out, name)?;
+                    out.push(b':');
+                    self.payload(ty, ns, v, out, depth + 1)?;
                 }
-                out.push('}');
+                out.push(b'}');
             }
             Avro::BigDecimal(_) => return Err(self.unsupported("big-decimal")),
             Avro::Duration(_) => return Err(self.unsupported("duration")),
