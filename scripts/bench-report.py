@@ -32,19 +32,41 @@ def transform_table():
         if full is None or base is None:
             continue
         n, size = info["records"], info["bytes"]
-        rows.append((name, n, size, full, base))
+        avro = None
+        try:
+            with open(os.path.join(root, f"input-transform-{name}-avro.json")) as f:
+                avro_size = json.load(f)["bytes"]
+            avro_time = mean_seconds(f"transform_{name}", "avro_full_path_with_sql")
+            if avro_time is not None:
+                avro = (avro_size, avro_time)
+        except FileNotFoundError:
+            pass
+        rows.append((name, n, size, full, base, avro))
     if not rows:
         return
-    print("| event | records | event size | path | mean time | records/s | MB/s |")
-    print("|---|---:|---:|---|---:|---:|---:|")
-    for name, n, size, full, base in rows:
-        for label, t in (("full: decode→validate→mask→plan→SQL", full), ("baseline: base64 + serde_json::Value", base)):
-            print(f"| {name} | {n:,} | {size / 1e6:.1f} MB | {label} | {t * 1e3:.1f} ms | {n / t:,.0f} | {size / t / 1e6:.0f} |")
+    allocations = {}
+    for fmt in ("json", "avro"):
+        try:
+            with open(os.path.join(root, f"alloc-transform-{fmt}.json")) as f:
+                allocations[fmt] = json.load(f)["allocations_per_record"]
+        except FileNotFoundError:
+            pass
+    alloc = lambda fmt, name: f"{allocations[fmt]:.1f}" if name == "6MB" and fmt in allocations else ""
+    print("| event | records | event size | path | mean time | records/s | MB/s of event | allocations / record |")
+    print("|---|---:|---:|---|---:|---:|---:|---:|")
+    for name, n, size, full, base, avro in rows:
+        lines = [("JSON", size, "full: decode→validate→mask→plan→SQL", full, alloc("json", name))]
+        if avro:
+            lines.append(("Avro", avro[0], "full, Avro (Confluent frames, schemas cached)", avro[1], alloc("avro", name)))
+        lines.append(("JSON", size, "baseline: base64 + serde_json::Value", base, ""))
+        for fmt, sz, label, t, a in lines:
+            print(f"| {name} {fmt} | {n:,} | {sz / 1e6:.1f} MB | {label} | {t * 1e3:.1f} ms | {n / t:,.0f} | {sz / t / 1e6:.0f} | {a} |")
     print()
-    print("| event | full path speed ÷ baseline speed |")
-    print("|---|---:|")
-    for name, n, size, full, base in rows:
-        print(f"| {name} | **{base / full:.2f}×** |")
+    print("| event | full path speed ÷ baseline speed | Avro full path time ÷ JSON full path time |")
+    print("|---|---:|---:|")
+    for name, n, size, full, base, avro in rows:
+        ratio = f"{avro[1] / full:.2f}×" if avro else "n/a"
+        print(f"| {name} | **{base / full:.2f}×** | {ratio} |")
     print()
 
 

@@ -18,7 +18,7 @@ use cdc_pipeline::{Caches, Config, DecodedBatch, MskEvent, Outcome, Pipeline};
 use libfuzzer_sys::fuzz_target;
 
 const SCHEMAS: [&str; 4] = [
-    r#"{"type":"record","name":"Envelope","namespace":"f.db.dbo.t","fields":[
+    r#"{"type":"record","name":"Envelope","namespace":"f.db.dbo.t","connect.name":"f.db.dbo.t.Envelope","fields":[
         {"name":"before","type":["null",{"type":"record","name":"Value","fields":[
             {"name":"id","type":"int"},
             {"name":"d","type":["null",{"type":"bytes","logicalType":"decimal","precision":10,"scale":2,
@@ -29,10 +29,10 @@ const SCHEMAS: [&str; 4] = [
             {"name":"connector","type":"string"},{"name":"commit_lsn","type":["null","string"],"default":null},
             {"name":"change_lsn","type":["null","string"],"default":null}]}},
         {"name":"op","type":"string"},{"name":"ts_ms","type":["null","long"],"default":null}]}"#,
-    r#"{"type":"record","name":"K","fields":[{"name":"id","type":"long"},{"name":"m","type":{"type":"map","values":"double"}}]}"#,
-    r#"{"type":"record","name":"A","fields":[{"name":"xs","type":{"type":"array","items":["null","string"]}},
+    r#"{"type":"record","name":"K","connect.name":"K","fields":[{"name":"id","type":"long"},{"name":"m","type":{"type":"map","values":"double"}}]}"#,
+    r#"{"type":"record","name":"A","connect.name":"A","fields":[{"name":"xs","type":{"type":"array","items":["null","string"]}},
         {"name":"e","type":{"type":"enum","name":"E","symbols":["A","B"]}},{"name":"f","type":{"type":"fixed","name":"F","size":4}}]}"#,
-    r#"{"type":"record","name":"R","fields":[{"name":"inner","type":["null",{"type":"record","name":"I","fields":[
+    r#"{"type":"record","name":"R","connect.name":"R","fields":[{"name":"inner","type":["null",{"type":"record","name":"I","fields":[
         {"name":"n","type":{"type":"int","connect.type":"int16"}}]}],"default":null},{"name":"v","type":"float"}]}"#,
 ];
 

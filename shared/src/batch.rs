@@ -156,10 +156,9 @@ impl<'e> DecodedBatch<'e> {
     /// id in `keySchemaMetadata`/`valueSchemaMetadata`) is read the same way; one it delivered
     /// as JSON text is `registry_json_format`. Each failure stops its own record only
     /// ([`Payload::Rejected`]).
-    pub fn read_avro(&mut self, lookup: &dyn Fn(SchemaRef) -> Option<Result<std::sync::Arc<AvroSchema>, AvroError>>) {
+    pub fn read_avro(&mut self, lookup: &dyn Fn(SchemaRef) -> Found) {
         // Each schema looked up, and its reader made, once for the batch.
-        let schemas: Vec<(SchemaRef, Option<Result<std::sync::Arc<AvroSchema>, AvroError>>)> =
-            self.schema_refs().into_iter().map(|r| (r, lookup(r))).collect();
+        let schemas: Vec<(SchemaRef, Found)> = self.schema_refs().into_iter().map(|r| (r, lookup(r))).collect();
         let readers: Readers<'_> = schemas
             .iter()
             .map(|(r, found)| {
@@ -245,6 +244,9 @@ impl<'e> DecodedBatch<'e> {
         self.buf.len() + self.read.len()
     }
 }
+
+/// What a lookup of [`DecodedBatch::read_avro`] gives for one schema.
+type Found = Option<Result<std::sync::Arc<AvroSchema>, AvroError>>;
 
 /// The readers of a batch's schemas, or the rule that stops each one's records.
 type Readers<'s> = std::collections::HashMap<SchemaRef, Result<Reader<'s>, Rule>>;

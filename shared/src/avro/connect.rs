@@ -45,6 +45,17 @@ impl AvroSchema {
         let mut names = HashMap::new();
         collect_names(&json, "", &mut names);
         let mut schema = AvroSchema { id: id.to_string(), avro, json, names, connect: String::new() };
+        // AvroData writes `connect.name` on every named Connect type, Debezium's records among
+        // them; a record without one comes from `connect.meta.data=false` (or a producer
+        // other than Kafka Connect), whose Debezium types (MicroTimestamp, VariableScaleDecimal)
+        // would read as plain numbers and structs: refused, not guessed.
+        if schema.json.get("type").and_then(Json::as_str) == Some("record") && schema.json.get("connect.name").is_none()
+        {
+            return Err(AvroError::Unsupported {
+                schema: id.to_string(),
+                kind: "a record without Connect's metadata (connect.name; connect.meta.data=false?)".into(),
+            });
+        }
         schema.connect = Walk { schema: &schema }.schema_of(&schema.json, "", 0)?.to_string();
         Ok(schema)
     }
@@ -226,7 +237,7 @@ impl Walk<'_> {
         if let Json::Array(branches) = schema {
             let types: Vec<&Json> = branches.iter().filter(|b| b.as_str() != Some("null")).collect();
             let [only] = types.as_slice() else { return Err(self.unsupported("a union of several types")) };
-            let mut connect = self.schema_of(only, &ns, depth + 1)?;
+            let mut connect = self.schema_of(only, ns, depth + 1)?;
             connect["optional"] = Json::Bool(true);
             return Ok(connect);
         }
@@ -234,7 +245,7 @@ impl Walk<'_> {
             Json::String(kind) => (kind.as_str(), None),
             Json::Object(o) => match o.get("type") {
                 Some(Json::String(kind)) => (kind.as_str(), Some(o)),
-                Some(inner) => return self.schema_of(inner, &ns, depth + 1),
+                Some(inner) => return self.schema_of(inner, ns, depth + 1),
                 None => return Err(self.unsupported("a type schema without a type")),
             },
             _ => return Err(self.unsupported("a type schema that is no name, object or union")),
@@ -255,13 +266,13 @@ impl Walk<'_> {
             "bytes" | "fixed" => "bytes",
             "array" => {
                 let items = attr("items").ok_or_else(|| self.unsupported("an array without items"))?;
-                connect.insert("items".into(), self.schema_of(items, &ns, depth + 1)?);
+                connect.insert("items".into(), self.schema_of(items, ns, depth + 1)?);
                 "array"
             }
             "map" => {
                 let values = attr("values").ok_or_else(|| self.unsupported("a map without values"))?;
                 connect.insert("keys".into(), json!({"type": "string", "optional": false}));
-                connect.insert("values".into(), self.schema_of(values, &ns, depth + 1)?);
+                connect.insert("values".into(), self.schema_of(values, ns, depth + 1)?);
                 "map"
             }
             "record" => {
@@ -269,7 +280,7 @@ impl Walk<'_> {
                 for field in attr("fields").and_then(Json::as_array).map(Vec::as_slice).unwrap_or_default() {
                     let name = field.get("name").and_then(Json::as_str).unwrap_or("");
                     let ty = field.get("type").ok_or_else(|| self.unsupported("a field without a type"))?;
-                    let mut f = self.schema_of(ty, &ns, depth + 1)?;
+                    let mut f = self.schema_of(ty, ns, depth + 1)?;
                     f["field"] = Json::String(name.to_string());
                     fields.push(f);
                 }
@@ -359,6 +370,9 @@ impl Walk<'_> {
             | Avro::LocalTimestampMillis(i)
             | Avro::LocalTimestampMicros(i)
             | Avro::LocalTimestampNanos(i) => integer(out, *i),
+            // A float32 in its own shortest form (`0.1`, as Kafka's JsonConverter writes it),
+            // not widened to f64 first (`0.10000000149011612`).
+            Avro::Float(x) if x.is_finite() => _ = serde_json::to_writer(&mut *out, x),
             Avro::Float(x) => float(out, f64::from(*x)),
             Avro::Double(x) => float(out, *x),
             Avro::String(s) | Avro::Enum(_, s) => text(out, s)?,
@@ -430,7 +444,7 @@ fn schema_attr<'j>(schema: &'j Json, key: &str) -> Option<&'j Json> {
 mod tests {
     use super::*;
 
-    const ROW: &str = r#"{"type": "record", "name": "Value", "namespace": "s.db.dbo.t",
+    const ROW: &str = r#"{"type": "record", "name": "Value", "namespace": "s.db.dbo.t", "connect.name": "s.db.dbo.t.Value",
         "fields": [{"name": "id", "type": "int"}, {"name": "ssn", "type": ["null", "string"], "default": null}]}"#;
 
     /// A `ROW` with an SSN.
@@ -476,7 +490,7 @@ mod tests {
             assert_eq!(AvroSchema::parse("confluent:9", text).unwrap_err(), AvroError::NotAvro("confluent:9".into()));
         }
         // A union of several types has no Connect form.
-        let union = r#"{"type": "record", "name": "R", "fields": [{"name": "x", "type": ["null", "int", "string"]}]}"#;
+        let union = r#"{"type": "record", "name": "R", "connect.name": "R", "fields": [{"name": "x", "type": ["null", "int", "string"]}]}"#;
         // Found when the schema is read, before any record.
         let error = AvroSchema::parse("confluent:3", union).unwrap_err();
         assert!(
@@ -484,7 +498,36 @@ mod tests {
             "{error}"
         );
         // A record that holds itself has no Connect form (a Connect schema is a tree).
-        let recursive = r#"{"type": "record", "name": "R", "fields": [{"name": "next", "type": ["null", "R"]}]}"#;
+        let recursive = r#"{"type": "record", "name": "R", "connect.name": "R", "fields": [{"name": "next", "type": ["null", "R"]}]}"#;
         assert!(matches!(AvroSchema::parse("confluent:4", recursive), Err(AvroError::Unsupported { .. })));
+    }
+
+    /// A record written with `connect.meta.data=false` carries no Connect names: its
+    /// Debezium types cannot be known, so the schema is refused rather than read as plain
+    /// numbers.
+    #[test]
+    fn a_record_without_connect_metadata_is_refused() {
+        let bare = r#"{"type": "record", "name": "Envelope", "namespace": "s.db.dbo.t",
+            "fields": [{"name": "ts", "type": "long"}]}"#;
+        let error = AvroSchema::parse("confluent:5", bare).unwrap_err();
+        assert!(
+            matches!(error, AvroError::Unsupported { ref kind, .. } if kind.contains("connect.meta.data")),
+            "{error}"
+        );
+    }
+
+    /// A float32 reads in its own shortest form, as the JsonConverter writes it.
+    #[test]
+    fn a_float_keeps_its_float32_form() {
+        let schema_text =
+            r#"{"type": "record", "name": "R", "connect.name": "R", "fields": [{"name": "f", "type": "float"}]}"#;
+        let schema = AvroSchema::parse("confluent:6", schema_text).unwrap();
+        for (x, text) in [(0.1_f32, "0.1"), (1.1, "1.1"), (-3.4e38, "-3.4e+38"), (1e-7, "1e-7")] {
+            let bytes = datum(schema_text, Avro::Record(vec![("f".into(), Avro::Float(x))]));
+            let json = schema.to_connect_json(&bytes).unwrap();
+            assert!(json.ends_with(&format!(r#""payload":{{"f":{text}}}}}"#)), "{x}: {json}");
+            let back: Json = serde_json::from_str(&json).unwrap();
+            assert_eq!(back["payload"]["f"].as_f64().unwrap() as f32, x);
+        }
     }
 }
