@@ -561,7 +561,10 @@ impl Ingestor {
         if refs.is_empty() {
             return Ok(());
         }
-        let known = cache.resolve(&refs).await?;
+        // Boxed: the registry's request futures nest deep enough to overflow the compiler's
+        // layout query depth in the functions' `lambda_runtime::run` future, and only a batch
+        // with Avro records gets here.
+        let known = Box::pin(cache.resolve(&refs)).await?;
         batch.read_avro(&|schema| match known.get(&schema)? {
             Lookup::Found(schema) => Some(Ok(schema.clone())),
             Lookup::Refused(error) => Some(Err(error.clone())),

@@ -63,7 +63,10 @@ pub struct Confluent {
     /// The base URL, without a trailing slash (`https://registry.example:8081`).
     base: String,
     /// `Basic <base64(user:password)>`, when the registry asks for it.
-    authorization: Option<String>,
+    authorization: std::sync::RwLock<Option<String>>,
+    /// Where the credentials came from, to read them again when the registry refuses them
+    /// (a rotated password): Secrets Manager and the secret's ARN.
+    secret: Option<(aws_sdk_secretsmanager::Client, String)>,
     client: hyper_util::client::legacy::Client<
         hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
         Empty<Bytes>,
@@ -75,7 +78,8 @@ impl std::fmt::Debug for Confluent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Confluent")
             .field("base", &self.base)
-            .field("authorization", &self.authorization.as_ref().map(|_| "<withheld>"))
+            .field("authorization", &"<withheld>")
+            .field("secret", &self.secret.as_ref().map(|(_, arn)| arn))
             .field("timeout", &self.timeout)
             .finish()
     }
@@ -98,17 +102,55 @@ impl Confluent {
         let https =
             hyper_rustls::HttpsConnectorBuilder::new().with_native_roots()?.https_or_http().enable_http1().build();
         let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(https);
-        let authorization = credentials.map(|(user, password)| {
-            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
-        });
-        Ok(Confluent { base: url.trim_end_matches('/').to_string(), authorization, client, timeout })
+        let authorization = std::sync::RwLock::new(credentials.map(|(user, password)| basic(user, password)));
+        Ok(Confluent { base: url.trim_end_matches('/').to_string(), authorization, secret: None, client, timeout })
+    }
+
+    /// Read the credentials again from this secret (`{"username", "password"}`) when the
+    /// registry answers 401, and retry once: a rotated password takes effect without a cold
+    /// start.
+    pub fn refreshing_from(mut self, secrets: aws_sdk_secretsmanager::Client, arn: String) -> Confluent {
+        self.secret = Some((secrets, arn));
+        self
     }
 
     async fn fetch(&self, id: u32, schema: SchemaRef) -> Result<Lookup, RegistryError> {
+        // Confluent's ids are Java ints: a larger one cannot be registered, and the REST API
+        // answers it with a plain 404 (no error_code).
+        if id > i32::MAX as u32 {
+            return Ok(Lookup::Unknown);
+        }
+        match self.fetch_once(id, schema).await {
+            Err(Refused::Unauthorized) if self.secret.is_some() => {
+                let fresh = self.read_secret(schema).await?;
+                *self.authorization.write().unwrap_or_else(|e| e.into_inner()) = Some(fresh);
+                tracing::warn!(schema = %schema, "the schema registry refused the credentials: read them again from SCHEMA_REGISTRY_SECRET_ARN");
+                self.fetch_once(id, schema).await.map_err(|e| e.into_error(schema))
+            }
+            other => other.map_err(|e| e.into_error(schema)),
+        }
+    }
+
+    /// `Basic …` from the secret again. Errors: its AWS error code or shape, never its content.
+    async fn read_secret(&self, schema: SchemaRef) -> Result<String, RegistryError> {
+        use aws_sdk_secretsmanager::error::ProvideErrorMetadata as _;
         let failed = |detail: String| RegistryError { registry: "confluent", schema: schema.to_string(), detail };
+        let Some((client, arn)) = &self.secret else { return Err(failed("no credentials to read again".into())) };
+        let output = client.get_secret_value().secret_id(arn).send().await.map_err(|e| {
+            failed(format!("reading SCHEMA_REGISTRY_SECRET_ARN: {}", e.code().unwrap_or("request failed")))
+        })?;
+        let (user, password) = output
+            .secret_string()
+            .and_then(basic_credentials)
+            .ok_or_else(|| failed("SCHEMA_REGISTRY_SECRET_ARN is not {\"username\", \"password\"}".into()))?;
+        Ok(basic(&user, &password))
+    }
+
+    async fn fetch_once(&self, id: u32, schema: SchemaRef) -> Result<Lookup, Refused> {
+        let failed = |detail: String| Refused::Other(detail);
         let mut request = http::Request::get(format!("{}/schemas/ids/{id}", self.base))
             .header(http::header::ACCEPT, "application/vnd.schemaregistry.v1+json, application/json");
-        if let Some(authorization) = &self.authorization {
+        if let Some(authorization) = self.authorization.read().unwrap_or_else(|e| e.into_inner()).as_deref() {
             request = request.header(http::header::AUTHORIZATION, authorization);
         }
         let request = request.body(Empty::new()).map_err(|_| failed("SCHEMA_REGISTRY_URL is not a URL".into()))?;
@@ -120,7 +162,7 @@ impl Confluent {
                 .await
                 .map_err(|_| failed(format!("HTTP {}: the body could not be read", status.as_u16())))?
                 .to_bytes();
-            Ok::<_, RegistryError>((status, body))
+            Ok::<_, Refused>((status, body))
         };
         let (status, body) =
             tokio::time::timeout(self.timeout, exchange).await.map_err(|_| failed("timed out".into()))??;
@@ -130,7 +172,7 @@ impl Confluent {
             #[serde(rename = "schemaType")]
             schema_type: Option<String>,
             #[serde(default)]
-            references: Vec<serde::de::IgnoredAny>,
+            references: Option<Vec<serde::de::IgnoredAny>>,
             error_code: Option<i64>,
         }
         let answer: Option<Answer> = serde_json::from_slice(&body).ok();
@@ -144,6 +186,15 @@ impl Confluent {
                 )),
             };
         }
+        if status == http::StatusCode::UNAUTHORIZED {
+            return Err(Refused::Unauthorized);
+        }
+        if status.is_redirection() {
+            return Err(failed(format!(
+                "HTTP {}: redirects are not followed; give SCHEMA_REGISTRY_URL as the registry answers it",
+                status.as_u16()
+            )));
+        }
         if !status.is_success() {
             return Err(failed(format!("HTTP {}", status.as_u16())));
         }
@@ -153,11 +204,44 @@ impl Confluent {
         if schema_type.is_some_and(|t| !t.eq_ignore_ascii_case("AVRO")) {
             return Ok(Lookup::Refused(AvroError::NotAvro(id_text)));
         }
-        if !references.is_empty() {
+        if references.is_some_and(|r| !r.is_empty()) {
             return Ok(Lookup::Refused(AvroError::Unsupported { schema: id_text, kind: "schema references".into() }));
         }
         Ok(parsed(&id_text, &text))
     }
+}
+
+/// Why one request got no schema: the credentials refused (worth reading them again), or
+/// anything else.
+enum Refused {
+    Unauthorized,
+    Other(String),
+}
+
+impl Refused {
+    fn into_error(self, schema: SchemaRef) -> RegistryError {
+        let detail = match self {
+            Refused::Unauthorized => "HTTP 401".to_string(),
+            Refused::Other(detail) => detail,
+        };
+        RegistryError { registry: "confluent", schema: schema.to_string(), detail }
+    }
+}
+
+/// The `Authorization` header of HTTP basic auth.
+fn basic(user: &str, password: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+/// `(username, password)` of a secret's `{"username": …, "password": …}` (the shape of
+/// Lambda's own `BASIC_AUTH` secrets for Kafka and schema registries).
+pub fn basic_credentials(secret: &str) -> Option<(String, String)> {
+    #[derive(serde::Deserialize)]
+    struct Basic {
+        username: String,
+        password: String,
+    }
+    serde_json::from_str::<Basic>(secret).ok().map(|b| (b.username, b.password))
 }
 
 fn parsed(id: &str, text: &str) -> Lookup {

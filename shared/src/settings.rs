@@ -187,7 +187,10 @@ impl Settings {
     /// for both of those, `REDSHIFT_DB_USER` with a workgroup or with `REDSHIFT_SECRET_ARN`,
     /// both masking-key sources, `MASKING_KEY` in Lambda, `MASKING_KEY_VERSION` without a
     /// secret, a `DEADLINE_MARGIN_MS` that is not whole milliseconds, an unknown `LOG_LEVEL`,
-    /// prefixes that are empty or overlap, `REPLAY_MAX_ATTEMPTS` outside 1–100.
+    /// prefixes that are empty or overlap, `REPLAY_MAX_ATTEMPTS` outside 1–100; for
+    /// `SCHEMA_REGISTRY*`: an unknown registry, a URL or secret without `confluent`,
+    /// `confluent` without a URL ([`SettingsError::Missing`]), a URL that is no base URL or
+    /// holds credentials, a secret with `http://` to another host than this one.
     pub fn from_lookup(
         get: impl Fn(&str) -> Option<String>,
         default_function_name: &str,
@@ -361,8 +364,6 @@ impl Settings {
     }
 }
 
-/// `arn:<partition>:iam::<12 digits>:role/<path/name>`: the form COPY's `IAM_ROLE` takes
-/// ("Authorization parameters", COPY, Redshift Database Developer Guide).
 /// `SCHEMA_REGISTRY`, `SCHEMA_REGISTRY_URL`, `SCHEMA_REGISTRY_SECRET_ARN`, checked together.
 fn schema_registry(get: &impl Fn(&str) -> Option<String>) -> Result<Option<SchemaRegistrySettings>, SettingsError> {
     let invalid = |name, problem: &str| SettingsError::Invalid { name, problem: problem.into() };
@@ -374,7 +375,7 @@ fn schema_registry(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Schem
         )),
         None | Some("none") => Ok(None),
         Some("glue") if url.is_some() || secret_arn.is_some() => Err(invalid(
-            "SCHEMA_REGISTRY_URL",
+            if url.is_some() { "SCHEMA_REGISTRY_URL" } else { "SCHEMA_REGISTRY_SECRET_ARN" },
             "applies to SCHEMA_REGISTRY=confluent; Glue is reached with the function's role",
         )),
         Some("glue") => Ok(Some(SchemaRegistrySettings::Glue)),
@@ -383,7 +384,25 @@ fn schema_registry(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Schem
                 name: "SCHEMA_REGISTRY_URL",
                 help: "the Confluent-compatible registry's base URL (https://…)",
             })?;
-            let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+            // A base URL the request path is appended to: scheme, host, optional port and
+            // path; no user name or password (basic auth comes from SCHEMA_REGISTRY_SECRET_ARN
+            // only, never from a variable anyone reading the function's configuration sees),
+            // query or fragment.
+            let uri: http::Uri = url.parse().map_err(|_| invalid("SCHEMA_REGISTRY_URL", "not a URL"))?;
+            let authority = uri.authority().map(|a| a.as_str()).unwrap_or("");
+            if authority.contains('@') {
+                return Err(invalid(
+                    "SCHEMA_REGISTRY_URL",
+                    "holds a user name or password: put them in the secret SCHEMA_REGISTRY_SECRET_ARN",
+                ));
+            }
+            if uri.host().is_none_or(str::is_empty) || uri.query().is_some() || url.contains('#') {
+                return Err(invalid(
+                    "SCHEMA_REGISTRY_URL",
+                    "expected the registry's base URL: scheme, host, optional port and path, no query or fragment",
+                ));
+            }
+            let scheme = uri.scheme_str().map(str::to_ascii_lowercase);
             match scheme.as_deref() {
                 Some("https") => {}
                 Some("http") if secret_arn.is_some() && !is_loopback(&url) => {
@@ -415,6 +434,8 @@ fn is_loopback(url: &str) -> bool {
     host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// `arn:<partition>:iam::<12 digits>:role/<path/name>`: the form COPY's `IAM_ROLE` takes
+/// ("Authorization parameters", COPY, Redshift Database Developer Guide).
 fn is_role_arn(text: &str) -> bool {
     let mut parts = text.splitn(6, ':');
     let fields: Vec<&str> = parts.by_ref().collect();
@@ -516,6 +537,20 @@ mod tests {
             let err = with(pairs).unwrap_err();
             assert!(matches!(err, SettingsError::Invalid { name, .. } if name == variable), "{pairs:?}: {err}");
         }
+        for bad in [
+            "https://",
+            "https://bad host",
+            "https://user:hunter2@registry",
+            "http://user:pw@registry",
+            "https://registry/?x=1",
+            "https://registry/#frag",
+        ] {
+            let err = with(&[("SCHEMA_REGISTRY", "confluent"), ("SCHEMA_REGISTRY_URL", bad)]).unwrap_err();
+            assert!(matches!(err, SettingsError::Invalid { name: "SCHEMA_REGISTRY_URL", .. }), "{bad}: {err}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
+        let err = with(&[("SCHEMA_REGISTRY", "glue"), ("SCHEMA_REGISTRY_SECRET_ARN", arn)]).unwrap_err();
+        assert!(matches!(err, SettingsError::Invalid { name: "SCHEMA_REGISTRY_SECRET_ARN", .. }), "{err}");
         for local in ["http://127.0.0.1:8081", "http://localhost/registry", "http://[::1]:80"] {
             let s = with(&[
                 ("SCHEMA_REGISTRY", "confluent"),

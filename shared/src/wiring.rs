@@ -47,6 +47,9 @@ pub enum StartError {
     /// AWS error code, or what is wrong with the secret's shape (never its content).
     #[error("reading the schema registry's credentials from SCHEMA_REGISTRY_SECRET_ARN failed: {0}")]
     RegistrySecret(String),
+    /// The schema registry's client cannot be made (the system's TLS roots).
+    #[error("the schema registry client: {0}")]
+    RegistryClient(String),
     /// `DescribeTable` of a configured target failed.
     #[error("reading the columns of {table} failed: {source}")]
     DescribeTable {
@@ -158,9 +161,13 @@ pub async fn schema_registry(
                 None => None,
                 Some(arn) => Some(registry_credentials(sdk, arn).await?),
             };
-            let credentials = credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
-            let client = Confluent::new(url, credentials, REGISTRY_TIMEOUT)
-                .map_err(|_| StartError::RegistrySecret("the system's root certificates cannot be read".into()))?;
+            let borrowed = credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
+            let mut client = Confluent::new(url, borrowed, REGISTRY_TIMEOUT).map_err(|e| {
+                StartError::RegistryClient(format!("the system's root certificates cannot be read ({})", e.kind()))
+            })?;
+            if let Some(arn) = secret_arn {
+                client = client.refreshing_from(aws_sdk_secretsmanager::Client::new(sdk), arn.clone());
+            }
             Ok(Some(Registry::Confluent(Box::new(client))))
         }
     }
@@ -169,8 +176,7 @@ pub async fn schema_registry(
 /// How long one request to a Confluent-compatible registry may take.
 const REGISTRY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// `{"username": …, "password": …}` from a Secrets Manager secret (the shape Lambda's own
-/// `BASIC_AUTH` secrets for Kafka and schema registries have).
+/// `(username, password)` from a Secrets Manager secret `{"username": …, "password": …}`.
 async fn registry_credentials(sdk: &aws_config::SdkConfig, arn: &str) -> Result<(String, String), StartError> {
     use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
     let output = aws_sdk_secretsmanager::Client::new(sdk)
@@ -179,16 +185,10 @@ async fn registry_credentials(sdk: &aws_config::SdkConfig, arn: &str) -> Result<
         .send()
         .await
         .map_err(|e| StartError::RegistrySecret(e.code().unwrap_or("request failed").to_string()))?;
-    #[derive(serde::Deserialize)]
-    struct Basic {
-        username: String,
-        password: String,
-    }
-    let text =
-        output.secret_string().ok_or_else(|| StartError::RegistrySecret("the secret has no SecretString".into()))?;
-    let basic: Basic = serde_json::from_str(text)
-        .map_err(|_| StartError::RegistrySecret("the SecretString is not {\"username\": …, \"password\": …}".into()))?;
-    Ok((basic.username, basic.password))
+    output
+        .secret_string()
+        .and_then(crate::registry::basic_credentials)
+        .ok_or_else(|| StartError::RegistrySecret("the SecretString is not {\"username\": …, \"password\": …}".into()))
 }
 
 /// A custom S3 endpoint (local S3 server) needs path-style addressing.

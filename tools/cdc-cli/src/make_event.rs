@@ -324,7 +324,7 @@ enum SchemaStore {
     Directory {
         dir: std::path::PathBuf,
         ids: HashMap<(bool, String), SchemaRef>,
-        next_confluent: u32,
+        next_confluent: u64,
     },
     Glue {
         registry: String,
@@ -353,7 +353,7 @@ impl SchemaStore {
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: cannot make: {}", dir.display(), e.kind()))?;
         // What DIR already holds keeps its id.
         let mut ids = HashMap::new();
-        let mut next_confluent = 1;
+        let mut next_confluent: u64 = 1;
         let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: cannot read: {}", dir.display(), e.kind()))?;
         for entry in entries.flatten() {
             let path = entry.path();
@@ -363,7 +363,7 @@ impl SchemaStore {
             let text =
                 std::fs::read_to_string(&path).map_err(|e| format!("{}: cannot read: {}", path.display(), e.kind()))?;
             if let SchemaRef::Confluent(id) = schema {
-                next_confluent = next_confluent.max(id.saturating_add(1));
+                next_confluent = next_confluent.max(u64::from(id) + 1);
             }
             ids.insert((matches!(schema, SchemaRef::Glue(_)), text), schema);
         }
@@ -380,13 +380,22 @@ impl SchemaStore {
                 }
                 let id = match format {
                     AvroFormat::Confluent => {
-                        let id = SchemaRef::Confluent(*next_confluent);
+                        // Confluent's ids are Java ints.
+                        let id = u32::try_from(*next_confluent).ok().filter(|id| *id <= i32::MAX as u32).ok_or_else(
+                            || format!("{}: no Confluent schema id is left after the highest there", dir.display()),
+                        )?;
                         *next_confluent += 1;
-                        id
+                        SchemaRef::Confluent(id)
                     }
                     AvroFormat::Glue => SchemaRef::Glue(derived_uuid(schema)),
                 };
                 let path = dir.join(file_name(id));
+                // Never over another schema: a file of this name with other text is an error.
+                if let Ok(existing) = std::fs::read_to_string(&path)
+                    && existing != schema
+                {
+                    return Err(format!("{}: holds another schema under this id", path.display()));
+                }
                 std::fs::write(&path, schema).map_err(|e| format!("{}: cannot write: {}", path.display(), e.kind()))?;
                 ids.insert(slot, id);
                 Ok(id)

@@ -287,3 +287,29 @@ fn bad_input_names_the_line_and_never_the_content() {
     let out = cdc(&["make-event", "--partition", "-1", "-"], Some("{}"));
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+/// `--avro confluent --schemas DIR` numbers new schemas after the highest id in DIR, never past
+/// a Java int (Confluent's ids), and never writes over a file that holds another schema: each
+/// is an exit 2 naming the directory or file, not a panic or a lost schema.
+#[test]
+fn avro_schema_ids_stay_confluent_ids_and_files_are_never_overwritten() {
+    let sample = test_services::repo_root().join("events/02-patientinfo-create.json");
+    let sample = sample.to_str().unwrap();
+    for (existing, expect_ok) in
+        [("confluent-7.avsc", true), ("confluent-2147483647.avsc", false), ("confluent-4294967295.avsc", false)]
+    {
+        let dir = scratch().join(format!("ids-{existing}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(existing), "{}").unwrap();
+        let out = cdc(&["make-event", "--avro", "confluent", "--schemas", dir.to_str().unwrap(), sample], None);
+        if expect_ok {
+            assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+            assert!(dir.join("confluent-8.avsc").exists() && dir.join("confluent-9.avsc").exists());
+        } else {
+            assert_eq!(out.status.code(), Some(2), "{existing}: {}", stderr(&out));
+            assert!(stderr(&out).contains("no Confluent schema id is left"), "{}", stderr(&out));
+        }
+        assert_eq!(std::fs::read_to_string(dir.join(existing)).unwrap(), "{}", "the existing schema is kept");
+    }
+}
