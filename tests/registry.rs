@@ -33,6 +33,18 @@ fn sample_paths() -> Vec<std::path::PathBuf> {
     SAMPLES.iter().map(|n| events_dir().join(format!("{n}.json"))).collect()
 }
 
+/// The AWS SDK's configuration for the local moto server (Secrets Manager, Glue).
+fn moto_sdk() -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_secretsmanager::config::SharedCredentialsProvider::new(
+            aws_sdk_secretsmanager::config::Credentials::new("test", "test", None, None, "tests"),
+        ))
+        .endpoint_url(s3_endpoint())
+        .build()
+}
+
 fn glue_client(endpoint: &str) -> aws_sdk_glue::Client {
     let config = aws_sdk_glue::Config::builder()
         .behavior_version(aws_sdk_glue::config::BehaviorVersion::latest())
@@ -307,14 +319,7 @@ async fn the_deployed_ingest_function_reads_avro_through_both_registries_and_log
     use cdc_tests::functions::{Function, lambda_environment};
     use cdc_tests::lambda_api::{Outcome, RuntimeApi};
     let server = confluent_server().await;
-    let sdk = aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_secretsmanager::config::SharedCredentialsProvider::new(
-            aws_sdk_secretsmanager::config::Credentials::new("test", "test", None, None, "tests"),
-        ))
-        .endpoint_url(s3_endpoint())
-        .build();
+    let sdk = moto_sdk();
     let secret = aws_sdk_secretsmanager::Client::new(&sdk)
         .create_secret()
         .name(format!("registry-basic-auth-{}", uuid::Uuid::new_v4()))
@@ -424,14 +429,7 @@ async fn records_the_trigger_deserialized_load_and_their_dead_letters_replay_wit
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn confluent_answers_and_a_rotated_password() {
     let server = confluent_server().await;
-    let sdk = aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_secretsmanager::config::SharedCredentialsProvider::new(
-            aws_sdk_secretsmanager::config::Credentials::new("test", "test", None, None, "tests"),
-        ))
-        .endpoint_url(s3_endpoint())
-        .build();
+    let sdk = moto_sdk();
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
     let name = format!("registry-rotation-{}", uuid::Uuid::new_v4());
     let created = secrets
