@@ -3,7 +3,8 @@
 //! Data flows one way through the modules: [`event`] (the MSK event) and [`config`] at the
 //! bottom, on the leaves it holds ([`column_type`] for type hints, [`mask`] for masks,
 //! [`value`] for bounds); [`batch`] and [`debezium`] decode into [`row`]'s columns and reasons
-//! (each names a [`rule::Rule`]); [`validate`] and [`detect`] check, [`mask`] hides;
+//! (each names a [`rule::Rule`]; [`avro`] turns schema-registry frames into the JSON decoder's
+//! input, with schemas [`registry`] fetches); [`validate`] and [`detect`] check, [`mask`] hides;
 //! [`transform`] runs them per record into an [`outcome::Outcome`]; [`plan`] collapses the
 //! batch per key; [`explain`] shows the result; [`redshift`] loads plans; [`dlq`] stores
 //! rejects in S3; [`ingest`] runs a batch and keeps the invariant, [`replay`] re-runs dead
