@@ -2,7 +2,9 @@
 //! few fixed Debezium-like Avro schemas, `AvroSchema::to_connect_json`, then the text through
 //! the JSON decoder (`Pipeline::transform` on a one-record batch whose value is the frame).
 //!
-//! Input layout: one control byte (bits 0-1: which schema), then the frame bytes.
+//! Input layout: one control byte (bits 0-1: which schema; bit 2: the bytes are a bare datum
+//! the event source mapping's registry integration delivered, its schema id in
+//! `valueSchemaMetadata`, rather than a frame), then the bytes.
 //!
 //! Invariants: nothing panics; a text `to_connect_json` returns is JSON with `schema` and
 //! `payload`; `DecodedBatch::read_avro` leaves exactly one outcome for the record, and a reject
@@ -51,9 +53,17 @@ fuzz_target!(|data: &[u8]| {
         let json: serde_json::Value = serde_json::from_str(&text).expect("to_connect_json writes JSON");
         assert!(json.get("schema").is_some() && json.get("payload").is_some(), "{text}");
     }
-    let mut record = RecordSpec::new("f.db.dbo.t", 0, 0, 1, Some("{\"id\":1}"), None);
-    record.value = Some(bytes.to_vec());
-    let text = msk_event_text(&[record]);
+    let text = if control & 4 == 0 {
+        let mut record = RecordSpec::new("f.db.dbo.t", 0, 0, 1, Some("{\"id\":1}"), None);
+        record.value = Some(bytes.to_vec());
+        msk_event_text(&[record])
+    } else {
+        use base64::Engine as _;
+        let value = base64::engine::general_purpose::STANDARD.encode(bytes);
+        serde_json::json!({"records": {"f.db.dbo.t-0": [{"topic": "f.db.dbo.t", "partition": 0, "offset": 0,
+            "timestamp": 1, "key": null, "value": value, "valueSchemaMetadata": {"dataFormat": "AVRO", "schemaId": "1"}}]}})
+        .to_string()
+    };
     let event = MskEvent::parse(text.as_bytes()).expect("a well-formed event");
     let mut batch = DecodedBatch::from_event(&event);
     batch.read_avro(&|_| Some(Ok(schema.clone())));
