@@ -269,6 +269,15 @@ impl Registry {
         }
     }
 
+    /// Whether `schema` is of this registry's kind (a Glue version id for Glue, a numeric id
+    /// for a Confluent-compatible registry).
+    pub fn reads(&self, schema: SchemaRef) -> bool {
+        matches!(
+            (self, schema),
+            (Registry::Glue(_), SchemaRef::Glue(_)) | (Registry::Confluent(_), SchemaRef::Confluent(_))
+        )
+    }
+
     /// Ask the registry for `schema`. A frame of the other registry's kind is
     /// [`Lookup::Unknown`] without a request.
     ///
@@ -278,9 +287,7 @@ impl Registry {
         match (self, schema) {
             (Registry::Confluent(client), SchemaRef::Confluent(id)) => client.fetch(id, schema).await,
             (Registry::Glue(client), SchemaRef::Glue(uuid)) => glue_fetch(client, uuid, schema).await,
-            (Registry::Glue(_), SchemaRef::Confluent(_)) | (Registry::Confluent(_), SchemaRef::Glue(_)) => {
-                Ok(Lookup::Unknown)
-            }
+            _ => Ok(Lookup::Unknown),
         }
     }
 }
@@ -349,6 +356,9 @@ impl SchemaCache {
         for schema in refs.iter().filter(|r| !known.contains_key(r)).copied().collect::<Vec<_>>() {
             let lookup = self.registry.fetch(schema).await?;
             match &lookup {
+                Lookup::Unknown if !self.registry.reads(schema) => {
+                    tracing::warn!(schema = %schema, registry = self.registry.name(), "a frame in the other registry's wire format than SCHEMA_REGISTRY's: its records are rejected (avro_schema_unknown)")
+                }
                 Lookup::Unknown => {
                     tracing::warn!(schema = %schema, registry = self.registry.name(), "the schema registry does not know this schema id: its records are rejected (avro_schema_unknown)")
                 }

@@ -457,21 +457,46 @@ pub fn build(args: &Args) -> Result<Output, String> {
         }
         _ => {}
     }
-    if let Some(url) = &args.registry_url
-        && !url.starts_with("https://")
-    {
-        return Err("--registry-url must be an https:// URL (the functions send credentials to it)".into());
+    if let Some(url) = &args.registry_url {
+        // The functions' own rules for SCHEMA_REGISTRY_URL (a base URL; credentials only in a
+        // secret), and https: the connector sends the registry's credentials.
+        let uri: Option<http::Uri> = url.parse().ok();
+        let authority = uri.as_ref().and_then(|u| u.authority()).map_or("", |a| a.as_str());
+        if !url.starts_with("https://")
+            || uri.as_ref().is_none_or(|u| u.host().is_none_or(str::is_empty) || u.query().is_some())
+            || url.contains('#')
+        {
+            return Err("--registry-url must be the registry's https:// base URL (no query or fragment)".into());
+        }
+        if authority.contains('@') {
+            return Err("--registry-url holds a user name or password: give them as --registry-secret".into());
+        }
     }
     if args.server_id == Some(0) {
         return Err("--server-id must be 1 or more (MySQL refuses server id 0 for a replica)".into());
     }
-    if let Some(secret) = &args.secret {
+    for (flag, secret) in [("--secret", &args.secret), ("--registry-secret", &args.registry_secret)] {
         // A `${provider:path:key}` reference splits at colons, so an ARN cannot be the path.
-        if secret.is_empty() || !secret.chars().all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c)) {
-            return Err("--secret takes the secret's name (letters, digits and /_+=.@-), not its ARN: \
-                        a ${secretsmanager:<name>:<key>} reference splits at colons"
-                .into());
+        if let Some(secret) = secret
+            && (secret.is_empty() || !secret.chars().all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c)))
+        {
+            return Err(format!(
+                "{flag} takes the secret's name (letters, digits and /_+=.@-), not its ARN: \
+                 a ${{secretsmanager:<name>:<key>}} reference splits at colons"
+            ));
         }
+    }
+    if let Some(name) = &args.glue_registry
+        && (name.is_empty()
+            || name.len() > 255
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_$#.".contains(c)))
+    {
+        return Err("--glue-registry must be a Glue registry name: 1-255 letters, digits and -_$#.".into());
+    }
+    if let Some(region) = &args.region
+        && (region.is_empty() || !region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+    {
+        return Err("--region must be an AWS region name (e.g. eu-west-1)".into());
     }
     if let Some(servers) = &args.bootstrap_servers {
         let ok = servers.split(',').all(|server| {

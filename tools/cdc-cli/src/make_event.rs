@@ -64,7 +64,7 @@ pub struct Args {
     #[arg(long, value_enum, requires = "schema_store")]
     pub avro: Option<AvroFormat>,
     /// With --avro: the directory the schemas are written to (made when missing).
-    #[arg(long, group = "schema_store")]
+    #[arg(long, group = "schema_store", requires = "avro")]
     pub schemas: Option<std::path::PathBuf>,
     /// With --avro glue: register the schemas in this AWS Glue Schema Registry (AWS_* settings,
     /// AWS_ENDPOINT_URL_GLUE for a local one) instead of writing them to a directory.
@@ -339,6 +339,12 @@ impl SchemaStore {
         if let Some(registry) = &args.glue_registry {
             if args.avro != Some(AvroFormat::Glue) {
                 return Err("--glue-registry goes with --avro glue".into());
+            }
+            if registry.is_empty()
+                || registry.len() > 255
+                || !registry.chars().all(|c| c.is_ascii_alphanumeric() || "-_$#.".contains(c))
+            {
+                return Err("--glue-registry must be a Glue registry name: 1-255 letters, digits and -_$#.".into());
             }
             let runtime = crate::run::runtime()?;
             let sdk = runtime.block_on(cdc_pipeline::wiring::sdk_config());

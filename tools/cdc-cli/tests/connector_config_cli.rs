@@ -465,6 +465,25 @@ fn avro_format_sets_the_registry_converters_for_keys_and_values() {
         (&["--format", "avro", "--registry", "glue", "--registry-url", "https://r"][..], "--registry confluent"),
         (&["--format", "avro", "--registry", "confluent", "--region", "x"][..], "--registry glue"),
         (&["--format", "avro", "--registry", "confluent", "--registry-url", "http://r"][..], "https://"),
+        (
+            &["--format", "avro", "--registry", "confluent", "--registry-url", "https://u:p@r"][..],
+            "user name or password",
+        ),
+        (
+            &[
+                "--format",
+                "avro",
+                "--registry",
+                "confluent",
+                "--registry-url",
+                "https://r",
+                "--registry-secret",
+                "arn:aws:x",
+            ][..],
+            "not its ARN",
+        ),
+        (&["--format", "avro", "--registry", "glue", "--glue-registry", "bad name"][..], "Glue registry name"),
+        (&["--format", "avro", "--registry", "glue", "--region", "EU West"][..], "AWS region"),
     ] {
         let out = cdc(&[&base[..], flags].concat());
         assert_eq!(out.status.code(), Some(2), "{flags:?}");

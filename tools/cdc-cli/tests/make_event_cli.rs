@@ -313,3 +313,19 @@ fn avro_schema_ids_stay_confluent_ids_and_files_are_never_overwritten() {
         assert_eq!(std::fs::read_to_string(dir.join(existing)).unwrap(), "{}", "the existing schema is kept");
     }
 }
+
+/// `--schemas` and `--registry-integration` mean nothing without `--avro`: exit 2 naming it,
+/// not a plain event as if the flag had not been given.
+#[test]
+fn avro_flags_without_avro_exit_2() {
+    let sample = test_services::repo_root().join("events/02-patientinfo-create.json");
+    let dir = scratch().join("no-avro");
+    for flags in
+        [&["--schemas", dir.to_str().unwrap()][..], &["--registry-integration"][..], &["--glue-registry", "r"][..]]
+    {
+        let out = cdc(&[&["make-event"][..], flags, &[sample.to_str().unwrap()]].concat(), None);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("--avro"), "{flags:?}: {}", stderr(&out));
+    }
+    assert!(!dir.exists(), "nothing was written");
+}
