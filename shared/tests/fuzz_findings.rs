@@ -73,3 +73,15 @@ fn trailing_bytes_after_the_event_are_an_error() {
     let err = MskEvent::parse(br#"{"records":{}}x"#).unwrap_err();
     assert!(err.to_string().contains("trailing characters"), "{err}");
 }
+
+/// A source column named like the pipeline's metadata (`_cdc_op`, `_CDC_POSITION` once
+/// lowercased) would be written twice in one row, or overwrite the position the apply SQL
+/// orders by: a reject naming the column, whose remedy is a `[tables.change_schema] rename`.
+#[test]
+fn a_source_column_named_like_the_metadata_is_a_reject() {
+    let got = reasons(&pipeline(DEFAULT), r#"{"id":1}"#, &envelope(r#"{"id":1,"_cdc_op":"x","_CDC_Position":"y"}"#));
+    assert_eq!(got, ["_cdc_op: column_name", "_cdc_position: column_name"]);
+    let renamed = format!("{DEFAULT}[tables.change_schema]\nrename = {{ _cdc_op = \"source_cdc_op\" }}\n");
+    let got = reasons(&pipeline(&renamed), r#"{"id":1}"#, &envelope(r#"{"id":1,"_cdc_op":"x"}"#));
+    assert!(got[0].starts_with("not rejected"), "renamed, it loads: {got:?}");
+}

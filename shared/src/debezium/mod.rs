@@ -59,8 +59,11 @@ impl ColumnNames {
 pub const MAX_COLUMN_NAME_BYTES: usize = 127;
 
 /// Column names come from the source's rows and schemas, and become quoted identifiers in the
-/// apply SQL. One that Redshift cannot name (empty, NUL, over 127 bytes), or two fields that
-/// name the same column once lowercased, reject the record here rather than fail its SQL.
+/// apply SQL. One that Redshift cannot name (empty, NUL, over 127 bytes), one the pipeline
+/// writes itself (`_cdc_…`, its metadata: the row would carry it twice, or the source's value
+/// would stand where the apply SQL reads the position), or two fields that name the same
+/// column once lowercased, reject the record here rather than fail or corrupt its SQL. A
+/// `[tables.change_schema] rename` (applied before) is the remedy for a `_cdc_` name.
 pub fn check_column_names(columns: &[Column<'_>], reasons: &mut Vec<Reason>) {
     for (i, column) in columns.iter().enumerate() {
         let name = &column.name;
@@ -68,6 +71,8 @@ pub fn check_column_names(columns: &[Column<'_>], reasons: &mut Vec<Reason>) {
             // The name goes into logs and dead letters: show a NUL as `\0`, and at most 127 bytes.
             let shown: String = name.escape_default().take(MAX_COLUMN_NAME_BYTES).collect();
             reasons.push(Reason::column(shown.into(), Rule::ColumnName));
+        } else if name.starts_with("_cdc_") {
+            reasons.push(Reason::column(name.clone(), Rule::ColumnName));
         } else if columns[..i].iter().any(|earlier| earlier.name == *name) {
             reasons.push(Reason::column(name.clone(), Rule::DuplicateColumn));
         }
