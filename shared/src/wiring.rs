@@ -104,8 +104,9 @@ pub async fn check_configured_columns(loader: &Loader, config: &Config) -> Resul
     Ok(())
 }
 
-/// The configuration named by the settings.
-fn load_config(source: &ConfigSource) -> Result<Config, ConfigError> {
+/// The configuration named by the settings (`CDC_CONFIG`): the functions' and every `cdc`
+/// subcommand's that reads settings. Errors: the file's [`ConfigError`].
+pub fn load_config(source: &ConfigSource) -> Result<Config, ConfigError> {
     match source {
         ConfigSource::File(path) => Config::load(path),
         ConfigSource::DefaultRouting => Ok(Config::default_routing()),

@@ -31,7 +31,7 @@ use cdc_pipeline::redshift::error::{DataApiError, DbErrorClass};
 use cdc_pipeline::redshift::sql::{self, DELETE_LEDGER_COLUMNS};
 use cdc_pipeline::redshift::target::{TargetColumn, TargetTable};
 use cdc_pipeline::redshift::{Loader, Warehouse, WarehouseSession};
-use cdc_pipeline::settings::{ConfigSource, Settings};
+use cdc_pipeline::settings::Settings;
 use cdc_pipeline::value::{Decimal, Value};
 use cdc_pipeline::{Config, wiring};
 use tokio::time::Instant;
@@ -106,10 +106,7 @@ pub fn run(config: Option<&Path>, topics: &[String], user: Option<&str>) -> Resu
         return Err(RunError::Setup("--user: a database user name, e.g. IAMR:<ingest role name>".into()));
     }
     let settings = run::settings(config, "check").map_err(RunError::Setup)?;
-    let config = match &settings.config {
-        ConfigSource::File(path) => Config::load(path).map_err(|e| RunError::Setup(e.to_string()))?,
-        ConfigSource::DefaultRouting => Config::default_routing(),
-    };
+    let config = wiring::load_config(&settings.config).map_err(|e| RunError::Setup(e.to_string()))?;
     let tables = tables(&config, topics).map_err(RunError::Setup)?;
     let failed = run::runtime().map_err(RunError::Setup)?.block_on(async {
         let (loader, _) = wiring::clients(&wiring::sdk_config().await, &settings);

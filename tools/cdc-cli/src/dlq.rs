@@ -13,7 +13,6 @@ use std::path::Path;
 
 use cdc_pipeline::config::TableConfig;
 use cdc_pipeline::dlq::{self, Coordinates, Store, Summary};
-use cdc_pipeline::settings::ConfigSource;
 use cdc_pipeline::{Config, temporal, wiring};
 
 use crate::run::{self, RunError};
@@ -43,10 +42,7 @@ fn rfc3339(seconds: i64) -> String {
 /// The configuration (for the table a topic routes to) and the store, from the settings.
 async fn setup(config: Option<&Path>) -> Result<(Config, Store), RunError> {
     let settings = run::settings(config, "dlq").map_err(RunError::Setup)?;
-    let config = match &settings.config {
-        ConfigSource::File(path) => Config::load(path).map_err(|e| RunError::Setup(e.to_string()))?,
-        ConfigSource::DefaultRouting => Config::default_routing(),
-    };
+    let config = wiring::load_config(&settings.config).map_err(|e| RunError::Setup(e.to_string()))?;
     let (_, store) = wiring::clients(&wiring::sdk_config().await, &settings);
     Ok((config, store))
 }
