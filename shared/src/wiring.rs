@@ -67,6 +67,12 @@ pub enum StartError {
         /// The first such table.
         table: crate::config::TableName,
     },
+    /// The default routing (`CDC_CONFIG=default`) loads every topic's table by `copy`, and no
+    /// role is set for Redshift to read the staged objects.
+    #[error(
+        "the default routing (CDC_CONFIG=default) loads each topic's table in schema public by COPY but REDSHIFT_COPY_ROLE_ARN is not set: set it to the IAM role Redshift assumes to read the staging prefix (or `default`), or use a config file with `load = \"insert\"` tables"
+    )]
+    DefaultRoutingNeedsCopyRole,
     /// The config names columns its (existing) target does not have.
     #[error(
         "the config names columns that {table} does not have: {columns} (a misspelt column would leave the real one unmasked; fix the config)"
@@ -248,8 +254,7 @@ pub async fn build(settings: &Settings, metrics: Arc<dyn MetricsSink>) -> Result
         // The default routing (`CDC_CONFIG=default`) makes each topic's table as it comes,
         // loading by COPY.
         if pipeline.config.tables.is_empty() {
-            let table = crate::config::TableName { schema: "public".into(), table: "<each topic's>".into() };
-            return Err(StartError::NoCopyRole { table });
+            return Err(StartError::DefaultRoutingNeedsCopyRole);
         }
     }
     let (loader, store) = clients(&sdk, settings);
@@ -447,6 +452,36 @@ where
 mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
+
+    /// A table that loads by COPY needs REDSHIFT_COPY_ROLE_ARN, and so does the default
+    /// routing (every topic's table loads by COPY): each cold start fails naming what to set,
+    /// before any client is made. The default routing's message names no table it made up.
+    #[tokio::test]
+    async fn copy_without_a_role_fails_the_cold_start() {
+        let dir = std::env::temp_dir().join(format!("cdc-wiring-copy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("copy.toml");
+        std::fs::write(&file, "[[tables]]\ntopic = \"*.dbo.t\"\ntarget = \"public.t\"\n").unwrap();
+        let file = file.to_str().unwrap().to_string();
+        for (config, expect) in [(file.as_str(), "public.t loads by COPY"), ("default", "the default routing")] {
+            let settings = Settings::from_lookup(
+                |name| match name {
+                    "CDC_CONFIG" => Some(config.to_string()),
+                    "REDSHIFT_DATABASE" => Some("dev".into()),
+                    "REDSHIFT_WORKGROUP" => Some("wg".into()),
+                    "DLQ_BUCKET" => Some("b".into()),
+                    _ => None,
+                },
+                "ingest",
+            )
+            .unwrap();
+            let error = build(&settings, Arc::new(crate::metrics::Stdout)).await.unwrap_err();
+            let text = error.to_string();
+            assert!(text.contains(expect) && text.contains("REDSHIFT_COPY_ROLE_ARN"), "{text}");
+            assert!(!text.contains("<each"), "no made-up table name: {text}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[derive(Clone, Default)]
     struct Buffer(Arc<Mutex<Vec<u8>>>);
