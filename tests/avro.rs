@@ -475,6 +475,14 @@ fn every_sample_reads_the_same_from_avro_in_both_wire_formats() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The paths of samples 01–04, the changes `events/avro/` renders as Avro.
+fn samples_01_to_04() -> Vec<String> {
+    ["01-patientinfo-snapshot", "02-patientinfo-create", "03-patientinfo-update", "04-patientinfo-delete"]
+        .iter()
+        .map(|n| cdc_tests::repo_root().join(format!("events/{n}.json")).to_str().unwrap().to_string())
+        .collect()
+}
+
 /// The committed Avro samples (`events/avro/confluent-patientinfo.json`,
 /// `events/avro/glue-patientinfo.json` and their schemas in `events/avro/schemas/`) are what the
 /// generator makes of samples 01–04 today:
@@ -488,11 +496,7 @@ fn the_avro_samples_are_what_the_generator_makes() {
     let root = cdc_tests::repo_root();
     let dir = std::env::temp_dir().join(format!("cdc-avro-regenerate-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let inputs: Vec<String> =
-        ["01-patientinfo-snapshot", "02-patientinfo-create", "03-patientinfo-update", "04-patientinfo-delete"]
-            .iter()
-            .map(|n| root.join(format!("events/{n}.json")).to_str().unwrap().to_string())
-            .collect();
+    let inputs = samples_01_to_04();
     for (format, sample) in [("confluent", "avro/confluent-patientinfo.json"), ("glue", "avro/glue-patientinfo.json")] {
         let out = std::process::Command::new(cdc_tests::cli::cdc_binary())
             .args(["make-event", "--avro", format, "--schemas", dir.to_str().unwrap()])
@@ -531,11 +535,7 @@ fn records_the_trigger_deserialized_read_as_their_json_twins_and_json_delivery_i
     let dir = std::env::temp_dir().join(format!("cdc-avro-trigger-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let schemas = dir.join("schemas");
-    let inputs: Vec<String> =
-        ["01-patientinfo-snapshot", "02-patientinfo-create", "03-patientinfo-update", "04-patientinfo-delete"]
-            .iter()
-            .map(|n| root.join(format!("events/{n}.json")).to_str().unwrap().to_string())
-            .collect();
+    let inputs = samples_01_to_04();
     let cdc = |args: &[&str]| cdc_ok(args).0;
     let config = root.join("config/pipeline.toml");
     let config = config.to_str().unwrap();

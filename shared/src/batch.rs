@@ -42,19 +42,10 @@ fn metadata_span(metadata: Option<&SchemaMetadata<'_>>, span: Span) -> Span {
         // Protobuf and JSON Schema records: the pipeline reads Avro only.
         return Span::Rejected(Rule::AvroSchema);
     }
-    match metadata.schema_id.as_deref().and_then(schema_of_id) {
+    match metadata.schema_id.as_deref().and_then(SchemaRef::from_id) {
         Some(schema) => Span::Datum(start, end, schema),
         None => Span::Rejected(Rule::AvroSchemaUnknown),
     }
-}
-
-/// A registry schema id as the event source mapping writes it: Confluent's decimal id, or a
-/// Glue schema version UUID (8-4-4-4-12 hex).
-fn schema_of_id(id: &str) -> Option<SchemaRef> {
-    if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
-        return id.parse().ok().map(SchemaRef::Confluent);
-    }
-    uuid::Uuid::try_parse(id).ok().filter(|_| id.len() == 36).map(|u| SchemaRef::Glue(*u.as_bytes()))
 }
 
 /// Decoded key or value bytes of one record.

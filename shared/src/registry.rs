@@ -122,8 +122,11 @@ impl Confluent {
         }
         match self.fetch_once(id, schema).await {
             Err(Refused::Unauthorized) if self.secret.is_some() => {
-                let fresh = self.read_secret(schema).await?;
-                *self.authorization.write().unwrap_or_else(|e| e.into_inner()) = Some(fresh);
+                self.load_credentials().await.map_err(|detail| RegistryError {
+                    registry: "confluent",
+                    schema: schema.to_string(),
+                    detail: format!("reading SCHEMA_REGISTRY_SECRET_ARN again: {detail}"),
+                })?;
                 tracing::warn!(schema = %schema, "the schema registry refused the credentials: read them again from SCHEMA_REGISTRY_SECRET_ARN");
                 self.fetch_once(id, schema).await.map_err(|e| e.into_error(schema))
             }
@@ -131,19 +134,24 @@ impl Confluent {
         }
     }
 
-    /// `Basic …` from the secret again. Errors: its AWS error code or shape, never its content.
-    async fn read_secret(&self, schema: SchemaRef) -> Result<String, RegistryError> {
+    /// Read the credentials from the secret of [`Confluent::refreshing_from`] now (a cold
+    /// start: a secret that cannot be read stops it). Errors: its AWS error code or what is
+    /// wrong with its shape, never its content.
+    pub async fn load_credentials(&self) -> Result<(), String> {
         use aws_sdk_secretsmanager::error::ProvideErrorMetadata as _;
-        let failed = |detail: String| RegistryError { registry: "confluent", schema: schema.to_string(), detail };
-        let Some((client, arn)) = &self.secret else { return Err(failed("no credentials to read again".into())) };
-        let output = client.get_secret_value().secret_id(arn).send().await.map_err(|e| {
-            failed(format!("reading SCHEMA_REGISTRY_SECRET_ARN: {}", e.code().unwrap_or("request failed")))
-        })?;
+        let Some((client, arn)) = &self.secret else { return Err("no secret to read the credentials from".into()) };
+        let output = client
+            .get_secret_value()
+            .secret_id(arn)
+            .send()
+            .await
+            .map_err(|e| e.code().unwrap_or("request failed").to_string())?;
         let (user, password) = output
             .secret_string()
             .and_then(basic_credentials)
-            .ok_or_else(|| failed("SCHEMA_REGISTRY_SECRET_ARN is not {\"username\", \"password\"}".into()))?;
-        Ok(basic(&user, &password))
+            .ok_or("the SecretString is not {\"username\": …, \"password\": …}")?;
+        *self.authorization.write().unwrap_or_else(|e| e.into_inner()) = Some(basic(&user, &password));
+        Ok(())
     }
 
     async fn fetch_once(&self, id: u32, schema: SchemaRef) -> Result<Lookup, Refused> {
@@ -235,7 +243,7 @@ fn basic(user: &str, password: &str) -> String {
 
 /// `(username, password)` of a secret's `{"username": …, "password": …}` (the shape of
 /// Lambda's own `BASIC_AUTH` secrets for Kafka and schema registries).
-pub fn basic_credentials(secret: &str) -> Option<(String, String)> {
+fn basic_credentials(secret: &str) -> Option<(String, String)> {
     #[derive(serde::Deserialize)]
     struct Basic {
         username: String,

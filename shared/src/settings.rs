@@ -384,35 +384,8 @@ fn schema_registry(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Schem
                 name: "SCHEMA_REGISTRY_URL",
                 help: "the Confluent-compatible registry's base URL (https://…)",
             })?;
-            // A base URL the request path is appended to: scheme, host, optional port and
-            // path; no user name or password (basic auth comes from SCHEMA_REGISTRY_SECRET_ARN
-            // only, never from a variable anyone reading the function's configuration sees),
-            // query or fragment.
-            let uri: http::Uri = url.parse().map_err(|_| invalid("SCHEMA_REGISTRY_URL", "not a URL"))?;
-            let authority = uri.authority().map(|a| a.as_str()).unwrap_or("");
-            if authority.contains('@') {
-                return Err(invalid(
-                    "SCHEMA_REGISTRY_URL",
-                    "holds a user name or password: put them in the secret SCHEMA_REGISTRY_SECRET_ARN",
-                ));
-            }
-            if uri.host().is_none_or(str::is_empty) || uri.query().is_some() || url.contains('#') {
-                return Err(invalid(
-                    "SCHEMA_REGISTRY_URL",
-                    "expected the registry's base URL: scheme, host, optional port and path, no query or fragment",
-                ));
-            }
-            let scheme = uri.scheme_str().map(str::to_ascii_lowercase);
-            match scheme.as_deref() {
-                Some("https") => {}
-                Some("http") if secret_arn.is_some() && !is_loopback(&url) => {
-                    return Err(invalid(
-                        "SCHEMA_REGISTRY_URL",
-                        "basic auth (SCHEMA_REGISTRY_SECRET_ARN) over plain http:// would send the password in clear: use https:// (http:// only to a loopback address)",
-                    ));
-                }
-                Some("http") => {}
-                _ => return Err(invalid("SCHEMA_REGISTRY_URL", "expected an http:// or https:// URL")),
+            if let Some(problem) = registry_url_problem(&url, secret_arn.is_some()) {
+                return Err(invalid("SCHEMA_REGISTRY_URL", problem));
             }
             Ok(Some(SchemaRegistrySettings::Confluent { url, secret_arn }))
         }
@@ -420,18 +393,32 @@ fn schema_registry(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Schem
     }
 }
 
-/// Whether an `http://` URL's host is this machine (`localhost`, `127.x.x.x`, `[::1]`): a
-/// password sent there never crosses a network.
-fn is_loopback(url: &str) -> bool {
-    let rest = url.split_once("://").map_or("", |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if host.starts_with('[') {
-        host.split(']').next().map(|h| &h[1..]).unwrap_or("")
-    } else {
-        host.split(':').next().unwrap_or("")
-    };
-    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+/// What is wrong with `url` as a Confluent-compatible registry's base URL (`SCHEMA_REGISTRY_URL`,
+/// `cdc connector-config --registry-url`), if anything. It is a base the request path is
+/// appended to: scheme, host, optional port and path; no user name or password (basic auth
+/// comes from a secret, never from a setting anyone reading the function's configuration
+/// sees), query or fragment; `http://` with `credentials` only to this machine (`localhost`,
+/// `127.x.x.x`, `[::1]`), where a password never crosses a network.
+pub fn registry_url_problem(url: &str, credentials: bool) -> Option<&'static str> {
+    let Ok(uri) = url.parse::<http::Uri>() else { return Some("not a URL") };
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Some("holds a user name or password: put them in the secret SCHEMA_REGISTRY_SECRET_ARN");
+    }
+    let host = uri.host().unwrap_or("");
+    if host.is_empty() || uri.query().is_some() || url.contains('#') {
+        return Some("expected the registry's base URL: scheme, host, optional port and path, no query or fragment");
+    }
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback =
+        host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
+        Some("https") => None,
+        Some("http") if credentials && !loopback => Some(
+            "basic auth (SCHEMA_REGISTRY_SECRET_ARN) over plain http:// would send the password in clear: use https:// (http:// only to a loopback address)",
+        ),
+        Some("http") => None,
+        _ => Some("expected an http:// or https:// URL"),
+    }
 }
 
 /// `arn:<partition>:iam::<12 digits>:role/<path/name>`: the form COPY's `IAM_ROLE` takes

@@ -164,16 +164,12 @@ pub async fn schema_registry(
         None => Ok(None),
         Some(SchemaRegistrySettings::Glue) => Ok(Some(Registry::Glue(aws_sdk_glue::Client::new(sdk)))),
         Some(SchemaRegistrySettings::Confluent { url, secret_arn }) => {
-            let credentials = match secret_arn {
-                None => None,
-                Some(arn) => Some(registry_credentials(sdk, arn).await?),
-            };
-            let borrowed = credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
-            let mut client = Confluent::new(url, borrowed, REGISTRY_TIMEOUT).map_err(|e| {
+            let mut client = Confluent::new(url, None, REGISTRY_TIMEOUT).map_err(|e| {
                 StartError::RegistryClient(format!("the system's root certificates cannot be read ({})", e.kind()))
             })?;
             if let Some(arn) = secret_arn {
                 client = client.refreshing_from(aws_sdk_secretsmanager::Client::new(sdk), arn.clone());
+                client.load_credentials().await.map_err(StartError::RegistrySecret)?;
             }
             Ok(Some(Registry::Confluent(Box::new(client))))
         }
@@ -182,21 +178,6 @@ pub async fn schema_registry(
 
 /// How long one request to a Confluent-compatible registry may take.
 const REGISTRY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// `(username, password)` from a Secrets Manager secret `{"username": …, "password": …}`.
-async fn registry_credentials(sdk: &aws_config::SdkConfig, arn: &str) -> Result<(String, String), StartError> {
-    use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
-    let output = aws_sdk_secretsmanager::Client::new(sdk)
-        .get_secret_value()
-        .secret_id(arn)
-        .send()
-        .await
-        .map_err(|e| StartError::RegistrySecret(e.code().unwrap_or("request failed").to_string()))?;
-    output
-        .secret_string()
-        .and_then(crate::registry::basic_credentials)
-        .ok_or_else(|| StartError::RegistrySecret("the SecretString is not {\"username\": …, \"password\": …}".into()))
-}
 
 /// A custom S3 endpoint (local S3 server) needs path-style addressing.
 fn custom_s3_endpoint() -> bool {

@@ -23,6 +23,17 @@ pub enum SchemaRef {
     Glue([u8; 16]),
 }
 
+impl SchemaRef {
+    /// A schema id as the registries write it: Confluent's decimal id (`42`), or a Glue schema
+    /// version id, a UUID in its 8-4-4-4-12 form. `None` for anything else.
+    pub fn from_id(id: &str) -> Option<SchemaRef> {
+        if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
+            return id.parse().ok().map(SchemaRef::Confluent);
+        }
+        uuid::Uuid::try_parse(id).ok().filter(|_| id.len() == 36).map(|u| SchemaRef::Glue(*u.as_bytes()))
+    }
+}
+
 impl fmt::Display for SchemaRef {
     /// `confluent:42`, or `glue:` and the UUID in its 8-4-4-4-12 form: ids, never data.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -163,6 +174,11 @@ mod tests {
         assert_eq!((frame.schema, &*frame.datum), (SchemaRef::Glue(uuid), &[7u8, 7, 7][..]));
         assert_eq!(frame.schema.to_string(), "glue:12345678-9abc-def0-0123-456789abcdef");
         assert_eq!(schema_of(&plain), Some(SchemaRef::Glue(uuid)));
+        assert_eq!(SchemaRef::from_id("12345678-9abc-def0-0123-456789abcdef"), Some(SchemaRef::Glue(uuid)));
+        assert_eq!(SchemaRef::from_id("258"), Some(SchemaRef::Confluent(258)));
+        for bad in ["", "1234-5678", "123456789abcdef00123456789abcdef", "99999999999", "-1"] {
+            assert_eq!(SchemaRef::from_id(bad), None, "{bad}");
+        }
         assert_eq!(write(SchemaRef::Glue(uuid), &[7, 7, 7]), plain);
         assert_eq!(schema_of(&plain[..17]), None, "a UUID cut short");
         assert_eq!(schema_of(&[3, 9, 0, 0]), None, "an unknown compression byte");

@@ -458,18 +458,13 @@ pub fn build(args: &Args) -> Result<Output, String> {
         _ => {}
     }
     if let Some(url) = &args.registry_url {
-        // The functions' own rules for SCHEMA_REGISTRY_URL (a base URL; credentials only in a
-        // secret), and https: the connector sends the registry's credentials.
-        let uri: Option<http::Uri> = url.parse().ok();
-        let authority = uri.as_ref().and_then(|u| u.authority()).map_or("", |a| a.as_str());
-        if !url.starts_with("https://")
-            || uri.as_ref().is_none_or(|u| u.host().is_none_or(str::is_empty) || u.query().is_some())
-            || url.contains('#')
-        {
-            return Err("--registry-url must be the registry's https:// base URL (no query or fragment)".into());
+        // The functions' own rules for SCHEMA_REGISTRY_URL, and https: the connector sends the
+        // registry's credentials.
+        if let Some(problem) = cdc_pipeline::settings::registry_url_problem(url, true) {
+            return Err(format!("--registry-url: {problem}"));
         }
-        if authority.contains('@') {
-            return Err("--registry-url holds a user name or password: give them as --registry-secret".into());
+        if !url.to_ascii_lowercase().starts_with("https://") {
+            return Err("--registry-url must be an https:// URL (the connector sends credentials to it)".into());
         }
     }
     if args.server_id == Some(0) {

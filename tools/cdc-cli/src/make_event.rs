@@ -429,16 +429,11 @@ pub fn file_name(schema: SchemaRef) -> String {
 /// The schema a file name names (the inverse of [`file_name`]).
 pub fn schema_of_file_name(name: &str) -> Option<SchemaRef> {
     let name = name.strip_suffix(".avsc")?;
-    if let Some(id) = name.strip_prefix("confluent-") {
-        return id.parse().ok().map(SchemaRef::Confluent);
+    match (name.strip_prefix("confluent-"), name.strip_prefix("glue-")) {
+        (Some(id), _) => SchemaRef::from_id(id).filter(|s| matches!(s, SchemaRef::Confluent(_))),
+        (_, Some(id)) => SchemaRef::from_id(id).filter(|s| matches!(s, SchemaRef::Glue(_))),
+        _ => None,
     }
-    let uuid = name.strip_prefix("glue-")?;
-    let hex: String = uuid.chars().filter(|c| *c != '-').collect();
-    let bytes = (0..hex.len())
-        .step_by(2)
-        .map(|i| hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-        .collect::<Option<Vec<u8>>>()?;
-    <[u8; 16]>::try_from(bytes).ok().map(SchemaRef::Glue)
 }
 
 /// A version-8 (custom) UUID from the schema text's SHA-256: the same schema, the same id.
@@ -467,7 +462,8 @@ async fn glue_register(client: &aws_sdk_glue::Client, registry: &str, schema: &s
     };
     let uuid = |id: Option<&str>| -> Result<SchemaRef, String> {
         let id = id.ok_or("Glue gave no SchemaVersionId")?;
-        schema_of_file_name(&format!("glue-{id}.avsc"))
+        SchemaRef::from_id(id)
+            .filter(|s| matches!(s, SchemaRef::Glue(_)))
             .ok_or_else(|| "Glue gave a SchemaVersionId that is no UUID".to_string())
     };
     if let Err(e) =
